@@ -1,0 +1,65 @@
+/*
+ * Configuration: every setting in one struct, filled from the command
+ * line, immutable once bridge starts serving.
+ */
+#ifndef BRIDGE_CONFIG_H
+#define BRIDGE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum listen_proto {
+	PROTO_FASTCGI,
+	PROTO_HTTP,
+	PROTO_HTTPS
+};
+
+struct config_listen {
+	enum listen_proto proto;
+	const char *addr;	/* as given: unix:PATH, HOST:PORT, [V6]:PORT */
+};
+
+#define CONFIG_LISTEN_MAX 16
+
+struct config {
+	struct config_listen listen[CONFIG_LISTEN_MAX];
+	int nlisten;
+
+	const char *module;	/* path of a native module */
+	const char *module_arg;
+
+	int workers;
+	int backlog;
+	int max_conns;		/* per worker */
+	int fcgi_max_reqs;	/* per connection; 1 = no multiplexing */
+	size_t max_params_bytes;
+	int max_params;
+	uint64_t max_body;
+	size_t body_buffer;	/* in memory before spooling to tmp_dir */
+	const char *tmp_dir;
+
+	int socket_mode;	/* -1: leave as umask gives */
+	const char *socket_owner; /* USER[:GROUP] */
+
+	unsigned read_timeout;	/* seconds: a request must arrive in it */
+	unsigned idle_timeout;	/* seconds: idle keep-alive connection */
+	unsigned write_timeout; /* seconds: client must take output */
+	unsigned graceful_timeout;
+
+	const char *error_log;
+	int log_level;
+};
+
+extern struct config config;
+
+/*
+ * Fill config from argv.  On a bad flag prints one line naming it and
+ * exits 2; --help and --version print and exit 0.
+ */
+void config_parse_args(int argc, char **argv);
+
+/* "64k", "10m", "1g" or bytes; returns 0 or -1. */
+int config_parse_size(const char *s, uint64_t *out);
+
+#endif /* BRIDGE_CONFIG_H */

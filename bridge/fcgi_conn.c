@@ -1,0 +1,851 @@
+/*
+ * FastCGI front end.  Section numbers refer to the FastCGI Specification
+ * 1.0.
+ *
+ * Reading: records are parsed from a per-worker scratch buffer; only the
+ * unfinished tail of a read is copied into the connection, so an idle
+ * connection owns no buffer.  A request (BEGIN_REQUEST, PARAMS, STDIN) is
+ * collected whole before the module runs: a slow web server or client
+ * never holds the application.
+ *
+ * Writing: the module's output is framed into STDOUT records in the
+ * connection's output buffer, drained by the event loop after the module
+ * returns; a module writing more than FCGI_OUT_HIGH bytes waits for the
+ * peer (bounded by --write-timeout).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "fcgi.h"
+#include "fcgi_conn.h"
+#include "log.h"
+#include "module.h"
+#include "req.h"
+#include "worker.h"
+
+#define FCGI_SCRATCH (FCGI_RECORD_MAX * 2)
+#define FCGI_OUT_HIGH (1024 * 1024)	/* module waits above this */
+
+struct fcgi_conn;
+
+struct fcgi_req {
+	struct fcgi_req *next;
+	struct fcgi_conn *conn;
+	struct req *r;
+	struct buf params;
+	uint64_t stdin_len;
+	uint16_t id;
+	uint8_t keep_conn;
+	unsigned params_done : 1;
+	unsigned stdin_done : 1;
+	int reject;		/* status to answer instead of running */
+};
+
+struct fcgi_conn {
+	struct loop_io io;	/* first: the loop hands us &io */
+	struct loop_timer timer;
+	struct fcgi_conn *prev, *next;
+	struct buf in;		/* unfinished record carried over */
+	struct buf out;
+	struct fcgi_req *reqs;
+	int nreqs;
+	ssize_t open_rec;	/* offset in out of an extendable STDOUT */
+	uint16_t open_id;
+	unsigned closing : 1;	/* close once out is drained */
+	unsigned closed : 1;
+};
+
+static uint8_t *scratch;
+static struct fcgi_conn *conns;
+
+static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
+static void conn_close(struct fcgi_conn *c, const char *why);
+static void conn_update(struct fcgi_conn *c);
+
+static int sink_head(struct req *r);
+static int sink_body(struct req *r, const void *p, size_t n);
+
+static const struct resp_sink fcgi_sink = {
+	.head = sink_head,
+	.body = sink_body,
+	.file = NULL,
+};
+
+static void
+conn_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct fcgi_conn *c = (struct fcgi_conn *)((char *)t -
+	    offsetof(struct fcgi_conn, timer));
+
+	(void)l;
+	if (c->out.len > 0)
+		conn_close(c, "write timeout: peer does not read");
+	else if (c->nreqs > 0)
+		conn_close(c, "read timeout: request incomplete");
+	else
+		conn_close(c, NULL);	/* idle keep-alive: quietly */
+}
+
+int
+fcgi_conn_accept(int fd)
+{
+	struct fcgi_conn *c;
+
+	if (scratch == NULL && (scratch = malloc(FCGI_SCRATCH)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_error("fcgi: out of memory for a connection");
+		close(fd);
+		return -1;
+	}
+	c->io.fd = fd;
+	c->io.fn = conn_io;
+	c->timer.fn = conn_timeout;
+	c->open_rec = -1;
+	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
+		log_error("fcgi: epoll_ctl: %s", strerror(errno));
+		close(fd);
+		free(c);
+		return -1;
+	}
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	worker.nconns++;
+	loop_timer_arm(&worker.loop, worker.tq_read, &c->timer);
+	return 0;
+}
+
+static void
+req_free(struct fcgi_req *fr)
+{
+	req_destroy(fr->r);
+	buf_free(&fr->params);
+	free(fr);
+}
+
+static void
+conn_free(void *arg)
+{
+	struct fcgi_conn *c = arg;
+
+	free(c);
+}
+
+static void
+conn_close(struct fcgi_conn *c, const char *why)
+{
+	struct fcgi_req *fr;
+
+	if (c->closed)
+		return;
+	if (why != NULL)
+		log_warn("fcgi: fd %d: %s; connection closed", c->io.fd, why);
+	c->closed = 1;
+	loop_timer_stop(&c->timer);
+	loop_del(&worker.loop, &c->io);
+	close(c->io.fd);
+	while ((fr = c->reqs) != NULL) {
+		c->reqs = fr->next;
+		req_free(fr);
+	}
+	buf_free(&c->in);
+	buf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	/* The loop may still hold an event for this connection in the
+	 * current round: free it after the round. */
+	if (loop_defer(&worker.loop, conn_free, c) == -1)
+		log_error("fcgi: leaking a connection: out of memory");
+	worker_conn_closed();
+}
+
+/*
+ * Output framing.
+ */
+
+static int
+put_record(struct fcgi_conn *c, uint8_t type, uint16_t id, const void *p,
+    size_t n)
+{
+	if (buf_reserve(&c->out, FCGI_HEADER_LEN + n) == -1)
+		return -1;
+	fcgi_put_header(buf_tail(&c->out), type, id, (uint16_t)n, 0);
+	c->out.len += FCGI_HEADER_LEN;
+	memcpy(buf_tail(&c->out), p, n);
+	c->out.len += n;
+	return 0;
+}
+
+/* Append a stream's bytes as records of at most 65535 content bytes;
+ * a STDOUT record still open at the end of out is extended rather than a
+ * new header written (the head and a small body share one record). */
+static int
+put_stream(struct fcgi_conn *c, uint8_t type, uint16_t id, const uint8_t *p,
+    size_t n)
+{
+	size_t take;
+
+	while (n > 0) {
+		if (type == FCGI_STDOUT && c->open_rec >= 0 &&
+		    c->open_id == id) {
+			uint8_t *h = c->out.data + c->out.off + c->open_rec;
+			size_t have = (size_t)(h[4] << 8 | h[5]);
+
+			take = 0xffff - have;
+			if (take > n)
+				take = n;
+			if (take > 0) {
+				if (buf_append(&c->out, p, take) == -1)
+					return -1;
+				/* buf_append may move the data */
+				h = c->out.data + c->out.off + c->open_rec;
+				have += take;
+				h[4] = (uint8_t)(have >> 8);
+				h[5] = (uint8_t)have;
+				p += take;
+				n -= take;
+				continue;
+			}
+		}
+		take = n > 0xffff ? 0xffff : n;
+		if (type == FCGI_STDOUT) {
+			c->open_rec = (ssize_t)c->out.len;
+			c->open_id = id;
+		}
+		if (put_record(c, type, id, p, take) == -1)
+			return -1;
+		p += take;
+		n -= take;
+	}
+	return 0;
+}
+
+/* Write what the socket takes now.  Returns 0, or -1 on a dead peer. */
+static int
+conn_flush(struct fcgi_conn *c)
+{
+	ssize_t w;
+
+	while (c->out.len > 0) {
+		w = send(c->io.fd, c->out.data + c->out.off, c->out.len,
+		    MSG_NOSIGNAL);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		buf_consume(&c->out, (size_t)w);
+		c->open_rec = -1;
+	}
+	buf_free(&c->out);
+	c->open_rec = -1;
+	return 0;
+}
+
+/* The module is producing more than we queue: wait for the peer. */
+static int
+conn_flush_blocking(struct fcgi_conn *c)
+{
+	struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
+	int n;
+
+	while (c->out.len > FCGI_OUT_HIGH / 2) {
+		if (conn_flush(c) == -1)
+			return -1;
+		if (c->out.len <= FCGI_OUT_HIGH / 2)
+			break;
+		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+sink_head(struct req *r)
+{
+	struct fcgi_req *fr = r->conn;
+	struct fcgi_conn *c = fr->conn;
+	struct buf head = { 0 };
+	int rc;
+
+	if (req_format_cgi_head(r, &head) == -1)
+		return -1;
+	rc = put_stream(c, FCGI_STDOUT, fr->id, head.data + head.off,
+	    head.len);
+	buf_free(&head);
+	return rc;
+}
+
+static int
+sink_body(struct req *r, const void *p, size_t n)
+{
+	struct fcgi_req *fr = r->conn;
+	struct fcgi_conn *c = fr->conn;
+
+	if (put_stream(c, FCGI_STDOUT, fr->id, p, n) == -1)
+		return -1;
+	if (c->out.len > FCGI_OUT_HIGH && conn_flush_blocking(c) == -1) {
+		log_msg(LOG_LEVEL_WARN, r->id, "fcgi: peer stopped reading: "
+		    "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+put_end_request(struct fcgi_conn *c, uint16_t id, uint8_t proto_status)
+{
+	uint8_t rec[16];
+
+	fcgi_put_end_request(rec, id, 0, proto_status);
+	c->open_rec = -1;
+	return buf_append(&c->out, rec, sizeof(rec));
+}
+
+/*
+ * Requests.
+ */
+
+static struct fcgi_req *
+find_req(struct fcgi_conn *c, uint16_t id)
+{
+	struct fcgi_req *fr;
+
+	for (fr = c->reqs; fr != NULL; fr = fr->next)
+		if (fr->id == id)
+			return fr;
+	return NULL;
+}
+
+static void
+unlink_req(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	struct fcgi_req **pp;
+
+	for (pp = &c->reqs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == fr) {
+			*pp = fr->next;
+			c->nreqs--;
+			return;
+		}
+}
+
+/* Section 3.4: the PARAMS stream is a sequence of name-value pairs. */
+static int
+decode_params(struct fcgi_req *fr)
+{
+	const uint8_t *p = fr->params.data + fr->params.off;
+	size_t left = fr->params.len;
+	struct fcgi_pair pair;
+	ssize_t n;
+	int count = 0;
+
+	while (left > 0) {
+		n = fcgi_parse_pair(p, left, &pair, config.max_params_bytes);
+		if (n < 0) {
+			log_msg(LOG_LEVEL_WARN, fr->r->id,
+			    "fcgi: malformed name-value pair in PARAMS");
+			return -1;
+		}
+		if (++count > config.max_params) {
+			log_msg(LOG_LEVEL_WARN, fr->r->id,
+			    "fcgi: more than %d PARAMS: 431",
+			    config.max_params);
+			fr->reject = 431;
+			return 0;
+		}
+		if (req_add_var(fr->r, (const char *)pair.name, pair.name_len,
+		    (const char *)pair.value, pair.value_len) == -1)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+	}
+	buf_free(&fr->params);
+	return 0;
+}
+
+static void
+set_content_length(struct fcgi_req *fr)
+{
+	const struct bg_var *v = req_find_var(fr->r, "CONTENT_LENGTH", 14);
+	int64_t x = 0;
+	size_t i;
+
+	if (v == NULL || v->value_len == 0)
+		return;
+	for (i = 0; i < v->value_len && i < 19; i++) {
+		if (v->value[i] < '0' || v->value[i] > '9')
+			return;
+		x = x * 10 + (v->value[i] - '0');
+	}
+	fr->r->content_length = x;
+}
+
+/* Run the module for a complete request and queue the response.
+ * Returns 0, or -1 when the connection must close now. */
+static int
+run_req(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	enum req_outcome out;
+	uint16_t id = fr->id;
+	int keep = fr->keep_conn, failed;
+
+	unlink_req(c, fr);
+	if (fr->reject) {
+		out = req_send_error(fr->r, fr->reject) == 0 ? REQ_COMPLETE :
+		    REQ_CUT;
+	} else {
+		set_content_length(fr);
+		if (fr->r->content_length >= 0 &&
+		    (uint64_t)fr->r->content_length != fr->stdin_len)
+			log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: "
+			    "CONTENT_LENGTH %lld but STDIN carried %llu bytes",
+			    (long long)fr->r->content_length,
+			    (unsigned long long)fr->stdin_len);
+		out = req_run(fr->r, module.m, module.ctx);
+	}
+	failed = fr->r->failed;
+	req_free(fr);
+	if (failed)
+		return -1;
+	if (out == REQ_CUT) {
+		/* Section 5.5 has no way to say "failed midway": closing
+		 * without END_REQUEST makes the web server see it. */
+		c->closing = 1;
+		return 0;
+	}
+	/* Section 5.5: an empty STDOUT ends the stream, then END_REQUEST. */
+	c->open_rec = -1;
+	if (put_record(c, FCGI_STDOUT, id, NULL, 0) == -1 ||
+	    put_end_request(c, id, FCGI_REQUEST_COMPLETE) == -1)
+		return -1;
+	/* Section 5.1: without FCGI_KEEP_CONN the application closes the
+	 * connection after the request. */
+	if (!keep && c->nreqs == 0)
+		c->closing = 1;
+	return 0;
+}
+
+static void
+maybe_run(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	if (!fr->params_done || !fr->stdin_done)
+		return;
+	if (run_req(c, fr) == -1)
+		conn_close(c, "peer went away while the response was written");
+}
+
+/* Section 4.1: answer the variables we know, with the truth. */
+static int
+get_values(struct fcgi_conn *c, const struct fcgi_record *rec)
+{
+	uint8_t out[256];
+	size_t off = 0, left = rec->content_len;
+	const uint8_t *p = rec->content;
+	struct fcgi_pair pair;
+	char val[32];
+	long long nconns = (long long)config.max_conns * config.workers;
+	ssize_t n;
+
+	while (left > 0) {
+		if ((n = fcgi_parse_pair(p, left, &pair, 1024)) < 0)
+			return -1;
+		p += n;
+		left -= (size_t)n;
+		val[0] = '\0';
+		if (pair.name_len == 14 &&
+		    memcmp(pair.name, FCGI_MAX_CONNS, 14) == 0)
+			snprintf(val, sizeof(val), "%lld", nconns);
+		else if (pair.name_len == 13 &&
+		    memcmp(pair.name, FCGI_MAX_REQS, 13) == 0)
+			snprintf(val, sizeof(val), "%lld",
+			    nconns * config.fcgi_max_reqs);
+		else if (pair.name_len == 15 &&
+		    memcmp(pair.name, FCGI_MPXS_CONNS, 15) == 0)
+			snprintf(val, sizeof(val), "%d",
+			    config.fcgi_max_reqs > 1);
+		else
+			continue;	/* unknown names are left out */
+		off += fcgi_put_pair(out + off, sizeof(out) - off,
+		    (const char *)pair.name, pair.name_len, val, strlen(val));
+	}
+	c->open_rec = -1;
+	return put_record(c, FCGI_GET_VALUES_RESULT, 0, out, off);
+}
+
+static int
+begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
+{
+	struct fcgi_req *fr;
+	int role;
+
+	if (rec->content_len != 8) {
+		log_warn("fcgi: fd %d: BEGIN_REQUEST of %u bytes, 8 expected",
+		    c->io.fd, rec->content_len);
+		return -1;
+	}
+	if (find_req(c, rec->id) != NULL) {
+		log_warn("fcgi: fd %d: BEGIN_REQUEST for active request %u",
+		    c->io.fd, rec->id);
+		return -1;
+	}
+	role = rec->content[0] << 8 | rec->content[1];
+	c->open_rec = -1;
+	if (role != FCGI_RESPONDER) {
+		/* Section 5.1: reject the role, keep the connection. */
+		log_warn("fcgi: fd %d: request %u asks for role %d; only the "
+		    "Responder role is served", c->io.fd, rec->id, role);
+		return put_end_request(c, rec->id, FCGI_UNKNOWN_ROLE);
+	}
+	if (c->nreqs >= config.fcgi_max_reqs) {
+		/* Section 5.5: CANT_MPX_CONN when we do not multiplex,
+		 * OVERLOADED when this connection carries enough. */
+		return put_end_request(c, rec->id, config.fcgi_max_reqs == 1 ?
+		    FCGI_CANT_MPX_CONN : FCGI_OVERLOADED);
+	}
+	if ((fr = calloc(1, sizeof(*fr))) == NULL ||
+	    (fr->r = req_create(&fcgi_sink, fr)) == NULL) {
+		free(fr);
+		log_error("fcgi: out of memory for a request");
+		return put_end_request(c, rec->id, FCGI_OVERLOADED);
+	}
+	fr->conn = c;
+	fr->id = rec->id;
+	fr->keep_conn = rec->content[2] & FCGI_KEEP_CONN;
+	fr->next = c->reqs;
+	c->reqs = fr;
+	c->nreqs++;
+	return 0;
+}
+
+static int
+params(struct fcgi_conn *c, struct fcgi_req *fr,
+    const struct fcgi_record *rec)
+{
+	if (fr->params_done) {
+		log_warn("fcgi: fd %d: PARAMS after the end of request %u's "
+		    "PARAMS stream", c->io.fd, fr->id);
+		return -1;
+	}
+	if (rec->content_len == 0) {
+		fr->params_done = 1;
+		if (fr->reject == 0 && decode_params(fr) == -1)
+			return -1;
+		buf_free(&fr->params);
+		maybe_run(c, fr);
+		return 0;
+	}
+	if (fr->reject)
+		return 0;
+	if (fr->params.len + rec->content_len > config.max_params_bytes) {
+		log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: PARAMS over %zu "
+		    "bytes: 431", config.max_params_bytes);
+		fr->reject = 431;
+		buf_free(&fr->params);
+		return 0;
+	}
+	return buf_append(&fr->params, rec->content, rec->content_len);
+}
+
+static int
+stdin_record(struct fcgi_conn *c, struct fcgi_req *fr,
+    const struct fcgi_record *rec)
+{
+	if (fr->stdin_done) {
+		log_warn("fcgi: fd %d: STDIN after the end of request %u's "
+		    "STDIN stream", c->io.fd, fr->id);
+		return -1;
+	}
+	if (rec->content_len == 0) {
+		fr->stdin_done = 1;
+		maybe_run(c, fr);
+		return 0;
+	}
+	fr->stdin_len += rec->content_len;
+	if (fr->reject)
+		return 0;	/* drained, not kept */
+	if (fr->stdin_len > config.max_body) {
+		log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: body over --max-body "
+		    "%llu bytes: 413", (unsigned long long)config.max_body);
+		fr->reject = 413;
+		body_free(&fr->r->body);
+		return 0;
+	}
+	if (body_append(&fr->r->body, rec->content, rec->content_len) == -1) {
+		log_msg(LOG_LEVEL_ERROR, fr->r->id, "fcgi: storing the body: "
+		    "%s: 500", strerror(errno));
+		fr->reject = 500;
+		body_free(&fr->r->body);
+	}
+	return 0;
+}
+
+static int
+abort_request(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	uint16_t id = fr->id;
+	int keep = fr->keep_conn;
+
+	/* Section 5.4: the request ends with END_REQUEST. */
+	log_msg(LOG_LEVEL_INFO, fr->r->id, "fcgi: request aborted by the "
+	    "web server");
+	unlink_req(c, fr);
+	req_free(fr);
+	c->open_rec = -1;
+	if (put_end_request(c, id, FCGI_REQUEST_COMPLETE) == -1)
+		return -1;
+	if (!keep && c->nreqs == 0)
+		c->closing = 1;
+	return 0;
+}
+
+/* Handle one record.  Returns 0, or -1 for a protocol fault (the caller
+ * closes the connection; the fault was logged). */
+static int
+record(struct fcgi_conn *c, const struct fcgi_record *rec)
+{
+	struct fcgi_req *fr;
+	uint8_t unk[16];
+
+	if (rec->id == FCGI_NULL_REQUEST_ID) {
+		/* Section 4: management records. */
+		if (rec->type == FCGI_GET_VALUES)
+			return get_values(c, rec);
+		if (rec->type <= FCGI_MAXTYPE) {
+			log_warn("fcgi: fd %d: %s record on request id 0",
+			    c->io.fd, fcgi_type_name(rec->type));
+			return -1;
+		}
+		c->open_rec = -1;
+		fcgi_put_unknown_type(unk, rec->type);
+		return buf_append(&c->out, unk, sizeof(unk));
+	}
+	switch (rec->type) {
+	case FCGI_BEGIN_REQUEST:
+		return begin_request(c, rec);
+	case FCGI_ABORT_REQUEST:
+	case FCGI_PARAMS:
+	case FCGI_STDIN:
+	case FCGI_DATA:
+		/* Section 3.3: records of inactive requests are ignored. */
+		if ((fr = find_req(c, rec->id)) == NULL)
+			return 0;
+		if (rec->type == FCGI_ABORT_REQUEST)
+			return abort_request(c, fr);
+		if (rec->type == FCGI_PARAMS)
+			return params(c, fr, rec);
+		if (rec->type == FCGI_STDIN)
+			return stdin_record(c, fr, rec);
+		return 0;	/* DATA belongs to the Filter role */
+	case FCGI_END_REQUEST:
+	case FCGI_STDOUT:
+	case FCGI_STDERR:
+	case FCGI_GET_VALUES_RESULT:
+	case FCGI_UNKNOWN_TYPE:
+		log_warn("fcgi: fd %d: %s record sent to the application",
+		    c->io.fd, fcgi_type_name(rec->type));
+		return -1;
+	default:
+		c->open_rec = -1;
+		fcgi_put_unknown_type(unk, rec->type);
+		return buf_append(&c->out, unk, sizeof(unk));
+	}
+}
+
+/* Handle every complete record in p[0..len); returns bytes used, or -1
+ * after closing the connection. */
+static ssize_t
+records(struct fcgi_conn *c, const uint8_t *p, size_t len)
+{
+	struct fcgi_record rec;
+	size_t used = 0;
+	ssize_t n;
+
+	while (!c->closed && !c->closing && c->out.len < FCGI_OUT_HIGH) {
+		n = fcgi_parse_record(p + used, len - used, &rec);
+		if (n == FCGI_PARSE_AGAIN)
+			break;
+		if (n == FCGI_PARSE_BAD) {
+			log_warn("fcgi: fd %d: record with version %u: not a "
+			    "FastCGI stream", c->io.fd, p[used]);
+			conn_close(c, "protocol error");
+			return -1;
+		}
+		if (record(c, &rec) == -1) {
+			if (!c->closed)
+				conn_close(c, "protocol error");
+			return -1;
+		}
+		used += (size_t)n;
+	}
+	return c->closed ? -1 : (ssize_t)used;
+}
+
+static void
+conn_read(struct fcgi_conn *c)
+{
+	ssize_t n, used;
+	uint8_t *p;
+	size_t len, room;
+
+	for (;;) {
+		if (c->closing || c->out.len >= FCGI_OUT_HIGH)
+			return;
+		if (c->in.len > 0) {
+			/* Carry-over: read into the connection's buffer. */
+			if (buf_reserve(&c->in, FCGI_RECORD_MAX) == -1) {
+				conn_close(c, "out of memory");
+				return;
+			}
+			p = buf_tail(&c->in);
+			room = c->in.cap - c->in.off - c->in.len;
+		} else {
+			p = scratch;
+			room = FCGI_SCRATCH;
+		}
+		n = recv(c->io.fd, p, room, 0);
+		if (n == 0) {
+			/* Peer closed its side: answers already queued still
+			 * go out; a half-received request is void. */
+			if (c->nreqs > 0 || c->in.len > 0)
+				log_info("fcgi: fd %d: peer closed "
+				    "mid-request", c->io.fd);
+			c->closing = 1;
+			return;
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				conn_close(c, strerror(errno));
+			return;
+		}
+		if (c->in.len > 0) {
+			c->in.len += (size_t)n;
+			p = c->in.data + c->in.off;
+			len = c->in.len;
+		} else
+			len = (size_t)n;
+		if ((used = records(c, p, len)) == -1)
+			return;
+		if (p == scratch) {
+			if ((size_t)used < len &&
+			    buf_append(&c->in, p + used, len - (size_t)used)
+			    == -1) {
+				conn_close(c, "out of memory");
+				return;
+			}
+		} else {
+			buf_consume(&c->in, (size_t)used);
+			if (c->in.len == 0)
+				buf_free(&c->in);
+		}
+		if ((size_t)n < room)
+			return;	/* socket drained */
+	}
+}
+
+/* Resume records left in the carry-over buffer once output drained. */
+static void
+conn_resume(struct fcgi_conn *c)
+{
+	ssize_t used;
+
+	if (c->in.len == 0 || c->closing || c->out.len >= FCGI_OUT_HIGH)
+		return;
+	if ((used = records(c, c->in.data + c->in.off, c->in.len)) == -1)
+		return;
+	buf_consume(&c->in, (size_t)used);
+	if (c->in.len == 0)
+		buf_free(&c->in);
+}
+
+static void
+conn_update(struct fcgi_conn *c)
+{
+	uint32_t ev = 0;
+	struct loop_tq *q;
+
+	if (c->closed)
+		return;
+	if (conn_flush(c) == -1) {
+		conn_close(c, c->nreqs > 0 ? "peer went away" : NULL);
+		return;
+	}
+	if (c->out.len == 0 && c->closing) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (c->out.len == 0 && worker.stopping && c->nreqs == 0 &&
+	    c->in.len == 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (c->out.len > 0)
+		ev |= EPOLLOUT;
+	if (!c->closing && c->out.len < FCGI_OUT_HIGH)
+		ev |= EPOLLIN;
+	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
+		conn_close(c, strerror(errno));
+		return;
+	}
+	q = c->out.len > 0 ? worker.tq_write :
+	    (c->nreqs > 0 || c->in.len > 0) ? worker.tq_read : worker.tq_idle;
+	/* Re-arm only on a change of queue or progress. */
+	loop_timer_arm(&worker.loop, q, &c->timer);
+}
+
+static void
+conn_io(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct fcgi_conn *c = (struct fcgi_conn *)io;
+
+	(void)l;
+	if (c->closed)
+		return;
+	if (events & EPOLLOUT) {
+		if (conn_flush(c) == -1) {
+			conn_close(c, "peer went away");
+			return;
+		}
+		conn_resume(c);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+	conn_update(c);
+}
+
+void
+fcgi_conn_shutdown(void)
+{
+	struct fcgi_conn *c, *next;
+
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->nreqs == 0 && c->out.len == 0 && c->in.len == 0)
+			conn_close(c, NULL);
+	}
+}

@@ -1,0 +1,17 @@
+/*
+ * FastCGI front end (Responder role, FastCGI spec 1.0): a non-blocking
+ * connection state machine on the worker's event loop.  Requests are
+ * buffered whole (PARAMS and STDIN) before the module runs, several may
+ * be multiplexed on one connection, and the response is queued and
+ * drained after the module returns.
+ */
+#ifndef BRIDGE_FCGI_CONN_H
+#define BRIDGE_FCGI_CONN_H
+
+/* Take an accepted, non-blocking socket.  Returns 0, or -1 (closed). */
+int fcgi_conn_accept(int fd);
+
+/* Graceful stop: close idle connections now, busy ones when done. */
+void fcgi_conn_shutdown(void);
+
+#endif /* BRIDGE_FCGI_CONN_H */

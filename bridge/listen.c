@@ -1,0 +1,236 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "listen.h"
+#include "log.h"
+
+struct listener listeners[LISTEN_MAX];
+int nlisteners;
+
+static const char *const proto_flag[] = {
+	[PROTO_FASTCGI] = "--fastcgi",
+	[PROTO_HTTP] = "--http",
+	[PROTO_HTTPS] = "--https",
+};
+
+static void
+set_nonblock_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl != -1)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static void
+resolve_owner(const char *owner, uid_t *uid, gid_t *gid)
+{
+	char user[256], *colon;
+	struct passwd *pw;
+	struct group *gr;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	snprintf(user, sizeof(user), "%s", owner);
+	if ((colon = strchr(user, ':')) != NULL) {
+		*colon++ = '\0';
+		if ((gr = getgrnam(colon)) == NULL)
+			fatal("--socket-owner: no group '%s'", colon);
+		*gid = gr->gr_gid;
+	}
+	if (*user != '\0') {
+		if ((pw = getpwnam(user)) == NULL)
+			fatal("--socket-owner: no user '%s'", user);
+		*uid = pw->pw_uid;
+		if (colon == NULL)
+			*gid = pw->pw_gid;
+	}
+}
+
+/* A socket file left by a dead process: connect() is refused. */
+static int
+is_stale_socket(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, stale;
+
+	if (lstat(path, &st) == -1 || !S_ISSOCK(st.st_mode))
+		return 0;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	stale = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 &&
+	    errno == ECONNREFUSED;
+	close(fd);
+	return stale;
+}
+
+static void
+open_unix(struct listener *l, const char *flag, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	mode_t old;
+	uid_t uid;
+	gid_t gid;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		fatal("%s unix:%s: path longer than %zu bytes", flag, path,
+		    sizeof(sun.sun_path) - 1);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		fatal("%s unix:%s: socket: %s", flag, path, strerror(errno));
+	if (is_stale_socket(path))
+		unlink(path);
+	/* Created closed to others, then opened up to the chosen mode,
+	 * so the socket is never reachable with a wider mode. */
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old);
+		fatal("%s unix:%s: bind: %s", flag, path, strerror(errno));
+	}
+	umask(old);
+	if (chmod(path, config.socket_mode >= 0 ? (mode_t)config.socket_mode :
+	    (0666 & ~old)) == -1)
+		fatal("%s unix:%s: chmod: %s", flag, path, strerror(errno));
+	if (config.socket_owner != NULL) {
+		resolve_owner(config.socket_owner, &uid, &gid);
+		if (chown(path, uid, gid) == -1)
+			fatal("%s unix:%s: chown %s: %s", flag, path,
+			    config.socket_owner, strerror(errno));
+	}
+	if (listen(fd, config.backlog) == -1)
+		fatal("%s unix:%s: listen: %s", flag, path, strerror(errno));
+	l->fd = fd;
+	l->unix_path = strdup(path);
+	snprintf(l->name, sizeof(l->name), "unix:%s", path);
+}
+
+static void
+open_inet(struct listener *l, const char *flag, const char *addr)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char host[256], *port;
+	const char *h;
+	int fd, on = 1, off = 0, rc;
+
+	snprintf(host, sizeof(host), "%s", addr);
+	if (host[0] == '[') {
+		char *close = strchr(host, ']');
+
+		if (close == NULL || close[1] != ':')
+			fatal("%s %s: expected [IPV6]:PORT", flag, addr);
+		*close = '\0';
+		h = host + 1;
+		port = close + 2;
+		hints.ai_family = AF_INET6;
+	} else {
+		if ((port = strrchr(host, ':')) == NULL)
+			fatal("%s %s: expected HOST:PORT, :PORT or unix:PATH",
+			    flag, addr);
+		*port++ = '\0';
+		h = host[0] != '\0' ? host : NULL;
+	}
+	if (*port == '\0' || strspn(port, "0123456789") != strlen(port) ||
+	    atoi(port) > 65535)
+		fatal("%s %s: '%s' is not a port number", flag, addr, port);
+	if (h == NULL)
+		hints.ai_family = AF_INET6;	/* [::] takes IPv4 too */
+	rc = getaddrinfo(h, port, &hints, &res);
+	if (rc != 0 && h == NULL) {
+		hints.ai_family = AF_INET;
+		rc = getaddrinfo(h, port, &hints, &res);
+	}
+	if (rc != 0)
+		fatal("%s %s: %s", flag, addr, gai_strerror(rc));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		fatal("%s %s: socket: %s", flag, addr, strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (res->ai_family == AF_INET6 && h == NULL)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
+		fatal("%s %s: bind: %s", flag, addr, strerror(errno));
+	freeaddrinfo(res);
+	if (listen(fd, config.backlog) == -1)
+		fatal("%s %s: listen: %s", flag, addr, strerror(errno));
+	l->fd = fd;
+	snprintf(l->name, sizeof(l->name), "%s", addr);
+}
+
+void
+listen_open_all(void)
+{
+	int i;
+
+	for (i = 0; i < config.nlisten; i++) {
+		struct listener *l = &listeners[nlisteners];
+		const struct config_listen *c = &config.listen[i];
+		const char *flag = proto_flag[c->proto];
+
+		memset(l, 0, sizeof(*l));
+		l->proto = c->proto;
+		if (strncmp(c->addr, "unix:", 5) == 0)
+			open_unix(l, flag, c->addr + 5);
+		else
+			open_inet(l, flag, c->addr);
+		set_nonblock_cloexec(l->fd);
+		nlisteners++;
+	}
+}
+
+int
+listen_inherit_fd0(void)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+	struct listener *l;
+
+	if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
+	    !on)
+		return 0;
+	/* Keep fd 0 occupied by /dev/null so that it is never reused for
+	 * something a library might mistake for stdin. */
+	l = &listeners[nlisteners++];
+	memset(l, 0, sizeof(*l));
+	l->proto = PROTO_FASTCGI;
+	if ((l->fd = fcntl(0, F_DUPFD_CLOEXEC, 3)) == -1)
+		fatal("fd 0: dup: %s", strerror(errno));
+	set_nonblock_cloexec(l->fd);
+	snprintf(l->name, sizeof(l->name), "fd:0");
+	{
+		int null = open("/dev/null", O_RDONLY);
+
+		if (null != -1 && null != 0) {
+			dup2(null, 0);
+			close(null);
+		}
+	}
+	return 1;
+}
+
+void
+listen_unlink_all(void)
+{
+	int i;
+
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].unix_path != NULL)
+			unlink(listeners[i].unix_path);
+}

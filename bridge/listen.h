@@ -1,0 +1,33 @@
+/*
+ * Listening sockets: parsed from addresses, bound by the master (or
+ * inherited on fd 0 from spawn-fcgi / mod_fcgid), shared by all workers.
+ */
+#ifndef BRIDGE_LISTEN_H
+#define BRIDGE_LISTEN_H
+
+#include "config.h"
+
+struct listener {
+	int fd;
+	enum listen_proto proto;
+	char name[128];		/* for logs: "unix:/run/b.sock", "[::1]:9000" */
+	char *unix_path;	/* set when bridge created the socket file */
+};
+
+#define LISTEN_MAX CONFIG_LISTEN_MAX
+
+extern struct listener listeners[LISTEN_MAX];
+extern int nlisteners;
+
+/* Bind every configured address; exits with a one-line message naming
+ * the address on failure. */
+void listen_open_all(void);
+
+/* If fd 0 is a listening socket, adopt it as a FastCGI listener and
+ * return 1; otherwise return 0. */
+int listen_inherit_fd0(void);
+
+/* Remove the socket files bridge created. */
+void listen_unlink_all(void);
+
+#endif /* BRIDGE_LISTEN_H */

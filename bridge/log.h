@@ -1,0 +1,51 @@
+/*
+ * Error log: one line per event, to stderr or a file, with a level.
+ * Lines look like
+ *	2026-11-24T08:00:00Z error [1234] fcgi: bad version 2 from fd 7
+ * and, inside a request, carry its id: "... [1234] [req 4d2-1a] ...".
+ * Formatting happens only when the level is enabled.
+ */
+#ifndef BRIDGE_LOG_H
+#define BRIDGE_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN = 1,
+	LOG_LEVEL_INFO = 2,
+	LOG_LEVEL_DEBUG = 3
+};
+
+extern int log_level;
+
+/* Open path for appending ("-" or NULL: stderr).  Returns 0 or -1. */
+int log_open(const char *path);
+/* Parse "error", "warn", "info", "debug"; returns -1 when unknown. */
+int log_level_parse(const char *s);
+
+void log_msg(int level, const char *reqid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void log_vmsg(int level, const char *reqid, const char *fmt, va_list ap);
+
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
+#define log_warn(...)                                                  \
+	do {                                                           \
+		if (log_level >= LOG_LEVEL_WARN)                       \
+			log_msg(LOG_LEVEL_WARN, NULL, __VA_ARGS__);    \
+	} while (0)
+#define log_info(...)                                                  \
+	do {                                                           \
+		if (log_level >= LOG_LEVEL_INFO)                       \
+			log_msg(LOG_LEVEL_INFO, NULL, __VA_ARGS__);    \
+	} while (0)
+#define log_debug(...)                                                 \
+	do {                                                           \
+		if (log_level >= LOG_LEVEL_DEBUG)                      \
+			log_msg(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__);   \
+	} while (0)
+
+/* Start-up failure: log "bridge: <message>" to stderr and exit(1). */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif /* BRIDGE_LOG_H */

@@ -1,0 +1,44 @@
+/*
+ * bridge: put an application behind a web server (FastCGI), run it as a
+ * CGI program, or serve it directly.  main() only decides which.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "cgi_mode.h"
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "master.h"
+#include "module.h"
+
+int
+main(int argc, char **argv)
+{
+	char err[512];
+
+	config_parse_args(argc, argv);
+	log_level = config.log_level;
+	if (log_open(config.error_log) == -1)
+		fatal("--error-log %s: %s", config.error_log, strerror(errno));
+	body_configure(config.body_buffer, config.tmp_dir);
+
+	if (config.module == NULL)
+		fatal("no application: give --module PATH (see bridge --help)");
+	if (module_load(config.module, err, sizeof(err)) == -1)
+		fatal("%s", err);
+
+	if (config.nlisten > 0)
+		listen_open_all();
+	else if (!listen_inherit_fd0()) {
+		if (cgi_mode_detect())
+			return cgi_mode_run();
+		fatal("nothing to serve: give --fastcgi ADDR, or start bridge "
+		    "with a listening socket on fd 0 (spawn-fcgi) or as a CGI "
+		    "program");
+	}
+	return master_run();
+}

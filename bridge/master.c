@@ -1,0 +1,305 @@
+/*
+ * Signals are blocked in the master and taken with sigtimedwait(): no
+ * handler, no race between a flag and the wait (nginx's sigsuspend loop
+ * does the same job with handlers that only set flags).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listen.h"
+#include "log.h"
+#include "loop.h"
+#include "master.h"
+#include "worker.h"
+
+#define MASTER_WORKERS_MAX 1024
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define QUICK_DEATH_MS 1000
+
+struct child {
+	pid_t pid;		/* 0: slot empty or waiting to respawn */
+	uint64_t started;
+	uint64_t respawn_at;	/* when pid == 0 and slot in use */
+	int quick_deaths;	/* deaths within QUICK_DEATH_MS in a row */
+	int served;		/* lived past QUICK_DEATH_MS at least once */
+};
+
+static struct child children[MASTER_WORKERS_MAX];
+static pid_t retiring[MASTER_WORKERS_MAX * 2];
+static int nretiring;
+static int nworkers;
+
+static pid_t
+spawn(int i)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_error("fork: %s", strerror(errno));
+		children[i].respawn_at = loop_clock_ms() + BACKOFF_MAX_MS;
+		return -1;
+	}
+	if (pid == 0)
+		worker_main(i);
+	children[i].pid = pid;
+	children[i].started = loop_clock_ms();
+	children[i].respawn_at = 0;
+	log_debug("worker %d started, pid %ld", i, (long)pid);
+	return pid;
+}
+
+static int
+live_children(void)
+{
+	int i, n = nretiring;
+
+	for (i = 0; i < MASTER_WORKERS_MAX; i++)
+		if (children[i].pid > 0)
+			n++;
+	return n;
+}
+
+static void
+signal_all(int sig)
+{
+	int i;
+
+	for (i = 0; i < MASTER_WORKERS_MAX; i++)
+		if (children[i].pid > 0)
+			kill(children[i].pid, sig);
+	for (i = 0; i < nretiring; i++)
+		kill(retiring[i], sig);
+}
+
+static void
+describe(int status, char *out, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, len, "killed by signal %d (%s)%s",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)),
+		    WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(out, len, "exited with status %d",
+		    WEXITSTATUS(status));
+}
+
+/* Returns -1 when the application cannot start at all. */
+static int
+reap(int stopping)
+{
+	char how[128];
+	uint64_t now = loop_clock_ms(), delay;
+	int status, i;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < nretiring; i++)
+			if (retiring[i] == pid) {
+				retiring[i] = retiring[--nretiring];
+				break;
+			}
+		for (i = 0; i < MASTER_WORKERS_MAX; i++)
+			if (children[i].pid == pid)
+				break;
+		if (i == MASTER_WORKERS_MAX)
+			continue;
+		children[i].pid = 0;
+		describe(status, how, sizeof(how));
+		if (stopping) {
+			log_debug("worker %d (pid %ld) %s", i, (long)pid, how);
+			continue;
+		}
+		if (i >= nworkers) {
+			log_info("worker %d (pid %ld) %s; not replaced",
+			    i, (long)pid, how);
+			continue;
+		}
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_INIT &&
+		    !children[i].served) {
+			int j, any = 0;
+
+			for (j = 0; j < nworkers; j++)
+				any |= children[j].served;
+			if (!any) {
+				log_error("worker %d could not start the "
+				    "application (see above); stopping", i);
+				return -1;
+			}
+		}
+		if (now - children[i].started < QUICK_DEATH_MS) {
+			children[i].quick_deaths++;
+			delay = (uint64_t)BACKOFF_MIN_MS <<
+			    (children[i].quick_deaths > 7 ? 7 :
+			    children[i].quick_deaths - 1);
+			if (delay > BACKOFF_MAX_MS)
+				delay = BACKOFF_MAX_MS;
+			log_error("worker %d (pid %ld) %s %d time%s in a row "
+			    "within %d ms of starting; respawning in %llu ms",
+			    i, (long)pid, how, children[i].quick_deaths,
+			    children[i].quick_deaths > 1 ? "s" : "",
+			    QUICK_DEATH_MS, (unsigned long long)delay);
+		} else {
+			children[i].quick_deaths = 0;
+			children[i].served = 1;
+			delay = 0;
+			log_error("worker %d (pid %ld) %s; respawning", i,
+			    (long)pid, how);
+		}
+		children[i].respawn_at = now + delay;
+	}
+	return 0;
+}
+
+/* Mark workers that lived long enough as having served, then respawn
+ * those due; returns ms until the next due respawn, or 1000. */
+static long
+respawn_due(void)
+{
+	uint64_t now = loop_clock_ms(), next = now + 1000;
+	int i;
+
+	for (i = 0; i < nworkers; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid > 0) {
+			if (!c->served && now - c->started >= QUICK_DEATH_MS)
+				c->served = 1;
+			continue;
+		}
+		if (c->respawn_at <= now)
+			spawn(i);
+		else if (c->respawn_at < next)
+			next = c->respawn_at;
+	}
+	return (long)(next - now);
+}
+
+static void
+reload(void)
+{
+	int i;
+
+	/* New workers first, then the old ones stop accepting and finish
+	 * their requests: the listeners never go unserved. */
+	log_info("HUP: replacing %d workers", nworkers);
+	for (i = 0; i < nworkers; i++) {
+		if (children[i].pid > 0 &&
+		    nretiring < (int)(sizeof(retiring) / sizeof(retiring[0])))
+			retiring[nretiring++] = children[i].pid;
+		children[i].pid = 0;
+		children[i].quick_deaths = 0;
+		spawn(i);
+	}
+	for (i = 0; i < nretiring; i++)
+		kill(retiring[i], SIGTERM);
+}
+
+int
+master_run(void)
+{
+	sigset_t set;
+	siginfo_t si;
+	struct timespec ts;
+	uint64_t deadline = 0;
+	long wait_ms;
+	int i, sig, stopping = 0, rc = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTTIN);
+	sigaddset(&set, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	nworkers = config.workers;
+	for (i = 0; i < nworkers; i++)
+		spawn(i);
+	log_info("bridge %s serving on %d listener%s with %d worker%s",
+	    PACKAGE_VERSION, nlisteners, nlisteners == 1 ? "" : "s",
+	    nworkers, nworkers == 1 ? "" : "s");
+
+	for (;;) {
+		if (stopping) {
+			if (live_children() == 0)
+				break;
+			if (loop_clock_ms() >= deadline) {
+				log_warn("workers still running after the "
+				    "stop timeout; killing them");
+				signal_all(SIGKILL);
+				deadline = loop_clock_ms() + 60000;
+			}
+			wait_ms = 100;
+		} else
+			wait_ms = respawn_due();
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = (wait_ms % 1000) * 1000000;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == -1)
+			continue;	/* timeout or EINTR */
+		switch (sig) {
+		case SIGCHLD:
+			if (reap(stopping) == -1) {
+				rc = 1;
+				stopping = 1;
+				signal_all(SIGTERM);
+				deadline = loop_clock_ms() +
+				    (uint64_t)config.graceful_timeout * 1000;
+			}
+			break;
+		case SIGTERM:
+			if (!stopping) {
+				log_info("TERM: stopping gracefully (up to %u "
+				    "s)", config.graceful_timeout);
+				stopping = 1;
+				deadline = loop_clock_ms() +
+				    (uint64_t)config.graceful_timeout * 1000;
+				signal_all(SIGTERM);
+			}
+			break;
+		case SIGINT:
+		case SIGQUIT:
+			log_info("%s: stopping now", sig == SIGINT ? "INT" :
+			    "QUIT");
+			stopping = 1;
+			signal_all(SIGINT);
+			deadline = loop_clock_ms() + 2000;
+			break;
+		case SIGHUP:
+			if (!stopping)
+				reload();
+			break;
+		case SIGTTIN:
+			if (!stopping && nworkers < MASTER_WORKERS_MAX) {
+				children[nworkers].quick_deaths = 0;
+				spawn(nworkers++);
+				log_info("TTIN: %d workers", nworkers);
+			}
+			break;
+		case SIGTTOU:
+			if (!stopping && nworkers > 1) {
+				nworkers--;
+				if (children[nworkers].pid > 0)
+					kill(children[nworkers].pid, SIGTERM);
+				log_info("TTOU: %d workers", nworkers);
+			}
+			break;
+		}
+	}
+	listen_unlink_all();
+	log_info("stopped");
+	return rc;
+}

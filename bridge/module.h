@@ -1,0 +1,33 @@
+/*
+ * Application modules: load a shared object that implements the gateway
+ * ABI (gateway.h), check its ABI version and struct size, and drive its
+ * life cycle.  The native adapter is this file: a user's .so is run as
+ * it is; the Python and CGI adapters are modules loaded the same way.
+ */
+#ifndef BRIDGE_MODULE_H
+#define BRIDGE_MODULE_H
+
+#include "gateway.h"
+
+struct module {
+	const struct bg_module *m;
+	void *ctx;
+	void *handle;		/* dlopen() handle */
+	char path[4096];
+};
+
+extern struct module module;
+
+/*
+ * dlopen path and check the ABI.  Returns 0, or -1 with a one-line
+ * reason in err (naming the file and what is wrong).
+ */
+int module_load(const char *path, char *err, size_t errlen);
+/* Call init() with arg.  Returns 0 or -1 (the module logged why). */
+int module_init(const char *arg);
+/* Call worker_init() if the module has one.  Returns 0 or -1. */
+int module_worker_init(void);
+/* Call worker_fini() if the module has one. */
+void module_worker_fini(void);
+
+#endif /* BRIDGE_MODULE_H */

@@ -1,0 +1,580 @@
+/*
+ * Request model and the server side of the gateway ABI.  The validation
+ * here is PEP 3333's (start_response rules, exc_info replacement, never
+ * more bytes than Content-Length) applied to C.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "log.h"
+#include "req.h"
+
+#define REQ_VARS_INITIAL 48
+
+static unsigned long long req_counter;
+
+/* The ABI's opaque handle is our struct req. */
+static inline struct req *
+R(bg_request *h)
+{
+	return (struct req *)(void *)h;
+}
+
+struct req *
+req_create(const struct resp_sink *sink, void *conn)
+{
+	struct pool *p;
+	struct req *r;
+
+	if ((p = pool_create()) == NULL)
+		return NULL;
+	if ((r = pool_alloc(p, sizeof(*r))) == NULL) {
+		pool_destroy(p);
+		return NULL;
+	}
+	memset(r, 0, sizeof(*r));
+	r->pool = p;
+	r->sink = sink;
+	r->conn = conn;
+	r->content_length = -1;
+	r->resp_length = -1;
+	body_init(&r->body);
+	snprintf(r->id, sizeof(r->id), "%lx-%llx", (long)getpid(),
+	    ++req_counter);
+	return r;
+}
+
+void
+req_destroy(struct req *r)
+{
+	struct body b;
+
+	if (r == NULL)
+		return;
+	/* Finish hooks are pool cleanups: they run before anything of the
+	 * request goes away. */
+	b = r->body;
+	pool_destroy(r->pool);
+	body_free(&b);
+}
+
+int
+req_add_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	struct bg_var *v;
+
+	if (name_len == 10 && memcmp(name, "HTTP_PROXY", 10) == 0)
+		return 0;
+	if (r->nvars == r->vars_cap) {
+		size_t cap = r->vars_cap ? r->vars_cap * 2 : REQ_VARS_INITIAL;
+
+		if ((v = pool_alloc(r->pool, cap * sizeof(*v))) == NULL)
+			return -1;
+		if (r->nvars > 0)
+			memcpy(v, r->vars, r->nvars * sizeof(*v));
+		r->vars = v;
+		r->vars_cap = cap;
+	}
+	v = &r->vars[r->nvars];
+	if ((v->name = pool_strndup(r->pool, name, name_len)) == NULL ||
+	    (v->value = pool_strndup(r->pool, value, value_len)) == NULL)
+		return -1;
+	v->name_len = name_len;
+	v->value_len = value_len;
+	r->nvars++;
+	return 0;
+}
+
+const struct bg_var *
+req_find_var(struct req *r, const char *name, size_t name_len)
+{
+	size_t i;
+
+	for (i = 0; i < r->nvars; i++)
+		if (r->vars[i].name_len == name_len &&
+		    memcmp(r->vars[i].name, name, name_len) == 0)
+			return &r->vars[i];
+	return NULL;
+}
+
+const char *
+req_status_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 203: return "Non-Authoritative Information";
+	case 204: return "No Content";
+	case 205: return "Reset Content";
+	case 206: return "Partial Content";
+	case 300: return "Multiple Choices";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Content";
+	case 426: return "Upgrade Required";
+	case 428: return "Precondition Required";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}
+
+/* RFC 9110 section 5.6.2: tchar. */
+static int
+is_tchar(unsigned char c)
+{
+	static const char extra[] = "!#$%&'*+-.^_`|~";
+
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z') || (c != '\0' && strchr(extra, c) != NULL);
+}
+
+/* RFC 9110 section 5.5: field-value is VCHAR, obs-text, SP and HTAB. */
+static int
+valid_field_value(const char *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* PEP 3333 "Other HTTP Features": hop-by-hop headers are the server's. */
+static int
+is_hop_by_hop(const char *name, size_t n)
+{
+	static const char *const hop[] = { "Connection", "Keep-Alive",
+		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Proxy-Connection" };
+	size_t i;
+
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strlen(hop[i]) == n && strncasecmp(hop[i], name, n) == 0)
+			return 1;
+	return 0;
+}
+
+static int64_t
+parse_content_length(const char *v, size_t n)
+{
+	int64_t x = 0;
+	size_t i;
+
+	if (n == 0 || n > 18)
+		return -2;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -2;
+		x = x * 10 + (v[i] - '0');
+	}
+	return x;
+}
+
+static size_t
+g_var_count(bg_request *h)
+{
+	return R(h)->nvars;
+}
+
+static const struct bg_var *
+g_var_at(bg_request *h, size_t i)
+{
+	struct req *r = R(h);
+
+	return i < r->nvars ? &r->vars[i] : NULL;
+}
+
+static const char *
+g_var(bg_request *h, const char *name, size_t *len)
+{
+	const struct bg_var *v = req_find_var(R(h), name, strlen(name));
+
+	if (v == NULL)
+		return NULL;
+	if (len != NULL)
+		*len = v->value_len;
+	return v->value;
+}
+
+static ssize_t
+g_read(bg_request *h, void *buf, size_t n)
+{
+	return body_read(&R(h)->body, buf, n);
+}
+
+static int64_t
+g_content_length(bg_request *h)
+{
+	return R(h)->content_length;
+}
+
+static void
+g_log(bg_request *h, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, h != NULL ? R(h)->id : NULL, fmt, ap);
+	va_end(ap);
+}
+
+static int
+g_start_response(bg_request *h, int status, const char *reason,
+    const struct bg_header *hs, size_t n, int flags)
+{
+	struct req *r = R(h);
+	struct req_header *copy;
+	int64_t clen = -1;
+	size_t i;
+
+	if (r->started && !(flags & BG_REPLACE)) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "start_response called twice without replace");
+		return -1;
+	}
+	if (r->head_sent) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "start_response replace after the response started");
+		return -1;
+	}
+	if (status < 200 || status > 999) {
+		log_msg(LOG_LEVEL_ERROR, r->id, "invalid status %d", status);
+		return -1;
+	}
+	if (reason != NULL && !valid_field_value(reason, strlen(reason))) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "status reason has control characters");
+		return -1;
+	}
+	if (n > 0 && (hs == NULL || n > 1000)) {
+		log_msg(LOG_LEVEL_ERROR, r->id, "invalid header list");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		size_t k;
+
+		if (hs[i].name == NULL || hs[i].name_len == 0 ||
+		    (hs[i].value == NULL && hs[i].value_len > 0)) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "response header %zu has no name", i);
+			return -1;
+		}
+		for (k = 0; k < hs[i].name_len; k++)
+			if (!is_tchar((unsigned char)hs[i].name[k]))
+				break;
+		if (k < hs[i].name_len) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "response header name %.*s is not a token",
+			    (int)(hs[i].name_len > 64 ? 64 : hs[i].name_len),
+			    hs[i].name);
+			return -1;
+		}
+		if (!valid_field_value(hs[i].value, hs[i].value_len)) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "response header %.*s has CR, LF, NUL or another "
+			    "control character in its value",
+			    (int)hs[i].name_len, hs[i].name);
+			return -1;
+		}
+		if (is_hop_by_hop(hs[i].name, hs[i].name_len)) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "response header %.*s is hop-by-hop (PEP 3333)",
+			    (int)hs[i].name_len, hs[i].name);
+			return -1;
+		}
+		if (hs[i].name_len == 14 &&
+		    strncasecmp(hs[i].name, "Content-Length", 14) == 0) {
+			clen = parse_content_length(hs[i].value,
+			    hs[i].value_len);
+			if (clen == -2) {
+				log_msg(LOG_LEVEL_ERROR, r->id,
+				    "invalid Content-Length %.*s",
+				    (int)(hs[i].value_len > 32 ? 32 :
+					hs[i].value_len), hs[i].value);
+				return -1;
+			}
+		}
+	}
+	if (n > 0 && (copy = pool_alloc(r->pool, n * sizeof(*copy))) == NULL)
+		return -1;
+	if (n == 0)
+		copy = NULL;
+	for (i = 0; i < n; i++) {
+		copy[i].name = pool_strndup(r->pool, hs[i].name,
+		    hs[i].name_len);
+		copy[i].value = pool_strndup(r->pool,
+		    hs[i].value ? hs[i].value : "", hs[i].value_len);
+		if (copy[i].name == NULL || copy[i].value == NULL)
+			return -1;
+		copy[i].name_len = hs[i].name_len;
+		copy[i].value_len = hs[i].value_len;
+	}
+	r->status = status;
+	r->reason = reason != NULL ? pool_strndup(r->pool, reason,
+	    strlen(reason)) : req_status_reason(status);
+	if (r->reason == NULL)
+		return -1;
+	r->headers = copy;
+	r->nheaders = n;
+	r->resp_length = clen;
+	r->started = 1;
+	return 0;
+}
+
+static int
+send_head(struct req *r)
+{
+	if (r->head_sent)
+		return 0;
+	r->head_sent = 1;
+	if (r->sink->head(r) == -1) {
+		r->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Clip n so that the body never exceeds the app's Content-Length. */
+static size_t
+clip(struct req *r, size_t n)
+{
+	uint64_t left;
+
+	if (r->resp_length < 0)
+		return n;
+	left = (uint64_t)r->resp_length - r->resp_sent;
+	if (n > left) {
+		log_msg(LOG_LEVEL_WARN, r->id,
+		    "app wrote past its Content-Length %lld; extra bytes "
+		    "dropped", (long long)r->resp_length);
+		return (size_t)left;
+	}
+	return n;
+}
+
+static int
+g_write(bg_request *h, const void *p, size_t n)
+{
+	struct req *r = R(h);
+
+	if (!r->started) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "write before start_response");
+		return -1;
+	}
+	if (r->failed || send_head(r) == -1)
+		return -1;
+	if ((n = clip(r, n)) == 0)
+		return 0;
+	if (r->sink->body(r, p, n) == -1) {
+		r->failed = 1;
+		return -1;
+	}
+	r->resp_sent += n;
+	return 0;
+}
+
+static int
+g_sendfile(bg_request *h, int fd, off_t off, size_t n)
+{
+	struct req *r = R(h);
+	char chunk[16384];
+	ssize_t got;
+
+	if (!r->started) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "sendfile before start_response");
+		return -1;
+	}
+	if (r->failed || send_head(r) == -1)
+		return -1;
+	n = clip(r, n);
+	if (r->sink->file != NULL) {
+		if (n > 0 && r->sink->file(r, fd, off, n) == -1) {
+			r->failed = 1;
+			return -1;
+		}
+		r->resp_sent += n;
+		return 0;
+	}
+	while (n > 0) {
+		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
+		    off);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "sendfile: file ended or failed: %s",
+			    got == 0 ? "short file" : strerror(errno));
+			return -1;
+		}
+		if (r->sink->body(r, chunk, (size_t)got) == -1) {
+			r->failed = 1;
+			return -1;
+		}
+		r->resp_sent += (size_t)got;
+		off += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+static int
+g_on_finish(bg_request *h, void (*fn)(void *), void *arg)
+{
+	return pool_cleanup(R(h)->pool, fn, arg);
+}
+
+static const char *
+g_request_id(bg_request *h)
+{
+	return R(h)->id;
+}
+
+struct bg_server req_server = {
+	.abi_version = BG_ABI_VERSION,
+	.size = sizeof(struct bg_server),
+	.var_count = g_var_count,
+	.var_at = g_var_at,
+	.var = g_var,
+	.read = g_read,
+	.content_length = g_content_length,
+	.log = g_log,
+	.start_response = g_start_response,
+	.write = g_write,
+	.sendfile = g_sendfile,
+	.on_finish = g_on_finish,
+	.request_id = g_request_id,
+	.multithread = 0,
+	.multiprocess = 1,
+	.run_once = 0,
+};
+
+int
+req_send_error(struct req *r, int status)
+{
+	char body[128];
+	int n;
+	struct bg_header h[2] = {
+		{ "Content-Type", 12, "text/plain", 10 },
+		{ "Content-Length", 14, NULL, 0 },
+	};
+	char len[16];
+
+	n = snprintf(body, sizeof(body), "%d %s\n", status,
+	    req_status_reason(status));
+	h[1].value_len = (size_t)snprintf(len, sizeof(len), "%d", n);
+	h[1].value = len;
+	if (g_start_response((bg_request *)r, status, NULL, h, 2,
+	    BG_REPLACE) == -1)
+		return -1;
+	return g_write((bg_request *)r, body, (size_t)n);
+}
+
+enum req_outcome
+req_run(struct req *r, const struct bg_module *m, void *ctx)
+{
+	int rc;
+
+	rc = m->handle(ctx, (bg_request *)r);
+	if (r->failed)
+		return REQ_CUT;
+	if (!r->head_sent) {
+		if (rc != BG_OK) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "module %s failed before responding: 500",
+			    m->name);
+			r->started = 0;
+			return req_send_error(r, 500) == 0 ? REQ_COMPLETE :
+			    REQ_CUT;
+		}
+		if (!r->started) {
+			log_msg(LOG_LEVEL_ERROR, r->id,
+			    "module %s returned without start_response: 502",
+			    m->name);
+			return req_send_error(r, 502) == 0 ? REQ_COMPLETE :
+			    REQ_CUT;
+		}
+		if (send_head(r) == -1)
+			return REQ_CUT;
+	}
+	if (rc != BG_OK) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "module %s failed after the response started; cut",
+		    m->name);
+		return REQ_CUT;
+	}
+	if (r->resp_length >= 0 && r->resp_sent < (uint64_t)r->resp_length) {
+		log_msg(LOG_LEVEL_ERROR, r->id,
+		    "module %s sent %llu of its Content-Length %lld; cut",
+		    m->name, (unsigned long long)r->resp_sent,
+		    (long long)r->resp_length);
+		return REQ_CUT;
+	}
+	return REQ_COMPLETE;
+}
+
+int
+req_format_cgi_head(struct req *r, struct buf *out)
+{
+	char line[64];
+	size_t i;
+	int n;
+
+	n = snprintf(line, sizeof(line), "Status: %d ", r->status);
+	if (buf_append(out, line, (size_t)n) == -1 ||
+	    buf_append(out, r->reason, strlen(r->reason)) == -1 ||
+	    buf_append(out, "\r\n", 2) == -1)
+		return -1;
+	for (i = 0; i < r->nheaders; i++) {
+		const struct req_header *h = &r->headers[i];
+
+		if (buf_append(out, h->name, h->name_len) == -1 ||
+		    buf_append(out, ": ", 2) == -1 ||
+		    buf_append(out, h->value, h->value_len) == -1 ||
+		    buf_append(out, "\r\n", 2) == -1)
+			return -1;
+	}
+	return buf_append(out, "\r\n", 2);
+}

@@ -1,0 +1,112 @@
+/*
+ * Request model: the protocol-neutral request every front end builds
+ * (variables + body) and the response state behind the gateway ABI.
+ *
+ * Flow: a front end creates a req, adds variables and body bytes, then
+ * calls req_run(), which hands it to the module.  The module's
+ * start_response/write/sendfile calls are validated here and passed to
+ * the front end through its resp_sink.  req_destroy() runs the finish
+ * hooks and frees everything.
+ */
+#ifndef BRIDGE_REQ_H
+#define BRIDGE_REQ_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "gateway.h"
+#include "body.h"
+#include "pool.h"
+
+struct req;
+
+/* How a front end puts a response on its wire.  Each returns 0 or -1
+ * (client gone, write failed). */
+struct resp_sink {
+	/* Send status and headers (r->status, r->reason, r->headers). */
+	int (*head)(struct req *r);
+	/* Send body bytes. */
+	int (*body)(struct req *r, const void *p, size_t n);
+	/* Send bytes of a file; NULL when the transport cannot, then
+	 * req reads the file and calls body(). */
+	int (*file)(struct req *r, int fd, off_t off, size_t n);
+};
+
+/* What req_run() reports to the front end. */
+enum req_outcome {
+	REQ_COMPLETE,	/* whole response sent through the sink */
+	REQ_CUT		/* response cut short: close the connection */
+};
+
+struct req_header {
+	const char *name;
+	size_t name_len;
+	const char *value;
+	size_t value_len;
+};
+
+struct req {
+	struct pool *pool;
+	char id[32];
+
+	struct bg_var *vars;
+	size_t nvars;
+	size_t vars_cap;
+
+	struct body body;
+	int64_t content_length;	/* request body length, -1 unknown */
+
+	/* response */
+	int status;
+	const char *reason;
+	struct req_header *headers;
+	size_t nheaders;
+	int64_t resp_length;	/* app's Content-Length, -1 if none */
+	uint64_t resp_sent;	/* body bytes passed to the sink */
+	unsigned started : 1;	/* start_response() succeeded */
+	unsigned head_sent : 1;
+	unsigned failed : 1;	/* the sink failed: client gone */
+
+	const struct resp_sink *sink;
+	void *conn;		/* front end's connection, for the sink */
+};
+
+/* The server side of the gateway ABI, given to modules. */
+extern struct bg_server req_server;
+
+/* New request with its own pool; NULL on ENOMEM. */
+struct req *req_create(const struct resp_sink *sink, void *conn);
+/* Run finish hooks, free pool and body. */
+void req_destroy(struct req *r);
+
+/*
+ * Add a variable (copied).  Drops HTTP_PROXY (httpoxy, RFC 3875 has no
+ * such variable; a client's Proxy: header must not become one).
+ * Returns 0 or -1.
+ */
+int req_add_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len);
+/* Look a variable up by name; NULL if absent. */
+const struct bg_var *req_find_var(struct req *r, const char *name,
+    size_t name_len);
+
+/*
+ * Hand the request to the module and complete the response: 500 when the
+ * module failed before sending anything, 502 when it returned without
+ * starting a response.  Returns how the response ended.
+ */
+enum req_outcome req_run(struct req *r, const struct bg_module *m,
+    void *ctx);
+
+/* Answer with a short plain-text error page of the given status. */
+int req_send_error(struct req *r, int status);
+
+/* Standard reason phrase of a status ("Unknown" if none). */
+const char *req_status_reason(int status);
+
+/* Format status and headers as a CGI response head (RFC 3875 section 6:
+ * "Status: 200 OK", headers, blank line) into out.  Returns 0 or -1. */
+struct buf;
+int req_format_cgi_head(struct req *r, struct buf *out);
+
+#endif /* BRIDGE_REQ_H */

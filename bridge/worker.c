@@ -1,0 +1,225 @@
+/*
+ * Worker process.  Signals arrive through a signalfd on the loop, so no
+ * handler ever runs in the middle of a request: TERM stops gracefully
+ * (stop accepting, finish what is in flight, close idle connections), INT
+ * and QUIT stop at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fcgi_conn.h"
+#include "listen.h"
+#include "log.h"
+#include "module.h"
+#include "worker.h"
+
+struct worker worker;
+
+struct listen_io {
+	struct loop_io io;
+	struct listener *l;
+	int active;
+};
+
+static struct listen_io lios[LISTEN_MAX];
+static struct loop_io sig_io;
+static struct loop_timer accept_timer;
+static struct loop_tq *tq_accept;
+
+static void accept_enable(int on);
+
+/* Front ends by protocol; HTTP and HTTPS are added by their issue. */
+static int (*const front_accept[])(int fd) = {
+	[PROTO_FASTCGI] = fcgi_conn_accept,
+};
+
+static void
+accept_resume(struct loop *l, struct loop_timer *t)
+{
+	(void)l;
+	(void)t;
+	if (!worker.stopping && worker.nconns < config.max_conns)
+		accept_enable(1);
+}
+
+static void
+on_accept(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct listen_io *li = (struct listen_io *)io;
+	int fd, i;
+
+	(void)events;
+	/* Take a bounded batch so one listener cannot starve the rest. */
+	for (i = 0; i < 64; i++) {
+		if (worker.nconns >= config.max_conns) {
+			accept_enable(0);
+			return;
+		}
+		fd = accept4(li->io.fd, NULL, NULL,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Back off rather than spin (as slowcgi
+				 * does): let connections close first. */
+				log_error("accept on %s: %s; pausing accept "
+				    "for a second", li->l->name,
+				    strerror(errno));
+				accept_enable(0);
+				loop_timer_arm(l, tq_accept, &accept_timer);
+				return;
+			}
+			log_error("accept on %s: %s", li->l->name,
+			    strerror(errno));
+			return;
+		}
+		if (li->l->proto >= sizeof(front_accept) /
+		    sizeof(front_accept[0]) || !front_accept[li->l->proto]) {
+			close(fd);
+			continue;
+		}
+		front_accept[li->l->proto](fd);
+	}
+}
+
+static void
+accept_enable(int on)
+{
+	int i;
+
+	for (i = 0; i < nlisteners; i++) {
+		if (lios[i].active == on || lios[i].io.fd == -1)
+			continue;
+		if (on)
+			loop_add(&worker.loop, &lios[i].io,
+			    EPOLLIN | EPOLLEXCLUSIVE);
+		else
+			loop_del(&worker.loop, &lios[i].io);
+		lios[i].active = on;
+	}
+}
+
+void
+worker_conn_closed(void)
+{
+	worker.nconns--;
+	if (worker.stopping) {
+		if (worker.nconns == 0)
+			worker.loop.stop = 1;
+	} else if (worker.nconns == config.max_conns - 1)
+		accept_enable(1);
+}
+
+static void
+stop_gracefully(void)
+{
+	int i;
+
+	if (worker.stopping)
+		return;
+	worker.stopping = 1;
+	accept_enable(0);
+	for (i = 0; i < nlisteners; i++) {
+		close(lios[i].io.fd);
+		lios[i].io.fd = -1;
+	}
+	fcgi_conn_shutdown();
+	if (worker.nconns == 0)
+		worker.loop.stop = 1;
+}
+
+static void
+on_signal(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+			stop_gracefully();
+			break;
+		case SIGINT:
+		case SIGQUIT:
+			l->stop = 1;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+void
+worker_main(int index)
+{
+	sigset_t set;
+	int i;
+
+	worker.index = index;
+	/* A worker must not outlive its master. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (loop_init(&worker.loop) == -1) {
+		log_error("worker: epoll: %s", strerror(errno));
+		_exit(WORKER_EXIT_INIT);
+	}
+	worker.tq_read = loop_tq_new(&worker.loop,
+	    (uint64_t)config.read_timeout * 1000);
+	worker.tq_idle = loop_tq_new(&worker.loop,
+	    (uint64_t)config.idle_timeout * 1000);
+	worker.tq_write = loop_tq_new(&worker.loop,
+	    (uint64_t)config.write_timeout * 1000);
+	tq_accept = loop_tq_new(&worker.loop, 1000);
+	accept_timer.fn = accept_resume;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((sig_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1) {
+		log_error("worker: signalfd: %s", strerror(errno));
+		_exit(WORKER_EXIT_INIT);
+	}
+	sig_io.fn = on_signal;
+	loop_add(&worker.loop, &sig_io, EPOLLIN);
+	/* The master ignores SIGPIPE; sockets use MSG_NOSIGNAL anyway. */
+	signal(SIGCHLD, SIG_DFL);
+
+	if (module_init(config.module_arg) == -1) {
+		log_error("worker %d: module %s: init failed", index,
+		    module.m->name);
+		_exit(WORKER_EXIT_INIT);
+	}
+	if (module_worker_init() == -1) {
+		log_error("worker %d: module %s: worker_init failed", index,
+		    module.m->name);
+		_exit(WORKER_EXIT_INIT);
+	}
+
+	for (i = 0; i < nlisteners; i++) {
+		lios[i].io.fd = listeners[i].fd;
+		lios[i].io.fn = on_accept;
+		lios[i].l = &listeners[i];
+	}
+	accept_enable(1);
+	log_debug("worker %d ready", index);
+	loop_run(&worker.loop);
+	module_worker_fini();
+	_exit(WORKER_EXIT_OK);
+}

@@ -1,0 +1,35 @@
+/*
+ * Worker process: one event loop holding every connection of every front
+ * end, accepting on the shared listeners, running the module for each
+ * request once the request has fully arrived.
+ */
+#ifndef BRIDGE_WORKER_H
+#define BRIDGE_WORKER_H
+
+#include "listen.h"
+#include "loop.h"
+
+struct worker {
+	struct loop loop;
+	int index;		/* 0..workers-1 */
+	int nconns;
+	int stopping;		/* graceful stop: finish, accept nothing */
+	struct loop_tq *tq_read;
+	struct loop_tq *tq_idle;
+	struct loop_tq *tq_write;
+};
+
+extern struct worker worker;
+
+/* A connection closed: lets the worker resume accepting, or exit once
+ * stopping and idle. */
+void worker_conn_closed(void);
+
+/* Run a worker until told to stop; never returns. */
+void worker_main(int index) __attribute__((noreturn));
+
+/* Exit codes a worker uses to tell the master why it ended. */
+#define WORKER_EXIT_OK 0
+#define WORKER_EXIT_INIT 3	/* module init failed: back off */
+
+#endif /* BRIDGE_WORKER_H */

@@ -1,0 +1,247 @@
+/*
+ * Test fixture module: one behaviour per path, so end-to-end tests can
+ * drive every gateway rule through every front end.
+ *
+ *	/env		variables as NAME=VALUE lines, in arrival order
+ *	/echo		the request body back, with Content-Length
+ *	/big?N		N bytes in 8 KiB writes, no Content-Length
+ *	/crash		the worker dies (SIGSEGV)
+ *	/fail		module error before responding (500)
+ *	/nostart	returns without start_response (502)
+ *	/badheader	a header value with CR LF (refused, then 500)
+ *	/replace	200 replaced by 503 before the first byte
+ *	/twice		second start_response without replace (refused)
+ *	/cut		Content-Length 100, then 10 bytes (cut)
+ *	/sleep?MS	sleeps MS milliseconds, then answers
+ *	/file?PATH	sendfile of PATH
+ *	/log		logs a line through the gateway, answers "logged"
+ *	anything else	"probe\n"
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bridge/gateway.h>
+
+static const struct bg_server *srv;
+
+static int
+probe_init(const struct bg_server *s, const char *arg, void **ctx)
+{
+	(void)arg;
+	srv = s;
+	*ctx = NULL;
+	return 0;
+}
+
+static int
+text(bg_request *r, int status, const char *body, size_t n)
+{
+	char len[24];
+	struct bg_header h[2] = {
+		{ "Content-Type", 12, "text/plain", 10 },
+		{ "Content-Length", 14, len, 0 },
+	};
+
+	h[1].value_len = (size_t)snprintf(len, sizeof(len), "%zu", n);
+	if (srv->start_response(r, status, NULL, h, 2, 0) == -1)
+		return BG_ERROR;
+	return srv->write(r, body, n) == 0 ? BG_OK : BG_ERROR;
+}
+
+static int
+env(bg_request *r)
+{
+	static const struct bg_header h[] = {
+		{ "Content-Type", 12, "text/plain", 10 } };
+	size_t i, n = srv->var_count(r);
+
+	if (srv->start_response(r, 200, NULL, h, 1, 0) == -1)
+		return BG_ERROR;
+	for (i = 0; i < n; i++) {
+		const struct bg_var *v = srv->var_at(r, i);
+
+		if (srv->write(r, v->name, v->name_len) == -1 ||
+		    srv->write(r, "=", 1) == -1 ||
+		    srv->write(r, v->value, v->value_len) == -1 ||
+		    srv->write(r, "\n", 1) == -1)
+			return BG_ERROR;
+	}
+	return BG_OK;
+}
+
+static int
+echo(bg_request *r)
+{
+	char buf[65536];
+	size_t cap = 1 << 16, len = 0;
+	char *all = malloc(cap), *p;
+	ssize_t n;
+	int rc;
+
+	if (all == NULL)
+		return BG_ERROR;
+	while ((n = srv->read(r, buf, sizeof(buf))) > 0) {
+		if (len + (size_t)n > cap) {
+			while (len + (size_t)n > cap)
+				cap *= 2;
+			if ((p = realloc(all, cap)) == NULL) {
+				free(all);
+				return BG_ERROR;
+			}
+			all = p;
+		}
+		memcpy(all + len, buf, (size_t)n);
+		len += (size_t)n;
+	}
+	if (n == -1) {
+		free(all);
+		return BG_ERROR;
+	}
+	rc = text(r, 200, all, len);
+	free(all);
+	return rc;
+}
+
+static int
+big(bg_request *r, const char *arg)
+{
+	static const struct bg_header h[] = {
+		{ "Content-Type", 12, "application/octet-stream", 24 } };
+	char chunk[8192];
+	long long n = arg ? atoll(arg) : 0;
+
+	memset(chunk, 'x', sizeof(chunk));
+	if (srv->start_response(r, 200, NULL, h, 1, 0) == -1)
+		return BG_ERROR;
+	while (n > 0) {
+		size_t k = n > (long long)sizeof(chunk) ? sizeof(chunk) :
+		    (size_t)n;
+
+		if (srv->write(r, chunk, k) == -1)
+			return BG_ERROR;
+		n -= (long long)k;
+	}
+	return BG_OK;
+}
+
+static int
+file(bg_request *r, const char *path)
+{
+	static const struct bg_header h[] = {
+		{ "Content-Type", 12, "application/octet-stream", 24 } };
+	struct stat st;
+	int fd, rc;
+
+	if (path == NULL || (fd = open(path, O_RDONLY)) == -1)
+		return text(r, 404, "no such file\n", 13);
+	fstat(fd, &st);
+	if (srv->start_response(r, 200, NULL, h, 1, 0) == -1) {
+		close(fd);
+		return BG_ERROR;
+	}
+	rc = srv->sendfile(r, fd, 0, (size_t)st.st_size) == 0 ? BG_OK :
+	    BG_ERROR;
+	close(fd);
+	return rc;
+}
+
+static int
+probe_handle(void *ctx, bg_request *r)
+{
+	const char *uri = srv->var(r, "REQUEST_URI", NULL);
+	char path[256];
+	const char *arg = NULL, *q;
+	size_t n;
+
+	(void)ctx;
+	if (uri == NULL)
+		uri = srv->var(r, "SCRIPT_NAME", NULL);
+	if (uri == NULL)
+		uri = "/";
+	q = strchr(uri, '?');
+	n = q ? (size_t)(q - uri) : strlen(uri);
+	if (n >= sizeof(path))
+		n = sizeof(path) - 1;
+	memcpy(path, uri, n);
+	path[n] = '\0';
+	if (q != NULL)
+		arg = q + 1;
+
+	if (strcmp(path, "/env") == 0)
+		return env(r);
+	if (strcmp(path, "/echo") == 0)
+		return echo(r);
+	if (strcmp(path, "/big") == 0)
+		return big(r, arg);
+	if (strcmp(path, "/crash") == 0) {
+		raise(SIGSEGV);
+		return BG_ERROR;
+	}
+	if (strcmp(path, "/fail") == 0)
+		return BG_ERROR;
+	if (strcmp(path, "/nostart") == 0)
+		return BG_OK;
+	if (strcmp(path, "/badheader") == 0) {
+		struct bg_header h = { "X-Bad", 5, "a\r\nInjected: 1", 14 };
+
+		if (srv->start_response(r, 200, NULL, &h, 1, 0) == -1)
+			return BG_ERROR;
+		return text(r, 200, "accepted a bad header\n", 22);
+	}
+	if (strcmp(path, "/replace") == 0) {
+		srv->start_response(r, 200, NULL, NULL, 0, 0);
+		return srv->start_response(r, 503, NULL, NULL, 0,
+		    BG_REPLACE) == 0 && srv->write(r, "replaced\n", 9) == 0 ?
+		    BG_OK : BG_ERROR;
+	}
+	if (strcmp(path, "/twice") == 0) {
+		srv->start_response(r, 200, NULL, NULL, 0, 0);
+		if (srv->start_response(r, 201, NULL, NULL, 0, 0) == 0)
+			return srv->write(r, "second accepted\n", 16) == 0 ?
+			    BG_OK : BG_ERROR;
+		return srv->write(r, "second refused\n", 15) == 0 ? BG_OK :
+		    BG_ERROR;
+	}
+	if (strcmp(path, "/cut") == 0) {
+		struct bg_header h = { "Content-Length", 14, "100", 3 };
+
+		if (srv->start_response(r, 200, NULL, &h, 1, 0) == -1)
+			return BG_ERROR;
+		srv->write(r, "0123456789", 10);
+		return BG_OK;
+	}
+	if (strcmp(path, "/sleep") == 0) {
+		long ms = arg ? atol(arg) : 100;
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+		return text(r, 200, "slept\n", 6);
+	}
+	if (strcmp(path, "/file") == 0)
+		return file(r, arg);
+	if (strcmp(path, "/log") == 0) {
+		srv->log(r, BG_LOG_WARN, "probe log line %d", 42);
+		return text(r, 200, "logged\n", 7);
+	}
+	return text(r, 200, "probe\n", 6);
+}
+
+static const struct bg_module probe_module = {
+	.abi_version = BG_ABI_VERSION,
+	.size = sizeof(struct bg_module),
+	.name = "probe",
+	.init = probe_init,
+	.handle = probe_handle,
+};
+
+const struct bg_module *
+bg_module_entry(void)
+{
+	return &probe_module;
+}
