@@ -740,7 +740,8 @@ conn_read(struct fcgi_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				conn_close(c, strerror(errno));
+				conn_close(c, c->nreqs > 0 || c->in.len > 0 ?
+				    strerror(errno) : NULL);
 			return;
 		}
 		if (c->in.len > 0) {

@@ -803,6 +803,7 @@ http_chunked_decode(struct http_chunked *d, char *buf, size_t *len,
 			in += n;
 			out += n;
 			d->size -= n;
+			d->total += n;
 			if (d->size == 0)
 				d->state = CH_DATA_CR;
 			continue;
