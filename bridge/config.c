@@ -34,6 +34,7 @@ static const char usage_text[] =
 "Front ends (repeatable; with none, bridge serves a FastCGI listener\n"
 "inherited on fd 0, or one CGI request when started as a CGI program):\n"
 "  --fastcgi ADDR          FastCGI on unix:PATH, HOST:PORT, [IPV6]:PORT, :PORT\n"
+"  --http ADDR             HTTP/1.1 on the same kinds of address\n"
 "\n"
 "Application:\n"
 "  --module PATH           native module (.so) implementing the gateway ABI\n"
@@ -130,6 +131,7 @@ size(const char *flag, const char *s, uint64_t min, uint64_t max)
 
 enum {
 	OPT_FASTCGI = 256,
+	OPT_HTTP,
 	OPT_MODULE,
 	OPT_MODULE_ARG,
 	OPT_BACKLOG,
@@ -152,6 +154,7 @@ enum {
 
 static const struct option long_options[] = {
 	{ "fastcgi", required_argument, NULL, OPT_FASTCGI },
+	{ "http", required_argument, NULL, OPT_HTTP },
 	{ "module", required_argument, NULL, OPT_MODULE },
 	{ "module-arg", required_argument, NULL, OPT_MODULE_ARG },
 	{ "workers", required_argument, NULL, 'w' },
@@ -183,7 +186,8 @@ add_listen(enum listen_proto proto, const char *addr)
 		usage_error("too many listeners (at most %d)",
 		    CONFIG_LISTEN_MAX);
 	if (*addr == '\0')
-		usage_error("--fastcgi: empty address");
+		usage_error("%s: empty address", proto == PROTO_FASTCGI ?
+		    "--fastcgi" : "--http");
 	config.listen[config.nlisten].proto = proto;
 	config.listen[config.nlisten].addr = addr;
 	config.nlisten++;
@@ -202,6 +206,9 @@ config_parse_args(int argc, char **argv)
 		switch (c) {
 		case OPT_FASTCGI:
 			add_listen(PROTO_FASTCGI, optarg);
+			break;
+		case OPT_HTTP:
+			add_listen(PROTO_HTTP, optarg);
 			break;
 		case OPT_MODULE:
 			config.module = optarg;

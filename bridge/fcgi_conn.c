@@ -95,7 +95,7 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 }
 
 int
-fcgi_conn_accept(int fd)
+fcgi_conn_accept(int fd, const struct listener *l)
 {
 	struct fcgi_conn *c;
 
@@ -108,6 +108,7 @@ fcgi_conn_accept(int fd)
 		close(fd);
 		return -1;
 	}
+	(void)l;
 	c->io.fd = fd;
 	c->io.fn = conn_io;
 	c->timer.fn = conn_timeout;

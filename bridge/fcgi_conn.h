@@ -9,7 +9,8 @@
 #define BRIDGE_FCGI_CONN_H
 
 /* Take an accepted, non-blocking socket.  Returns 0, or -1 (closed). */
-int fcgi_conn_accept(int fd);
+struct listener;
+int fcgi_conn_accept(int fd, const struct listener *l);
 
 /* Graceful stop: close idle connections now, busy ones when done. */
 void fcgi_conn_shutdown(void);

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "fcgi_conn.h"
+#include "http_conn.h"
 #include "listen.h"
 #include "log.h"
 #include "module.h"
@@ -36,9 +37,10 @@ static struct loop_tq *tq_accept;
 
 static void accept_enable(int on);
 
-/* Front ends by protocol; HTTP and HTTPS are added by their issue. */
-static int (*const front_accept[])(int fd) = {
+/* Front ends by protocol. */
+static int (*const front_accept[])(int fd, const struct listener *l) = {
 	[PROTO_FASTCGI] = fcgi_conn_accept,
+	[PROTO_HTTP] = http_conn_accept,
 };
 
 static void
@@ -90,7 +92,7 @@ on_accept(struct loop *l, struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		front_accept[li->l->proto](fd);
+		front_accept[li->l->proto](fd, li->l);
 	}
 }
 
@@ -136,6 +138,7 @@ stop_gracefully(void)
 		lios[i].io.fd = -1;
 	}
 	fcgi_conn_shutdown();
+	http_conn_shutdown();
 	if (worker.nconns == 0)
 		worker.loop.stop = 1;
 }

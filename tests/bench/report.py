@@ -73,7 +73,9 @@ def summarise(scenarios, raw):
 
 
 def best_per_backend(summary, conns):
-    """The best measured scenario of each backend at CONNS connections."""
+    """The best measured scenario of each backend at CONNS connections:
+    the highest median even if it had errors, the choice least flattering
+    to the reference (the report names the errors beside the ratio)."""
     best = {}
     for d in summary:
         if "median" not in d or d["conns"] != conns:
@@ -99,6 +101,19 @@ def ratios(summary, ref_name, ceiling_name):
     if ceil is not None and ceil.get("median"):
         res.append(("ceiling", ref, ceil, ref["median"] / ceil["median"]))
     return ref, res
+
+
+def errors_note(d):
+    """'  [libfcgi-keep: 137 timeouts]' if scenario D had failures, else ''."""
+    parts = []
+    if d.get("timeout"):
+        parts.append(f"{d['timeout']} timeouts")
+    sock = d.get("connect", 0) + d.get("read", 0) + d.get("write", 0)
+    if sock:
+        parts.append(f"{sock} socket errors")
+    if d.get("non2xx"):
+        parts.append(f"{d['non2xx']} non-2xx")
+    return f"  [{d['scenario']}: " + ", ".join(parts) + "]" if parts else ""
 
 
 def print_report(env, summary, ref, rat, rss, ceiling_name, out):
@@ -133,20 +148,23 @@ def print_report(env, summary, ref, rat, rss, ceiling_name, out):
         w("  none: the reference scenario was not measured\n")
     for label, r, p, x in rat:
         w(f"  {r['scenario']} / {p['scenario']:<18} ({label:<12}) "
-          f"{x:6.2f}x   ({r['median']:.0f} / {p['median']:.0f})\n")
+          f"{x:6.2f}x   ({r['median']:.0f} / {p['median']:.0f})"
+          f"{errors_note(p)}\n")
 
     w("\nworker memory after the run (VmRSS of the worker processes)\n")
     if not rss:
         w("  none measured\n")
     else:
         w(f"  {'instance':<14} {'workers':>7} {'sum':>9}  "
-          f"{'per worker (kB)':<22} {'master':>9}\n")
+          f"{'per worker (kB)':<22} {'master':>9} {'idle CPU':>9}\n")
     for r in rss:
         total = int(num(r["sum_rss_kb"]) or 0)
         m = num(r["master_rss_kb"])
         mstr = mb(m) if m is not None else "-"
+        idle = r.get("idle_cpu_pct", "NA")
+        idle = f"{idle}%" if idle not in ("", "NA", None) else "NA"
         w(f"  {r['instance']:<14} {r['workers']:>7} {mb(total):>9}  "
-          f"{r['per_worker_rss_kb']:<22} {mstr:>9}\n")
+          f"{r['per_worker_rss_kb']:<22} {mstr:>9} {idle:>9}\n")
 
 
 def write_outputs(outdir, env, summary, ref, ref_name, rat):

@@ -40,7 +40,8 @@
 # every process started is stopped at exit.
 #
 # To add a scenario, add a row to SCENARIOS below. To add a backend, write a
-# start_NAME function (see start_libfcgi for the contract) and add its rows.
+# start_NAME function (the contract is in the comment before start_bridge)
+# and add its rows.
 
 set -Eeuo pipefail
 export LC_ALL=C
@@ -255,6 +256,33 @@ children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' ' || true; }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
+# CPU time (utime + stime, in clock ticks) of PIDS, summed.
+cpu_ticks() {
+	local p stat sum=0 f
+	for p in "$@"; do
+		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -ra f <<<"${stat##*) }"
+		sum=$((sum + f[11] + f[12]))
+	done
+	echo "$sum"
+}
+
+# Percent of the machine's CPU time (all CPUs) spent busy over 1 s.
+machine_busy() {
+	local a b
+	a=$(head -n1 /proc/stat)
+	sleep 1
+	b=$(head -n1 /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN {
+		n = split(a, x); split(b, y)
+		for (i = 2; i <= n; i++) {
+			d = y[i] - x[i]; tot += d
+			if (i == 5 || i == 6) idle += d
+		}
+		printf "%.0f\n", tot ? 100 * (tot - idle) / tot : 0
+	}'
+}
+
 # ---------------------------------------------------------------------------
 # Backends. A start function is called as `start_NAME INSTANCE ADDR`, where
 # ADDR is unix:/path or 127.0.0.1:port. It starts WORKERS workers serving
@@ -268,7 +296,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 declare -A INST_ADDR=() INST_MASTER=() INST_PIDFILE=() INST_STATE=() INST_WORKERS=()
 SKIP_REASON=
 
-BRIDGE_BIN='' HELLO_BIN=''
+BRIDGE_BIN='' HELLO_BIN='' BRIDGE_DESC=''
 prepare_bridge() {
 	[ -n "$BRIDGE_BIN" ] && return 0
 	[ -x "$BRIDGE" ] || {
@@ -289,6 +317,7 @@ prepare_bridge() {
 	fi
 	cp "$HELLO_SO" "$TMP/hello.so"
 	HELLO_BIN=$TMP/hello.so
+	BRIDGE_DESC="bridge $BRIDGE ($(stat -c %y "$BRIDGE" | cut -d. -f1), sha256 $(sha256sum "$BRIDGE_BIN" | cut -c1-12)), module $HELLO_SO"
 }
 
 BRIDGE_NOTE=''
@@ -388,6 +417,43 @@ find_workers() {
 		[ -n "${pids// /}" ] || pids=$master
 	fi
 	echo "$pids"
+}
+
+# Master (if it is not itself the worker) and workers of INSTANCE.
+inst_pids() {
+	local m=${INST_MASTER[$1]} w=${INST_WORKERS[$1]}
+	if [ -n "$m" ] && [[ " $w " != *" $m "* ]]; then
+		echo "$m $w"
+	else
+		echo "$w"
+	fi
+}
+
+# Sample every backend instance for 2 s without load, into INST_IDLE (% of
+# one CPU). A server that burns CPU while idle takes it from whichever
+# scenario is measured next, so this is checked before and after the rounds.
+declare -A INST_IDLE=()
+idle_check() {
+	local when=$1 inst hz i=0 t1 pct
+	local -a insts=() t0=()
+	hz=$(getconf CLK_TCK)
+	for inst in $(printf '%s\n' "${!INST_WORKERS[@]}" | sort); do
+		insts+=("$inst")
+		# shellcheck disable=SC2046
+		t0+=("$(cpu_ticks $(inst_pids "$inst"))")
+	done
+	sleep 2
+	for inst in "${insts[@]}"; do
+		# shellcheck disable=SC2046
+		t1=$(cpu_ticks $(inst_pids "$inst"))
+		pct=$(((t1 - t0[i]) * 100 / (2 * hz)))
+		INST_IDLE[$inst]=$pct
+		if [ "$pct" -ge 5 ]; then
+			log "WARNING: $inst used $pct% of a CPU while idle ($when):" \
+			    "it slows down every scenario measured with it running"
+		fi
+		i=$((i + 1))
+	done
 }
 
 # ---------------------------------------------------------------------------
@@ -519,6 +585,17 @@ parse_wrk() {
 # ---------------------------------------------------------------------------
 # Plan: which scenarios run, start their backends.
 
+matched=0
+for row in "${SCENARIOS[@]}"; do
+	[ -z "$ONLY" ] || [[ ${row%% *} =~ $ONLY ]] && matched=1
+done
+[ "$matched" = 1 ] || die "no scenario matches --only '$ONLY'"
+
+BUSY_BEFORE=$(machine_busy)
+if [ "$BUSY_BEFORE" -gt 10 ]; then
+	log "WARNING: the machine is ${BUSY_BEFORE}% busy before the benchmark starts: expect low, noisy numbers"
+fi
+
 mkdir -p "$OUT/wrk"
 rm -f "$OUT"/wrk/*.txt
 SCEN_TSV=$OUT/scenarios.tsv
@@ -596,6 +673,7 @@ if [ "$WARMUP" -gt 0 ]; then
 		run_wrk "${SC_URL[$name]}" "${SC_CONNS[$name]}" "$WARMUP" "$TMP/warmup.txt"
 	done
 fi
+idle_check "after the warm-up"
 
 printf 'round\tscenario\tbackend\tconns\trps\trequests\tnon2xx\tconnect\tread\twrite\ttimeout\tp99_ms\n' >"$RAW_TSV"
 for ((round = 1; round <= ROUNDS; round++)); do
@@ -612,8 +690,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	done
 done
 
-# Worker memory after the load.
-printf 'instance\tbackend\tmaster_pid\tmaster_rss_kb\tworkers\tsum_rss_kb\tper_worker_rss_kb\n' >"$RSS_TSV"
+# Worker memory and idle CPU after the load.
+idle_check "after the run"
+printf 'instance\tbackend\tmaster_pid\tmaster_rss_kb\tworkers\tsum_rss_kb\tper_worker_rss_kb\tidle_cpu_pct\n' >"$RSS_TSV"
 for inst in $(printf '%s\n' "${!INST_WORKERS[@]}" | sort); do
 	master=${INST_MASTER[$inst]}
 	mrss=NA
@@ -629,8 +708,8 @@ for inst in $(printf '%s\n' "${!INST_WORKERS[@]}" | sort); do
 		[ -n "$r" ] || continue
 		sum=$((sum + r)) n=$((n + 1)) per+="${per:+,}$r"
 	done
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$inst" "${inst%-*}" "$master" \
-	    "$mrss" "$n" "$sum" "${per:-NA}" >>"$RSS_TSV"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$inst" "${inst%-*}" "$master" \
+	    "$mrss" "$n" "$sum" "${per:-NA}" "${INST_IDLE[$inst]:-NA}" >>"$RSS_TSV"
 done
 
 # ---------------------------------------------------------------------------
@@ -640,11 +719,11 @@ done
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(uname -sr)  cpus: $(nproc)"
 	echo "nginx $(nginx -v 2>&1 | sed 's/.*\///')  wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')  uwsgi $(uwsgi --version)  libfcgi $(dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null || echo '?')"
 	if [ -n "$BRIDGE_BIN" ]; then
-		echo "bridge $BRIDGE ($(stat -c %y "$BRIDGE" | cut -d. -f1)), module $HELLO_SO"
+		echo "$BRIDGE_DESC"
 	else
 		echo "bridge: not measured (${BRIDGE_NOTE:-not selected})"
 	fi
-	echo "git: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo 'no commit')"
+	echo "git: $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo 'no commit')  machine busy before start: ${BUSY_BEFORE}%"
 	echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per backend, nginx 2 workers, FastCGI over $TRANSPORT"
 } >"$OUT/env.txt"
 

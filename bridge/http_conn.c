@@ -1,0 +1,958 @@
+/*
+ * HTTP/1.1 front end.  Section numbers refer to RFC 9112 (message syntax)
+ * and RFC 9110 (semantics).
+ *
+ * Reading: bytes are parsed from a per-worker scratch buffer; only an
+ * unfinished request head or body remainder is copied into the
+ * connection, so an idle keep-alive connection owns no buffer.
+ *
+ * Writing: the module's response is held back until it returns or passes
+ * HTTP_HOLD bytes, so that most responses go out as one write with a
+ * Content-Length (no chunked framing, no Nagle interplay); longer ones
+ * are sent chunked (HTTP/1.1) or close-delimited (HTTP/1.0).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config.h"
+#include "http_conn.h"
+#include "http_parse.h"
+#include "listen.h"
+#include "log.h"
+#include "module.h"
+#include "req.h"
+#include "worker.h"
+
+#define HTTP_SCRATCH (64 * 1024)
+#define HTTP_HOLD (64 * 1024)		/* response held back up to this */
+#define HTTP_OUT_HIGH (1024 * 1024)	/* module waits above this */
+#define HTTP_MAX_HEADERS 100
+#define HTTP_MAX_TARGET 8192
+#define HTTP_MAX_HEADER_BYTES (32 * 1024)
+
+enum http_state {
+	HTTP_HEAD,	/* waiting for a request head */
+	HTTP_BODY,	/* Content-Length body */
+	HTTP_CHUNKED	/* chunked body */
+};
+
+struct http_conn {
+	struct loop_io io;	/* first: the loop hands us &io */
+	struct loop_timer timer;
+	struct http_conn *prev, *next;
+	const struct listener *l;
+	struct buf in;		/* unfinished bytes carried over */
+	struct buf out;
+	struct buf hold;	/* response body held back */
+	struct req *r;		/* request being received or run */
+	struct http_chunked chunked;
+	uint64_t body_left;
+	enum http_state state;
+	struct sockaddr_storage peer;
+	uint8_t minor;		/* HTTP/1.minor of the current request */
+	unsigned keep_alive : 1;
+	unsigned head_method : 1;
+	unsigned no_body : 1;	/* 204/304/HEAD: send no body */
+	unsigned held : 1;	/* head formatted, waiting in hold */
+	unsigned resp_chunked : 1;
+	unsigned closing : 1;	/* close once out is drained */
+	unsigned closed : 1;
+};
+
+static char *scratch;
+static struct http_conn *conns;
+
+static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
+static void conn_close(struct http_conn *c, const char *why);
+static int sink_head(struct req *r);
+static int sink_body(struct req *r, const void *p, size_t n);
+
+static const struct resp_sink http_sink = {
+	.head = sink_head,
+	.body = sink_body,
+	.file = NULL,
+};
+
+/* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
+static const char *
+date_header(void)
+{
+	static char line[48];
+	static time_t last;
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now != last) {
+		gmtime_r(&now, &tm);
+		strftime(line, sizeof(line),
+		    "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+		last = now;
+	}
+	return line;
+}
+
+static void
+conn_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct http_conn *c = (struct http_conn *)((char *)t -
+	    offsetof(struct http_conn, timer));
+
+	(void)l;
+	if (c->out.len > 0)
+		conn_close(c, "write timeout: client does not read");
+	else if (c->r != NULL || c->in.len > 0)
+		conn_close(c, "read timeout: request incomplete");
+	else
+		conn_close(c, NULL);	/* idle keep-alive: quietly */
+}
+
+int
+http_conn_accept(int fd, const struct listener *l)
+{
+	struct http_conn *c;
+	socklen_t len;
+	int on = 1;
+
+	if (scratch == NULL && (scratch = malloc(HTTP_SCRATCH)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_error("http: out of memory for a connection");
+		close(fd);
+		return -1;
+	}
+	/* Section 9.3 of RFC 9112 aside, a response split over writes
+	 * must not wait for an ACK: no Nagle. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	len = sizeof(c->peer);
+	if (getpeername(fd, (struct sockaddr *)&c->peer, &len) == -1)
+		c->peer.ss_family = AF_UNSPEC;
+	c->io.fd = fd;
+	c->io.fn = conn_io;
+	c->timer.fn = conn_timeout;
+	c->l = l;
+	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
+		log_error("http: epoll_ctl: %s", strerror(errno));
+		close(fd);
+		free(c);
+		return -1;
+	}
+	c->next = conns;
+	if (conns)
+		conns->prev = c;
+	conns = c;
+	worker.nconns++;
+	loop_timer_arm(&worker.loop, worker.tq_read, &c->timer);
+	return 0;
+}
+
+static void
+conn_free(void *arg)
+{
+	free(arg);
+}
+
+static void
+conn_close(struct http_conn *c, const char *why)
+{
+	if (c->closed)
+		return;
+	if (why != NULL)
+		log_info("http: fd %d: %s; connection closed", c->io.fd, why);
+	c->closed = 1;
+	loop_timer_stop(&c->timer);
+	loop_del(&worker.loop, &c->io);
+	close(c->io.fd);
+	req_destroy(c->r);
+	c->r = NULL;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	buf_free(&c->hold);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (loop_defer(&worker.loop, conn_free, c) == -1)
+		log_error("http: leaking a connection: out of memory");
+	worker_conn_closed();
+}
+
+/*
+ * Output.
+ */
+
+static int
+conn_flush(struct http_conn *c)
+{
+	ssize_t w;
+
+	while (c->out.len > 0) {
+		w = send(c->io.fd, c->out.data + c->out.off, c->out.len,
+		    MSG_NOSIGNAL);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return 0;
+			return -1;
+		}
+		buf_consume(&c->out, (size_t)w);
+	}
+	buf_free(&c->out);
+	return 0;
+}
+
+static int
+conn_flush_blocking(struct http_conn *c)
+{
+	struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
+	int n;
+
+	while (c->out.len > HTTP_OUT_HIGH / 2) {
+		if (conn_flush(c) == -1)
+			return -1;
+		if (c->out.len <= HTTP_OUT_HIGH / 2)
+			break;
+		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+append_str(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+/* Status line and headers; framing headers follow from the caller. */
+static int
+put_head(struct http_conn *c, struct req *r, const char *framing)
+{
+	char line[64];
+	size_t i;
+	int n;
+
+	/* Section 4: we answer with our highest version, HTTP/1.1. */
+	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->status);
+	if (buf_append(&c->out, line, (size_t)n) == -1 ||
+	    append_str(&c->out, r->reason) == -1 ||
+	    buf_append(&c->out, "\r\n", 2) == -1 ||
+	    append_str(&c->out, date_header()) == -1)
+		return -1;
+	for (i = 0; i < r->nheaders; i++) {
+		const struct req_header *h = &r->headers[i];
+
+		if (buf_append(&c->out, h->name, h->name_len) == -1 ||
+		    buf_append(&c->out, ": ", 2) == -1 ||
+		    buf_append(&c->out, h->value, h->value_len) == -1 ||
+		    buf_append(&c->out, "\r\n", 2) == -1)
+			return -1;
+	}
+	if (framing != NULL && append_str(&c->out, framing) == -1)
+		return -1;
+	if (!c->keep_alive)
+		return append_str(&c->out, "Connection: close\r\n\r\n");
+	if (c->minor == 0)
+		return append_str(&c->out, "Connection: keep-alive\r\n\r\n");
+	return buf_append(&c->out, "\r\n", 2);
+}
+
+/* RFC 9110 sections 6.4.1, 15.3.5, 15.4.5: no content in 1xx, 204, 304. */
+static int
+status_has_body(int status)
+{
+	return !(status < 200 || status == 204 || status == 304);
+}
+
+/* Commit the held head with streaming framing: the response is longer
+ * than we hold back. */
+static int
+commit_streaming(struct http_conn *c, struct req *r)
+{
+	const char *framing = NULL;
+
+	c->held = 0;
+	if (r->resp_length < 0 && !c->no_body) {
+		if (c->minor >= 1) {
+			c->resp_chunked = 1;
+			framing = "Transfer-Encoding: chunked\r\n";
+		} else
+			c->keep_alive = 0;	/* close-delimited */
+	}
+	return put_head(c, r, framing);
+}
+
+static int
+put_body(struct http_conn *c, const void *p, size_t n)
+{
+	char size[24];
+	int k;
+
+	if (c->no_body || n == 0)
+		return 0;
+	if (!c->resp_chunked)
+		return buf_append(&c->out, p, n);
+	/* Section 7.1: chunk-size CRLF chunk-data CRLF. */
+	k = snprintf(size, sizeof(size), "%zx\r\n", n);
+	if (buf_append(&c->out, size, (size_t)k) == -1 ||
+	    buf_append(&c->out, p, n) == -1 ||
+	    buf_append(&c->out, "\r\n", 2) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+sink_head(struct req *r)
+{
+	struct http_conn *c = r->conn;
+
+	c->no_body = c->head_method || !status_has_body(r->status);
+	c->resp_chunked = 0;
+	if (r->resp_length >= 0 || c->no_body) {
+		/* Length known (or no body at all): send at once. */
+		c->held = 0;
+		return put_head(c, r, NULL);
+	}
+	c->held = 1;
+	return 0;
+}
+
+static int
+sink_body(struct req *r, const void *p, size_t n)
+{
+	struct http_conn *c = r->conn;
+
+	if (c->held) {
+		if (c->hold.len + n <= HTTP_HOLD)
+			return buf_append(&c->hold, p, n);
+		if (commit_streaming(c, r) == -1 ||
+		    put_body(c, c->hold.data + c->hold.off, c->hold.len) == -1)
+			return -1;
+		buf_free(&c->hold);
+	}
+	if (put_body(c, p, n) == -1)
+		return -1;
+	if (c->out.len > HTTP_OUT_HIGH && conn_flush_blocking(c) == -1) {
+		log_msg(LOG_LEVEL_INFO, r->id, "http: client stopped reading: "
+		    "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* After the module returned: close the framing. */
+static int
+finish_response(struct http_conn *c, struct req *r)
+{
+	char len[48];
+
+	if (c->held) {
+		/* The whole body is here: give it a Content-Length. */
+		c->held = 0;
+		snprintf(len, sizeof(len), "Content-Length: %zu\r\n",
+		    c->hold.len);
+		if (put_head(c, r, len) == -1 ||
+		    put_body(c, c->hold.data + c->hold.off, c->hold.len) == -1)
+			return -1;
+		buf_free(&c->hold);
+		return 0;
+	}
+	if (c->resp_chunked) {
+		c->resp_chunked = 0;
+		return buf_append(&c->out, "0\r\n\r\n", 5);
+	}
+	if (!c->keep_alive)
+		c->closing = 1;
+	return 0;
+}
+
+/*
+ * Answer an error found before the module ran (parse errors, limits) and
+ * close: after a framing error the connection cannot be trusted
+ * (section 9.3, 11.2).
+ */
+static void
+reject(struct http_conn *c, int status, const char *why)
+{
+	char head[256];
+	char body[96];
+	int n, b;
+
+	log_info("http: fd %d: %s: %d", c->io.fd, why, status);
+	b = snprintf(body, sizeof(body), "%d %s\n", status,
+	    req_status_reason(status));
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s"
+	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
+	    "Connection: close\r\n\r\n", status, req_status_reason(status),
+	    date_header(), b);
+	if (buf_append(&c->out, head, (size_t)n) == -1 ||
+	    buf_append(&c->out, body, (size_t)b) == -1) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	req_destroy(c->r);
+	c->r = NULL;
+	c->closing = 1;
+}
+
+/*
+ * Request variables (RFC 3875 section 4.1, PEP 3333 environ).
+ */
+
+static int
+add(struct req *r, const char *name, const char *v, size_t n)
+{
+	return req_add_var(r, name, strlen(name), v, n);
+}
+
+static int
+add_str(struct req *r, const char *name, const char *v)
+{
+	return add(r, name, v, strlen(v));
+}
+
+static int
+hexval(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode a path (RFC 3986 section 2.1) for PATH_INFO, as CGI
+ * and WSGI servers do.  Returns the length, or -1 for %00 or a broken
+ * escape. */
+static ssize_t
+decode_path(const char *s, size_t n, char *out)
+{
+	size_t i, o = 0;
+	int hi, lo;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			out[o++] = s[i];
+			continue;
+		}
+		if (i + 2 >= n)
+			return -1;
+		hi = hexval((unsigned char)s[i + 1]);
+		lo = hexval((unsigned char)s[i + 2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -1;
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	return (ssize_t)o;
+}
+
+static void
+addr_string(const struct sockaddr_storage *ss, char *host, size_t hlen,
+    char *port, size_t plen)
+{
+	host[0] = '\0';
+	port[0] = '\0';
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, (socklen_t)hlen);
+		snprintf(port, plen, "%u", ntohs(s->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, (socklen_t)hlen);
+		/* v4-mapped addresses read as the IPv4 they are */
+		if (strncmp(host, "::ffff:", 7) == 0 && strchr(host, '.'))
+			memmove(host, host + 7, strlen(host + 7) + 1);
+		snprintf(port, plen, "%u", ntohs(s->sin6_port));
+	}
+}
+
+static int
+header_var(struct req *r, const struct http_header *h, char *name)
+{
+	const struct bg_var *prev;
+	size_t i, n;
+	char *joined;
+
+	/* Content-Type and Content-Length are CONTENT_TYPE and
+	 * CONTENT_LENGTH (RFC 3875 section 4.1.18). */
+	if ((h->name_len == 12 && strncasecmp(h->name, "Content-Type", 12)
+	    == 0) || (h->name_len == 14 &&
+	    strncasecmp(h->name, "Content-Length", 14) == 0))
+		return 0;
+	/* A field name with '_' would collide with one with '-' once
+	 * mapped: drop it, as nginx and Apache do. */
+	if (memchr(h->name, '_', h->name_len) != NULL)
+		return 0;
+	if (h->name_len > 200)
+		return 0;
+	memcpy(name, "HTTP_", 5);
+	for (i = 0; i < h->name_len; i++) {
+		char ch = h->name[i];
+
+		name[5 + i] = ch == '-' ? '_' :
+		    (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
+	}
+	n = 5 + h->name_len;
+	name[n] = '\0';
+	if ((prev = req_find_var(r, name, n)) != NULL) {
+		/* RFC 9110 section 5.3: repeated fields are one list;
+		 * cookies join with "; " (RFC 6265 section 5.4). */
+		const char *sep = strcmp(name, "HTTP_COOKIE") == 0 ? "; " :
+		    ", ";
+		size_t len = prev->value_len + 2 + h->value_len;
+
+		if ((joined = pool_alloc(r->pool, len + 1)) == NULL)
+			return -1;
+		memcpy(joined, prev->value, prev->value_len);
+		memcpy(joined + prev->value_len, sep, 2);
+		memcpy(joined + prev->value_len + 2, h->value, h->value_len);
+		joined[len] = '\0';
+		((struct bg_var *)prev)->value = joined;
+		((struct bg_var *)prev)->value_len = len;
+		return 0;
+	}
+	return req_add_var(r, name, n, h->value, h->value_len);
+}
+
+/* Build the request's variables; returns 0, or an HTTP status. */
+static int
+build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
+{
+	char host[INET6_ADDRSTRLEN + 8], port[8], name[256], *path;
+	const char *target = h->path, *q;
+	size_t tlen = h->path_len, plen, i;
+	struct sockaddr_storage local;
+	socklen_t slen = sizeof(local);
+	ssize_t dlen;
+	char num[24];
+
+	if (add(r, "REQUEST_METHOD", h->method, h->method_len) == -1)
+		return 500;
+	if (h->target_form == HTTP_TARGET_ABSOLUTE && (tlen == 0 ||
+	    target[0] == '?')) {
+		/* Section 3.2.2: an empty path is "/". */
+		q = target;
+		plen = 0;
+	} else {
+		q = memchr(target, '?', tlen);
+		plen = q ? (size_t)(q - target) : tlen;
+	}
+	if ((path = pool_alloc(r->pool, plen + 2)) == NULL)
+		return 500;
+	if (h->target_form == HTTP_TARGET_ASTERISK) {
+		path[0] = '*';
+		dlen = 1;
+	} else if (plen == 0) {
+		path[0] = '/';
+		dlen = 1;
+	} else if ((dlen = decode_path(target, plen, path)) < 0)
+		return 400;
+	if (add_str(r, "SCRIPT_NAME", "") == -1 ||
+	    add(r, "PATH_INFO", path, (size_t)dlen) == -1 ||
+	    add(r, "QUERY_STRING", q ? q + 1 : "", q ? tlen -
+		(size_t)(q - target) - 1 : 0) == -1 ||
+	    add(r, "REQUEST_URI", target, tlen) == -1 ||
+	    add_str(r, "SERVER_PROTOCOL", c->minor ? "HTTP/1.1" :
+		"HTTP/1.0") == -1 ||
+	    add_str(r, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
+	    add_str(r, "SERVER_SOFTWARE", "bridge/" PACKAGE_VERSION) == -1 ||
+	    add_str(r, "REQUEST_SCHEME", c->l->proto == PROTO_HTTPS ?
+		"https" : "http") == -1)
+		return 500;
+	if (c->l->proto == PROTO_HTTPS && add_str(r, "HTTPS", "on") == -1)
+		return 500;
+	for (i = 0; i < h->nheaders; i++) {
+		const struct http_header *f = &h->headers[i];
+
+		if (f->name_len == 12 &&
+		    strncasecmp(f->name, "Content-Type", 12) == 0 &&
+		    add(r, "CONTENT_TYPE", f->value, f->value_len) == -1)
+			return 500;
+		if (header_var(r, f, name) == -1)
+			return 500;
+	}
+	if (h->content_length >= 0) {
+		snprintf(num, sizeof(num), "%lld",
+		    (long long)h->content_length);
+		if (add_str(r, "CONTENT_LENGTH", num) == -1)
+			return 500;
+	}
+	/* SERVER_NAME from the authority the client used (Host), without
+	 * its port (RFC 3875 section 4.1.14). */
+	addr_string(&c->peer, host, sizeof(host), port, sizeof(port));
+	if (add_str(r, "REMOTE_ADDR", host) == -1 ||
+	    add_str(r, "REMOTE_PORT", port) == -1)
+		return 500;
+	if (getsockname(c->io.fd, (struct sockaddr *)&local, &slen) == -1)
+		local.ss_family = AF_UNSPEC;
+	addr_string(&local, host, sizeof(host), port, sizeof(port));
+	if (add_str(r, "SERVER_ADDR", host) == -1 ||
+	    add_str(r, "SERVER_PORT", port) == -1)
+		return 500;
+	if (h->host != NULL && h->host_len > 0) {
+		const char *hs = h->host, *end = h->host + h->host_len;
+		const char *colon;
+
+		if (hs[0] == '[') {
+			colon = memchr(hs, ']', h->host_len);
+			end = colon ? colon + 1 : end;
+		} else if ((colon = memchr(hs, ':', h->host_len)) != NULL)
+			end = colon;
+		if (add(r, "SERVER_NAME", hs, (size_t)(end - hs)) == -1)
+			return 500;
+	} else if (add_str(r, "SERVER_NAME", host) == -1)
+		return 500;
+	r->content_length = h->content_length;
+	return 0;
+}
+
+/*
+ * Requests.
+ */
+
+static void run(struct http_conn *c);
+
+/* Parse a request head at p.  Returns bytes used, 0 for "need more",
+ * -1 after rejecting. */
+static ssize_t
+start_request(struct http_conn *c, const char *p, size_t len)
+{
+	struct http_header headers[HTTP_MAX_HEADERS];
+	struct http_request h = { .headers = headers };
+	struct http_limits lim = {
+		.max_target = HTTP_MAX_TARGET,
+		.max_header_bytes = HTTP_MAX_HEADER_BYTES,
+		.max_headers = HTTP_MAX_HEADERS,
+		.max_body = config.max_body,
+	};
+	int n, status;
+
+	n = http_parse_request(p, len, &h, &lim);
+	if (n == HTTP_PARSE_AGAIN)
+		return 0;
+	if (n < 0) {
+		reject(c, -n, "malformed or refused request");
+		return -1;
+	}
+	if ((c->r = req_create(&http_sink, c)) == NULL) {
+		reject(c, 503, "out of memory");
+		return -1;
+	}
+	c->minor = (uint8_t)h.minor_version;
+	/* Section 9.3: persistence by version and Connection. */
+	c->keep_alive = !h.conn_close && (h.minor_version >= 1 ||
+	    h.keep_alive) && !worker.stopping;
+	c->head_method = h.method_len == 4 && memcmp(h.method, "HEAD", 4)
+	    == 0;
+	if ((status = build_vars(c, c->r, &h)) != 0) {
+		reject(c, status, status == 400 ? "bad percent-encoding in "
+		    "the path" : "out of memory");
+		return -1;
+	}
+	if (h.chunked) {
+		c->state = HTTP_CHUNKED;
+		http_chunked_init(&c->chunked);
+	} else if (h.content_length > 0) {
+		c->state = HTTP_BODY;
+		c->body_left = (uint64_t)h.content_length;
+	} else
+		c->state = HTTP_HEAD;
+	/* RFC 9110 section 10.1.1: tell the client to send the body,
+	 * unless it is already on its way. */
+	if (h.expect_continue && c->state != HTTP_HEAD &&
+	    (size_t)n == len && buf_append(&c->out,
+	    "HTTP/1.1 100 Continue\r\n\r\n", 25) == -1) {
+		reject(c, 503, "out of memory");
+		return -1;
+	}
+	return n;
+}
+
+static int
+body_bytes(struct http_conn *c, const char *p, size_t n)
+{
+	if (body_append(&c->r->body, p, n) == -1) {
+		log_msg(LOG_LEVEL_ERROR, c->r->id, "http: storing the body: "
+		    "%s", strerror(errno));
+		reject(c, 500, "body storage failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* Consume bytes of p[0..len) (mutable: chunked decoding is in place).
+ * Returns bytes used, or -1 when the connection is done with input. */
+static ssize_t
+process(struct http_conn *c, char *p, size_t len)
+{
+	size_t used = 0, n;
+	ssize_t k;
+
+	while (!c->closed && !c->closing && c->out.len < HTTP_OUT_HIGH) {
+		switch (c->state) {
+		case HTTP_HEAD:
+			if (used == len)
+				return (ssize_t)used;
+			k = start_request(c, p + used, len - used);
+			if (k < 0)
+				return -1;
+			if (k == 0)
+				return (ssize_t)used;
+			used += (size_t)k;
+			if (c->state == HTTP_HEAD)
+				run(c);
+			break;
+		case HTTP_BODY:
+			if (used == len)
+				return (ssize_t)used;
+			n = len - used;
+			if (n > c->body_left)
+				n = (size_t)c->body_left;
+			if (body_bytes(c, p + used, n) == -1)
+				return -1;
+			used += n;
+			c->body_left -= n;
+			if (c->body_left == 0) {
+				c->state = HTTP_HEAD;
+				run(c);
+			}
+			break;
+		case HTTP_CHUNKED:
+			if (used == len)
+				return (ssize_t)used;
+			n = len - used;
+			k = http_chunked_decode(&c->chunked, p + used, &n,
+			    config.max_body);
+			if (k < 0 && k != HTTP_PARSE_AGAIN) {
+				reject(c, (int)-k, "bad chunked body");
+				return -1;
+			}
+			if (body_bytes(c, p + used, n) == -1)
+				return -1;
+			if (k == HTTP_PARSE_AGAIN) {
+				used = len;
+				break;
+			}
+			/* The next request's bytes were moved right
+			 * after the decoded ones: slide them to the
+			 * end of the input, where unread bytes live. */
+			memmove(p + len - (size_t)k, p + used + n, (size_t)k);
+			used = len - (size_t)k;
+			c->state = HTTP_HEAD;
+			run(c);
+			break;
+		}
+	}
+	return c->closed ? -1 : (ssize_t)used;
+}
+
+static void
+run(struct http_conn *c)
+{
+	struct req *r = c->r;
+	enum req_outcome out;
+
+	out = req_run(r, module.m, module.ctx);
+	if (r->failed) {
+		c->r = NULL;
+		req_destroy(r);
+		conn_close(c, "client went away during the response");
+		return;
+	}
+	if (out == REQ_CUT) {
+		/* RFC 9112 section 8: an incomplete message is signalled
+		 * by closing the connection. */
+		c->held = 0;
+		buf_free(&c->hold);
+		c->closing = 1;
+	} else if (finish_response(c, r) == -1) {
+		c->closing = 1;
+	}
+	c->r = NULL;
+	req_destroy(r);
+	if (!c->keep_alive)
+		c->closing = 1;
+}
+
+static void
+conn_read(struct http_conn *c)
+{
+	ssize_t n, used;
+	char *p;
+	size_t len, room;
+
+	for (;;) {
+		if (c->closing || c->closed || c->out.len >= HTTP_OUT_HIGH)
+			return;
+		if (c->in.len > 0) {
+			if (buf_reserve(&c->in, 16384) == -1) {
+				conn_close(c, "out of memory");
+				return;
+			}
+			p = (char *)buf_tail(&c->in);
+			room = c->in.cap - c->in.off - c->in.len;
+		} else {
+			p = scratch;
+			room = HTTP_SCRATCH;
+		}
+		n = recv(c->io.fd, p, room, 0);
+		if (n == 0) {
+			if (c->r != NULL || c->in.len > 0)
+				log_info("http: fd %d: client closed "
+				    "mid-request", c->io.fd);
+			c->closing = 1;
+			return;
+		}
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				conn_close(c, c->r != NULL ? strerror(errno) :
+				    NULL);
+			return;
+		}
+		if (c->in.len > 0) {
+			c->in.len += (size_t)n;
+			p = (char *)c->in.data + c->in.off;
+			len = c->in.len;
+		} else
+			len = (size_t)n;
+		if ((used = process(c, p, len)) == -1)
+			return;
+		if (p == scratch) {
+			if ((size_t)used < len &&
+			    buf_append(&c->in, p + used, len - (size_t)used)
+			    == -1) {
+				conn_close(c, "out of memory");
+				return;
+			}
+		} else {
+			buf_consume(&c->in, (size_t)used);
+			if (c->in.len == 0)
+				buf_free(&c->in);
+		}
+		/* A request head larger than any we accept. */
+		if (c->state == HTTP_HEAD && c->in.len >
+		    HTTP_MAX_TARGET + HTTP_MAX_HEADER_BYTES + 1024) {
+			reject(c, 431, "request head too large");
+			return;
+		}
+		if ((size_t)n < room)
+			return;
+	}
+}
+
+static void
+conn_resume(struct http_conn *c)
+{
+	ssize_t used;
+
+	if (c->in.len == 0 || c->closing || c->out.len >= HTTP_OUT_HIGH)
+		return;
+	used = process(c, (char *)c->in.data + c->in.off, c->in.len);
+	if (used == -1)
+		return;
+	buf_consume(&c->in, (size_t)used);
+	if (c->in.len == 0)
+		buf_free(&c->in);
+}
+
+static void
+conn_update(struct http_conn *c)
+{
+	uint32_t ev = 0;
+	struct loop_tq *q;
+
+	if (c->closed)
+		return;
+	if (conn_flush(c) == -1) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (c->out.len == 0 && c->closing) {
+		/* Section 9.6: half-close, so the client reads our answer
+		 * before a reset could destroy it. */
+		shutdown(c->io.fd, SHUT_WR);
+		conn_close(c, NULL);
+		return;
+	}
+	if (c->out.len == 0 && worker.stopping && c->r == NULL &&
+	    c->in.len == 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (c->out.len > 0)
+		ev |= EPOLLOUT;
+	if (!c->closing && c->out.len < HTTP_OUT_HIGH)
+		ev |= EPOLLIN;
+	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
+		conn_close(c, strerror(errno));
+		return;
+	}
+	q = c->out.len > 0 ? worker.tq_write :
+	    (c->r != NULL || c->in.len > 0) ? worker.tq_read : worker.tq_idle;
+	/* The read timer bounds the whole request, so it is not re-armed
+	 * by progress (a byte at a time must not hold a connection: the
+	 * slowloris attack); the write timer bounds a stall. */
+	if (c->timer.q != q || q == worker.tq_write)
+		loop_timer_arm(&worker.loop, q, &c->timer);
+}
+
+static void
+conn_io(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct http_conn *c = (struct http_conn *)io;
+
+	(void)l;
+	if (c->closed)
+		return;
+	if (events & EPOLLOUT) {
+		if (conn_flush(c) == -1) {
+			conn_close(c, NULL);
+			return;
+		}
+		conn_resume(c);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+	conn_update(c);
+}
+
+void
+http_conn_shutdown(void)
+{
+	struct http_conn *c, *next;
+
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->r == NULL && c->out.len == 0 && c->in.len == 0)
+			conn_close(c, NULL);
+	}
+}

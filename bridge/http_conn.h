@@ -1,0 +1,19 @@
+/*
+ * HTTP/1.1 front end (RFC 9110, RFC 9112): persistent connections,
+ * pipelining, chunked bodies both ways, 100-continue.  A request is read
+ * whole (headers and body, bounded) before the module runs; the response
+ * is queued and drained after it returns, so a slow client never holds
+ * the application.
+ */
+#ifndef BRIDGE_HTTP_CONN_H
+#define BRIDGE_HTTP_CONN_H
+
+struct listener;
+
+/* Take an accepted, non-blocking socket.  Returns 0, or -1 (closed). */
+int http_conn_accept(int fd, const struct listener *l);
+
+/* Graceful stop: close idle connections now, busy ones when done. */
+void http_conn_shutdown(void);
+
+#endif /* BRIDGE_HTTP_CONN_H */

@@ -1,0 +1,744 @@
+"""
+Shared helpers for bridge's end-to-end tests.
+
+Every test here starts the real bridge binary (and, where it needs one,
+a real web server) on loopback, in a temporary directory of its own, and
+talks to it with a real client.  Nothing is left running: each helper
+registers its own cleanup, every socket has a timeout, every subprocess
+wait is bounded.
+
+Environment (set by automake's AM_TESTS_ENVIRONMENT):
+    BRIDGE      the bridge binary
+    BUILDDIR    top build directory (modules under */.libs/*.so)
+    SRCDIR      top source directory (conf/ templates)
+
+Contents:
+    Bridge          start/stop bridge, its error log
+    FcgiConn        raw FastCGI client: records byte by byte, any split
+    Nginx, Apache, Haproxy   web servers from the conf/ templates
+    render_conf     conf/ file -> test config (checked substitutions)
+    http_request    one HTTP/1.1 request with http.client
+"""
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.environ.get("SRCDIR") or os.path.dirname(os.path.dirname(HERE))
+BUILDDIR = os.environ.get("BUILDDIR") or SRCDIR
+BRIDGE = os.environ.get("BRIDGE") or os.path.join(BUILDDIR, "bridge",
+                                                  "bridge")
+CONF = os.path.join(SRCDIR, "conf")
+
+PROBE_SO = os.path.join(BUILDDIR, "tests", "apps", ".libs", "probe.so")
+HELLO_SO = os.path.join(BUILDDIR, "examples", "native", ".libs", "hello.so")
+
+TIMEOUT = 10.0          # default bound on any single wait
+
+# --- FastCGI wire constants (FastCGI Specification 1.0, section 8) -------
+FCGI_VERSION_1 = 1
+FCGI_BEGIN_REQUEST = 1
+FCGI_ABORT_REQUEST = 2
+FCGI_END_REQUEST = 3
+FCGI_PARAMS = 4
+FCGI_STDIN = 5
+FCGI_STDOUT = 6
+FCGI_STDERR = 7
+FCGI_DATA = 8
+FCGI_GET_VALUES = 9
+FCGI_GET_VALUES_RESULT = 10
+FCGI_UNKNOWN_TYPE = 11
+
+FCGI_KEEP_CONN = 1
+FCGI_RESPONDER = 1
+FCGI_AUTHORIZER = 2
+FCGI_FILTER = 3
+
+FCGI_REQUEST_COMPLETE = 0
+FCGI_CANT_MPX_CONN = 1
+FCGI_OVERLOADED = 2
+FCGI_UNKNOWN_ROLE = 3
+
+
+def which(name):
+    """Path of an installed program, looking in sbin too (root tests)."""
+    path = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/local/sbin"
+    return shutil.which(name, path=path)
+
+
+def require(testcase, *programs):
+    """Skip testcase unless every program is installed; returns paths."""
+    paths = []
+    for p in programs:
+        full = which(p)
+        if full is None:
+            testcase.skipTest("%s not installed" % p)
+        paths.append(full)
+    return paths
+
+
+def free_port():
+    """An ephemeral loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host, port, timeout=TIMEOUT, proc=None):
+    """Wait until something accepts on host:port (or proc dies)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("process exited with %s before listening "
+                                 "on %s:%d" % (proc.returncode, host, port))
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listening on %s:%d after %.0f s"
+                         % (host, port, timeout))
+
+
+def wait_unix(path, timeout=TIMEOUT, proc=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError("process exited with %s before listening "
+                                 "on %s" % (proc.returncode, path))
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(path)
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("nothing listening on %s after %.0f s"
+                         % (path, timeout))
+
+
+def wait_for(pred, timeout=TIMEOUT, interval=0.05):
+    """Poll pred() until it is true; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=TIMEOUT):
+    """Signal proc and reap it; KILL after timeout.  Returns its status
+    (None if it had to be killed)."""
+    if proc.poll() is not None:
+        return proc.returncode
+    try:
+        proc.send_signal(sig)
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+        return None
+
+
+class TempDir:
+    def __init__(self, testcase, prefix="bridge-e2e-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.path, 0o755)
+        testcase.addCleanup(shutil.rmtree, self.path, True)
+
+    def join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+
+# --- bridge -------------------------------------------------------------
+
+class Bridge:
+    """One bridge process on a fresh TCP port or unix socket.
+
+        b = Bridge(self, module=PROBE_SO, workers=2, extra=[...])
+        b.addr -> ("127.0.0.1", port) or "/tmp/.../bridge.sock"
+
+    Stopped at test cleanup with TERM; the test fails if bridge did not
+    exit 0 within the bound (a graceful stop is part of every test).
+    """
+
+    def __init__(self, testcase, module=None, workers=1, unix=False,
+                 extra=(), log_level="info", start=True, tmp=None):
+        self.tc = testcase
+        self.tmp = tmp or TempDir(testcase)
+        self.module = module or PROBE_SO
+        if not os.path.exists(BRIDGE):
+            raise AssertionError("bridge binary %s not built" % BRIDGE)
+        if not os.path.exists(self.module):
+            raise AssertionError("module %s not built" % self.module)
+        self.log_path = self.tmp.join("bridge.log")
+        self.unix = unix
+        if unix:
+            self.addr = self.tmp.join("bridge.sock")
+            self.spec = "unix:" + self.addr
+        else:
+            self.port = free_port()
+            self.addr = ("127.0.0.1", self.port)
+            self.spec = "127.0.0.1:%d" % self.port
+        self.args = [BRIDGE, "--fastcgi", self.spec, "--module", self.module,
+                     "-w", str(workers), "--error-log", self.log_path,
+                     "--log-level", log_level] + list(extra)
+        self.proc = None
+        self.stopped = False
+        if start:
+            self.start()
+
+    def start(self):
+        self.stdout = open(self.tmp.join("bridge.stdout"), "wb")
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+                                     stdout=self.stdout,
+                                     stderr=subprocess.STDOUT)
+        self.tc.addCleanup(self._cleanup)
+        if self.unix:
+            wait_unix(self.addr, proc=self.proc)
+        else:
+            wait_port(*self.addr, proc=self.proc)
+        # The master logs this once its workers are forked.
+        if not wait_for(lambda: "serving on" in self.log(), 5):
+            raise AssertionError("bridge never logged 'serving on':\n"
+                                 + self.log())
+
+    def connect(self, timeout=TIMEOUT):
+        return FcgiConn(self.addr, timeout=timeout)
+
+    def log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=5.0):
+        """Wait for a log line matching the regex; returns the match."""
+        rx = re.compile(pattern)
+        m = wait_for(lambda: rx.search(self.log()), timeout)
+        if not m:
+            raise AssertionError("no log line matching %r in:\n%s"
+                                 % (pattern, self.log()))
+        return m
+
+    def stop(self):
+        """TERM, and assert that bridge stopped cleanly."""
+        if self.stopped or self.proc is None:
+            return
+        self.stopped = True
+        rc = stop_process(self.proc, signal.SIGTERM, 15)
+        self.stdout.close()
+        if rc != 0:
+            raise AssertionError("bridge did not exit cleanly on TERM "
+                                 "(status %s); log:\n%s" % (rc, self.log()))
+
+    def _cleanup(self):
+        if not self.stopped:
+            self.stop()
+
+
+# --- raw FastCGI client ---------------------------------------------------
+
+def fcgi_header(rtype, rid, clen, plen=0, version=FCGI_VERSION_1):
+    return struct.pack(">BBHHBB", version, rtype, rid, clen, plen, 0)
+
+
+def fcgi_record(rtype, rid, content=b"", padding=0, version=FCGI_VERSION_1,
+                pad_byte=b"\0"):
+    if len(content) > 0xffff:
+        raise ValueError("record content over 65535 bytes")
+    return (fcgi_header(rtype, rid, len(content), padding, version)
+            + content + pad_byte * padding)
+
+
+def fcgi_stream(rtype, rid, data, chunk=0xffff, padding=0, end=True):
+    """data as records of at most chunk bytes, then the empty record that
+    ends the stream (section 3.3) unless end is False."""
+    out = b""
+    for i in range(0, len(data), chunk):
+        out += fcgi_record(rtype, rid, data[i:i + chunk], padding)
+    if end:
+        out += fcgi_record(rtype, rid, b"")
+    return out
+
+
+def fcgi_length(n):
+    if n < 128:
+        return bytes([n])
+    return struct.pack(">I", n | 0x80000000)
+
+
+def fcgi_pair(name, value):
+    if isinstance(name, str):
+        name = name.encode()
+    if isinstance(value, str):
+        value = value.encode()
+    return fcgi_length(len(name)) + fcgi_length(len(value)) + name + value
+
+
+def fcgi_pairs(params):
+    """Name-value pairs (section 3.4) from a dict or a list of pairs."""
+    items = params.items() if isinstance(params, dict) else params
+    return b"".join(fcgi_pair(k, v) for k, v in items)
+
+
+def parse_pairs(data):
+    out = []
+    i = 0
+    while i < len(data):
+        lens = []
+        for _ in range(2):
+            if data[i] & 0x80:
+                lens.append(struct.unpack(">I", data[i:i + 4])[0]
+                            & 0x7fffffff)
+                i += 4
+            else:
+                lens.append(data[i])
+                i += 1
+        name = data[i:i + lens[0]]
+        i += lens[0]
+        value = data[i:i + lens[1]]
+        i += lens[1]
+        out.append((name.decode(), value.decode()))
+    return out
+
+
+def begin_body(role=FCGI_RESPONDER, flags=0):
+    return struct.pack(">HB5x", role, flags)
+
+
+def request_params(path="/env", method="GET", body=None, extra=None,
+                   content_length=True):
+    """CGI variables as nginx's fastcgi_params would send them."""
+    uri = path
+    query = ""
+    if "?" in path:
+        path, query = path.split("?", 1)
+    p = [("REQUEST_METHOD", method), ("REQUEST_URI", uri),
+         ("SCRIPT_NAME", path), ("QUERY_STRING", query),
+         ("SERVER_PROTOCOL", "HTTP/1.1"), ("GATEWAY_INTERFACE", "CGI/1.1"),
+         ("SERVER_NAME", "localhost"), ("SERVER_PORT", "80"),
+         ("REMOTE_ADDR", "127.0.0.1"), ("HTTP_HOST", "localhost")]
+    if body is not None and content_length:
+        p.append(("CONTENT_LENGTH", str(len(body))))
+        p.append(("CONTENT_TYPE", "application/octet-stream"))
+    if extra:
+        p.extend(extra.items() if isinstance(extra, dict) else extra)
+    return p
+
+
+def request_bytes(rid=1, path="/env", method="GET", body=None, flags=0,
+                  params=None, extra=None, role=FCGI_RESPONDER,
+                  params_chunk=0xffff, stdin_chunk=0xffff, padding=0,
+                  content_length=True):
+    """A whole request: BEGIN_REQUEST, PARAMS stream, STDIN stream."""
+    if params is None:
+        params = request_params(path, method, body, extra, content_length)
+    pdata = fcgi_pairs(params)
+    return (fcgi_record(FCGI_BEGIN_REQUEST, rid, begin_body(role, flags),
+                        padding)
+            + fcgi_stream(FCGI_PARAMS, rid, pdata, params_chunk, padding)
+            + fcgi_stream(FCGI_STDIN, rid, body or b"", stdin_chunk,
+                          padding))
+
+
+class Record:
+    __slots__ = ("version", "type", "id", "content", "padding")
+
+    def __init__(self, version, rtype, rid, content, padding):
+        self.version = version
+        self.type = rtype
+        self.id = rid
+        self.content = content
+        self.padding = padding
+
+    def end_request(self):
+        """(appStatus, protocolStatus) of an END_REQUEST body."""
+        app, proto = struct.unpack(">IB3x", self.content)
+        return app, proto
+
+    def __repr__(self):
+        return "Record(type=%d, id=%d, %d bytes)" % (self.type, self.id,
+                                                     len(self.content))
+
+
+class Response:
+    """One request's answer: STDOUT bytes parsed as a CGI response."""
+
+    def __init__(self, rid, stdout, stderr, end):
+        self.id = rid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.end = end          # (appStatus, protocolStatus) or None
+        head, sep, self.body = stdout.partition(b"\r\n\r\n")
+        self.headers = {}
+        self.status = None
+        if sep:
+            for line in head.split(b"\r\n"):
+                k, _, v = line.partition(b":")
+                self.headers[k.strip().decode().lower()] = v.strip().decode()
+            st = self.headers.get("status", "200")
+            self.status = int(st.split()[0])
+
+    def env(self):
+        """The /env body as a dict (last value of a repeated name wins)
+        and as the list of lines."""
+        lines = self.body.decode().split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        d = {}
+        for line in lines:
+            k, _, v = line.partition("=")
+            d[k] = v
+        return d
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+class FcgiConn:
+    """A raw FastCGI connection to bridge (TCP address or unix path)."""
+
+    def __init__(self, addr, timeout=TIMEOUT):
+        if isinstance(addr, str):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(addr)
+        else:
+            self.sock = socket.create_connection(addr, timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.pending = []       # records read but not yet claimed
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def send_split(self, data, size=1, delay=0.0):
+        """Send data in pieces of size bytes (each its own segment)."""
+        for i in range(0, len(data), size):
+            self.sock.sendall(data[i:i + size])
+            if delay:
+                time.sleep(delay)
+
+    def send_at(self, data, cuts, delay=0.02):
+        """Send data split at the given offsets, pausing between."""
+        last = 0
+        for c in sorted(cuts) + [len(data)]:
+            if c > last:
+                self.sock.sendall(data[last:c])
+                time.sleep(delay)
+            last = c
+
+    def _fill(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionClosed("peer closed with %d bytes pending"
+                                       % len(self.buf))
+            self.buf += chunk
+
+    def read_record(self):
+        if self.pending:
+            return self.pending.pop(0)
+        self._fill(8)
+        version, rtype, rid, clen, plen, _ = struct.unpack(">BBHHBB",
+                                                          self.buf[:8])
+        self._fill(8 + clen + plen)
+        content = self.buf[8:8 + clen]
+        self.buf = self.buf[8 + clen + plen:]
+        return Record(version, rtype, rid, content, plen)
+
+    def read_response(self, rid=1):
+        """Collect STDOUT/STDERR of rid until its END_REQUEST.  Records of
+        other ids are kept for later calls."""
+        stdout, stderr = [], []
+        skipped = []
+        try:
+            while True:
+                rec = self.read_record()
+                if rec.version != FCGI_VERSION_1:
+                    raise AssertionError("bridge sent version %d"
+                                         % rec.version)
+                if rec.id != rid:
+                    skipped.append(rec)
+                    continue
+                if rec.type == FCGI_STDOUT:
+                    stdout.append(rec.content)
+                elif rec.type == FCGI_STDERR:
+                    stderr.append(rec.content)
+                elif rec.type == FCGI_END_REQUEST:
+                    return Response(rid, b"".join(stdout), b"".join(stderr),
+                                    rec.end_request())
+                else:
+                    raise AssertionError("unexpected record %r" % rec)
+        finally:
+            self.pending = skipped + self.pending
+
+    def request(self, rid=1, **kw):
+        self.send(request_bytes(rid=rid, **kw))
+        return self.read_response(rid)
+
+    def get_values(self, names):
+        self.send(fcgi_record(FCGI_GET_VALUES, 0,
+                              fcgi_pairs([(n, "") for n in names])))
+        rec = self.read_record()
+        if rec.type != FCGI_GET_VALUES_RESULT or rec.id != 0:
+            raise AssertionError("expected GET_VALUES_RESULT, got %r" % rec)
+        return dict(parse_pairs(rec.content))
+
+    def is_closed(self, timeout=TIMEOUT):
+        """True when the peer closes (EOF or reset) within timeout with no
+        further bytes; raises if bytes arrive instead."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        if data:
+            raise AssertionError("expected close, got %r" % data[:200])
+        return True
+
+    def drain_until_closed(self, timeout=TIMEOUT):
+        """Read everything until EOF; returns the bytes."""
+        self.sock.settimeout(timeout)
+        data = self.buf
+        self.buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except (ConnectionResetError, BrokenPipeError):
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def split_records(data):
+    """Records of a byte string (for checking what bridge sent)."""
+    out = []
+    while len(data) >= 8:
+        version, rtype, rid, clen, plen, _ = struct.unpack(">BBHHBB",
+                                                          data[:8])
+        if len(data) < 8 + clen + plen:
+            break
+        out.append(Record(version, rtype, rid, data[8:8 + clen], plen))
+        data = data[8 + clen + plen:]
+    return out, data
+
+
+# --- HTTP client ------------------------------------------------------------
+
+def http_request(port, method="GET", path="/", body=None, headers=None,
+                 timeout=TIMEOUT, conn=None, host="127.0.0.1"):
+    """One request; returns (status, headers dict lower-case, body)."""
+    own = conn is None
+    if own:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        if own:
+            conn.close()
+
+
+def parse_env(body):
+    d = {}
+    for line in body.decode().split("\n"):
+        if line:
+            k, _, v = line.partition("=")
+            d[k] = v
+    return d
+
+
+# --- configuration templates ------------------------------------------------
+
+def render_conf(name, subs, dest):
+    """Copy conf/NAME to dest, replacing each key of subs by its value.
+
+    The shipped files under conf/ are what users copy; the tests run the
+    very same text with only these documented values swapped for the
+    test's (ports, socket paths, directories).  Every key must occur, so
+    a change to a shipped file that the tests no longer exercise fails
+    here rather than silently testing something else."""
+    with open(os.path.join(CONF, name)) as f:
+        text = f.read()
+    for k, v in subs.items():
+        if k not in text:
+            raise AssertionError("conf/%s no longer contains %r" % (name, k))
+        text = text.replace(k, str(v))
+    with open(dest, "w") as f:
+        f.write(text)
+    return text
+
+
+def _tail(path, n=4000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return "(no %s)" % path
+
+
+class Nginx:
+    """nginx in the foreground with its own prefix, pid and logs.
+
+    main: the test's main config (tests/e2e/nginx-main.conf.in) which
+    includes the rendered conf/nginx-bridge.conf."""
+
+    def __init__(self, testcase, bridge_tcp, bridge_unix, tmp=None):
+        (self.bin,) = require(testcase, "nginx")
+        self.tc = testcase
+        self.tmp = tmp or TempDir(testcase, "bridge-nginx-")
+        self.port = free_port()
+        self.port_unix = free_port()
+        t = self.tmp
+        for d in ("logs", "body", "fastcgi", "proxy", "scgi", "uwsgi"):
+            os.makedirs(t.join(d), exist_ok=True)
+        params = "/etc/nginx/fastcgi_params"
+        if os.path.exists(params):
+            shutil.copy(params, t.join("fastcgi_params"))
+        else:
+            shutil.copy(os.path.join(HERE, "fastcgi_params"),
+                        t.join("fastcgi_params"))
+        render_conf("nginx-bridge.conf", {
+            "127.0.0.1:9000": "%s:%d" % bridge_tcp,
+            "/run/bridge/bridge.sock": bridge_unix,
+            "listen 127.0.0.1:8080;": "listen 127.0.0.1:%d;" % self.port,
+            "listen 127.0.0.1:8081;": "listen 127.0.0.1:%d;"
+                                      % self.port_unix,
+        }, t.join("bridge.conf"))
+        with open(os.path.join(HERE, "nginx-main.conf.in")) as f:
+            main = f.read().replace("@PREFIX@", t.path)
+        with open(t.join("nginx.conf"), "w") as f:
+            f.write(main)
+        self.err = t.join("logs", "error.log")
+        self.proc = subprocess.Popen(
+            [self.bin, "-c", t.join("nginx.conf"), "-p", t.path + "/",
+             "-g", "daemon off;"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(t.join("stderr"), "wb"))
+        testcase.addCleanup(self.stop)
+        try:
+            wait_port("127.0.0.1", self.port, proc=self.proc)
+            wait_port("127.0.0.1", self.port_unix, proc=self.proc)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s\n%s" % (e, _tail(t.join("stderr")),
+                                                 _tail(self.err)))
+
+    def error_log(self):
+        return _tail(self.err, 1 << 20)
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGQUIT)
+
+
+APACHE_MODULES = "/usr/lib/apache2/modules"
+
+
+class Apache:
+    """apache2 -DFOREGROUND with the test's main config
+    (tests/e2e/apache-main.conf.in) including a rendered conf/ file."""
+
+    def __init__(self, testcase, include_text, tmp=None, modules=()):
+        (self.bin,) = require(testcase, "apache2")
+        if not os.path.isdir(APACHE_MODULES):
+            testcase.skipTest("apache2 modules not installed")
+        self.tc = testcase
+        self.tmp = tmp or TempDir(testcase, "bridge-apache-")
+        self.port = free_port()
+        t = self.tmp
+        os.makedirs(t.join("logs"), exist_ok=True)
+        os.makedirs(t.join("htdocs"), exist_ok=True)
+        with open(t.join("site.conf"), "w") as f:
+            f.write(include_text)
+        load = "".join("LoadModule %s_module %s/mod_%s.so\n"
+                       % (m, APACHE_MODULES, m) for m in modules)
+        with open(os.path.join(HERE, "apache-main.conf.in")) as f:
+            main = (f.read().replace("@PREFIX@", t.path)
+                    .replace("@PORT@", str(self.port))
+                    .replace("@MODULES@", APACHE_MODULES)
+                    .replace("@LOADMODULES@", load))
+        with open(t.join("httpd.conf"), "w") as f:
+            f.write(main)
+        self.err = t.join("logs", "error.log")
+        env = dict(os.environ, APACHE_RUN_DIR=t.path, APACHE_LOG_DIR=t.join(
+            "logs"), APACHE_PID_FILE=t.join("httpd.pid"),
+            APACHE_LOCK_DIR=t.path)
+        self.proc = subprocess.Popen(
+            [self.bin, "-d", t.path, "-f", t.join("httpd.conf"),
+             "-DFOREGROUND"], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(t.join("stderr"), "wb"),
+            env=env)
+        testcase.addCleanup(self.stop)
+        try:
+            wait_port("127.0.0.1", self.port, proc=self.proc)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s\n%s" % (e, _tail(t.join("stderr")),
+                                                 _tail(self.err)))
+
+    def error_log(self):
+        return _tail(self.err, 1 << 20)
+
+    def stop(self):
+        # WINCH = graceful-stop; TERM = stop now.  Either ends -DFOREGROUND.
+        stop_process(self.proc, signal.SIGTERM)
+
+
+class Haproxy:
+    """haproxy -db with a rendered conf/haproxy-bridge.cfg."""
+
+    def __init__(self, testcase, bridge_tcp, tmp=None):
+        (self.bin,) = require(testcase, "haproxy")
+        self.tc = testcase
+        self.tmp = tmp or TempDir(testcase, "bridge-haproxy-")
+        self.port = free_port()
+        t = self.tmp
+        render_conf("haproxy-bridge.cfg", {
+            "127.0.0.1:9000": "%s:%d" % bridge_tcp,
+            "bind 127.0.0.1:8080": "bind 127.0.0.1:%d" % self.port,
+        }, t.join("haproxy.cfg"))
+        self.err_path = t.join("stderr")
+        self.proc = subprocess.Popen(
+            [self.bin, "-db", "-f", t.join("haproxy.cfg")],
+            stdin=subprocess.DEVNULL, stdout=open(t.join("stdout"), "wb"),
+            stderr=open(self.err_path, "wb"))
+        testcase.addCleanup(self.stop)
+        try:
+            wait_port("127.0.0.1", self.port, proc=self.proc)
+        except AssertionError as e:
+            raise AssertionError("%s\n%s" % (e, _tail(self.err_path)))
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGUSR1)
+
+
+def main():
+    unittest.main(verbosity=2)
