@@ -35,6 +35,10 @@ static const char usage_text[] =
 "inherited on fd 0, or one CGI request when started as a CGI program):\n"
 "  --fastcgi ADDR          FastCGI on unix:PATH, HOST:PORT, [IPV6]:PORT, :PORT\n"
 "  --http ADDR             HTTP/1.1 on the same kinds of address\n"
+"  --https ADDR            HTTP/1.1 over TLS 1.2/1.3\n"
+"  --cert FILE             PEM certificate chain for --https (repeatable:\n"
+"                          several pairs are chosen by SNI, first is default)\n"
+"  --key FILE              PEM private key of the preceding --cert\n"
 "\n"
 "Application:\n"
 "  --module PATH           native module (.so) implementing the gateway ABI\n"
@@ -132,6 +136,9 @@ size(const char *flag, const char *s, uint64_t min, uint64_t max)
 enum {
 	OPT_FASTCGI = 256,
 	OPT_HTTP,
+	OPT_HTTPS,
+	OPT_CERT,
+	OPT_KEY,
 	OPT_MODULE,
 	OPT_MODULE_ARG,
 	OPT_BACKLOG,
@@ -155,6 +162,9 @@ enum {
 static const struct option long_options[] = {
 	{ "fastcgi", required_argument, NULL, OPT_FASTCGI },
 	{ "http", required_argument, NULL, OPT_HTTP },
+	{ "https", required_argument, NULL, OPT_HTTPS },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
 	{ "module", required_argument, NULL, OPT_MODULE },
 	{ "module-arg", required_argument, NULL, OPT_MODULE_ARG },
 	{ "workers", required_argument, NULL, 'w' },
@@ -187,10 +197,26 @@ add_listen(enum listen_proto proto, const char *addr)
 		    CONFIG_LISTEN_MAX);
 	if (*addr == '\0')
 		usage_error("%s: empty address", proto == PROTO_FASTCGI ?
-		    "--fastcgi" : "--http");
+		    "--fastcgi" : proto == PROTO_HTTP ? "--http" : "--https");
 	config.listen[config.nlisten].proto = proto;
 	config.listen[config.nlisten].addr = addr;
 	config.nlisten++;
+}
+
+static void
+check_tls(void)
+{
+	int i, https = 0;
+
+	for (i = 0; i < config.nlisten; i++)
+		https |= config.listen[i].proto == PROTO_HTTPS;
+	if (config.ncerts != config.nkeys)
+		usage_error("%d --cert but %d --key: give them in pairs",
+		    config.ncerts, config.nkeys);
+	if (https && config.ncerts == 0)
+		usage_error("--https needs --cert FILE and --key FILE");
+	if (!https && config.ncerts > 0)
+		usage_error("--cert given without an --https listener");
 }
 
 void
@@ -209,6 +235,21 @@ config_parse_args(int argc, char **argv)
 			break;
 		case OPT_HTTP:
 			add_listen(PROTO_HTTP, optarg);
+			break;
+		case OPT_HTTPS:
+			add_listen(PROTO_HTTPS, optarg);
+			break;
+		case OPT_CERT:
+			if (config.ncerts == CONFIG_CERT_MAX)
+				usage_error("--cert: at most %d certificates",
+				    CONFIG_CERT_MAX);
+			config.certs[config.ncerts++] = optarg;
+			break;
+		case OPT_KEY:
+			if (config.nkeys == CONFIG_CERT_MAX)
+				usage_error("--key: at most %d keys",
+				    CONFIG_CERT_MAX);
+			config.keys[config.nkeys++] = optarg;
 			break;
 		case OPT_MODULE:
 			config.module = optarg;
@@ -302,4 +343,5 @@ config_parse_args(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	check_tls();
 }

@@ -21,10 +21,16 @@ struct config_listen {
 };
 
 #define CONFIG_LISTEN_MAX 16
+#define CONFIG_CERT_MAX 16
 
 struct config {
 	struct config_listen listen[CONFIG_LISTEN_MAX];
 	int nlisten;
+
+	const char *certs[CONFIG_CERT_MAX];	/* PEM chain files, SNI order */
+	const char *keys[CONFIG_CERT_MAX];
+	int ncerts;
+	int nkeys;
 
 	const char *module;	/* path of a native module */
 	const char *module_arg;

@@ -34,6 +34,8 @@
 #include "log.h"
 #include "module.h"
 #include "req.h"
+#include "tls.h"
+#include "transport.h"
 #include "worker.h"
 
 #define HTTP_SCRATCH (64 * 1024)
@@ -54,6 +56,10 @@ struct http_conn {
 	struct loop_timer timer;
 	struct http_conn *prev, *next;
 	const struct listener *l;
+	const struct transport *tp;
+	void *tls;
+	uint32_t recv_want;	/* what the transport waits for to read */
+	uint32_t send_want;	/* ... and to write */
 	struct buf in;		/* unfinished bytes carried over */
 	struct buf out;
 	struct buf hold;	/* response body held back */
@@ -145,9 +151,19 @@ http_conn_accept(int fd, const struct listener *l)
 	c->io.fn = conn_io;
 	c->timer.fn = conn_timeout;
 	c->l = l;
+	c->tp = &transport_plain;
+	if (l->proto == PROTO_HTTPS) {
+		c->tp = &transport_tls;
+		if ((c->tls = tls_new(fd)) == NULL) {
+			log_error("http: no TLS session: out of memory");
+			close(fd);
+			free(c);
+			return -1;
+		}
+	}
 	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
 		log_error("http: epoll_ctl: %s", strerror(errno));
-		close(fd);
+		c->tp->close(fd, c->tls);
 		free(c);
 		return -1;
 	}
@@ -176,7 +192,8 @@ conn_close(struct http_conn *c, const char *why)
 	c->closed = 1;
 	loop_timer_stop(&c->timer);
 	loop_del(&worker.loop, &c->io);
-	close(c->io.fd);
+	c->tp->close(c->io.fd, c->tls);
+	c->tls = NULL;
 	req_destroy(c->r);
 	c->r = NULL;
 	buf_free(&c->in);
@@ -202,9 +219,10 @@ conn_flush(struct http_conn *c)
 {
 	ssize_t w;
 
+	c->send_want = 0;
 	while (c->out.len > 0) {
-		w = send(c->io.fd, c->out.data + c->out.off, c->out.len,
-		    MSG_NOSIGNAL);
+		w = c->tp->send(c->io.fd, c->tls, c->out.data + c->out.off,
+		    c->out.len, &c->send_want);
 		if (w == -1) {
 			if (errno == EINTR)
 				continue;
@@ -221,7 +239,7 @@ conn_flush(struct http_conn *c)
 static int
 conn_flush_blocking(struct http_conn *c)
 {
-	struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
+	struct pollfd pfd = { .fd = c->io.fd };
 	int n;
 
 	while (c->out.len > HTTP_OUT_HIGH / 2) {
@@ -229,6 +247,7 @@ conn_flush_blocking(struct http_conn *c)
 			return -1;
 		if (c->out.len <= HTTP_OUT_HIGH / 2)
 			break;
+		pfd.events = c->send_want == EPOLLIN ? POLLIN : POLLOUT;
 		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
 		if (n == 0) {
 			errno = ETIMEDOUT;
@@ -822,7 +841,8 @@ conn_read(struct http_conn *c)
 			p = scratch;
 			room = HTTP_SCRATCH;
 		}
-		n = recv(c->io.fd, p, room, 0);
+		c->recv_want = 0;
+		n = c->tp->recv(c->io.fd, c->tls, p, room, &c->recv_want);
 		if (n == 0) {
 			if (c->r != NULL || c->in.len > 0)
 				log_info("http: fd %d: client closed "
@@ -864,7 +884,7 @@ conn_read(struct http_conn *c)
 			reject(c, 431, "request head too large");
 			return;
 		}
-		if ((size_t)n < room)
+		if ((size_t)n < room && !c->tp->pending(c->tls))
 			return;
 	}
 }
@@ -899,7 +919,8 @@ conn_update(struct http_conn *c)
 	if (c->out.len == 0 && c->closing) {
 		/* Section 9.6: half-close, so the client reads our answer
 		 * before a reset could destroy it. */
-		shutdown(c->io.fd, SHUT_WR);
+		if (c->tls == NULL)
+			shutdown(c->io.fd, SHUT_WR);
 		conn_close(c, NULL);
 		return;
 	}
@@ -909,9 +930,9 @@ conn_update(struct http_conn *c)
 		return;
 	}
 	if (c->out.len > 0)
-		ev |= EPOLLOUT;
+		ev |= c->send_want ? c->send_want : EPOLLOUT;
 	if (!c->closing && c->out.len < HTTP_OUT_HIGH)
-		ev |= EPOLLIN;
+		ev |= c->recv_want ? c->recv_want : EPOLLIN;
 	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
 		conn_close(c, strerror(errno));
 		return;
@@ -933,14 +954,16 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	(void)l;
 	if (c->closed)
 		return;
-	if (events & EPOLLOUT) {
+	/* TLS may need to read in order to write and the reverse, so any
+	 * readiness retries both directions. */
+	if (c->out.len > 0) {
 		if (conn_flush(c) == -1) {
 			conn_close(c, NULL);
 			return;
 		}
 		conn_resume(c);
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLERR))
 		conn_read(c);
 	conn_update(c);
 }

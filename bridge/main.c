@@ -14,6 +14,7 @@
 #include "log.h"
 #include "master.h"
 #include "module.h"
+#include "tls.h"
 
 int
 main(int argc, char **argv)
@@ -26,6 +27,7 @@ main(int argc, char **argv)
 		fatal("--error-log %s: %s", config.error_log, strerror(errno));
 	body_configure(config.body_buffer, config.tmp_dir);
 
+	tls_configure();
 	if (config.module == NULL)
 		fatal("no application: give --module PATH (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "master.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MASTER_WORKERS_MAX 1024
@@ -192,6 +193,7 @@ reload(void)
 	/* New workers first, then the old ones stop accepting and finish
 	 * their requests: the listeners never go unserved. */
 	log_info("HUP: replacing %d workers", nworkers);
+	tls_reload();
 	for (i = 0; i < nworkers; i++) {
 		if (children[i].pid > 0 &&
 		    nretiring < (int)(sizeof(retiring) / sizeof(retiring[0])))

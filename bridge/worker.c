@@ -41,6 +41,7 @@ static void accept_enable(int on);
 static int (*const front_accept[])(int fd, const struct listener *l) = {
 	[PROTO_FASTCGI] = fcgi_conn_accept,
 	[PROTO_HTTP] = http_conn_accept,
+	[PROTO_HTTPS] = http_conn_accept,
 };
 
 static void
