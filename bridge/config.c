@@ -25,6 +25,7 @@ struct config config = {
 	.idle_timeout = 300,
 	.write_timeout = 60,
 	.graceful_timeout = 30,
+	.cgi_timeout = 60,
 	.log_level = LOG_LEVEL_INFO,
 };
 
@@ -43,6 +44,14 @@ static const char usage_text[] =
 "Application:\n"
 "  --module PATH           native module (.so) implementing the gateway ABI\n"
 "  --module-arg STRING     argument passed to the module's init\n"
+"  --wsgi MODULE:CALLABLE  a Python WSGI app (callable defaults to\n"
+"                          'application'), through the Python adapter\n"
+"  --pythonpath DIRS       colon-separated directories put on sys.path\n"
+"  --venv DIR              use that virtualenv's site-packages\n"
+"  --cgi ROOT              run CGI scripts under ROOT (CGI adapter)\n"
+"  --cgi-timeout SECS      a CGI script is killed after (default 60)\n"
+"  --cgi-ext LIST          only scripts with these extensions (.cgi,.sh)\n"
+"  --chdir DIR             change to DIR before loading the application\n"
 "\n"
 "Processes and limits:\n"
 "  -w, --workers N         worker processes (default 1)\n"
@@ -141,6 +150,13 @@ enum {
 	OPT_KEY,
 	OPT_MODULE,
 	OPT_MODULE_ARG,
+	OPT_WSGI,
+	OPT_PYTHONPATH,
+	OPT_VENV,
+	OPT_CGI,
+	OPT_CGI_TIMEOUT,
+	OPT_CGI_EXT,
+	OPT_CHDIR,
 	OPT_BACKLOG,
 	OPT_MAX_CONNS,
 	OPT_FCGI_MAX_REQS,
@@ -167,6 +183,13 @@ static const struct option long_options[] = {
 	{ "key", required_argument, NULL, OPT_KEY },
 	{ "module", required_argument, NULL, OPT_MODULE },
 	{ "module-arg", required_argument, NULL, OPT_MODULE_ARG },
+	{ "wsgi", required_argument, NULL, OPT_WSGI },
+	{ "pythonpath", required_argument, NULL, OPT_PYTHONPATH },
+	{ "venv", required_argument, NULL, OPT_VENV },
+	{ "cgi", required_argument, NULL, OPT_CGI },
+	{ "cgi-timeout", required_argument, NULL, OPT_CGI_TIMEOUT },
+	{ "cgi-ext", required_argument, NULL, OPT_CGI_EXT },
+	{ "chdir", required_argument, NULL, OPT_CHDIR },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -257,6 +280,28 @@ config_parse_args(int argc, char **argv)
 		case OPT_MODULE_ARG:
 			config.module_arg = optarg;
 			break;
+		case OPT_WSGI:
+			config.wsgi_app = optarg;
+			break;
+		case OPT_PYTHONPATH:
+			config.pythonpath = optarg;
+			break;
+		case OPT_VENV:
+			config.venv = optarg;
+			break;
+		case OPT_CGI:
+			config.cgi_root = optarg;
+			break;
+		case OPT_CGI_TIMEOUT:
+			config.cgi_timeout = (unsigned)number("--cgi-timeout",
+			    optarg, 1, 86400);
+			break;
+		case OPT_CGI_EXT:
+			config.cgi_ext = optarg;
+			break;
+		case OPT_CHDIR:
+			config.chdir = optarg;
+			break;
 		case 'w':
 			config.workers = (int)number("--workers", optarg, 1,
 			    1024);
@@ -344,4 +389,13 @@ config_parse_args(int argc, char **argv)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	check_tls();
+	if ((config.module != NULL) + (config.wsgi_app != NULL) +
+	    (config.cgi_root != NULL) > 1)
+		usage_error("give one application: --module, --wsgi or --cgi");
+	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)
+		usage_error("--venv and --pythonpath go with --wsgi");
+	if (config.wsgi_app != NULL && (*config.wsgi_app == '\0' ||
+	    *config.wsgi_app == ':' || strchr(config.wsgi_app, '\n')))
+		usage_error("--wsgi: '%s' is not MODULE[:CALLABLE]",
+		    config.wsgi_app);
 }

@@ -35,6 +35,15 @@ struct config {
 	const char *module;	/* path of a native module */
 	const char *module_arg;
 
+	/* Adapters: each sets module and module_arg (main.c). */
+	const char *wsgi_app;	/* --wsgi module:callable */
+	const char *venv;
+	const char *pythonpath;
+	const char *cgi_root;	/* --cgi ROOT */
+	unsigned cgi_timeout;
+	const char *cgi_ext;
+	const char *chdir;
+
 	int workers;
 	int backlog;
 	int max_conns;		/* per worker */

@@ -259,7 +259,8 @@ check_target(struct http_request *req)
 	const char *t = req->target, *end = t + req->target_len, *a, *s;
 	int connect;
 
-	connect = req->method_len == 7 && memcmp(req->method, "CONNECT", 7) == 0;
+	connect = req->method_len == 7 &&
+	    memcmp(req->method, "CONNECT", 7) == 0;
 	/* 3.2.4: asterisk-form only with OPTIONS. */
 	if (t[0] == '*') {
 		if (req->target_len != 1 || req->method_len != 7 ||

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "adapter.h"
 #include "body.h"
 #include "cgi_mode.h"
 #include "config.h"
@@ -28,8 +30,12 @@ main(int argc, char **argv)
 	body_configure(config.body_buffer, config.tmp_dir);
 
 	tls_configure();
+	if (config.chdir != NULL && chdir(config.chdir) == -1)
+		fatal("--chdir %s: %s", config.chdir, strerror(errno));
+	adapter_select();
 	if (config.module == NULL)
-		fatal("no application: give --module PATH (see bridge --help)");
+		fatal("no application: give --module PATH, --wsgi APP or --cgi "
+		    "ROOT (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)
 		fatal("%s", err);
 

@@ -1,0 +1,82 @@
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "config.h"
+#include "log.h"
+
+#ifndef ADAPTERDIR
+#define ADAPTERDIR "/usr/local/lib/bridge"
+#endif
+
+static char adapter_path[PATH_MAX];
+static char adapter_arg[8192];
+
+static const char *
+find(const char *name)
+{
+	const char *env = getenv("BRIDGE_ADAPTER_DIR");
+	char self[PATH_MAX - 64], *slash;
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		snprintf(adapter_path, sizeof(adapter_path), "%s/%s.so", env,
+		    name);
+		return adapter_path;
+	}
+	snprintf(adapter_path, sizeof(adapter_path), "%s/%s.so", ADAPTERDIR,
+	    name);
+	if (access(adapter_path, R_OK) == 0)
+		return adapter_path;
+	/* Running from the build tree: bridge/bridge beside adapters/. */
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL)
+			*slash = '\0';
+		snprintf(adapter_path, sizeof(adapter_path),
+		    "%s/../adapters/%s/.libs/%s.so", self, name, name);
+		if (access(adapter_path, R_OK) == 0)
+			return adapter_path;
+	}
+	fatal("the %s adapter is not installed (looked in %s and the build "
+	    "tree; set BRIDGE_ADAPTER_DIR)", name, ADAPTERDIR);
+}
+
+static void
+line(const char *key, const char *value)
+{
+	size_t n = strlen(adapter_arg);
+
+	if (value == NULL)
+		return;
+	if (strchr(value, '\n') != NULL)
+		fatal("%s: newline in value", key);
+	if ((size_t)snprintf(adapter_arg + n, sizeof(adapter_arg) - n,
+	    "%s=%s\n", key, value) >= sizeof(adapter_arg) - n)
+		fatal("%s: value too long", key);
+}
+
+void
+adapter_select(void)
+{
+	char num[16];
+
+	if (config.wsgi_app != NULL) {
+		config.module = find("python");
+		line("app", config.wsgi_app);
+		line("pythonpath", config.pythonpath);
+		line("venv", config.venv);
+		line("chdir", config.chdir);
+	} else if (config.cgi_root != NULL) {
+		config.module = find("cgi");
+		line("root", config.cgi_root);
+		snprintf(num, sizeof(num), "%u", config.cgi_timeout);
+		line("timeout", num);
+		line("extensions", config.cgi_ext);
+	} else
+		return;
+	config.module_arg = adapter_arg;
+}

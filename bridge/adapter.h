@@ -1,0 +1,17 @@
+/*
+ * Adapters shipped with bridge (Python WSGI, CGI scripts) are modules on
+ * the gateway ABI like any user's.  This finds their files and builds
+ * their argument from the command line's --wsgi / --cgi settings.
+ */
+#ifndef BRIDGE_ADAPTER_H
+#define BRIDGE_ADAPTER_H
+
+/*
+ * When --wsgi or --cgi is given, set config.module to the adapter's
+ * shared object and config.module_arg to its key=value lines.  Looks in
+ * $BRIDGE_ADAPTER_DIR, then the install directory, then the build tree
+ * beside the running binary.  Exits with a message when it is missing.
+ */
+void adapter_select(void);
+
+#endif /* BRIDGE_ADAPTER_H */
