@@ -188,7 +188,8 @@ put_record(struct fcgi_conn *c, uint8_t type, uint16_t id, const void *p,
 		return -1;
 	fcgi_put_header(buf_tail(&c->out), type, id, (uint16_t)n, 0);
 	c->out.len += FCGI_HEADER_LEN;
-	memcpy(buf_tail(&c->out), p, n);
+	if (n > 0)
+		memcpy(buf_tail(&c->out), p, n);
 	c->out.len += n;
 	return 0;
 }

@@ -668,7 +668,8 @@ START_TEST(test_random_fragments_prefix_consistent)
 		"Host: a", "Host:", "Content-Length: 5", "Content-Length:",
 		"Transfer-Encoding: chunked", "Transfer-Encoding: gzip",
 		",", "chunked", "Connection: close", "Expect: 100-continue",
-		":", "\t", "\0", "\x7f", "\xc3", "a", "0", "99999999999999999999",
+		":", "\t", "\0", "\x7f", "\xc3", "a", "0",
+		"99999999999999999999",
 		"\r\n\r\n", "X-Y: z", "CONNECT", "OPTIONS",
 	};
 	struct http_limits lim = { 40, 120, 6, 100 };
