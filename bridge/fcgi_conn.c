@@ -794,9 +794,22 @@ conn_update(struct fcgi_conn *c)
 
 	if (c->closed)
 		return;
-	if (conn_flush(c) == -1) {
-		conn_close(c, c->nreqs > 0 ? "peer went away" : NULL);
-		return;
+	for (;;) {
+		size_t before = c->in.len;
+
+		if (conn_flush(c) == -1) {
+			conn_close(c, c->nreqs > 0 ? "peer went away" : NULL);
+			return;
+		}
+		/* Records held back while output was high are handled
+		 * now: no event would bring them back otherwise. */
+		if (before == 0 || c->closing || c->out.len >= FCGI_OUT_HIGH)
+			break;
+		conn_resume(c);
+		if (c->closed)
+			return;
+		if (c->in.len == before)
+			break;	/* only a partial record left */
 	}
 	if (c->out.len == 0 && c->closing) {
 		conn_close(c, NULL);

@@ -912,9 +912,22 @@ conn_update(struct http_conn *c)
 
 	if (c->closed)
 		return;
-	if (conn_flush(c) == -1) {
-		conn_close(c, NULL);
-		return;
+	for (;;) {
+		size_t before = c->in.len;
+
+		if (conn_flush(c) == -1) {
+			conn_close(c, NULL);
+			return;
+		}
+		/* Pipelined requests held back while output was high are
+		 * handled now: no event would bring them back otherwise. */
+		if (before == 0 || c->closing || c->out.len >= HTTP_OUT_HIGH)
+			break;
+		conn_resume(c);
+		if (c->closed)
+			return;
+		if (c->in.len == before)
+			break;	/* only part of a request left */
 	}
 	if (c->out.len == 0 && c->closing) {
 		/* Section 9.6: half-close, so the client reads our answer
