@@ -75,19 +75,37 @@ static const char usage_text[] =
 "  --error-log PATH        error log file ('-' for stderr, the default)\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
 "\n"
+"Configuration:\n"
+"  --config FILE           read settings from FILE first ('key = value'\n"
+"                          lines, keys named as these flags); flags override\n"
+"  --check-config          validate, print the effective configuration, exit\n"
+"\n"
 "  -h, --help              this text\n"
 "  -V, --version           version\n";
+
+/* Where a setting comes from: the command line, or a file and line. */
+static int from_file;
+static const char *file_name;
+static unsigned file_line;
+static const char *file_key;
+/* Listeners and certificates from the file are replaced, not added to,
+ * by the command line's. */
+static int listen_from_file, certs_from_file, keys_from_file;
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("bridge: ", stderr);
+	if (from_file)
+		fprintf(stderr, "bridge: %s:%u: %s: ", file_name, file_line,
+		    file_key);
+	else
+		fputs("bridge: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs(" (see bridge --help)\n", stderr);
+	fputs(from_file ? "\n" : " (see bridge --help)\n", stderr);
 	exit(2);
 }
 
@@ -172,7 +190,9 @@ enum {
 	OPT_WRITE_TIMEOUT,
 	OPT_GRACEFUL_TIMEOUT,
 	OPT_ERROR_LOG,
-	OPT_LOG_LEVEL
+	OPT_LOG_LEVEL,
+	OPT_CONFIG,
+	OPT_CHECK_CONFIG
 };
 
 static const struct option long_options[] = {
@@ -207,6 +227,8 @@ static const struct option long_options[] = {
 	{ "graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT },
 	{ "error-log", required_argument, NULL, OPT_ERROR_LOG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -215,6 +237,12 @@ static const struct option long_options[] = {
 static void
 add_listen(enum listen_proto proto, const char *addr)
 {
+	if (from_file)
+		listen_from_file = 1;
+	else if (listen_from_file) {
+		listen_from_file = 0;
+		config.nlisten = 0;
+	}
 	if (config.nlisten == CONFIG_LISTEN_MAX)
 		usage_error("too many listeners (at most %d)",
 		    CONFIG_LISTEN_MAX);
@@ -242,152 +270,331 @@ check_tls(void)
 		usage_error("--cert given without an --https listener");
 }
 
-void
-config_parse_args(int argc, char **argv)
+/* Apply one setting, from the command line or the config file. */
+static void
+apply(int c, char *arg)
 {
 	char *end;
 	long v;
-	int c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":w:hV", long_options,
-	    NULL)) != -1) {
-		switch (c) {
-		case OPT_FASTCGI:
-			add_listen(PROTO_FASTCGI, optarg);
-			break;
-		case OPT_HTTP:
-			add_listen(PROTO_HTTP, optarg);
-			break;
-		case OPT_HTTPS:
-			add_listen(PROTO_HTTPS, optarg);
-			break;
-		case OPT_CERT:
-			if (config.ncerts == CONFIG_CERT_MAX)
-				usage_error("--cert: at most %d certificates",
-				    CONFIG_CERT_MAX);
-			config.certs[config.ncerts++] = optarg;
-			break;
-		case OPT_KEY:
-			if (config.nkeys == CONFIG_CERT_MAX)
-				usage_error("--key: at most %d keys",
-				    CONFIG_CERT_MAX);
-			config.keys[config.nkeys++] = optarg;
-			break;
-		case OPT_MODULE:
-			config.module = optarg;
-			break;
-		case OPT_MODULE_ARG:
-			config.module_arg = optarg;
-			break;
-		case OPT_WSGI:
-			config.wsgi_app = optarg;
-			break;
-		case OPT_PYTHONPATH:
-			config.pythonpath = optarg;
-			break;
-		case OPT_VENV:
-			config.venv = optarg;
-			break;
-		case OPT_CGI:
-			config.cgi_root = optarg;
-			break;
-		case OPT_CGI_TIMEOUT:
-			config.cgi_timeout = (unsigned)number("--cgi-timeout",
-			    optarg, 1, 86400);
-			break;
-		case OPT_CGI_EXT:
-			config.cgi_ext = optarg;
-			break;
-		case OPT_CHDIR:
-			config.chdir = optarg;
-			break;
-		case 'w':
-			config.workers = (int)number("--workers", optarg, 1,
-			    1024);
-			break;
-		case OPT_BACKLOG:
-			config.backlog = (int)number("--backlog", optarg, 1,
-			    65535);
-			break;
-		case OPT_MAX_CONNS:
-			config.max_conns = (int)number("--max-conns", optarg,
-			    1, 1000000);
-			break;
-		case OPT_FCGI_MAX_REQS:
-			config.fcgi_max_reqs = (int)number(
-			    "--fastcgi-max-reqs", optarg, 1, 65535);
-			break;
-		case OPT_MAX_PARAMS_BYTES:
-			config.max_params_bytes = (size_t)size(
-			    "--max-params-bytes", optarg, 1024, 16 << 20);
-			break;
-		case OPT_MAX_PARAMS:
-			config.max_params = (int)number("--max-params", optarg,
-			    8, 100000);
-			break;
-		case OPT_MAX_BODY:
-			config.max_body = size("--max-body", optarg, 0,
-			    UINT64_MAX >> 1);
-			break;
-		case OPT_BODY_BUFFER:
-			config.body_buffer = (size_t)size("--body-buffer",
-			    optarg, 0, 1 << 30);
-			break;
-		case OPT_TMP_DIR:
-			config.tmp_dir = optarg;
-			break;
-		case OPT_SOCKET_MODE:
-			errno = 0;
-			v = strtol(optarg, &end, 8);
-			if (errno != 0 || end == optarg || *end != '\0' ||
-			    v < 0 || v > 0777)
-				usage_error("--socket-mode: '%s' is not an "
-				    "octal mode like 0660", optarg);
-			config.socket_mode = (int)v;
-			break;
-		case OPT_SOCKET_OWNER:
-			config.socket_owner = optarg;
-			break;
-		case OPT_READ_TIMEOUT:
-			config.read_timeout = (unsigned)number(
-			    "--read-timeout", optarg, 1, 86400);
-			break;
-		case OPT_IDLE_TIMEOUT:
-			config.idle_timeout = (unsigned)number(
-			    "--idle-timeout", optarg, 1, 86400);
-			break;
-		case OPT_WRITE_TIMEOUT:
-			config.write_timeout = (unsigned)number(
-			    "--write-timeout", optarg, 1, 86400);
-			break;
-		case OPT_GRACEFUL_TIMEOUT:
-			config.graceful_timeout = (unsigned)number(
-			    "--graceful-timeout", optarg, 0, 86400);
-			break;
-		case OPT_ERROR_LOG:
-			config.error_log = optarg;
-			break;
-		case OPT_LOG_LEVEL:
-			if ((config.log_level = log_level_parse(optarg)) < 0)
-				usage_error("--log-level: '%s' is not one of "
-				    "error, warn, info, debug", optarg);
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
-		case 'V':
-			printf("bridge %s (gateway ABI %d)\n", PACKAGE_VERSION,
-			    BG_ABI_VERSION);
-			exit(0);
-		case ':':
-			usage_error("%s needs a value", argv[optind - 1]);
-		default:
-			usage_error("unknown option '%s'", argv[optind - 1]);
+	switch (c) {
+	case OPT_FASTCGI:
+		add_listen(PROTO_FASTCGI, arg);
+		break;
+	case OPT_HTTP:
+		add_listen(PROTO_HTTP, arg);
+		break;
+	case OPT_HTTPS:
+		add_listen(PROTO_HTTPS, arg);
+		break;
+	case OPT_CERT:
+		if (from_file)
+			certs_from_file = 1;
+		else if (certs_from_file) {
+			certs_from_file = 0;
+			config.ncerts = 0;
 		}
+		if (config.ncerts == CONFIG_CERT_MAX)
+			usage_error("--cert: at most %d certificates",
+			    CONFIG_CERT_MAX);
+		config.certs[config.ncerts++] = arg;
+		break;
+	case OPT_KEY:
+		if (from_file)
+			keys_from_file = 1;
+		else if (keys_from_file) {
+			keys_from_file = 0;
+			config.nkeys = 0;
+		}
+		if (config.nkeys == CONFIG_CERT_MAX)
+			usage_error("--key: at most %d keys",
+			    CONFIG_CERT_MAX);
+		config.keys[config.nkeys++] = arg;
+		break;
+	case OPT_MODULE:
+		config.module = arg;
+		break;
+	case OPT_MODULE_ARG:
+		config.module_arg = arg;
+		break;
+	case OPT_WSGI:
+		config.wsgi_app = arg;
+		break;
+	case OPT_PYTHONPATH:
+		config.pythonpath = arg;
+		break;
+	case OPT_VENV:
+		config.venv = arg;
+		break;
+	case OPT_CGI:
+		config.cgi_root = arg;
+		break;
+	case OPT_CGI_TIMEOUT:
+		config.cgi_timeout = (unsigned)number("--cgi-timeout",
+		    arg, 1, 86400);
+		break;
+	case OPT_CGI_EXT:
+		config.cgi_ext = arg;
+		break;
+	case OPT_CHDIR:
+		config.chdir = arg;
+		break;
+	case 'w':
+		config.workers = (int)number("--workers", arg, 1,
+		    1024);
+		break;
+	case OPT_BACKLOG:
+		config.backlog = (int)number("--backlog", arg, 1,
+		    65535);
+		break;
+	case OPT_MAX_CONNS:
+		config.max_conns = (int)number("--max-conns", arg,
+		    1, 1000000);
+		break;
+	case OPT_FCGI_MAX_REQS:
+		config.fcgi_max_reqs = (int)number(
+		    "--fastcgi-max-reqs", arg, 1, 65535);
+		break;
+	case OPT_MAX_PARAMS_BYTES:
+		config.max_params_bytes = (size_t)size(
+		    "--max-params-bytes", arg, 1024, 16 << 20);
+		break;
+	case OPT_MAX_PARAMS:
+		config.max_params = (int)number("--max-params", arg,
+		    8, 100000);
+		break;
+	case OPT_MAX_BODY:
+		config.max_body = size("--max-body", arg, 0,
+		    UINT64_MAX >> 1);
+		break;
+	case OPT_BODY_BUFFER:
+		config.body_buffer = (size_t)size("--body-buffer",
+		    arg, 0, 1 << 30);
+		break;
+	case OPT_TMP_DIR:
+		config.tmp_dir = arg;
+		break;
+	case OPT_SOCKET_MODE:
+		errno = 0;
+		v = strtol(arg, &end, 8);
+		if (errno != 0 || end == arg || *end != '\0' ||
+		    v < 0 || v > 0777)
+			usage_error("--socket-mode: '%s' is not an "
+			    "octal mode like 0660", arg);
+		config.socket_mode = (int)v;
+		break;
+	case OPT_SOCKET_OWNER:
+		config.socket_owner = arg;
+		break;
+	case OPT_READ_TIMEOUT:
+		config.read_timeout = (unsigned)number(
+		    "--read-timeout", arg, 1, 86400);
+		break;
+	case OPT_IDLE_TIMEOUT:
+		config.idle_timeout = (unsigned)number(
+		    "--idle-timeout", arg, 1, 86400);
+		break;
+	case OPT_WRITE_TIMEOUT:
+		config.write_timeout = (unsigned)number(
+		    "--write-timeout", arg, 1, 86400);
+		break;
+	case OPT_GRACEFUL_TIMEOUT:
+		config.graceful_timeout = (unsigned)number(
+		    "--graceful-timeout", arg, 0, 86400);
+		break;
+	case OPT_ERROR_LOG:
+		config.error_log = arg;
+		break;
+	case OPT_LOG_LEVEL:
+		if ((config.log_level = log_level_parse(arg)) < 0)
+			usage_error("--log-level: '%s' is not one of "
+			    "error, warn, info, debug", arg);
+		break;
+	default:
+		break;
 	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+int
+config_parse_line(char *line, char **key, char **value, const char **err)
+{
+	char *p, *k, *v, *e;
+
+	/* A comment runs from '#' at the start or after blank space. */
+	for (p = line; *p != '\0'; p++)
+		if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t'))
+			break;
+	*p = '\0';
+	for (k = line; *k == ' ' || *k == '\t'; k++)
+		;
+	for (e = k + strlen(k); e > k && (e[-1] == ' ' || e[-1] == '\t' ||
+	    e[-1] == '\r' || e[-1] == '\n'); e--)
+		;
+	*e = '\0';
+	if (*k == '\0')
+		return 0;
+	if ((v = strchr(k, '=')) == NULL) {
+		*err = "expected 'key = value'";
+		return -1;
+	}
+	for (p = v; p > k && (p[-1] == ' ' || p[-1] == '\t'); p--)
+		;
+	*p = '\0';
+	for (v++; *v == ' ' || *v == '\t'; v++)
+		;
+	if (*k == '\0') {
+		*err = "missing key before '='";
+		return -1;
+	}
+	for (p = k; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-')) {
+			*err = "keys are lower-case words joined by '-'";
+			return -1;
+		}
+	/* "value" in double quotes keeps its '#' and blank ends. */
+	e = v + strlen(v);
+	if (*v == '"') {
+		if (e - v < 2 || e[-1] != '"') {
+			*err = "unterminated quoted value";
+			return -1;
+		}
+		*--e = '\0';
+		v++;
+	}
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t') {
+			*err = "control character in value";
+			return -1;
+		}
+	*key = k;
+	*value = v;
+	return 1;
+}
+
+void
+config_load(const char *path)
+{
+	const struct option *o;
+	char line[4096], *key, *value;
+	const char *err = NULL;
+	FILE *f;
+	int rc;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "bridge: --config %s: %s\n", path,
+		    strerror(errno));
+		exit(2);
+	}
+	from_file = 1;
+	file_name = path;
+	file_line = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		file_line++;
+		file_key = "line";
+		if (strchr(line, '\n') == NULL && !feof(f))
+			usage_error("line longer than %zu bytes",
+			    sizeof(line) - 2);
+		if ((rc = config_parse_line(line, &key, &value, &err)) == 0)
+			continue;
+		if (rc == -1)
+			usage_error("%s", err);
+		file_key = key;
+		for (o = long_options; o->name != NULL; o++)
+			if (strcmp(o->name, key) == 0)
+				break;
+		if (o->name == NULL || o->val == OPT_CONFIG ||
+		    o->val == 'h' || o->val == 'V')
+			usage_error("unknown key (keys are the long flags, "
+			    "see bridge --help)");
+		if (o->has_arg == no_argument) {
+			if (strcmp(value, "yes") != 0 &&
+			    strcmp(value, "true") != 0)
+				usage_error("'%s': this key takes yes or true",
+				    value);
+			if (o->val == OPT_CHECK_CONFIG)
+				config.check_config = 1;
+			continue;
+		}
+		/* Settings keep pointers: the value lives on. */
+		if ((value = strdup(value)) == NULL)
+			usage_error("out of memory");
+		apply(o->val, value);
+	}
+	fclose(f);
+	from_file = 0;
+}
+
+static const char *
+proto_key(enum listen_proto p)
+{
+	return p == PROTO_FASTCGI ? "fastcgi" : p == PROTO_HTTP ? "http" :
+	    "https";
+}
+
+void
+config_print(FILE *out)
+{
+	static const char *const levels[] = { "error", "warn", "info",
+		"debug" };
+	int i;
+
+#define STR(k, v) fprintf(out, "%s = %s\n", k, (v) ? (v) : "")
+#define NUM(k, v) fprintf(out, "%s = %llu\n", k, (unsigned long long)(v))
+	fprintf(out, "# effective configuration%s%s\n",
+	    config.config_file ? " from " : "",
+	    config.config_file ? config.config_file : "");
+	for (i = 0; i < config.nlisten; i++)
+		STR(proto_key(config.listen[i].proto), config.listen[i].addr);
+	for (i = 0; i < config.ncerts; i++) {
+		STR("cert", config.certs[i]);
+		STR("key", config.keys[i]);
+	}
+	if (config.module_arg != NULL && config.wsgi_app == NULL &&
+	    config.cgi_root == NULL)
+		STR("module-arg", config.module_arg);
+	if (config.wsgi_app != NULL) {
+		STR("wsgi", config.wsgi_app);
+		if (config.pythonpath)
+			STR("pythonpath", config.pythonpath);
+		if (config.venv)
+			STR("venv", config.venv);
+	} else if (config.cgi_root != NULL) {
+		STR("cgi", config.cgi_root);
+		NUM("cgi-timeout", config.cgi_timeout);
+		if (config.cgi_ext)
+			STR("cgi-ext", config.cgi_ext);
+	} else if (config.module != NULL)
+		STR("module", config.module);
+	if (config.chdir)
+		STR("chdir", config.chdir);
+	NUM("workers", config.workers);
+	NUM("backlog", config.backlog);
+	NUM("max-conns", config.max_conns);
+	NUM("fastcgi-max-reqs", config.fcgi_max_reqs);
+	NUM("max-params-bytes", config.max_params_bytes);
+	NUM("max-params", config.max_params);
+	NUM("max-body", config.max_body);
+	NUM("body-buffer", config.body_buffer);
+	STR("tmp-dir", config.tmp_dir);
+	if (config.socket_mode >= 0)
+		fprintf(out, "socket-mode = %04o\n", config.socket_mode);
+	if (config.socket_owner)
+		STR("socket-owner", config.socket_owner);
+	NUM("read-timeout", config.read_timeout);
+	NUM("idle-timeout", config.idle_timeout);
+	NUM("write-timeout", config.write_timeout);
+	NUM("graceful-timeout", config.graceful_timeout);
+	STR("error-log", config.error_log ? config.error_log : "-");
+	STR("log-level", levels[config.log_level]);
+#undef STR
+#undef NUM
+}
+
+/* Checks across settings, once all are in. */
+static void
+config_validate(void)
+{
 	check_tls();
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +
 	    (config.cgi_root != NULL) > 1)
@@ -398,4 +605,53 @@ config_parse_args(int argc, char **argv)
 	    *config.wsgi_app == ':' || strchr(config.wsgi_app, '\n')))
 		usage_error("--wsgi: '%s' is not MODULE[:CALLABLE]",
 		    config.wsgi_app);
+}
+
+void
+config_parse_args(int argc, char **argv)
+{
+	int c, i;
+
+	/* The config file first, so that flags override it. */
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config.config_file = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			config.config_file = argv[i] + 9;
+		else if (strcmp(argv[i], "--") == 0)
+			break;
+	}
+	if (config.config_file != NULL)
+		config_load(config.config_file);
+	from_file = 0;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":w:hV", long_options,
+	    NULL)) != -1) {
+		switch (c) {
+		case OPT_CONFIG:
+			break;
+		case OPT_CHECK_CONFIG:
+			config.check_config = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("bridge %s (gateway ABI %d)\n", PACKAGE_VERSION,
+			    BG_ABI_VERSION);
+			exit(0);
+		case ':':
+			usage_error("%s needs a value", argv[optind - 1]);
+		case '?':
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		default:
+			apply(c, optarg);
+			break;
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	config_validate();
 }

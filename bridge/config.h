@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 enum listen_proto {
@@ -64,6 +65,9 @@ struct config {
 
 	const char *error_log;
 	int log_level;
+
+	const char *config_file;
+	int check_config;	/* --check-config: validate, print, exit */
 };
 
 extern struct config config;
@@ -73,6 +77,22 @@ extern struct config config;
  * exits 2; --help and --version print and exit 0.
  */
 void config_parse_args(int argc, char **argv);
+
+/*
+ * Read settings from a file of "key = value" lines (keys are the long
+ * flags).  Exits 2 with "FILE:LINE: key: problem" on any error.
+ */
+void config_load(const char *path);
+
+/*
+ * Split one line of a config file in place.  Returns 1 with *key and
+ * *value set, 0 for a blank or comment line, -1 with *err set.
+ */
+int config_parse_line(char *line, char **key, char **value,
+    const char **err);
+
+/* Write the effective configuration in config-file form. */
+void config_print(FILE *out);
 
 /* "64k", "10m", "1g" or bytes; returns 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

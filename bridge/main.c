@@ -38,6 +38,11 @@ main(int argc, char **argv)
 		    "ROOT (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)
 		fatal("%s", err);
+	if (config.check_config) {
+		/* Everything is checked that can be without binding. */
+		config_print(stdout);
+		return 0;
+	}
 
 	if (config.nlisten > 0)
 		listen_open_all();

@@ -1,0 +1,70 @@
+/*
+ * Fuzz target for the config file line parser (bridge/config.c).
+ * FUZZ_SOURCES: bridge/config.c bridge/log.c
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *line, *key, *value;
+	const char *err;
+	int rc;
+
+	/* A line as fgets() gives it: NUL-terminated, no NUL inside. */
+	if (size > 8192 || memchr(data, '\0', size) != NULL)
+		return 0;
+	if ((line = malloc(size + 1)) == NULL)
+		return 0;
+	memcpy(line, data, size);
+	line[size] = '\0';
+	rc = config_parse_line(line, &key, &value, &err);
+	if (rc == 1) {
+		/* Both point inside the line, NUL-terminated, key non-empty
+		 * and made of the key alphabet. */
+		if (key < line || key > line + size || value < line ||
+		    value > line + size || *key == '\0' ||
+		    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		    strlen(key))
+			abort();
+	} else if (rc == -1) {
+		if (err == NULL || *err == '\0')
+			abort();
+	} else if (rc != 0)
+		abort();
+	free(line);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+#include <stdio.h>
+
+int
+main(int argc, char **argv)
+{
+	static uint8_t buf[1 << 16];
+	size_t n;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+
+		if (f == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	if (argc == 1) {
+		n = fread(buf, 1, sizeof(buf), stdin);
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	return 0;
+}
+#endif
