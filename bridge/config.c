@@ -266,7 +266,7 @@ check_tls(void)
 		    config.ncerts, config.nkeys);
 	if (https && config.ncerts == 0)
 		usage_error("--https needs --cert FILE and --key FILE");
-	if (!https && config.ncerts > 0)
+	if (!https && config.ncerts > 0 && getenv("LISTEN_FDS") == NULL)
 		usage_error("--cert given without an --https listener");
 }
 

@@ -225,6 +225,74 @@ listen_inherit_fd0(void)
 	return 1;
 }
 
+int
+listen_inherit_systemd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	char name[64];
+	int n, i, on;
+	socklen_t len;
+
+	if (pid == NULL || fds == NULL || atol(pid) != (long)getpid())
+		return 0;
+	n = atoi(fds);
+	if (n <= 0 || n > LISTEN_MAX - nlisteners)
+		fatal("LISTEN_FDS=%s: expected 1..%d sockets", fds,
+		    LISTEN_MAX - nlisteners);
+	for (i = 0; i < n; i++) {
+		struct listener *l = &listeners[nlisteners];
+		int fd = 3 + i;
+		size_t k = 0;
+
+		/* The i-th colon-separated name. */
+		name[0] = '\0';
+		if (names != NULL) {
+			const char *p = names;
+			int j;
+
+			for (j = 0; j < i && p != NULL; j++)
+				if ((p = strchr(p, ':')) != NULL)
+					p++;
+			if (p != NULL) {
+				while (p[k] != '\0' && p[k] != ':' &&
+				    k < sizeof(name) - 1) {
+					name[k] = p[k];
+					k++;
+				}
+				name[k] = '\0';
+			}
+		}
+		on = 0;
+		len = sizeof(on);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1
+		    || !on)
+			fatal("LISTEN_FDS: fd %d (%s) is not a listening socket",
+			    fd, name[0] ? name : "unnamed");
+		memset(l, 0, sizeof(*l));
+		l->fd = fd;
+		if (strcmp(name, "http") == 0)
+			l->proto = PROTO_HTTP;
+		else if (strcmp(name, "https") == 0)
+			l->proto = PROTO_HTTPS;
+		else if (name[0] == '\0' || strcmp(name, "fastcgi") == 0 ||
+		    strcmp(name, "unknown") == 0)
+			l->proto = PROTO_FASTCGI;
+		else
+			fatal("LISTEN_FDNAMES: '%s' for fd %d is not fastcgi, "
+			    "http or https", name, fd);
+		set_nonblock_cloexec(fd);
+		snprintf(l->name, sizeof(l->name), "systemd fd %d (%s)", fd,
+		    name[0] ? name : "fastcgi");
+		nlisteners++;
+	}
+	/* Not for our children. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return n;
+}
+
 void
 listen_unlink_all(void)
 {

@@ -27,6 +27,14 @@ void listen_open_all(void);
  * return 1; otherwise return 0. */
 int listen_inherit_fd0(void);
 
+/*
+ * systemd socket activation: adopt fds 3.. from LISTEN_FDS when
+ * LISTEN_PID is ours, each as the protocol LISTEN_FDNAMES names
+ * ("fastcgi", "http", "https"; unnamed ones serve FastCGI).  Returns the
+ * number adopted; exits naming the fd when one is unusable.
+ */
+int listen_inherit_systemd(void);
+
 /* Remove the socket files bridge created. */
 void listen_unlink_all(void);
 

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "master.h"
 #include "module.h"
+#include "notify.h"
 #include "tls.h"
 
 int
@@ -24,6 +25,7 @@ main(int argc, char **argv)
 	char err[512];
 
 	config_parse_args(argc, argv);
+	notify_init();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log, strerror(errno));
@@ -46,7 +48,15 @@ main(int argc, char **argv)
 
 	if (config.nlisten > 0)
 		listen_open_all();
-	else if (!listen_inherit_fd0()) {
+	if (listen_inherit_systemd() > 0) {
+		int i;
+
+		for (i = 0; i < nlisteners; i++)
+			if (listeners[i].proto == PROTO_HTTPS &&
+			    !tls_enabled())
+				fatal("%s: an https socket needs --cert and "
+				    "--key", listeners[i].name);
+	} else if (config.nlisten == 0 && !listen_inherit_fd0()) {
 		if (cgi_mode_detect())
 			return cgi_mode_run();
 		fatal("nothing to serve: give --fastcgi ADDR, or start bridge "

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "master.h"
+#include "notify.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -32,12 +33,39 @@ struct child {
 	uint64_t respawn_at;	/* when pid == 0 and slot in use */
 	int quick_deaths;	/* deaths within QUICK_DEATH_MS in a row */
 	int served;		/* lived past QUICK_DEATH_MS at least once */
+	int ready;		/* said it is ready (module started) */
 };
 
 static struct child children[MASTER_WORKERS_MAX];
 static pid_t retiring[MASTER_WORKERS_MAX * 2];
 static int nretiring;
 static int nworkers;
+static int ever_ready;		/* some worker ever started the app */
+static int announced;		/* READY=1 sent for the current set */
+static unsigned long long restarts;
+
+static int
+ready_workers(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nworkers; i++)
+		n += children[i].pid > 0 && children[i].ready;
+	return n;
+}
+
+/* Tell systemd once every worker of the current set is ready. */
+static void
+maybe_announce(void)
+{
+	int n = ready_workers();
+
+	if (!announced && n == nworkers) {
+		announced = 1;
+		notify("READY=1\nSTATUS=%d workers ready, %llu restarts", n,
+		    restarts);
+	}
+}
 
 static pid_t
 spawn(int i)
@@ -52,6 +80,7 @@ spawn(int i)
 	if (pid == 0)
 		worker_main(i);
 	children[i].pid = pid;
+	children[i].ready = 0;
 	children[i].started = loop_clock_ms();
 	children[i].respawn_at = 0;
 	log_debug("worker %d started, pid %ld", i, (long)pid);
@@ -114,6 +143,7 @@ reap(int stopping)
 		if (i == MASTER_WORKERS_MAX)
 			continue;
 		children[i].pid = 0;
+		children[i].ready = 0;
 		describe(status, how, sizeof(how));
 		if (stopping) {
 			log_debug("worker %d (pid %ld) %s", i, (long)pid, how);
@@ -124,18 +154,14 @@ reap(int stopping)
 			    i, (long)pid, how);
 			continue;
 		}
+		restarts++;
+		/* An application that never started in any worker will
+		 * not start by trying again: say so and stop. */
 		if (WIFEXITED(status) &&
-		    WEXITSTATUS(status) == WORKER_EXIT_INIT &&
-		    !children[i].served) {
-			int j, any = 0;
-
-			for (j = 0; j < nworkers; j++)
-				any |= children[j].served;
-			if (!any) {
-				log_error("worker %d could not start the "
-				    "application (see above); stopping", i);
-				return -1;
-			}
+		    WEXITSTATUS(status) == WORKER_EXIT_INIT && !ever_ready) {
+			log_error("worker %d could not start the application "
+			    "(see above); stopping", i);
+			return -1;
 		}
 		if (now - children[i].started < QUICK_DEATH_MS) {
 			children[i].quick_deaths++;
@@ -159,6 +185,26 @@ reap(int stopping)
 		children[i].respawn_at = now + delay;
 	}
 	return 0;
+}
+
+/*
+ * systemd's watchdog: pinged only while every worker is alive and ready,
+ * so a master whose workers cannot start or keep dying is restarted.
+ * Returns how long the master may wait before the next ping is due.
+ */
+static long
+watchdog(long wait_ms)
+{
+	static uint64_t last;
+	uint64_t every = notify_watchdog_ms() / 2, now = loop_clock_ms();
+
+	if (every == 0)
+		return wait_ms;
+	if (now - last >= every && ready_workers() == nworkers) {
+		notify("WATCHDOG=1");
+		last = now;
+	}
+	return (long)every < wait_ms ? (long)every : wait_ms;
 }
 
 /* Mark workers that lived long enough as having served, then respawn
@@ -193,6 +239,9 @@ reload(void)
 	/* New workers first, then the old ones stop accepting and finish
 	 * their requests: the listeners never go unserved. */
 	log_info("HUP: replacing %d workers", nworkers);
+	notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	    (unsigned long long)loop_clock_ms() * 1000);
+	announced = 0;
 	tls_reload();
 	for (i = 0; i < nworkers; i++) {
 		if (children[i].pid > 0 &&
@@ -224,6 +273,7 @@ master_run(void)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTTIN);
 	sigaddset(&set, SIGTTOU);
+	sigaddset(&set, SIGRTMIN);	/* a worker is ready */
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -245,13 +295,25 @@ master_run(void)
 				deadline = loop_clock_ms() + 60000;
 			}
 			wait_ms = 100;
-		} else
+		} else {
 			wait_ms = respawn_due();
+			wait_ms = watchdog(wait_ms);
+		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == -1)
 			continue;	/* timeout or EINTR */
+		if (sig == SIGRTMIN) {
+			i = si.si_value.sival_int;
+			if (i >= 0 && i < MASTER_WORKERS_MAX &&
+			    children[i].pid == si.si_pid) {
+				children[i].ready = 1;
+				ever_ready = 1;
+				maybe_announce();
+			}
+			continue;
+		}
 		switch (sig) {
 		case SIGCHLD:
 			if (reap(stopping) == -1) {
@@ -264,6 +326,7 @@ master_run(void)
 			break;
 		case SIGTERM:
 			if (!stopping) {
+				notify("STOPPING=1\nSTATUS=stopping");
 				log_info("TERM: stopping gracefully (up to %u "
 				    "s)", config.graceful_timeout);
 				stopping = 1;
@@ -274,6 +337,7 @@ master_run(void)
 			break;
 		case SIGINT:
 		case SIGQUIT:
+			notify("STOPPING=1\nSTATUS=stopping");
 			log_info("%s: stopping now", sig == SIGINT ? "INT" :
 			    "QUIT");
 			stopping = 1;

@@ -222,6 +222,12 @@ worker_main(int index)
 		lios[i].l = &listeners[i];
 	}
 	accept_enable(1);
+	/* Tell the master (sd_notify READY waits for every worker). */
+	{
+		union sigval v = { .sival_int = index };
+
+		sigqueue(getppid(), SIGRTMIN, v);
+	}
 	log_debug("worker %d ready", index);
 	loop_run(&worker.loop);
 	module_worker_fini();
