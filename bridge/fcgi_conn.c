@@ -498,6 +498,17 @@ get_values(struct fcgi_conn *c, const struct fcgi_record *rec)
 	return put_record(c, FCGI_GET_VALUES_RESULT, 0, out, off);
 }
 
+/* Answer a BEGIN_REQUEST with END_REQUEST at once (section 5.5). */
+static int
+refuse(struct fcgi_conn *c, const struct fcgi_record *rec, uint8_t status)
+{
+	if (put_end_request(c, rec->id, status) == -1)
+		return -1;
+	if (!(rec->content[2] & FCGI_KEEP_CONN) && c->nreqs == 0)
+		c->closing = 1;
+	return 0;
+}
+
 static int
 begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 {
@@ -517,22 +528,23 @@ begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 	role = rec->content[0] << 8 | rec->content[1];
 	c->open_rec = -1;
 	if (role != FCGI_RESPONDER) {
-		/* Section 5.1: reject the role, keep the connection. */
+		/* Section 5.1: reject the role; the request is over, so
+		 * without FCGI_KEEP_CONN the connection closes. */
 		log_warn("fcgi: fd %d: request %u asks for role %d; only the "
 		    "Responder role is served", c->io.fd, rec->id, role);
-		return put_end_request(c, rec->id, FCGI_UNKNOWN_ROLE);
+		return refuse(c, rec, FCGI_UNKNOWN_ROLE);
 	}
 	if (c->nreqs >= config.fcgi_max_reqs) {
 		/* Section 5.5: CANT_MPX_CONN when we do not multiplex,
 		 * OVERLOADED when this connection carries enough. */
-		return put_end_request(c, rec->id, config.fcgi_max_reqs == 1 ?
+		return refuse(c, rec, config.fcgi_max_reqs == 1 ?
 		    FCGI_CANT_MPX_CONN : FCGI_OVERLOADED);
 	}
 	if ((fr = calloc(1, sizeof(*fr))) == NULL ||
 	    (fr->r = req_create(&fcgi_sink, fr)) == NULL) {
 		free(fr);
 		log_error("fcgi: out of memory for a request");
-		return put_end_request(c, rec->id, FCGI_OVERLOADED);
+		return refuse(c, rec, FCGI_OVERLOADED);
 	}
 	fr->conn = c;
 	fr->id = rec->id;

@@ -70,7 +70,15 @@ req_add_var(struct req *r, const char *name, size_t name_len,
 {
 	struct bg_var *v;
 
+	/* httpoxy: a client's Proxy: header must not become the proxy
+	 * setting of the application's HTTP client. */
 	if (name_len == 10 && memcmp(name, "HTTP_PROXY", 10) == 0)
+		return 0;
+	/* RFC 3875 section 4.1.18: header fields already carried by
+	 * CONTENT_LENGTH and CONTENT_TYPE are not repeated as HTTP_*
+	 * (nginx passes them; CGI servers do not). */
+	if ((name_len == 19 && memcmp(name, "HTTP_CONTENT_LENGTH", 19) == 0) ||
+	    (name_len == 17 && memcmp(name, "HTTP_CONTENT_TYPE", 17) == 0))
 		return 0;
 	if (r->nvars == r->vars_cap) {
 		size_t cap = r->vars_cap ? r->vars_cap * 2 : REQ_VARS_INITIAL;
@@ -97,7 +105,10 @@ req_find_var(struct req *r, const char *name, size_t name_len)
 {
 	size_t i;
 
-	for (i = 0; i < r->nvars; i++)
+	/* The last of repeated names wins, as PHP-FPM and environ dicts
+	 * built in order have it: nginx's "include fastcgi_params;
+	 * fastcgi_param SCRIPT_NAME ...;" overrides that way. */
+	for (i = r->nvars; i-- > 0;)
 		if (r->vars[i].name_len == name_len &&
 		    memcmp(r->vars[i].name, name, name_len) == 0)
 			return &r->vars[i];

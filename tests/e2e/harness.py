@@ -570,6 +570,15 @@ def http_request(port, method="GET", path="/", body=None, headers=None,
             conn.close()
 
 
+def read_text(path):
+    """A whole file as text ('' if it does not exist yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def parse_env(body):
     d = {}
     for line in body.decode().split("\n"):
@@ -598,6 +607,13 @@ def render_conf(name, subs, dest):
     with open(dest, "w") as f:
         f.write(text)
     return text
+
+
+def _logfile(testcase, path):
+    """A file for a child's output, closed at cleanup."""
+    f = open(path, "wb")
+    testcase.addCleanup(f.close)
+    return f
 
 
 def _tail(path, n=4000):
@@ -644,7 +660,7 @@ class Nginx:
         self.proc = subprocess.Popen(
             [self.bin, "-c", t.join("nginx.conf"), "-p", t.path + "/",
              "-g", "daemon off;"], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(t.join("stderr"), "wb"))
+            stdout=subprocess.DEVNULL, stderr=_logfile(testcase, t.join("stderr")))
         testcase.addCleanup(self.stop)
         try:
             wait_port("127.0.0.1", self.port, proc=self.proc)
@@ -695,7 +711,9 @@ class Apache:
         self.proc = subprocess.Popen(
             [self.bin, "-d", t.path, "-f", t.join("httpd.conf"),
              "-DFOREGROUND"], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=open(t.join("stderr"), "wb"),
+            # prefork signals its whole process group when it stops
+            start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=_logfile(testcase, t.join("stderr")),
             env=env)
         testcase.addCleanup(self.stop)
         try:
@@ -728,8 +746,8 @@ class Haproxy:
         self.err_path = t.join("stderr")
         self.proc = subprocess.Popen(
             [self.bin, "-db", "-f", t.join("haproxy.cfg")],
-            stdin=subprocess.DEVNULL, stdout=open(t.join("stdout"), "wb"),
-            stderr=open(self.err_path, "wb"))
+            stdin=subprocess.DEVNULL, stdout=_logfile(testcase, t.join("stdout")),
+            stderr=_logfile(testcase, self.err_path))
         testcase.addCleanup(self.stop)
         try:
             wait_port("127.0.0.1", self.port, proc=self.proc)

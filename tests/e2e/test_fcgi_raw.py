@@ -7,7 +7,8 @@ tests/apps/probe.c; every test starts its own bridge on a fresh loopback
 port and stops it with TERM, asserting a clean exit.
 """
 import os
-import socket
+import signal
+import stat
 import sys
 import threading
 import time
@@ -247,6 +248,78 @@ class Basics(unittest.TestCase):
         env = r.env()
         self.assertNotIn("HTTP_PROXY", env)
         self.assertEqual(env["HTTP_X_OK"], "1")
+
+
+    def test_http_content_length_and_type_params_dropped(self):
+        """nginx sends Content-Length and Content-Type twice: as
+        CONTENT_LENGTH/CONTENT_TYPE (fastcgi_params) and, like every
+        header, as HTTP_CONTENT_LENGTH/HTTP_CONTENT_TYPE.  RFC 3875
+        section 4.1.18: the server SHOULD remove header fields available
+        in other variables; CGI mode never has them (see test_parity), so
+        the FastCGI front end must not either."""
+        body = b"k=v"
+        with self.b.connect() as c:
+            r = c.request(path="/env", method="POST", body=body, extra=[
+                ("HTTP_CONTENT_LENGTH", "3"),
+                ("HTTP_CONTENT_TYPE", "application/x-www-form-urlencoded")])
+        env = r.env()
+        self.assertEqual(env["CONTENT_LENGTH"], "3")
+        self.assertNotIn("HTTP_CONTENT_LENGTH", env)
+        self.assertNotIn("HTTP_CONTENT_TYPE", env)
+
+
+    def test_unknown_role_without_keep_conn_closes(self):
+        """Section 5.1: with FCGI_KEEP_CONN clear "the application closes
+        the connection after responding to this request" -- the
+        FCGI_UNKNOWN_ROLE END_REQUEST is that response.  Left open, every
+        such connection lingers until --idle-timeout."""
+        with self.b.connect() as c:
+            c.send(request_bytes(5, "/env", role=h.FCGI_AUTHORIZER))
+            r = c.read_response(5)
+            self.assertEqual(r.end[1], h.FCGI_UNKNOWN_ROLE)
+            self.assertTrue(c.is_closed(3), "connection left open after "
+                            "END_REQUEST without FCGI_KEEP_CONN")
+
+
+class Lifecycle(unittest.TestCase):
+    def test_term_finishes_request_in_flight(self):
+        b = h.Bridge(self)
+        with b.connect() as c:
+            c.send(request_bytes(1, "/sleep?700", flags=KEEP))
+            time.sleep(0.2)
+            b.proc.send_signal(signal.SIGTERM)
+            r = c.read_response(1)
+            self.assertEqual((r.status, r.body), (200, b"slept\n"))
+            self.assertTrue(c.is_closed(5))
+        b.stop()
+        b.wait_log(r"TERM: stopping gracefully")
+
+    def test_term_closes_idle_keep_conn(self):
+        b = h.Bridge(self)
+        with b.connect() as c:
+            c.request(1, path="/env", flags=KEEP)
+            t0 = time.monotonic()
+            b.proc.send_signal(signal.SIGTERM)
+            self.assertTrue(c.is_closed(5))
+            b.stop()
+            self.assertLess(time.monotonic() - t0, 5)
+
+    def test_unix_socket_mode_and_cleanup(self):
+        b = h.Bridge(self, unix=True, extra=["--socket-mode", "0660"])
+        self.assertEqual(stat.S_IMODE(os.stat(b.addr).st_mode), 0o660)
+        self.assertTrue(stat.S_ISSOCK(os.stat(b.addr).st_mode))
+        with b.connect() as c:
+            self.assertEqual(c.request(1, path="/echo", method="POST",
+                                       body=b"u").body, b"u")
+        b.stop()
+        self.assertFalse(os.path.exists(b.addr))
+
+    def test_idle_timeout_closes_quietly(self):
+        b = h.Bridge(self, extra=["--idle-timeout", "1"])
+        with b.connect() as c:
+            c.request(1, path="/env", flags=KEEP)
+            self.assertTrue(c.is_closed(5))
+        self.assertNotIn("connection closed", b.log())
 
 
 class Limits(unittest.TestCase):

@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""
+Slow and stalled HTTP clients (issue 3, part 3; DESIGN.md section 7):
+a client that trickles its request, idles, or stops reading must be cut
+off by the matching timeout, and must never hold the worker -- every test
+runs bridge with ONE worker and checks that another client is served
+promptly meanwhile.
+
+Timing bounds are generous against scheduling noise (the suite shares two
+cores with the build) but tight enough to tell "the timeout fired" from
+"nothing happened".
+"""
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h                                             # noqa: E402
+import http_harness as hh                                       # noqa: E402
+
+PROMPT = 0.5        # a request from a well-behaved client, in seconds
+
+
+class Prober:
+    """Sends GET / on fresh connections from a thread, every interval,
+    and records each latency until stopped."""
+
+    def __init__(self, port, interval=0.1):
+        self.port = port
+        self.interval = interval
+        self.latencies = []
+        self.errors = []
+        self.stop_ev = threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_ev.is_set():
+            t0 = time.monotonic()
+            try:
+                with hh.RawHttp(("127.0.0.1", self.port), timeout=5) as c:
+                    r = c.request("/")
+                    if r.status != 200 or r.body != b"probe\n":
+                        self.errors.append("got %r" % r)
+            except (OSError, hh.Closed) as e:
+                self.errors.append(repr(e))
+            self.latencies.append(time.monotonic() - t0)
+            self.stop_ev.wait(self.interval)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop_ev.set()
+        self.t.join(10)
+
+    def check(self, tc, min_count=5):
+        tc.assertFalse(self.errors, self.errors[:5])
+        tc.assertGreaterEqual(len(self.latencies), min_count)
+        worst = max(self.latencies)
+        tc.assertLess(worst, PROMPT, "another client waited %.3f s (all: %s)"
+                      % (worst, ["%.3f" % x for x in self.latencies]))
+
+
+def wait_eof(sock, timeout):
+    """Seconds until the peer closes (EOF or reset), None if it does not
+    within timeout.  Returns (seconds, bytes received before)."""
+    t0 = time.monotonic()
+    got = b""
+    sock.settimeout(0.05)
+    while time.monotonic() - t0 < timeout:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - t0, got
+        if not data:
+            return time.monotonic() - t0, got
+        got += data
+    return None, got
+
+
+class Trickle(threading.Thread):
+    """Sends data one byte every delay seconds until done or the peer
+    goes away."""
+
+    def __init__(self, sock, data, delay):
+        super().__init__(daemon=True)
+        self.sock, self.data, self.delay = sock, data, delay
+        self.sent = 0
+        self.stop_ev = threading.Event()
+
+    def run(self):
+        for i in range(len(self.data)):
+            if self.stop_ev.is_set():
+                return
+            try:
+                self.sock.send(self.data[i:i + 1])
+            except OSError:
+                return
+            self.sent += 1
+            self.stop_ev.wait(self.delay)
+
+
+class ReadTimeout(unittest.TestCase):
+    def setUp(self):
+        self.b = hh.HttpBridge(self, workers=1,
+                               extra=["--read-timeout", "2",
+                                      "--idle-timeout", "30"])
+
+    def slow_client(self, data, first=b""):
+        s = socket.create_connection(self.b.addr, timeout=5)
+        self.addCleanup(s.close)
+        t0 = time.monotonic()
+        if first:
+            s.sendall(first)
+        tr = Trickle(s, data, 0.2)
+        tr.start()
+        self.addCleanup(tr.stop_ev.set)
+        return s, t0, tr
+
+    def test_slowloris_header(self):
+        """Header bytes one per 200 ms: closed at the read timeout (2 s)
+        although bytes keep coming, and the single worker serves another
+        client promptly all along."""
+        head = (b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 100
+                + b"\r\n\r\n")
+        s, t0, tr = self.slow_client(head)
+        with Prober(self.b.port) as p:
+            took, got = wait_eof(s, 6)
+        tr.stop_ev.set()
+        self.assertIsNotNone(took, "slow client still connected after 6 s")
+        self.assertGreater(took, 1.7, "closed before the read timeout")
+        self.assertLess(took, 3.5, "closed long after the read timeout")
+        self.assertLess(tr.sent, len(head), "whole head was sent")
+        # A 408 is allowed (RFC 9110 15.5.9), nothing else.
+        self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408 "), got)
+        p.check(self)
+        self.b.wait_log(r"read timeout")
+
+    def test_slow_body(self):
+        """A body trickled one byte per 200 ms after a prompt head: the
+        read timeout bounds the whole request, not the gap between
+        bytes (a minimum rate), and the app never ran."""
+        s, t0, tr = self.slow_client(b"y" * 100, first=(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"))
+        with Prober(self.b.port) as p:
+            took, got = wait_eof(s, 6)
+        tr.stop_ev.set()
+        self.assertIsNotNone(took, "slow body still connected after 6 s")
+        self.assertGreater(took, 1.7)
+        self.assertLess(took, 3.5)
+        self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408 "), got)
+        p.check(self)
+
+    def test_many_slowloris_one_worker(self):
+        """Fifty slowloris connections at once on one worker."""
+        head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 100
+        trs = []
+        socks = []
+        for _ in range(50):
+            s, t0, tr = self.slow_client(head)
+            socks.append(s)
+            trs.append(tr)
+        with Prober(self.b.port) as p:
+            time.sleep(1.5)
+        p.check(self)
+        t0 = time.monotonic()
+        for s in socks:
+            took, _ = wait_eof(s, max(0.1, 4 - (time.monotonic() - t0)))
+            self.assertIsNotNone(took, "a slow client outlived the timeout")
+        for tr in trs:
+            tr.stop_ev.set()
+
+
+class IdleTimeout(unittest.TestCase):
+    def test_idle_keep_alive_closed(self):
+        """An idle keep-alive connection is closed after --idle-timeout
+        (RFC 9112 9.5: a server may close idle connections), quietly."""
+        b = hh.HttpBridge(self, workers=1,
+                          extra=["--idle-timeout", "1",
+                                 "--read-timeout", "10"])
+        with b.connect() as c:
+            self.assertEqual(c.request("/").status, 200)
+            t0 = time.monotonic()
+            self.assertTrue(c.closed_within(5), "idle connection kept")
+            took = time.monotonic() - t0
+        self.assertGreater(took, 0.8)
+        self.assertLess(took, 2.5)
+
+    def test_busy_connection_not_idle(self):
+        """Requests every 0.4 s keep a connection alive past several idle
+        timeouts: the idle clock restarts with each request."""
+        b = hh.HttpBridge(self, workers=1,
+                          extra=["--idle-timeout", "1",
+                                 "--read-timeout", "10"])
+        with b.connect() as c:
+            for _ in range(8):
+                self.assertEqual(c.request("/").status, 200)
+                time.sleep(0.4)
+            self.assertEqual(c.request("/").status, 200)
+
+
+class WriteTimeout(unittest.TestCase):
+    def setUp(self):
+        self.b = hh.HttpBridge(self, workers=1,
+                               extra=["--write-timeout", "2"])
+
+    def test_client_that_does_not_read(self):
+        """A client asks for 20 MB and never reads: dropped after the
+        write timeout, while the one worker keeps serving others
+        (issue 3 part 3: the response drains after the app returned)."""
+        size = 20 * 1000 * 1000
+        c = hh.RawHttp(self.b.addr, timeout=10, rcvbuf=4096)
+        self.addCleanup(c.close)
+        c.send(hh.get_request("/big?%d" % size))
+        time.sleep(0.2)
+        with Prober(self.b.port) as p:
+            time.sleep(3.5)
+        # The server must have given up on it by now: what is left to
+        # read ends early, at a close.
+        t0 = time.monotonic()
+        data = c.read_to_eof(10)
+        self.assertTrue(c.eof)
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertLess(len(data), size, "the whole response was kept "
+                        "for a client that did not read")
+        p.check(self)
+        self.b.wait_log(r"(?i)write timeout|stopped reading")
+
+    def test_slow_reader_within_timeout_gets_everything(self):
+        """The write timeout bounds a stall, not the whole response: a
+        client that reads steadily but slowly (longer than the timeout in
+        total) gets every byte."""
+        size = 4 * 1000 * 1000
+        c = hh.RawHttp(self.b.addr, timeout=10, rcvbuf=65536)
+        self.addCleanup(c.close)
+        c.send(hh.get_request("/big?%d" % size))
+        head = c.read_head()
+        self.assertEqual(head.status, 200)
+        raw = bytearray(c.buf)
+        c.buf = b""
+        t0 = time.monotonic()
+        while not raw.endswith(b"0\r\n\r\n"):
+            data = c.sock.recv(65536)
+            self.assertTrue(data, "closed after %d bytes" % len(raw))
+            raw += data
+            time.sleep(0.05)
+        self.assertGreater(time.monotonic() - t0, 2.0, "reader not slow")
+        self.assertGreater(len(raw), size)
+
+    def test_two_write_latency(self):
+        self.skipTest("p99 latency of a two-write response is measured by "
+                      "the benchmark (tests/bench), not timed here")
+
+
+if __name__ == "__main__":
+    h.main()
