@@ -25,6 +25,8 @@ struct config config = {
 	.idle_timeout = 300,
 	.write_timeout = 60,
 	.graceful_timeout = 30,
+	.timeout = 30,
+	.startup_timeout = 60,
 	.cgi_timeout = 60,
 	.log_level = LOG_LEVEL_INFO,
 };
@@ -70,6 +72,13 @@ static const char usage_text[] =
 "  --idle-timeout SECS     idle keep-alive connections close (default 300)\n"
 "  --write-timeout SECS    a stalled client is dropped after (default 60)\n"
 "  --graceful-timeout SECS TERM waits this long for workers (default 30)\n"
+"  --timeout SECS          a request running longer in the application is\n"
+"                          answered 504 and its worker replaced (default 30,\n"
+"                          0 disables)\n"
+"  --startup-timeout SECS  a worker must start the application within\n"
+"                          (default 60)\n"
+"  --max-requests N        recycle a worker after N requests (0: never)\n"
+"  --max-requests-jitter N add up to N at random, per worker\n"
 "\n"
 "Logging:\n"
 "  --error-log PATH        error log file ('-' for stderr, the default)\n"
@@ -191,6 +200,10 @@ enum {
 	OPT_GRACEFUL_TIMEOUT,
 	OPT_ERROR_LOG,
 	OPT_LOG_LEVEL,
+	OPT_TIMEOUT,
+	OPT_STARTUP_TIMEOUT,
+	OPT_MAX_REQUESTS,
+	OPT_MAX_REQUESTS_JITTER,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG
 };
@@ -227,6 +240,11 @@ static const struct option long_options[] = {
 	{ "graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT },
 	{ "error-log", required_argument, NULL, OPT_ERROR_LOG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "startup-timeout", required_argument, NULL, OPT_STARTUP_TIMEOUT },
+	{ "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
+	{ "max-requests-jitter", required_argument, NULL,
+	    OPT_MAX_REQUESTS_JITTER },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
@@ -401,6 +419,21 @@ apply(int c, char *arg)
 	case OPT_GRACEFUL_TIMEOUT:
 		config.graceful_timeout = (unsigned)number(
 		    "--graceful-timeout", arg, 0, 86400);
+		break;
+	case OPT_TIMEOUT:
+		config.timeout = (unsigned)number("--timeout", arg, 0, 86400);
+		break;
+	case OPT_STARTUP_TIMEOUT:
+		config.startup_timeout = (unsigned)number("--startup-timeout",
+		    arg, 1, 86400);
+		break;
+	case OPT_MAX_REQUESTS:
+		config.max_requests = (unsigned long)number("--max-requests",
+		    arg, 0, 1000000000);
+		break;
+	case OPT_MAX_REQUESTS_JITTER:
+		config.max_requests_jitter = (unsigned long)number(
+		    "--max-requests-jitter", arg, 0, 1000000000);
 		break;
 	case OPT_ERROR_LOG:
 		config.error_log = arg;
@@ -585,6 +618,10 @@ config_print(FILE *out)
 	NUM("idle-timeout", config.idle_timeout);
 	NUM("write-timeout", config.write_timeout);
 	NUM("graceful-timeout", config.graceful_timeout);
+	NUM("timeout", config.timeout);
+	NUM("startup-timeout", config.startup_timeout);
+	NUM("max-requests", config.max_requests);
+	NUM("max-requests-jitter", config.max_requests_jitter);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
 #undef STR

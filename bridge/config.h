@@ -62,6 +62,10 @@ struct config {
 	unsigned idle_timeout;	/* seconds: idle keep-alive connection */
 	unsigned write_timeout; /* seconds: client must take output */
 	unsigned graceful_timeout;
+	unsigned timeout;	/* seconds a request may run in the module */
+	unsigned startup_timeout; /* seconds a worker may take to start */
+	unsigned long max_requests; /* recycle a worker after (0: never) */
+	unsigned long max_requests_jitter;
 
 	const char *error_log;
 	int log_level;

@@ -406,6 +406,29 @@ set_content_length(struct fcgi_req *fr)
 	fr->r->content_length = x;
 }
 
+/*
+ * What a request that runs past --timeout gets (see worker.h): a 504,
+ * the end of STDOUT and END_REQUEST, for the request id in hand.
+ */
+#define FCGI_TIMEOUT_BODY \
+	"Status: 504 Gateway Timeout\r\nContent-Type: text/plain\r\n\r\n" \
+	"504 Gateway Timeout\n"
+static uint8_t fcgi_timeout[3 * FCGI_HEADER_LEN +
+    sizeof(FCGI_TIMEOUT_BODY) - 1 + 8];
+
+static void
+timeout_answer(uint16_t id)
+{
+	size_t n = sizeof(FCGI_TIMEOUT_BODY) - 1;
+
+	fcgi_put_header(fcgi_timeout, FCGI_STDOUT, id, (uint16_t)n, 0);
+	memcpy(fcgi_timeout + FCGI_HEADER_LEN, FCGI_TIMEOUT_BODY, n);
+	fcgi_put_header(fcgi_timeout + FCGI_HEADER_LEN + n, FCGI_STDOUT, id,
+	    0, 0);
+	fcgi_put_end_request(fcgi_timeout + 2 * FCGI_HEADER_LEN + n, id, 0,
+	    FCGI_REQUEST_COMPLETE);
+}
+
 /* Run the module for a complete request and queue the response.
  * Returns 0, or -1 when the connection must close now. */
 static int
@@ -427,7 +450,12 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 			    "CONTENT_LENGTH %lld but STDIN carried %llu bytes",
 			    (long long)fr->r->content_length,
 			    (unsigned long long)fr->stdin_len);
+		timeout_answer(id);
+		worker_request_begin(fr->r, c->io.fd,
+		    c->out.data ? c->out.data + c->out.off : NULL, c->out.len,
+		    fcgi_timeout, sizeof(fcgi_timeout));
 		out = req_run(fr->r, module.m, module.ctx);
+		worker_request_end();
 	}
 	failed = fr->r->failed;
 	req_free(fr);

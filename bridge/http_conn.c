@@ -792,13 +792,23 @@ process(struct http_conn *c, char *p, size_t len)
 	return c->closed ? -1 : (ssize_t)used;
 }
 
+#define HTTP_TIMEOUT "HTTP/1.1 504 Gateway Timeout\r\n" \
+	"Content-Type: text/plain\r\nContent-Length: 20\r\n" \
+	"Connection: close\r\n\r\n504 Gateway Timeout\n"
+
 static void
 run(struct http_conn *c)
 {
 	struct req *r = c->r;
 	enum req_outcome out;
 
+	/* A plain connection can still be answered 504 from the timeout
+	 * handler; a TLS one cannot (no TLS from a signal handler). */
+	worker_request_begin(r, c->io.fd, c->out.data ? c->out.data +
+	    c->out.off : NULL, c->out.len, c->tls ? NULL : HTTP_TIMEOUT,
+	    sizeof(HTTP_TIMEOUT) - 1);
 	out = req_run(r, module.m, module.ctx);
+	worker_request_end();
 	if (r->failed) {
 		c->r = NULL;
 		req_destroy(r);

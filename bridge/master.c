@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "master.h"
 #include "notify.h"
+#include "scoreboard.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -34,6 +35,7 @@ struct child {
 	int quick_deaths;	/* deaths within QUICK_DEATH_MS in a row */
 	int served;		/* lived past QUICK_DEATH_MS at least once */
 	int ready;		/* said it is ready (module started) */
+	uint64_t kill_at;	/* SIGKILL due (timed out), 0: none */
 };
 
 static struct child children[MASTER_WORKERS_MAX];
@@ -81,6 +83,7 @@ spawn(int i)
 		worker_main(i);
 	children[i].pid = pid;
 	children[i].ready = 0;
+	children[i].kill_at = 0;
 	children[i].started = loop_clock_ms();
 	children[i].respawn_at = 0;
 	log_debug("worker %d started, pid %ld", i, (long)pid);
@@ -155,6 +158,29 @@ reap(int stopping)
 			continue;
 		}
 		restarts++;
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_TIMEOUT) {
+			/* Not the application failing to start: no
+			 * back-off, a fresh worker at once. */
+			log_error("worker %d (pid %ld) replaced after a request "
+			    "ran past --timeout %u s", i, (long)pid,
+			    config.timeout);
+			children[i].respawn_at = now;
+			continue;
+		}
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_OK) {
+			/* Recycled (--max-requests): expected. */
+			log_info("worker %d (pid %ld) recycled", i, (long)pid);
+			children[i].respawn_at = now;
+			continue;
+		}
+		if (WIFSIGNALED(status) && children[i].kill_at != 0) {
+			log_error("worker %d (pid %ld) killed: it did not "
+			    "answer the timeout; replaced", i, (long)pid);
+			children[i].respawn_at = now;
+			continue;
+		}
 		/* An application that never started in any worker will
 		 * not start by trying again: say so and stop. */
 		if (WIFEXITED(status) &&
@@ -205,6 +231,58 @@ watchdog(long wait_ms)
 		last = now;
 	}
 	return (long)every < wait_ms ? (long)every : wait_ms;
+}
+
+/*
+ * Hung requests (--timeout) and workers that do not start
+ * (--startup-timeout): the worker is asked to answer 504 and exit
+ * (SIGALRM); if it cannot, it is killed two seconds later.
+ * Returns how long the master may wait before the next check.
+ */
+static long
+check_timeouts(long wait_ms)
+{
+	uint64_t now = loop_clock_ms(), busy;
+	struct scoreboard_slot *s;
+	int i;
+
+	for (i = 0; i < nworkers; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid <= 0)
+			continue;
+		if (c->kill_at != 0) {
+			if (now >= c->kill_at) {
+				kill(c->pid, SIGKILL);
+				c->kill_at = now + 60000;
+			}
+			continue;
+		}
+		if (!c->ready && now - c->started >
+		    (uint64_t)config.startup_timeout * 1000) {
+			log_error("worker %d (pid %ld) did not start the "
+			    "application within --startup-timeout %u s; "
+			    "killing it", i, (long)c->pid,
+			    config.startup_timeout);
+			kill(c->pid, SIGKILL);
+			c->kill_at = now + 60000;
+			continue;
+		}
+		if (config.timeout == 0 || (s = scoreboard_slot(i)) == NULL ||
+		    s->pid != c->pid)
+			continue;
+		busy = s->busy_since;
+		if (busy != 0 && now > busy &&
+		    now - busy > (uint64_t)config.timeout * 1000) {
+			log_error("worker %d (pid %ld): a request has run for "
+			    "more than --timeout %u s; answering 504 and "
+			    "replacing the worker", i, (long)c->pid,
+			    config.timeout);
+			kill(c->pid, SIGALRM);
+			c->kill_at = now + 2000;
+		}
+	}
+	return wait_ms > 100 ? 100 : wait_ms;
 }
 
 /* Mark workers that lived long enough as having served, then respawn
@@ -278,6 +356,7 @@ master_run(void)
 	signal(SIGPIPE, SIG_IGN);
 
 	nworkers = config.workers;
+	scoreboard_init(MASTER_WORKERS_MAX);
 	for (i = 0; i < nworkers; i++)
 		spawn(i);
 	log_info("bridge %s serving on %d listener%s with %d worker%s",
@@ -298,6 +377,7 @@ master_run(void)
 		} else {
 			wait_ms = respawn_due();
 			wait_ms = watchdog(wait_ms);
+			wait_ms = check_timeouts(wait_ms);
 		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;

@@ -5,6 +5,7 @@
  * and QUIT stop at once.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,94 @@
 #include "listen.h"
 #include "log.h"
 #include "module.h"
+#include "req.h"
+#include "scoreboard.h"
 #include "worker.h"
 
 struct worker worker;
+
+/* The request in the module, for the timeout handler. */
+static struct {
+	struct req *volatile r;
+	volatile int fd;
+	const void *volatile pending;
+	volatile size_t pending_len;
+	const void *volatile answer;
+	volatile size_t answer_len;
+} current;
+static struct scoreboard_slot *slot;
+static unsigned long requests_left;	/* before recycling; 0: no limit */
+
+static void stop_gracefully(void);
+
+void
+worker_request_begin(struct req *r, int fd, const void *pending,
+    size_t pending_len, const void *answer, size_t answer_len)
+{
+	current.fd = fd;
+	current.pending = pending;
+	current.pending_len = pending_len;
+	current.answer = answer;
+	current.answer_len = answer_len;
+	current.r = r;
+	if (slot != NULL)
+		slot->busy_since = loop_clock_ms();
+}
+
+void
+worker_request_end(void)
+{
+	current.r = NULL;
+	if (slot != NULL) {
+		slot->busy_since = 0;
+		slot->requests++;
+	}
+	if (requests_left > 0 && --requests_left == 0 && !worker.stopping) {
+		log_info("worker %d served its --max-requests; recycling",
+		    worker.index);
+		stop_gracefully();
+	}
+}
+
+/* Blocking write for the timeout handler: async-signal-safe calls only. */
+static void
+write_fully(int fd, const char *p, size_t n)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+	ssize_t w;
+	int tries = 0;
+
+	while (n > 0 && tries < 50) {
+		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			continue;
+		}
+		if (w == -1 && errno != EAGAIN && errno != EINTR)
+			return;
+		tries++;
+		poll(&pfd, 1, 100);
+	}
+}
+
+/*
+ * SIGALRM from the master: the request in the module ran past
+ * --timeout.  The module's state cannot be trusted any more, so the
+ * worker answers 504 if it still can and exits; the master replaces it.
+ */
+static void
+on_timeout(int sig)
+{
+	struct req *r = current.r;
+
+	(void)sig;
+	if (r != NULL && !r->head_sent && current.answer != NULL) {
+		write_fully(current.fd, current.pending, current.pending_len);
+		write_fully(current.fd, current.answer, current.answer_len);
+	}
+	_exit(WORKER_EXIT_TIMEOUT);
+}
 
 struct listen_io {
 	struct loop_io io;
@@ -204,6 +290,21 @@ worker_main(int index)
 	loop_add(&worker.loop, &sig_io, EPOLLIN);
 	/* The master ignores SIGPIPE; sockets use MSG_NOSIGNAL anyway. */
 	signal(SIGCHLD, SIG_DFL);
+
+	slot = scoreboard_slot(index);
+	if (slot != NULL) {
+		slot->busy_since = 0;
+		slot->pid = (int32_t)getpid();
+	}
+	signal(SIGALRM, on_timeout);
+	if (config.max_requests > 0) {
+		requests_left = config.max_requests;
+		if (config.max_requests_jitter > 0) {
+			srand((unsigned)getpid() ^ (unsigned)loop_clock_ms());
+			requests_left += (unsigned long)rand() %
+			    (config.max_requests_jitter + 1);
+		}
+	}
 
 	if (module_init(config.module_arg) == -1) {
 		log_error("worker %d: module %s: init failed", index,

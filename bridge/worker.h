@@ -25,11 +25,26 @@ extern struct worker worker;
  * stopping and idle. */
 void worker_conn_closed(void);
 
+struct req;
+
+/*
+ * Front ends bracket every module call.  If the master finds the request
+ * running past --timeout it signals the worker, which (when nothing of
+ * the response has gone out yet) writes pending[0..pending_len), then
+ * answer[0..answer_len) to fd, and exits: the client gets 504 and the
+ * worker is replaced.  answer may be NULL (TLS: no plaintext answer).
+ * All buffers must stay valid until worker_request_end().
+ */
+void worker_request_begin(struct req *r, int fd, const void *pending,
+    size_t pending_len, const void *answer, size_t answer_len);
+void worker_request_end(void);
+
 /* Run a worker until told to stop; never returns. */
 void worker_main(int index) __attribute__((noreturn));
 
 /* Exit codes a worker uses to tell the master why it ended. */
 #define WORKER_EXIT_OK 0
 #define WORKER_EXIT_INIT 3	/* module init failed: back off */
+#define WORKER_EXIT_TIMEOUT 4	/* a request ran past --timeout */
 
 #endif /* BRIDGE_WORKER_H */

@@ -15,6 +15,7 @@
  *	/sleep?MS	sleeps MS milliseconds, then answers
  *	/file?PATH	sendfile of PATH
  *	/log		logs a line through the gateway, answers "logged"
+ *	/pid		the worker's process id
  *	anything else	"probe\n"
  */
 #include <fcntl.h>
@@ -225,6 +226,12 @@ probe_handle(void *ctx, bg_request *r)
 	}
 	if (strcmp(path, "/file") == 0)
 		return file(r, arg);
+	if (strcmp(path, "/pid") == 0) {
+		char pid[24];
+		int k = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+		return text(r, 200, pid, (size_t)k);
+	}
 	if (strcmp(path, "/log") == 0) {
 		srv->log(r, BG_LOG_WARN, "probe log line %d", 42);
 		return text(r, 200, "logged\n", 7);
