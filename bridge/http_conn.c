@@ -45,6 +45,13 @@
 #define HTTP_MAX_TARGET 8192
 #define HTTP_MAX_HEADER_BYTES (32 * 1024)
 
+/* An IPv4 or IPv6 address (unix sockets have none to report). */
+union sockaddr_in46 {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 enum http_state {
 	HTTP_HEAD,	/* waiting for a request head */
 	HTTP_BODY,	/* Content-Length body */
@@ -67,7 +74,8 @@ struct http_conn {
 	struct http_chunked chunked;
 	uint64_t body_left;
 	enum http_state state;
-	struct sockaddr_storage peer;
+	union sockaddr_in46 peer;	/* small: kept by idle connections */
+	union sockaddr_in46 local;
 	uint8_t minor;		/* HTTP/1.minor of the current request */
 	unsigned keep_alive : 1;
 	unsigned head_method : 1;
@@ -145,8 +153,12 @@ http_conn_accept(int fd, const struct listener *l)
 	 * must not wait for an ACK: no Nagle. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	len = sizeof(c->peer);
-	if (getpeername(fd, (struct sockaddr *)&c->peer, &len) == -1)
-		c->peer.ss_family = AF_UNSPEC;
+	if (getpeername(fd, &c->peer.sa, &len) == -1 || len > sizeof(c->peer))
+		c->peer.sa.sa_family = AF_UNSPEC;
+	len = sizeof(c->local);
+	if (getsockname(fd, &c->local.sa, &len) == -1 ||
+	    len > sizeof(c->local))
+		c->local.sa.sa_family = AF_UNSPEC;
 	c->io.fd = fd;
 	c->io.fn = conn_io;
 	c->timer.fn = conn_timeout;
@@ -491,18 +503,18 @@ decode_path(const char *s, size_t n, char *out)
 }
 
 static void
-addr_string(const struct sockaddr_storage *ss, char *host, size_t hlen,
+addr_string(const union sockaddr_in46 *ss, char *host, size_t hlen,
     char *port, size_t plen)
 {
 	host[0] = '\0';
 	port[0] = '\0';
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
+	if (ss->sa.sa_family == AF_INET) {
+		const struct sockaddr_in *s = &ss->in;
 
 		inet_ntop(AF_INET, &s->sin_addr, host, (socklen_t)hlen);
 		snprintf(port, plen, "%u", ntohs(s->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)ss;
+	} else if (ss->sa.sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = &ss->in6;
 
 		inet_ntop(AF_INET6, &s->sin6_addr, host, (socklen_t)hlen);
 		/* v4-mapped addresses read as the IPv4 they are */
@@ -567,8 +579,6 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	char host[INET6_ADDRSTRLEN + 8], port[8], name[256], *path;
 	const char *target = h->path, *q;
 	size_t tlen = h->path_len, plen, i;
-	struct sockaddr_storage local;
-	socklen_t slen = sizeof(local);
 	ssize_t dlen;
 	char num[24];
 
@@ -629,9 +639,7 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	if (add_str(r, "REMOTE_ADDR", host) == -1 ||
 	    add_str(r, "REMOTE_PORT", port) == -1)
 		return 500;
-	if (getsockname(c->io.fd, (struct sockaddr *)&local, &slen) == -1)
-		local.ss_family = AF_UNSPEC;
-	addr_string(&local, host, sizeof(host), port, sizeof(port));
+	addr_string(&c->local, host, sizeof(host), port, sizeof(port));
 	if (add_str(r, "SERVER_ADDR", host) == -1 ||
 	    add_str(r, "SERVER_PORT", port) == -1)
 		return 500;

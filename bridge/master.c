@@ -33,7 +33,6 @@ struct child {
 	uint64_t started;
 	uint64_t respawn_at;	/* when pid == 0 and slot in use */
 	int quick_deaths;	/* deaths within QUICK_DEATH_MS in a row */
-	int served;		/* lived past QUICK_DEATH_MS at least once */
 	int ready;		/* said it is ready (module started) */
 	uint64_t kill_at;	/* SIGKILL due (timed out), 0: none */
 };
@@ -203,7 +202,6 @@ reap(int stopping)
 			    QUICK_DEATH_MS, (unsigned long long)delay);
 		} else {
 			children[i].quick_deaths = 0;
-			children[i].served = 1;
 			delay = 0;
 			log_error("worker %d (pid %ld) %s; respawning", i,
 			    (long)pid, how);
@@ -285,8 +283,8 @@ check_timeouts(long wait_ms)
 	return wait_ms > 100 ? 100 : wait_ms;
 }
 
-/* Mark workers that lived long enough as having served, then respawn
- * those due; returns ms until the next due respawn, or 1000. */
+/* Respawn the workers that are due; returns ms until the next due
+ * respawn, or 1000. */
 static long
 respawn_due(void)
 {
@@ -296,11 +294,8 @@ respawn_due(void)
 	for (i = 0; i < nworkers; i++) {
 		struct child *c = &children[i];
 
-		if (c->pid > 0) {
-			if (!c->served && now - c->started >= QUICK_DEATH_MS)
-				c->served = 1;
+		if (c->pid > 0)
 			continue;
-		}
 		if (c->respawn_at <= now)
 			spawn(i);
 		else if (c->respawn_at < next)
