@@ -22,6 +22,7 @@ struct config config = {
 	.tmp_dir = "/tmp",
 	.socket_mode = -1,
 	.read_timeout = 60,
+	.header_timeout = 20,
 	.idle_timeout = 300,
 	.write_timeout = 60,
 	.graceful_timeout = 30,
@@ -68,7 +69,12 @@ static const char usage_text[] =
 "  --tmp-dir DIR           where larger bodies are spooled (default /tmp)\n"
 "  --socket-mode OCTAL     mode of unix sockets bridge creates\n"
 "  --socket-owner U[:G]    owner of unix sockets bridge creates\n"
-"  --read-timeout SECS     a request must arrive within (default 60)\n"
+"  --read-timeout SECS     a request must arrive within (default 60); for\n"
+"                          HTTP bodies: the longest pause between reads\n"
+"  --header-timeout SECS   an HTTP request head must arrive within\n"
+"                          (default 20; slow-header clients are dropped)\n"
+"  --mount PREFIX          HTTP: the application's SCRIPT_NAME; paths\n"
+"                          outside it get 404\n"
 "  --idle-timeout SECS     idle keep-alive connections close (default 300)\n"
 "  --write-timeout SECS    a stalled client is dropped after (default 60)\n"
 "  --graceful-timeout SECS TERM waits this long for workers (default 30)\n"
@@ -200,6 +206,8 @@ enum {
 	OPT_GRACEFUL_TIMEOUT,
 	OPT_ERROR_LOG,
 	OPT_LOG_LEVEL,
+	OPT_HEADER_TIMEOUT,
+	OPT_MOUNT,
 	OPT_TIMEOUT,
 	OPT_STARTUP_TIMEOUT,
 	OPT_MAX_REQUESTS,
@@ -240,6 +248,8 @@ static const struct option long_options[] = {
 	{ "graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT },
 	{ "error-log", required_argument, NULL, OPT_ERROR_LOG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+	{ "mount", required_argument, NULL, OPT_MOUNT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "startup-timeout", required_argument, NULL, OPT_STARTUP_TIMEOUT },
 	{ "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
@@ -419,6 +429,18 @@ apply(int c, char *arg)
 	case OPT_GRACEFUL_TIMEOUT:
 		config.graceful_timeout = (unsigned)number(
 		    "--graceful-timeout", arg, 0, 86400);
+		break;
+	case OPT_HEADER_TIMEOUT:
+		config.header_timeout = (unsigned)number("--header-timeout",
+		    arg, 1, 86400);
+		break;
+	case OPT_MOUNT:
+		/* RFC 3875 4.1.13: SCRIPT_NAME is "" or starts with '/'
+		 * and does not end with one. */
+		if (arg[0] != '/' || arg[strlen(arg) - 1] == '/' ||
+		    strstr(arg, "//") != NULL)
+			usage_error("--mount: '%s' is not a path like /app", arg);
+		config.mount = arg;
 		break;
 	case OPT_TIMEOUT:
 		config.timeout = (unsigned)number("--timeout", arg, 0, 86400);
@@ -615,6 +637,9 @@ config_print(FILE *out)
 	if (config.socket_owner)
 		STR("socket-owner", config.socket_owner);
 	NUM("read-timeout", config.read_timeout);
+	NUM("header-timeout", config.header_timeout);
+	if (config.mount)
+		STR("mount", config.mount);
 	NUM("idle-timeout", config.idle_timeout);
 	NUM("write-timeout", config.write_timeout);
 	NUM("graceful-timeout", config.graceful_timeout);

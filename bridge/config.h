@@ -59,6 +59,8 @@ struct config {
 	const char *socket_owner; /* USER[:GROUP] */
 
 	unsigned read_timeout;	/* seconds: a request must arrive in it */
+	unsigned header_timeout; /* seconds: an HTTP request head must */
+	const char *mount;	/* HTTP: SCRIPT_NAME of the application */
 	unsigned idle_timeout;	/* seconds: idle keep-alive connection */
 	unsigned write_timeout; /* seconds: client must take output */
 	unsigned graceful_timeout;

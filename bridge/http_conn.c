@@ -184,7 +184,7 @@ http_conn_accept(int fd, const struct listener *l)
 		conns->prev = c;
 	conns = c;
 	worker.nconns++;
-	loop_timer_arm(&worker.loop, worker.tq_read, &c->timer);
+	loop_timer_arm(&worker.loop, worker.tq_header, &c->timer);
 	return 0;
 }
 
@@ -577,6 +577,7 @@ static int
 build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 {
 	char host[INET6_ADDRSTRLEN + 8], port[8], name[256], *path;
+	const char *script;
 	const char *target = h->path, *q;
 	size_t tlen = h->path_len, plen, i;
 	ssize_t dlen;
@@ -603,7 +604,20 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		dlen = 1;
 	} else if ((dlen = decode_path(target, plen, path)) < 0)
 		return 400;
-	if (add_str(r, "SCRIPT_NAME", "") == -1 ||
+	script = "";
+	if (config.mount != NULL && h->target_form != HTTP_TARGET_ASTERISK) {
+		/* The application lives under the mount: SCRIPT_NAME is the
+		 * mount, PATH_INFO the rest (PEP 3333, RFC 3875 4.1.13). */
+		size_t m = strlen(config.mount);
+
+		if ((size_t)dlen < m || memcmp(path, config.mount, m) != 0 ||
+		    ((size_t)dlen > m && path[m] != '/'))
+			return 404;
+		script = config.mount;
+		path += m;
+		dlen -= (ssize_t)m;
+	}
+	if (add_str(r, "SCRIPT_NAME", script) == -1 ||
 	    add(r, "PATH_INFO", path, (size_t)dlen) == -1 ||
 	    add(r, "QUERY_STRING", q ? q + 1 : "", q ? tlen -
 		(size_t)(q - target) - 1 : 0) == -1 ||
@@ -700,7 +714,8 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	    == 0;
 	if ((status = build_vars(c, c->r, &h)) != 0) {
 		reject(c, status, status == 400 ? "bad percent-encoding in "
-		    "the path" : "out of memory");
+		    "the path" : status == 404 ? "path outside --mount" :
+		    "out of memory");
 		return -1;
 	}
 	if (h.chunked) {
@@ -969,11 +984,13 @@ conn_update(struct http_conn *c)
 		return;
 	}
 	q = c->out.len > 0 ? worker.tq_write :
-	    (c->r != NULL || c->in.len > 0) ? worker.tq_read : worker.tq_idle;
-	/* The read timer bounds the whole request, so it is not re-armed
-	 * by progress (a byte at a time must not hold a connection: the
-	 * slowloris attack); the write timer bounds a stall. */
-	if (c->timer.q != q || q == worker.tq_write)
+	    c->r != NULL ? worker.tq_read :
+	    c->in.len > 0 ? worker.tq_header : worker.tq_idle;
+	/* The header timer bounds the whole request head, so progress
+	 * does not re-arm it (a byte at a time must not hold a
+	 * connection: slowloris); the body and write timers bound a
+	 * pause, so progress does. */
+	if (c->timer.q != q || q == worker.tq_write || q == worker.tq_read)
 		loop_timer_arm(&worker.loop, q, &c->timer);
 }
 

@@ -266,6 +266,8 @@ worker_main(int index)
 	}
 	worker.tq_read = loop_tq_new(&worker.loop,
 	    (uint64_t)config.read_timeout * 1000);
+	worker.tq_header = loop_tq_new(&worker.loop,
+	    (uint64_t)config.header_timeout * 1000);
 	worker.tq_idle = loop_tq_new(&worker.loop,
 	    (uint64_t)config.idle_timeout * 1000);
 	worker.tq_write = loop_tq_new(&worker.loop,

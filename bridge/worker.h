@@ -15,6 +15,7 @@ struct worker {
 	int nconns;
 	int stopping;		/* graceful stop: finish, accept nothing */
 	struct loop_tq *tq_read;
+	struct loop_tq *tq_header;
 	struct loop_tq *tq_idle;
 	struct loop_tq *tq_write;
 };

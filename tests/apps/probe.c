@@ -156,15 +156,22 @@ static int
 probe_handle(void *ctx, bg_request *r)
 {
 	const char *uri = srv->var(r, "REQUEST_URI", NULL);
+	const char *script = srv->var(r, "SCRIPT_NAME", NULL);
 	char path[256];
 	const char *arg = NULL, *q;
 	size_t n;
 
 	(void)ctx;
 	if (uri == NULL)
-		uri = srv->var(r, "SCRIPT_NAME", NULL);
+		uri = script;
 	if (uri == NULL)
 		uri = "/";
+	/* Mounted under a prefix (bridge --mount /app): route on what
+	 * follows it. */
+	if (script != NULL && *script != '\0' &&
+	    strncmp(uri, script, strlen(script)) == 0 &&
+	    uri[strlen(script)] == '/')
+		uri += strlen(script);
 	q = strchr(uri, '?');
 	n = q ? (size_t)(q - uri) : strlen(uri);
 	if (n >= sizeof(path))
