@@ -89,11 +89,6 @@ class MountTest(unittest.TestCase):
             with self.subTest(target=target):
                 self.assertEqual(self.srv.get(target)[0], 404)
 
-    def test_percent_decoded_path_info(self):
-        status, body = self.srv.get("/app/%65nv")  # %65 is 'e'
-        self.assertEqual(status, 200)
-        self.assertIn("PATH_INFO=/env", body)
-
 
 class HeaderTimeoutTest(unittest.TestCase):
     def test_slow_head_dropped_whole_head_bounded(self):
