@@ -60,7 +60,8 @@ spill(struct body *b)
 			return -1;
 		unlink(path);
 	}
-	if (write_all(fd, b->mem.data + b->mem.off, b->mem.len) == -1) {
+	if (b->mem.len > 0 &&
+	    write_all(fd, b->mem.data + b->mem.off, b->mem.len) == -1) {
 		close(fd);
 		return -1;
 	}

@@ -57,6 +57,9 @@ fcgi_parse_pair(const uint8_t *buf, size_t len, struct fcgi_pair *p,
 
 	if ((a = get_length(buf, len, &nlen)) < 0)
 		return a;
+	/* A name over the bound is bad now, not once more bytes came. */
+	if (nlen > max_len)
+		return FCGI_PARSE_BAD;
 	if ((b = get_length(buf + a, len - (size_t)a, &vlen)) < 0)
 		return b;
 	/* Checked before the sum so that it cannot overflow. */

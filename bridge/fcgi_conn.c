@@ -359,12 +359,14 @@ unlink_req(struct fcgi_conn *c, struct fcgi_req *fr)
 static int
 decode_params(struct fcgi_req *fr)
 {
-	const uint8_t *p = fr->params.data + fr->params.off;
+	const uint8_t *p = fr->params.data;
 	size_t left = fr->params.len;
 	struct fcgi_pair pair;
 	ssize_t n;
 	int count = 0;
 
+	if (left > 0)
+		p += fr->params.off;	/* no offset on an empty buffer */
 	while (left > 0) {
 		n = fcgi_parse_pair(p, left, &pair, config.max_params_bytes);
 		if (n < 0) {

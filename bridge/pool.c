@@ -58,12 +58,12 @@ pool_alloc(struct pool *p, size_t n)
 	size_t size;
 	void *r;
 
+	if (n > SIZE_MAX - POOL_ALIGN - sizeof(*c) - POOL_CHUNK)
+		return NULL;	/* rounding up below must not wrap */
 	n = (n + POOL_ALIGN - 1) & ~(size_t)(POOL_ALIGN - 1);
 	if (n == 0)
 		n = POOL_ALIGN;
 	if (c == NULL || c->size - c->used < n) {
-		if (n > SIZE_MAX - sizeof(*c) - POOL_CHUNK)
-			return NULL;
 		size = n > POOL_CHUNK / 2 ? n : POOL_CHUNK - sizeof(*c);
 		if ((c = malloc(sizeof(*c) + size)) == NULL)
 			return NULL;

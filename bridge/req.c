@@ -334,8 +334,24 @@ g_start_response(bg_request *h, int status, const char *reason,
 			    (int)hs[i].name_len, hs[i].name);
 			return -1;
 		}
+		/* RFC 3875 section 6.3.3: "Status" is the CGI response's
+		 * own field; a header of that name would override the
+		 * status on the FastCGI and CGI wire. */
+		if (hs[i].name_len == 6 &&
+		    strncasecmp(hs[i].name, "Status", 6) == 0) {
+			log_msg(LOG_LEVEL_ERROR, r->id, "response header "
+			    "Status: give the status to start_response");
+			return -1;
+		}
 		if (hs[i].name_len == 14 &&
 		    strncasecmp(hs[i].name, "Content-Length", 14) == 0) {
+			/* RFC 9110 section 8.6: one length, or framing is
+			 * ambiguous. */
+			if (clen != -1) {
+				log_msg(LOG_LEVEL_ERROR, r->id, "response has "
+				    "more than one Content-Length");
+				return -1;
+			}
 			clen = parse_content_length(hs[i].value,
 			    hs[i].value_len);
 			if (clen == -2) {

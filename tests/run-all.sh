@@ -42,7 +42,8 @@ run_suite() {
 run_suite "tests" build || status=1
 
 # Sanitizers: the same suite, every process of it instrumented.
-export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1
+# handle_segv=0: the tests crash workers on purpose and expect SIGSEGV.
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_segv=0
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_suite "tests under ASan+UBSan" build-asan \
 	CC=clang \

@@ -15,6 +15,8 @@
  * decoder gives the same output whole, byte by byte and in pieces.  Every
  * buffer handed to the code under test is a heap block of exactly its
  * length, so AddressSanitizer catches any read past its end.
+ * FUZZ_SOURCES: bridge/http_parse.c
+ * FUZZ_CORPUS: http
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -101,6 +101,10 @@ def mode(m, **kv):
 def seeds():
     body = bytes((i * 7 + 3) % 251 for i in range(3000))
     yield "get", 0, request()
+    # The smallest request: no variables, no body.
+    yield "empty_params", 0, (
+        record(BEGIN_REQUEST, 1, struct.pack(">HB5x", RESPONDER, 0)) +
+        record(PARAMS, 1) + record(STDIN, 1))
     yield "get_bytewise", 1, request()
     yield "get_small_sndbuf", 0x80 | 13, request()
     yield "post_spooled_keepalive", 0, (
