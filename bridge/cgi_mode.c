@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "buf.h"
 #include "cgi_mode.h"
 #include "config.h"
@@ -146,6 +147,7 @@ cgi_mode_run(void)
 	struct req *r;
 	char **e;
 	int reject = 0;
+	uint64_t start;
 
 	signal(SIGPIPE, SIG_IGN);
 	req_server.multiprocess = 1;
@@ -178,10 +180,13 @@ cgi_mode_run(void)
 		    strerror(errno));
 		reject = 500;
 	}
+	start = access_log_enabled() ? access_log_clock_us() : 0;
 	if (reject)
 		out = req_send_error(r, reject) == 0 ? REQ_COMPLETE : REQ_CUT;
 	else
 		out = req_run(r, module.m, module.ctx);
+	if (start != 0)
+		access_log_request(r, start);
 	req_destroy(r);
 	module_worker_fini();
 	return out == REQ_COMPLETE ? 0 : 1;

@@ -89,6 +89,11 @@ static const char usage_text[] =
 "Logging:\n"
 "  --error-log PATH        error log file ('-' for stderr, the default)\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
+"  --access-log PATH       one line per request ('-' for stderr; off by\n"
+"                          default)\n"
+"  --access-log-format FMT Gunicorn atoms: %(h)s %(t)s \"%(r)s\" %(s)s %(b)s\n"
+"                          %(D)s %(rid)s %({header}i)s %({header}o)s ...\n"
+"                          (default: the combined log format)\n"
 "\n"
 "Configuration:\n"
 "  --config FILE           read settings from FILE first ('key = value'\n"
@@ -206,6 +211,8 @@ enum {
 	OPT_GRACEFUL_TIMEOUT,
 	OPT_ERROR_LOG,
 	OPT_LOG_LEVEL,
+	OPT_ACCESS_LOG,
+	OPT_ACCESS_LOG_FORMAT,
 	OPT_HEADER_TIMEOUT,
 	OPT_MOUNT,
 	OPT_TIMEOUT,
@@ -248,6 +255,9 @@ static const struct option long_options[] = {
 	{ "graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT },
 	{ "error-log", required_argument, NULL, OPT_ERROR_LOG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
+	{ "access-log-format", required_argument, NULL,
+	    OPT_ACCESS_LOG_FORMAT },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "mount", required_argument, NULL, OPT_MOUNT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -457,6 +467,12 @@ apply(int c, char *arg)
 		config.max_requests_jitter = (unsigned long)number(
 		    "--max-requests-jitter", arg, 0, 1000000000);
 		break;
+	case OPT_ACCESS_LOG:
+		config.access_log = arg;
+		break;
+	case OPT_ACCESS_LOG_FORMAT:
+		config.access_log_format = arg;
+		break;
 	case OPT_ERROR_LOG:
 		config.error_log = arg;
 		break;
@@ -649,6 +665,11 @@ config_print(FILE *out)
 	NUM("max-requests-jitter", config.max_requests_jitter);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
+	if (config.access_log)
+		STR("access-log", config.access_log);
+	if (config.access_log_format)
+		fprintf(out, "access-log-format = \"%s\"\n",
+		    config.access_log_format);
 #undef STR
 #undef NUM
 }

@@ -70,6 +70,8 @@ struct config {
 	unsigned long max_requests_jitter;
 
 	const char *error_log;
+	const char *access_log;
+	const char *access_log_format;
 	int log_level;
 
 	const char *config_file;

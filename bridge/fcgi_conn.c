@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "buf.h"
 #include "config.h"
 #include "fcgi.h"
@@ -439,6 +440,7 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	enum req_outcome out;
 	uint16_t id = fr->id;
 	int keep = fr->keep_conn, failed;
+	uint64_t start = access_log_enabled() ? access_log_clock_us() : 0;
 
 	unlink_req(c, fr);
 	if (fr->reject) {
@@ -460,6 +462,8 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 		worker_request_end();
 	}
 	failed = fr->r->failed;
+	if (start != 0)
+		access_log_request(fr->r, start);
 	req_free(fr);
 	if (failed)
 		return -1;

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "buf.h"
 #include "config.h"
 #include "http_conn.h"
@@ -824,6 +825,7 @@ run(struct http_conn *c)
 {
 	struct req *r = c->r;
 	enum req_outcome out;
+	uint64_t start = access_log_enabled() ? access_log_clock_us() : 0;
 
 	/* A plain connection can still be answered 504 from the timeout
 	 * handler; a TLS one cannot (no TLS from a signal handler). */
@@ -832,6 +834,8 @@ run(struct http_conn *c)
 	    sizeof(HTTP_TIMEOUT) - 1);
 	out = req_run(r, module.m, module.ctx);
 	worker_request_end();
+	if (start != 0)
+		access_log_request(r, start);
 	if (r->failed) {
 		c->r = NULL;
 		req_destroy(r);

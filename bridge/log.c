@@ -11,6 +11,7 @@
 
 int log_level = LOG_LEVEL_INFO;
 static int log_fd = STDERR_FILENO;
+static const char *log_path;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -29,7 +30,16 @@ log_open(const char *path)
 	if (log_fd != STDERR_FILENO)
 		close(log_fd);
 	log_fd = fd;
+	log_path = path;
 	return 0;
+}
+
+int
+log_reopen(void)
+{
+	if (log_path == NULL)
+		return 0;
+	return log_open(log_path);
 }
 
 int

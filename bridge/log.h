@@ -21,6 +21,8 @@ extern int log_level;
 
 /* Open path for appending ("-" or NULL: stderr).  Returns 0 or -1. */
 int log_open(const char *path);
+/* Reopen the file given to log_open() (logrotate, USR1); 0 or -1. */
+int log_reopen(void);
 /* Parse "error", "warn", "info", "debug"; returns -1 when unknown. */
 int log_level_parse(const char *s);
 

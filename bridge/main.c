@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "adapter.h"
 #include "body.h"
 #include "cgi_mode.h"
@@ -30,6 +31,13 @@ main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log, strerror(errno));
 	body_configure(config.body_buffer, config.tmp_dir);
+	if (access_log_format(config.access_log_format, err,
+	    sizeof(err)) == -1)
+		fatal("%s", err);
+	if (config.access_log != NULL &&
+	    access_log_open(config.access_log) == -1)
+		fatal("--access-log %s: %s", config.access_log,
+		    strerror(errno));
 
 	tls_configure();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)

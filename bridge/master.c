@@ -347,6 +347,7 @@ master_run(void)
 	sigaddset(&set, SIGTTIN);
 	sigaddset(&set, SIGTTOU);
 	sigaddset(&set, SIGRTMIN);	/* a worker is ready */
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -422,6 +423,13 @@ master_run(void)
 		case SIGHUP:
 			if (!stopping)
 				reload();
+			break;
+		case SIGUSR1:
+			if (log_reopen() == -1)
+				log_error("USR1: reopening the error log: %s",
+				    strerror(errno));
+			log_info("USR1: logs reopened");
+			signal_all(SIGUSR1);
 			break;
 		case SIGTTIN:
 			if (!stopping && nworkers < MASTER_WORKERS_MAX) {

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "config.h"
 #include "fcgi_conn.h"
 #include "http_conn.h"
@@ -244,6 +245,12 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 		case SIGINT:
 		case SIGQUIT:
 			l->stop = 1;
+			break;
+		case SIGUSR1:
+			/* logrotate moved the files: open them anew. */
+			if (log_reopen() == -1 || access_log_reopen() == -1)
+				log_error("USR1: reopening logs: %s",
+				    strerror(errno));
 			break;
 		default:
 			break;

@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Access log (format atoms, combined by default, escaping), error log
+with request ids, and USR1 reopening both after logrotate moves them."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BRIDGE = os.environ.get("BRIDGE", "")
+BUILDDIR = os.environ.get("BUILDDIR", "")
+PROBE = os.path.join(BUILDDIR, "tests/apps/.libs/probe.so")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def request(port, raw):
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(raw)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def wait_for(path, pattern, timeout=5):
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        if re.search(pattern, text, re.M):
+            return text
+        time.sleep(0.05)
+    raise AssertionError("no %r in %s:\n%s" % (pattern, path, text))
+
+
+class LogTest(unittest.TestCase):
+    def start(self, *args):
+        self.tmp = tempfile.mkdtemp()
+        self.access = os.path.join(self.tmp, "access.log")
+        self.errors = os.path.join(self.tmp, "error.log")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module", PROBE,
+             "-w", "2", "--access-log", self.access, "--error-log",
+             self.errors] + list(args),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.stop)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def test_combined_by_default(self):
+        self.start()
+        request(self.port, b"GET /env?a=1 HTTP/1.1\r\nHost: x\r\n"
+                b"Referer: http://ref/\r\nUser-Agent: agent/1.0\r\n"
+                b"Connection: close\r\n\r\n")
+        text = wait_for(self.access, r"GET /env")
+        self.assertRegex(
+            text, r'^127\.0\.0\.1 - - \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d '
+            r'[+-]\d{4}\] "GET /env\?a=1 HTTP/1\.1" 200 \d+ '
+            r'"http://ref/" "agent/1\.0"$')
+
+    def test_atoms_and_escaping(self):
+        self.start("--access-log-format",
+                   '%(m)s %(U)s %(q)s %(s)s %(B)s %(D)s %(rid)s '
+                   '%({x-test}i)s %({content-type}o)s')
+        request(self.port, b"GET /nostart?q HTTP/1.1\r\nHost: x\r\n"
+                b'X-Test: a"b\\c\xff\r\nConnection: close\r\n\r\n')
+        text = wait_for(self.access, r"nostart")
+        m = re.match(r'^GET /nostart q 502 (\d+) (\d+) ([0-9a-f]+-[0-9a-f]+) '
+                     r'(\S+) text/plain$', text.strip())
+        self.assertIsNotNone(m, text)
+        self.assertGreater(int(m.group(1)), 0)
+        # Quotes, backslashes and controls cannot forge fields or lines.
+        self.assertEqual(m.group(4), r"a\x22b\x5Cc\xFF")
+        # The error log names the same request id.
+        errors = wait_for(self.errors, r"without start_response")
+        self.assertIn("[req %s]" % m.group(3), errors)
+
+    def test_usr1_reopens_after_rotation(self):
+        self.start()
+        request(self.port, b"GET /first HTTP/1.1\r\nHost: x\r\n"
+                b"Connection: close\r\n\r\n")
+        wait_for(self.access, r"GET /first")
+        os.rename(self.access, self.access + ".1")
+        os.rename(self.errors, self.errors + ".1")
+        self.proc.send_signal(signal.SIGUSR1)
+        wait_for(self.errors, r"USR1: logs reopened")
+        # Both workers have reopened once the master has forwarded it;
+        # send enough requests to reach both.
+        time.sleep(0.3)
+        for i in range(6):
+            request(self.port, b"GET /second%d HTTP/1.1\r\nHost: x\r\n"
+                    b"Connection: close\r\n\r\n" % i)
+        text = wait_for(self.access, r"GET /second5")
+        self.assertNotIn("/first", text)
+        for i in range(6):
+            self.assertIn("/second%d" % i, text)
+        with open(self.access + ".1") as f:
+            self.assertNotIn("/second", f.read())
+
+    def test_bad_format_refused(self):
+        out = subprocess.run([BRIDGE, "--http", "127.0.0.1:1", "--module",
+                              PROBE, "--access-log-format", "%(nope)s"],
+                             capture_output=True, timeout=10)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn(b"unknown atom %(nope)s", out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
