@@ -543,6 +543,29 @@ config_parse_line(char *line, char **key, char **value, const char **err)
 	return 1;
 }
 
+/* Values read from a file live as long as the process: settings keep
+ * pointers to them. */
+struct kept {
+	struct kept *next;
+	char s[];
+};
+static struct kept *kept;
+static FILE *config_fp;	/* open while loading (reachable at exit) */
+
+static char *
+keep(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	struct kept *k = malloc(sizeof(*k) + n);
+
+	if (k == NULL)
+		return NULL;
+	memcpy(k->s, s, n);
+	k->next = kept;
+	kept = k;
+	return k->s;
+}
+
 void
 config_load(const char *path)
 {
@@ -552,7 +575,7 @@ config_load(const char *path)
 	FILE *f;
 	int rc;
 
-	if ((f = fopen(path, "r")) == NULL) {
+	if ((f = config_fp = fopen(path, "r")) == NULL) {
 		fprintf(stderr, "bridge: --config %s: %s\n", path,
 		    strerror(errno));
 		exit(2);
@@ -587,12 +610,12 @@ config_load(const char *path)
 				config.check_config = 1;
 			continue;
 		}
-		/* Settings keep pointers: the value lives on. */
-		if ((value = strdup(value)) == NULL)
+		if ((value = keep(value)) == NULL)
 			usage_error("out of memory");
 		apply(o->val, value);
 	}
 	fclose(f);
+	config_fp = NULL;
 	from_file = 0;
 }
 

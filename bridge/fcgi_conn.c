@@ -62,6 +62,7 @@ struct fcgi_conn {
 	uint16_t open_id;
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
+	unsigned served : 1;	/* answered a request since stopping */
 };
 
 static uint8_t *scratch;
@@ -482,6 +483,8 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	 * connection after the request. */
 	if (!keep && c->nreqs == 0)
 		c->closing = 1;
+	if (worker.stopping)
+		c->served = 1;
 	return 0;
 }
 
@@ -861,8 +864,9 @@ conn_update(struct fcgi_conn *c)
 		conn_close(c, NULL);
 		return;
 	}
-	if (c->out.len == 0 && worker.stopping && c->nreqs == 0 &&
-	    c->in.len == 0) {
+	if (worker.stopping && c->nreqs == 0 && c->in.len == 0 &&
+	    c->out.len == 0 && c->served) {
+		/* Stopping: a connection that has had its answer closes. */
 		conn_close(c, NULL);
 		return;
 	}
@@ -875,9 +879,11 @@ conn_update(struct fcgi_conn *c)
 		return;
 	}
 	q = c->out.len > 0 ? worker.tq_write :
-	    (c->nreqs > 0 || c->in.len > 0) ? worker.tq_read : worker.tq_idle;
-	/* Re-arm only on a change of queue or progress. */
-	loop_timer_arm(&worker.loop, q, &c->timer);
+	    (c->nreqs > 0 || c->in.len > 0) ? worker.tq_read :
+	    worker.stopping ? worker.tq_drain : worker.tq_idle;
+	/* The drain window is not extended by anything. */
+	if (q != worker.tq_drain || c->timer.q != q)
+		loop_timer_arm(&worker.loop, q, &c->timer);
 }
 
 static void
@@ -905,9 +911,10 @@ fcgi_conn_shutdown(void)
 {
 	struct fcgi_conn *c, *next;
 
+	/* Idle connections get the drain window (a request may be on its
+	 * way); busy ones close after their answers. */
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->nreqs == 0 && c->out.len == 0 && c->in.len == 0)
-			conn_close(c, NULL);
+		conn_update(c);
 	}
 }

@@ -588,13 +588,18 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		return 500;
 	if (h->target_form == HTTP_TARGET_ABSOLUTE && (tlen == 0 ||
 	    target[0] == '?')) {
-		/* Section 3.2.2: an empty path is "/". */
-		q = target;
-		plen = 0;
-	} else {
-		q = memchr(target, '?', tlen);
-		plen = q ? (size_t)(q - target) : tlen;
+		/* Section 3.3: an empty path is "/". */
+		char *uri = pool_alloc(r->pool, tlen + 1);
+
+		if (uri == NULL)
+			return 500;
+		uri[0] = '/';
+		memcpy(uri + 1, target, tlen);
+		target = uri;
+		tlen++;
 	}
+	q = memchr(target, '?', tlen);
+	plen = q ? (size_t)(q - target) : tlen;
 	if ((path = pool_alloc(r->pool, plen + 2)) == NULL)
 		return 500;
 	if (h->target_form == HTTP_TARGET_ASTERISK) {
@@ -855,6 +860,8 @@ run(struct http_conn *c)
 	req_destroy(r);
 	if (!c->keep_alive)
 		c->closing = 1;
+	/* The next request's head and the idle wait start afresh. */
+	loop_timer_stop(&c->timer);
 }
 
 static void
@@ -974,11 +981,7 @@ conn_update(struct http_conn *c)
 		conn_close(c, NULL);
 		return;
 	}
-	if (c->out.len == 0 && worker.stopping && c->r == NULL &&
-	    c->in.len == 0) {
-		conn_close(c, NULL);
-		return;
-	}
+
 	if (c->out.len > 0)
 		ev |= c->send_want ? c->send_want : EPOLLOUT;
 	if (!c->closing && c->out.len < HTTP_OUT_HIGH)
@@ -989,7 +992,8 @@ conn_update(struct http_conn *c)
 	}
 	q = c->out.len > 0 ? worker.tq_write :
 	    c->r != NULL ? worker.tq_read :
-	    c->in.len > 0 ? worker.tq_header : worker.tq_idle;
+	    c->in.len > 0 ? worker.tq_header :
+	    worker.stopping ? worker.tq_drain : worker.tq_idle;
 	/* The header timer bounds the whole request head, so progress
 	 * does not re-arm it (a byte at a time must not hold a
 	 * connection: slowloris); the body and write timers bound a
@@ -1025,9 +1029,11 @@ http_conn_shutdown(void)
 {
 	struct http_conn *c, *next;
 
+	/* Idle connections get the drain window: a request on its way is
+	 * answered with "Connection: close" (start_request sees
+	 * worker.stopping), then the connection closes. */
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->r == NULL && c->out.len == 0 && c->in.len == 0)
-			conn_close(c, NULL);
+		conn_update(c);
 	}
 }

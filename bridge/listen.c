@@ -294,6 +294,21 @@ listen_inherit_systemd(void)
 }
 
 void
+listen_close_all(void)
+{
+	int i;
+
+	listen_unlink_all();
+	for (i = 0; i < nlisteners; i++) {
+		if (listeners[i].fd != -1)
+			close(listeners[i].fd);
+		listeners[i].fd = -1;
+		free(listeners[i].unix_path);
+		listeners[i].unix_path = NULL;
+	}
+}
+
+void
 listen_unlink_all(void)
 {
 	int i;

@@ -67,11 +67,8 @@ loop_del(struct loop *l, struct loop_io *io)
 struct loop_tq *
 loop_tq_new(struct loop *l, uint64_t ms)
 {
-	int i;
-
-	for (i = 0; i < l->ntq; i++)
-		if (l->tq[i].ms == ms)
-			return &l->tq[i];
+	/* One queue per purpose, even for equal durations: a queue tells
+	 * the connection which timer it is on. */
 	if (l->ntq == LOOP_TQ_MAX)
 		return NULL;
 	l->tq[l->ntq].ms = ms;

@@ -40,7 +40,7 @@ struct loop_tq {
 	uint64_t ms;		/* duration of every timer in the queue */
 };
 
-#define LOOP_TQ_MAX 6
+#define LOOP_TQ_MAX 8
 
 struct loop_deferred {
 	struct loop_deferred *next;
@@ -65,7 +65,7 @@ int loop_add(struct loop *l, struct loop_io *io, uint32_t events);
 int loop_mod(struct loop *l, struct loop_io *io, uint32_t events);
 int loop_del(struct loop *l, struct loop_io *io);
 
-/* A queue for timers of duration ms; returns it (at most LOOP_TQ_MAX). */
+/* A new queue for timers of duration ms; NULL past LOOP_TQ_MAX. */
 struct loop_tq *loop_tq_new(struct loop *l, uint64_t ms);
 /* Arm t on queue q (re-arms if already armed). */
 void loop_timer_arm(struct loop *l, struct loop_tq *q, struct loop_timer *t);

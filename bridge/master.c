@@ -35,6 +35,7 @@ struct child {
 	int quick_deaths;	/* deaths within QUICK_DEATH_MS in a row */
 	int ready;		/* said it is ready (module started) */
 	uint64_t kill_at;	/* SIGKILL due (timed out), 0: none */
+	enum { KILL_NONE, KILL_TIMEOUT, KILL_STARTUP } kill_reason;
 };
 
 static struct child children[MASTER_WORKERS_MAX];
@@ -83,6 +84,7 @@ spawn(int i)
 	children[i].pid = pid;
 	children[i].ready = 0;
 	children[i].kill_at = 0;
+	children[i].kill_reason = KILL_NONE;
 	children[i].started = loop_clock_ms();
 	children[i].respawn_at = 0;
 	log_debug("worker %d started, pid %ld", i, (long)pid);
@@ -124,13 +126,16 @@ describe(int status, char *out, size_t len)
 		    WEXITSTATUS(status));
 }
 
-/* Returns -1 when the application cannot start at all. */
+/*
+ * Collect every exited worker (all of them: SIGCHLD does not queue).
+ * Returns -1 when the application cannot start at all.
+ */
 static int
 reap(int stopping)
 {
 	char how[128];
 	uint64_t now = loop_clock_ms(), delay;
-	int status, i;
+	int status, i, rc = 0;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -174,7 +179,8 @@ reap(int stopping)
 			children[i].respawn_at = now;
 			continue;
 		}
-		if (WIFSIGNALED(status) && children[i].kill_at != 0) {
+		if (WIFSIGNALED(status) &&
+		    children[i].kill_reason == KILL_TIMEOUT) {
 			log_error("worker %d (pid %ld) killed: it did not "
 			    "answer the timeout; replaced", i, (long)pid);
 			children[i].respawn_at = now;
@@ -182,11 +188,14 @@ reap(int stopping)
 		}
 		/* An application that never started in any worker will
 		 * not start by trying again: say so and stop. */
-		if (WIFEXITED(status) &&
-		    WEXITSTATUS(status) == WORKER_EXIT_INIT && !ever_ready) {
-			log_error("worker %d could not start the application "
-			    "(see above); stopping", i);
-			return -1;
+		if (!ever_ready && ((WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_INIT) ||
+		    children[i].kill_reason == KILL_STARTUP)) {
+			if (rc == 0)
+				log_error("worker %d could not start the "
+				    "application (see above); stopping", i);
+			rc = -1;
+			continue;
 		}
 		if (now - children[i].started < QUICK_DEATH_MS) {
 			children[i].quick_deaths++;
@@ -208,7 +217,7 @@ reap(int stopping)
 		}
 		children[i].respawn_at = now + delay;
 	}
-	return 0;
+	return rc;
 }
 
 /*
@@ -263,6 +272,7 @@ check_timeouts(long wait_ms)
 			    "killing it", i, (long)c->pid,
 			    config.startup_timeout);
 			kill(c->pid, SIGKILL);
+			c->kill_reason = KILL_STARTUP;
 			c->kill_at = now + 60000;
 			continue;
 		}
@@ -277,6 +287,7 @@ check_timeouts(long wait_ms)
 			    "replacing the worker", i, (long)c->pid,
 			    config.timeout);
 			kill(c->pid, SIGALRM);
+			c->kill_reason = KILL_TIMEOUT;
 			c->kill_at = now + 2000;
 		}
 	}
@@ -361,6 +372,9 @@ master_run(void)
 
 	for (;;) {
 		if (stopping) {
+			/* Collect here too: a SIGCHLD taken while starting
+			 * to stop must not leave a child uncounted. */
+			reap(1);
 			if (live_children() == 0)
 				break;
 			if (loop_clock_ms() >= deadline) {
@@ -392,9 +406,10 @@ master_run(void)
 		}
 		switch (sig) {
 		case SIGCHLD:
-			if (reap(stopping) == -1) {
+			if (reap(stopping) == -1 && !stopping) {
 				rc = 1;
 				stopping = 1;
+				listen_close_all();
 				signal_all(SIGTERM);
 				deadline = loop_clock_ms() +
 				    (uint64_t)config.graceful_timeout * 1000;
@@ -409,6 +424,9 @@ master_run(void)
 				deadline = loop_clock_ms() +
 				    (uint64_t)config.graceful_timeout * 1000;
 				signal_all(SIGTERM);
+				/* New clients are refused now rather than
+				 * queued on a socket nobody will accept. */
+				listen_close_all();
 			}
 			break;
 		case SIGINT:
@@ -417,6 +435,7 @@ master_run(void)
 			log_info("%s: stopping now", sig == SIGINT ? "INT" :
 			    "QUIT");
 			stopping = 1;
+			listen_close_all();
 			signal_all(SIGINT);
 			deadline = loop_clock_ms() + 2000;
 			break;

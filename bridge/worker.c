@@ -280,6 +280,7 @@ worker_main(int index)
 	worker.tq_write = loop_tq_new(&worker.loop,
 	    (uint64_t)config.write_timeout * 1000);
 	tq_accept = loop_tq_new(&worker.loop, 1000);
+	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
 	accept_timer.fn = accept_resume;
 
 	sigemptyset(&set);

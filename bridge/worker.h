@@ -18,6 +18,7 @@ struct worker {
 	struct loop_tq *tq_header;
 	struct loop_tq *tq_idle;
 	struct loop_tq *tq_write;
+	struct loop_tq *tq_drain;	/* idle connections while stopping */
 };
 
 extern struct worker worker;
@@ -42,6 +43,13 @@ void worker_request_end(void);
 
 /* Run a worker until told to stop; never returns. */
 void worker_main(int index) __attribute__((noreturn));
+
+/*
+ * A stopping worker keeps idle connections this long: a request already
+ * on its way (a keep-alive client, nginx's upstream connection) is still
+ * answered, with the connection closed after it, rather than reset.
+ */
+#define WORKER_DRAIN_MS 1000
 
 /* Exit codes a worker uses to tell the master why it ended. */
 #define WORKER_EXIT_OK 0
