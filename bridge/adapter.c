@@ -27,11 +27,8 @@ find(const char *name)
 		    name);
 		return adapter_path;
 	}
-	snprintf(adapter_path, sizeof(adapter_path), "%s/%s.so", ADAPTERDIR,
-	    name);
-	if (access(adapter_path, R_OK) == 0)
-		return adapter_path;
-	/* Running from the build tree: bridge/bridge beside adapters/. */
+	/* Running from the build tree (bridge/bridge beside adapters/):
+	 * its own adapters, not whatever is installed. */
 	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL)
@@ -41,6 +38,10 @@ find(const char *name)
 		if (access(adapter_path, R_OK) == 0)
 			return adapter_path;
 	}
+	snprintf(adapter_path, sizeof(adapter_path), "%s/%s.so", ADAPTERDIR,
+	    name);
+	if (access(adapter_path, R_OK) == 0)
+		return adapter_path;
 	fatal("the %s adapter is not installed (looked in %s and the build "
 	    "tree; set BRIDGE_ADAPTER_DIR)", name, ADAPTERDIR);
 }

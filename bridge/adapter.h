@@ -9,8 +9,8 @@
 /*
  * When --wsgi or --cgi is given, set config.module to the adapter's
  * shared object and config.module_arg to its key=value lines.  Looks in
- * $BRIDGE_ADAPTER_DIR, then the install directory, then the build tree
- * beside the running binary.  Exits with a message when it is missing.
+ * $BRIDGE_ADAPTER_DIR, then the build tree beside the running binary,
+ * then the install directory.  Exits with a message when it is missing.
  */
 void adapter_select(void);
 

@@ -43,9 +43,8 @@ write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Move the in-memory bytes to an anonymous file in the spool directory. */
-static int
-spill(struct body *b)
+int
+body_tmpfile(void)
 {
 	int fd;
 
@@ -54,12 +53,23 @@ spill(struct body *b)
 		char path[4096];
 
 		/* Filesystems without O_TMPFILE: create, then unlink. */
-		snprintf(path, sizeof(path), "%s/bridge-body-XXXXXX",
+		snprintf(path, sizeof(path), "%s/bridge-spool-XXXXXX",
 		    body_tmpdir);
 		if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
 			return -1;
 		unlink(path);
 	}
+	return fd;
+}
+
+/* Move the in-memory bytes to an anonymous file in the spool directory. */
+static int
+spill(struct body *b)
+{
+	int fd;
+
+	if ((fd = body_tmpfile()) == -1)
+		return -1;
 	if (b->mem.len > 0 &&
 	    write_all(fd, b->mem.data + b->mem.off, b->mem.len) == -1) {
 		close(fd);

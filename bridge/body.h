@@ -20,6 +20,10 @@ struct body {
 	uint64_t rpos;	/* next byte read() returns */
 };
 
+/* An anonymous read-write file in the spool directory (already
+ * unlinked), or -1 with errno.  Also used to spool responses. */
+int body_tmpfile(void);
+
 /* Process-wide settings, from the configuration. */
 void body_configure(size_t mem_max, const char *tmpdir);
 

@@ -15,12 +15,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -71,6 +71,9 @@ struct http_conn {
 	struct buf in;		/* unfinished bytes carried over */
 	struct buf out;
 	struct buf hold;	/* response body held back */
+	int spool_fd;		/* output beyond HTTP_OUT_HIGH, or -1 */
+	off_t spool_sent;	/* bytes of the spool already sent */
+	off_t spool_len;
 	struct req *r;		/* request being received or run */
 	struct http_chunked chunked;
 	uint64_t body_left;
@@ -126,7 +129,7 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	    offsetof(struct http_conn, timer));
 
 	(void)l;
-	if (c->out.len > 0)
+	if (c->out.len > 0 || c->spool_fd != -1)
 		conn_close(c, "write timeout: client does not read");
 	else if (c->r != NULL || c->in.len > 0)
 		conn_close(c, "read timeout: request incomplete");
@@ -164,6 +167,7 @@ http_conn_accept(int fd, const struct listener *l)
 	c->io.fn = conn_io;
 	c->timer.fn = conn_timeout;
 	c->l = l;
+	c->spool_fd = -1;
 	c->tp = &transport_plain;
 	if (l->proto == PROTO_HTTPS) {
 		c->tp = &transport_tls;
@@ -212,6 +216,8 @@ conn_close(struct http_conn *c, const char *why)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->hold);
+	if (c->spool_fd != -1)
+		close(c->spool_fd);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -227,12 +233,74 @@ conn_close(struct http_conn *c, const char *why)
  * Output.
  */
 
+/* Output waiting: in memory, or spooled to disk. */
+static int
+pending(const struct http_conn *c)
+{
+	return c->out.len > 0 || c->spool_fd != -1;
+}
+
+/* No more requests are taken from the input until output drains. */
+static int
+out_full(const struct http_conn *c)
+{
+	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1;
+}
+
+/* Send what the socket takes of the spool (which precedes out). */
+static int
+spool_flush(struct http_conn *c)
+{
+	char chunk[16384];
+	ssize_t w, n;
+	off_t left;
+
+	while (c->spool_fd != -1) {
+		left = c->spool_len - c->spool_sent;
+		if (left == 0) {
+			close(c->spool_fd);
+			c->spool_fd = -1;
+			c->spool_sent = c->spool_len = 0;
+			break;
+		}
+		if (c->tls == NULL) {
+			/* Zero-copy from the spool to the socket. */
+			w = sendfile(c->io.fd, c->spool_fd, &c->spool_sent,
+			    (size_t)left);
+			if (w == -1) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN) {
+					c->send_want = EPOLLOUT;
+					return 0;
+				}
+				return -1;
+			}
+			continue;
+		}
+		n = pread(c->spool_fd, chunk, left < (off_t)sizeof(chunk) ?
+		    (size_t)left : sizeof(chunk), c->spool_sent);
+		if (n <= 0)
+			return -1;
+		w = c->tp->send(c->io.fd, c->tls, chunk, (size_t)n,
+		    &c->send_want);
+		if (w == -1)
+			return errno == EAGAIN ? 0 : -1;
+		c->spool_sent += w;
+	}
+	return 0;
+}
+
 static int
 conn_flush(struct http_conn *c)
 {
 	ssize_t w;
 
 	c->send_want = 0;
+	if (spool_flush(c) == -1)
+		return -1;
+	if (c->spool_fd != -1)
+		return 0;
 	while (c->out.len > 0) {
 		w = c->tp->send(c->io.fd, c->tls, c->out.data + c->out.off,
 		    c->out.len, &c->send_want);
@@ -249,26 +317,40 @@ conn_flush(struct http_conn *c)
 	return 0;
 }
 
+/*
+ * The module writes more than the client takes: rather than wait for
+ * the client (holding the application), move the output to a spool file
+ * that the event loop drains after the module returns.
+ */
 static int
-conn_flush_blocking(struct http_conn *c)
+conn_spool(struct http_conn *c)
 {
-	struct pollfd pfd = { .fd = c->io.fd };
-	int n;
+	const uint8_t *p;
+	size_t n;
+	ssize_t w;
 
-	while (c->out.len > HTTP_OUT_HIGH / 2) {
-		if (conn_flush(c) == -1)
+	if (conn_flush(c) == -1)
+		return -1;
+	if (c->out.len <= HTTP_OUT_HIGH / 2)
+		return 0;
+	if (c->spool_fd == -1) {
+		if ((c->spool_fd = body_tmpfile()) == -1)
 			return -1;
-		if (c->out.len <= HTTP_OUT_HIGH / 2)
-			break;
-		pfd.events = c->send_want == EPOLLIN ? POLLIN : POLLOUT;
-		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
-		if (n == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (n == -1 && errno != EINTR)
-			return -1;
+		c->spool_sent = c->spool_len = 0;
 	}
+	p = c->out.data + c->out.off;
+	n = c->out.len;
+	while (n > 0) {
+		w = pwrite(c->spool_fd, p, n, c->spool_len);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		c->spool_len += w;
+	}
+	buf_free(&c->out);
 	return 0;
 }
 
@@ -386,9 +468,9 @@ sink_body(struct req *r, const void *p, size_t n)
 	}
 	if (put_body(c, p, n) == -1)
 		return -1;
-	if (c->out.len > HTTP_OUT_HIGH && conn_flush_blocking(c) == -1) {
-		log_msg(LOG_LEVEL_INFO, r->id, "http: client stopped reading: "
-		    "%s", strerror(errno));
+	if (c->out.len > HTTP_OUT_HIGH && conn_spool(c) == -1) {
+		log_msg(LOG_LEVEL_INFO, r->id, "http: client gone, or the "
+		    "response could not be spooled: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -763,7 +845,7 @@ process(struct http_conn *c, char *p, size_t len)
 	size_t used = 0, n;
 	ssize_t k;
 
-	while (!c->closed && !c->closing && c->out.len < HTTP_OUT_HIGH) {
+	while (!c->closed && !c->closing && !out_full(c)) {
 		switch (c->state) {
 		case HTTP_HEAD:
 			if (used == len)
@@ -872,7 +954,7 @@ conn_read(struct http_conn *c)
 	size_t len, room;
 
 	for (;;) {
-		if (c->closing || c->closed || c->out.len >= HTTP_OUT_HIGH)
+		if (c->closing || c->closed || out_full(c))
 			return;
 		if (c->in.len > 0) {
 			if (buf_reserve(&c->in, 16384) == -1) {
@@ -938,7 +1020,7 @@ conn_resume(struct http_conn *c)
 {
 	ssize_t used;
 
-	if (c->in.len == 0 || c->closing || c->out.len >= HTTP_OUT_HIGH)
+	if (c->in.len == 0 || c->closing || out_full(c))
 		return;
 	used = process(c, (char *)c->in.data + c->in.off, c->in.len);
 	if (used == -1)
@@ -965,7 +1047,7 @@ conn_update(struct http_conn *c)
 		}
 		/* Pipelined requests held back while output was high are
 		 * handled now: no event would bring them back otherwise. */
-		if (before == 0 || c->closing || c->out.len >= HTTP_OUT_HIGH)
+		if (before == 0 || c->closing || out_full(c))
 			break;
 		conn_resume(c);
 		if (c->closed)
@@ -973,7 +1055,7 @@ conn_update(struct http_conn *c)
 		if (c->in.len == before)
 			break;	/* only part of a request left */
 	}
-	if (c->out.len == 0 && c->closing) {
+	if (!pending(c) && c->closing) {
 		/* Section 9.6: half-close, so the client reads our answer
 		 * before a reset could destroy it. */
 		if (c->tls == NULL)
@@ -982,15 +1064,15 @@ conn_update(struct http_conn *c)
 		return;
 	}
 
-	if (c->out.len > 0)
+	if (pending(c))
 		ev |= c->send_want ? c->send_want : EPOLLOUT;
-	if (!c->closing && c->out.len < HTTP_OUT_HIGH)
+	if (!c->closing && !out_full(c))
 		ev |= c->recv_want ? c->recv_want : EPOLLIN;
 	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
 		conn_close(c, strerror(errno));
 		return;
 	}
-	q = c->out.len > 0 ? worker.tq_write :
+	q = pending(c) ? worker.tq_write :
 	    c->r != NULL ? worker.tq_read :
 	    c->in.len > 0 ? worker.tq_header :
 	    worker.stopping ? worker.tq_drain : worker.tq_idle;
@@ -1012,7 +1094,7 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 		return;
 	/* TLS may need to read in order to write and the reverse, so any
 	 * readiness retries both directions. */
-	if (c->out.len > 0) {
+	if (pending(c)) {
 		if (conn_flush(c) == -1) {
 			conn_close(c, NULL);
 			return;
