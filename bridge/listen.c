@@ -300,8 +300,14 @@ listen_close_all(void)
 
 	listen_unlink_all();
 	for (i = 0; i < nlisteners; i++) {
-		if (listeners[i].fd != -1)
+		/* shutdown() stops the socket itself listening, for every
+		 * process holding it (a worker busy in the application
+		 * holds a copy): new clients are refused at once instead
+		 * of waiting in a queue nobody will take. */
+		if (listeners[i].fd != -1) {
+			shutdown(listeners[i].fd, SHUT_RD);
 			close(listeners[i].fd);
+		}
 		listeners[i].fd = -1;
 		free(listeners[i].unix_path);
 		listeners[i].unix_path = NULL;

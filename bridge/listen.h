@@ -38,8 +38,8 @@ int listen_inherit_systemd(void);
 /* Remove the socket files bridge created. */
 void listen_unlink_all(void);
 
-/* Close every listener and remove its socket file (the master, when it
- * stops: the workers have their own copies). */
+/* Stop listening on every socket, for all processes, and remove the
+ * socket files (the master, when it stops). */
 void listen_close_all(void);
 
 #endif /* BRIDGE_LISTEN_H */

@@ -160,6 +160,12 @@ on_accept(struct loop *l, struct loop_io *io, uint32_t events)
 				continue;
 			if (errno == EAGAIN)
 				return;
+			if (errno == EINVAL) {
+				/* The master stopped the socket listening:
+				 * we are about to stop too. */
+				accept_enable(0);
+				return;
+			}
 			if (errno == EMFILE || errno == ENFILE ||
 			    errno == ENOBUFS || errno == ENOMEM) {
 				/* Back off rather than spin (as slowcgi

@@ -10,6 +10,7 @@ import email.utils
 import http.client
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -117,7 +118,7 @@ class Curl(unittest.TestCase):
         self.assertIn(b"Content-Length: 6", out)
         # curl -I prints the head only; the wire had no body either (the
         # follow-up on one connection proves it, see test_keep_alive_reuse)
-        out2, err2 = self.run_curl("-v", "-I", self.base + "/",
+        _, err2 = self.run_curl("-v", "-I", self.base + "/",
                                    self.base + "/env")
         self.assertIn("Re-using existing connection", err2)
 
@@ -137,6 +138,21 @@ class Curl(unittest.TestCase):
         self.assertEqual(len(out), 5000000)
         self.assertEqual(out.count(b"x"), 5000000)
         self.assertRegex(err, r"(?i)< transfer-encoding: chunked")
+
+    def test_body_over_max_body_is_413(self):
+        """RFC 9110 15.5.14: a body over --max-body is refused with 413,
+        and the client reads the answer although it was still sending
+        (the unread body must not reset the answer away)."""
+        b = hh.HttpBridge(self, workers=1, extra=["--max-body", "1m"])
+        path = self.tmp.join("big.bin")
+        with open(path, "wb") as f:
+            f.write(b"\0" * (4 << 20))
+        p = subprocess.run([self.curl, "-sS", "--max-time", "20", "-o",
+                            "/dev/null", "-w", "%{http_code}", "-H",
+                            "Expect:", "--data-binary", "@" + path,
+                            "http://127.0.0.1:%d/echo" % b.port],
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.stdout, b"413", p.stderr)
 
     def test_post_form(self):
         out, _ = self.run_curl("-d", "a=1&b=2", self.base + "/env")
@@ -237,6 +253,29 @@ class PythonClient(unittest.TestCase):
             r = raw.read_response()
             self.assertEqual(r.status, 400)
             self.assertRegex(r.header("Date"), IMF_FIXDATE)
+
+
+class GracefulStop(unittest.TestCase):
+    def test_term_finishes_request_and_closes_idle(self):
+        """TERM: the request in the app is answered in full, an idle
+        keep-alive connection is closed at once, and bridge exits 0
+        well within --graceful-timeout."""
+        b = hh.HttpBridge(self, workers=1)
+        idle = b.connect()
+        self.addCleanup(idle.close)
+        self.assertEqual(idle.request("/").status, 200)
+        busy = b.connect()
+        self.addCleanup(busy.close)
+        busy.send(hh.get_request("/sleep?1000"))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        b.proc.send_signal(signal.SIGTERM)
+        r = busy.read_response()
+        self.assertEqual((r.status, r.body), (200, b"slept\n"))
+        self.assertTrue(idle.closed_within(3), "idle connection kept")
+        self.assertTrue(busy.closed_within(3), "busy connection kept")
+        b.stop()                # asserts exit status 0
+        self.assertLess(time.monotonic() - t0, 5)
 
 
 class Ipv6(unittest.TestCase):

@@ -107,26 +107,33 @@ class Trickle(threading.Thread):
 
 
 class ReadTimeout(unittest.TestCase):
+    """--header-timeout bounds a whole request head (slowloris);
+    --read-timeout bounds a pause in a request body."""
+    header_timeout = "2"
+    read_timeout = "60"
+
     def setUp(self):
         self.b = hh.HttpBridge(self, workers=1,
-                               extra=["--read-timeout", "2",
+                               extra=["--header-timeout",
+                                      self.header_timeout,
+                                      "--read-timeout", self.read_timeout,
                                       "--idle-timeout", "30"])
 
-    def slow_client(self, data, first=b""):
+    def slow_client(self, data, first=b"", delay=0.2):
         s = socket.create_connection(self.b.addr, timeout=5)
         self.addCleanup(s.close)
         t0 = time.monotonic()
         if first:
             s.sendall(first)
-        tr = Trickle(s, data, 0.2)
+        tr = Trickle(s, data, delay)
         tr.start()
         self.addCleanup(tr.stop_ev.set)
         return s, t0, tr
 
     def test_slowloris_header(self):
-        """Header bytes one per 200 ms: closed at the read timeout (2 s)
-        although bytes keep coming, and the single worker serves another
-        client promptly all along."""
+        """Header bytes one per 200 ms: closed at the header timeout
+        (2 s) although bytes keep coming, and the single worker serves
+        another client promptly all along."""
         head = (b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 100
                 + b"\r\n\r\n")
         s, t0, tr = self.slow_client(head)
@@ -134,28 +141,80 @@ class ReadTimeout(unittest.TestCase):
             took, got = wait_eof(s, 6)
         tr.stop_ev.set()
         self.assertIsNotNone(took, "slow client still connected after 6 s")
-        self.assertGreater(took, 1.7, "closed before the read timeout")
-        self.assertLess(took, 3.5, "closed long after the read timeout")
+        self.assertGreater(took, 1.7, "closed before the header timeout")
+        self.assertLess(took, 3.5, "closed long after the header timeout")
         self.assertLess(tr.sent, len(head), "whole head was sent")
         # A 408 is allowed (RFC 9110 15.5.9), nothing else.
         self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408 "), got)
         p.check(self)
-        self.b.wait_log(r"read timeout")
+        self.b.wait_log(r"timeout")
 
-    def test_slow_body(self):
-        """A body trickled one byte per 200 ms after a prompt head: the
-        read timeout bounds the whole request, not the gap between
-        bytes (a minimum rate), and the app never ran."""
-        s, t0, tr = self.slow_client(b"y" * 100, first=(
-            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"))
+    def test_body_pause(self):
+        """A body that stops after 10 of 100 bytes: closed after the
+        --read-timeout pause (2 s), and the app never ran."""
+        self.b.stop()
+        self.b = hh.HttpBridge(self, workers=1,
+                               extra=["--header-timeout", "20",
+                                      "--read-timeout", "2"])
+        s = socket.create_connection(self.b.addr, timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100"
+                  b"\r\n\r\n" + b"y" * 10)
         with Prober(self.b.port) as p:
             took, got = wait_eof(s, 6)
-        tr.stop_ev.set()
-        self.assertIsNotNone(took, "slow body still connected after 6 s")
+        self.assertIsNotNone(took, "paused body still connected after 6 s")
         self.assertGreater(took, 1.7)
         self.assertLess(took, 3.5)
         self.assertTrue(got == b"" or got.startswith(b"HTTP/1.1 408 "), got)
         p.check(self)
+
+    def test_slow_body_does_not_hold_the_worker(self):
+        """A body trickled one byte per 200 ms (never pausing 2 s): the
+        one worker serves others meanwhile, and the app runs once, when
+        the whole body is in."""
+        s, t0, tr = self.slow_client(b"0123456789abcde", first=(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 15"
+            b"\r\n\r\n"))
+        with Prober(self.b.port) as p:
+            tr.join(10)
+        p.check(self)
+        s.settimeout(5)
+        data = b""
+        while not data.endswith(b"0123456789abcde"):
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, "closed: %r" % data)
+            data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
+
+    def test_header_timer_restarts_for_each_request(self):
+        """--header-timeout bounds one request head, not a connection: a
+        client that keeps sending requests, each complete within 0.2 s
+        but each read ending part-way into the next head, is served past
+        several header timeouts."""
+        def req(i):
+            body = b"%04d" % i
+            return (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4"
+                    b"\r\n\r\n" + body)
+        n = 25
+        stream = b"".join(req(i) for i in range(n))
+        one = len(req(0))
+        with self.b.connect() as c:
+            got = []
+            t0 = time.monotonic()
+            # Send request i's second half with request i+1's first half.
+            c.send(stream[:one // 2])
+            for i in range(n):
+                time.sleep(0.15)
+                try:
+                    c.send(stream[one * i + one // 2:
+                                  one * (i + 1) + one // 2])
+                    r = c.read_response()
+                except (hh.Closed, OSError) as e:
+                    self.fail("closed after %d requests, %.1f s: %s"
+                              % (len(got), time.monotonic() - t0, e))
+                got.append(r.body)
+            self.assertEqual(got, [b"%04d" % i for i in range(n)])
+            self.assertGreater(time.monotonic() - t0, 3.0)
 
     def test_many_slowloris_one_worker(self):
         """Fifty slowloris connections at once on one worker."""
@@ -177,6 +236,26 @@ class ReadTimeout(unittest.TestCase):
             tr.stop_ev.set()
 
 
+
+class SlowlorisEqualTimeouts(unittest.TestCase):
+    def test_slowloris_with_equal_header_and_read_timeouts(self):
+        """--header-timeout 2 --read-timeout 2: the head is still bounded
+        as a whole, whatever the body's pause timeout is set to."""
+        b = hh.HttpBridge(self, workers=1,
+                          extra=["--header-timeout", "2",
+                                 "--read-timeout", "2"])
+        s = socket.create_connection(b.addr, timeout=5)
+        self.addCleanup(s.close)
+        tr = Trickle(s, b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: "
+                     + b"a" * 100, 0.2)
+        tr.start()
+        self.addCleanup(tr.stop_ev.set)
+        took, got = wait_eof(s, 6)
+        tr.stop_ev.set()
+        self.assertIsNotNone(took, "slowloris still connected after 6 s")
+        self.assertLess(took, 3.5)
+
+
 class IdleTimeout(unittest.TestCase):
     def test_idle_keep_alive_closed(self):
         """An idle keep-alive connection is closed after --idle-timeout
@@ -192,17 +271,22 @@ class IdleTimeout(unittest.TestCase):
         self.assertGreater(took, 0.8)
         self.assertLess(took, 2.5)
 
-    def test_busy_connection_not_idle(self):
+    def test_idle_timer_restarts_after_each_request(self):
         """Requests every 0.4 s keep a connection alive past several idle
         timeouts: the idle clock restarts with each request."""
         b = hh.HttpBridge(self, workers=1,
                           extra=["--idle-timeout", "1",
                                  "--read-timeout", "10"])
+        t0 = time.monotonic()
         with b.connect() as c:
-            for _ in range(8):
-                self.assertEqual(c.request("/").status, 200)
+            for i in range(9):
+                try:
+                    self.assertEqual(c.request("/").status, 200)
+                except (hh.Closed, OSError) as e:
+                    self.fail("busy connection closed at request %d, "
+                              "%.1f s: %s" % (i + 1,
+                                              time.monotonic() - t0, e))
                 time.sleep(0.4)
-            self.assertEqual(c.request("/").status, 200)
 
 
 class WriteTimeout(unittest.TestCase):

@@ -45,9 +45,6 @@ FOLLOWUP = hh.get_request("/env?followup")
 KEEP = "keep"
 CLOSE = "close"
 
-H = b"Host: t\r\n"
-
-
 def post(target, headers, body=b""):
     return (b"POST " + target + b" HTTP/1.1\r\nHost: t\r\n" + headers
             + b"\r\n" + body)
@@ -143,7 +140,7 @@ ROWS = [
     ("9110:10.1.1", "Expect: 100-continue without a body",
      b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
      b"Content-Length: 0\r\n\r\n", [200], KEEP, {"body": b""}),
-    # --- persistence --------------------------------------------------------
+    # --- persistence ------------------------------------------------------
     ("9112:9.3", "HTTP/1.0 defaults to close", b"GET / HTTP/1.0\r\n\r\n",
      [200], CLOSE, {}),
     ("9112:9.3", "HTTP/1.0 with keep-alive persists",
@@ -180,7 +177,7 @@ ROWS = [
     ("9112:9.3", "a bad request after a good one: both answered, closed",
      hh.get_request("/") + b"GET / HTTP/1.1\r\n\r\n", [200, 400], CLOSE,
      {}),
-    # --- request line -------------------------------------------------------
+    # --- request line -----------------------------------------------------
     ("9110:15.6.6", "HTTP/2.0 is 505", b"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
      [505], CLOSE, {}),
     ("9110:15.6.6", "HTTP/3.0 is 505", b"GET / HTTP/3.0\r\nHost: t\r\n\r\n",
@@ -217,7 +214,7 @@ ROWS = [
      [414], CLOSE, {}),
     ("9112:2.2", "five leading empty lines",
      b"\r\n" * 5 + b"GET / HTTP/1.1\r\nHost: t\r\n\r\n", [400], CLOSE, {}),
-    # --- line endings, control bytes ---------------------------------------
+    # --- line endings, control bytes --------------------------------------
     ("9112:2.2", "bare LF ending the request line",
      b"GET / HTTP/1.1\nHost: t\r\n\r\n", [400], CLOSE, {}),
     ("9112:2.2", "bare LF everywhere", b"GET / HTTP/1.1\nHost: t\n\n", [400],
@@ -234,7 +231,7 @@ ROWS = [
      b"GET / HTTP/1.1\r\nHost: t\r\nX\0Y: 1\r\n\r\n", [400], CLOSE, {}),
     ("9110:5.5", "DEL in a field value",
      b"GET / HTTP/1.1\r\nHost: t\r\nX: a\x7fb\r\n\r\n", [400], CLOSE, {}),
-    # --- field lines ---------------------------------------------------------
+    # --- field lines ------------------------------------------------------
     ("9112:5.2", "obs-fold", b"GET / HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n"
      b"\r\n", [400], CLOSE, {}),
     ("9112:5.2", "obs-fold with HTAB hiding Transfer-Encoding",
@@ -269,7 +266,7 @@ ROWS = [
     ("6585:5", "header section over the server's limit",
      b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"a" * (HEADER_BYTES_MAX + 8000)
      + b"\r\n\r\n", [431], CLOSE, {}),
-    # --- Content-Length -------------------------------------------------------
+    # --- Content-Length ---------------------------------------------------
     ("9112:6.3", "Content-Length with Transfer-Encoding (CL.TE)",
      post(b"/echo", b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n",
           b"0\r\n\r\nG"), [400], CLOSE, {}),
@@ -299,7 +296,7 @@ ROWS = [
      cl(b"99999999999999999999", b""), [400], CLOSE, {}),
     ("9110:15.5.14", "Content-Length over --max-body is 413",
      cl(b"%d" % (MAX_BODY + 1), b""), [413], CLOSE, {}),
-    # --- Transfer-Encoding ----------------------------------------------------
+    # --- Transfer-Encoding ------------------------------------------------
     ("9112:6.3", "chunked, gzip: chunked not final",
      te(b"chunked, gzip", b"0\r\n\r\n"), [400], CLOSE, {}),
     ("9112:6.1", "gzip alone is 501", te(b"gzip", b""), [501], CLOSE, {}),
@@ -321,7 +318,7 @@ ROWS = [
     ("9112:6.1", "Transfer-Encoding in HTTP/1.0",
      b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
      [400], CLOSE, {}),
-    # --- chunked framing ------------------------------------------------------
+    # --- chunked framing --------------------------------------------------
     ("9112:7.1", "non-hex chunk size", te(b"chunked", b"x\r\nhello\r\n0\r\n"
                                           b"\r\n"), [400], CLOSE, {}),
     ("9112:7.1", "negative chunk size",
@@ -642,6 +639,43 @@ class Flows(WireBase):
             r = c.read_response()
             self.assertEqual(r.status, 200)
             self.assertEqual(r.body, body)
+
+    def test_absolute_form_without_path_is_not_500(self):
+        """RFC 9112 3.3: "http://host" has the path "/" -- an ordinary
+        request, not a server error (the same row is in ROWS and in
+        tests/http_requests.tsv; this names the symptom)."""
+        for target in (b"http://example.com", b"HTTPS://example.com"):
+            with self.b.connect() as c:
+                c.send(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                r = c.read_response()
+                self.assertEqual(r.status, 200, (target, r.body))
+
+    def test_pipelined_big_responses(self):
+        """Pipelined requests whose responses pass the output high-water
+        mark: answered in order, whole, the later requests resumed once
+        the output drained (RFC 9112 9.3.2)."""
+        sizes = [3000000, 10, 2500000, 70000]
+        with self.b.connect() as c:
+            c.send(b"".join(hh.get_request("/big?%d" % n) for n in sizes)
+                   + hh.get_request("/env?last"))
+            for n in sizes:
+                r = c.read_response()
+                self.assertEqual((r.status, len(r.body)), (200, n))
+            r = c.read_response()
+            self.assertIn(b"QUERY_STRING=last\n", r.body)
+
+    def test_http10_keep_alive_streamed_response_closes(self):
+        """An HTTP/1.0 response too long to hold back has no chunked
+        coding to frame it: it is close-delimited, says so, and ends the
+        keep-alive connection (RFC 9112 6.3 item 8, 9.3)."""
+        with self.b.connect() as c:
+            c.send(b"GET /big?300000 HTTP/1.0\r\nConnection: keep-alive"
+                   b"\r\n\r\n")
+            r = c.read_response()
+            self.assertEqual(len(r.body), 300000)
+            self.assertIn("close", r.tokens("connection"))
+            self.assertIsNone(r.header("Transfer-Encoding"))
+            self.assertTrue(c.eof)
 
     def test_error_response_is_whole(self):
         """A rejection is a complete message with a length, then EOF."""
