@@ -74,11 +74,14 @@ static void conn_update(struct fcgi_conn *c);
 
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
+static int sink_flush(struct req *r);
 
 static const struct resp_sink fcgi_sink = {
 	.head = sink_head,
 	.body = sink_body,
 	.file = NULL,
+	.flush = sink_flush,
+	.discard = NULL,
 };
 
 static void
@@ -317,6 +320,14 @@ sink_body(struct req *r, const void *p, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+sink_flush(struct req *r)
+{
+	struct fcgi_req *fr = r->conn;
+
+	return conn_flush(fr->conn);
 }
 
 static int

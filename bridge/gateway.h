@@ -150,6 +150,17 @@ struct bg_server {
 	int multithread;
 	int multiprocess;
 	int run_once;
+
+	/*
+	 * Send what has been written so far without waiting for more
+	 * (PEP 3333 "Buffering and Streaming": a block is transmitted
+	 * before the next is asked for).  bridge otherwise holds a small
+	 * response back to give it a Content-Length.  Does not wait for a
+	 * slow client: output it cannot take is queued or spooled.
+	 * Returns 0, or -1 when the client has gone.  Present when
+	 * size > offsetof(struct bg_server, flush).
+	 */
+	int (*flush)(bg_request *r);
 };
 
 /*

@@ -97,11 +97,15 @@ static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_close(struct http_conn *c, const char *why);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
+static int sink_flush(struct req *r);
+static int sink_discard(struct req *r);
 
 static const struct resp_sink http_sink = {
 	.head = sink_head,
 	.body = sink_body,
 	.file = NULL,
+	.flush = sink_flush,
+	.discard = sink_discard,
 };
 
 /* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
@@ -473,6 +477,33 @@ sink_body(struct req *r, const void *p, size_t n)
 		    "response could not be spooled: %s", strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+static int
+sink_flush(struct req *r)
+{
+	struct http_conn *c = r->conn;
+
+	if (c->held) {
+		if (commit_streaming(c, r) == -1 ||
+		    put_body(c, c->hold.data + c->hold.off, c->hold.len) == -1)
+			return -1;
+		buf_free(&c->hold);
+	}
+	/* What the socket does not take now, the loop drains later. */
+	return conn_flush(c);
+}
+
+static int
+sink_discard(struct req *r)
+{
+	struct http_conn *c = r->conn;
+
+	if (!c->held)
+		return -1;
+	c->held = 0;
+	buf_free(&c->hold);
 	return 0;
 }
 

@@ -493,6 +493,20 @@ g_on_finish(bg_request *h, void (*fn)(void *), void *arg)
 	return pool_cleanup(R(h)->pool, fn, arg);
 }
 
+static int
+g_flush(bg_request *h)
+{
+	struct req *r = R(h);
+
+	if (!r->started || r->failed || send_head(r) == -1)
+		return -1;
+	if (r->sink->flush != NULL && r->sink->flush(r) == -1) {
+		r->failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static const char *
 g_request_id(bg_request *h)
 {
@@ -516,6 +530,7 @@ struct bg_server req_server = {
 	.multithread = 0,
 	.multiprocess = 1,
 	.run_once = 0,
+	.flush = g_flush,
 };
 
 int
@@ -567,6 +582,17 @@ req_run(struct req *r, const struct bg_module *m, void *ctx)
 			return REQ_CUT;
 	}
 	if (rc != BG_OK) {
+		/* Nothing on the wire yet (the front end held it back):
+		 * the client can still get a proper 500. */
+		if (r->sink->discard != NULL && r->sink->discard(r) == 0) {
+			log_msg(LOG_LEVEL_ERROR, r->id, "module %s failed "
+			    "before its response left: 500", m->name);
+			r->started = 0;
+			r->head_sent = 0;
+			r->resp_sent = 0;
+			return req_send_error(r, 500) == 0 ? REQ_COMPLETE :
+			    REQ_CUT;
+		}
 		log_msg(LOG_LEVEL_ERROR, r->id,
 		    "module %s failed after the response started; cut",
 		    m->name);

@@ -30,6 +30,11 @@ struct resp_sink {
 	/* Send bytes of a file; NULL when the transport cannot, then
 	 * req reads the file and calls body(). */
 	int (*file)(struct req *r, int fd, off_t off, size_t n);
+	/* Push held output towards the client now; NULL: nothing held. */
+	int (*flush)(struct req *r);
+	/* Drop the response if none of it has reached the wire yet and
+	 * return 0 (a 500 can still be sent), else -1; may be NULL. */
+	int (*discard)(struct req *r);
 };
 
 /* What req_run() reports to the front end. */

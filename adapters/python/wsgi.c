@@ -157,6 +157,28 @@ send_bytes(struct request *req, const char *p, size_t n)
 	return 0;
 }
 
+/* Push what was written to the client now (the server's flush, if this
+ * server has one).  Returns 0, or -1 with OSError set. */
+static int
+py_flush(struct request *req)
+{
+	int rc;
+
+	if (py.srv->size <= offsetof(struct bg_server, flush) ||
+	    py.srv->flush == NULL)
+		return 0;
+	Py_BEGIN_ALLOW_THREADS
+	rc = py.srv->flush(req->r);
+	Py_END_ALLOW_THREADS
+	if (rc == -1) {
+		req->client_gone = 1;
+		PyErr_SetString(PyExc_OSError, "the response could not be "
+		    "sent (client gone)");
+		return -1;
+	}
+	return 0;
+}
+
 /* True once the app's Content-Length has been sent in full: PEP 3333
  * says to stop iterating then. */
 static int
@@ -451,6 +473,7 @@ static int
 send_result(struct request *req, PyObject *result)
 {
 	PyObject *it, *item;
+	int streaming;
 	int fd, rc;
 	off_t off;
 	size_t n;
@@ -493,6 +516,7 @@ send_result(struct request *req, PyObject *result)
 	}
 	if ((it = PyObject_GetIter(result)) == NULL)
 		return fail(req, "the application's result is not iterable");
+	streaming = !PyList_Check(result) && !PyTuple_Check(result);
 	while (!length_reached(req) && (item = PyIter_Next(it)) != NULL) {
 		if (!PyBytes_Check(item)) {
 			PyErr_Format(PyExc_TypeError, "the response body must "
@@ -513,6 +537,12 @@ send_result(struct request *req, PyObject *result)
 			}
 			rc = send_bytes(req, PyBytes_AS_STRING(item),
 			    (size_t)PyBytes_GET_SIZE(item));
+			/* PEP 3333 "Buffering and Streaming": each block
+			 * goes out before the next is asked for, unless the
+			 * result is a list or tuple (no waiting between its
+			 * blocks). */
+			if (rc == 0 && streaming && py_flush(req) == -1)
+				rc = -1;
 			if (rc == -1) {
 				Py_DECREF(item);
 				Py_DECREF(it);

@@ -39,11 +39,8 @@ class Streaming(unittest.TestCase):
         self.assertEqual(r.body.count(b"\n"), 10000)
 
     # PEP 3333 "Buffering and Streaming": a block must reach the client
-    # before the next one is asked for.  bridge's HTTP front end holds a
-    # response back (up to 64 KiB) until handle() returns, and the
-    # gateway ABI has no flush() for the adapter to call after each
-    # block: until it has one, this fails.
-    @unittest.expectedFailure
+    # before the next one is asked for (the adapter calls the gateway's
+    # flush() after each block of a generator).
     def test_streamed_as_produced(self):
         with self.b.connect(timeout=4) as c:
             t0 = time.monotonic()
