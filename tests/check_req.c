@@ -30,6 +30,8 @@ struct seen {
 	struct buf body;
 	int fail_head;
 	int fail_body;
+	int flushes;
+	int held;	/* t_discard succeeds: nothing reached the wire */
 	off_t file_off;
 	size_t file_n;
 };
@@ -70,10 +72,39 @@ t_file(struct req *rq, int fd, off_t off, size_t n)
 	return 0;
 }
 
+static int
+t_flush(struct req *rq)
+{
+	(void)rq;
+	seen.flushes++;
+	seen.held = 0;
+	return seen.fail_body ? -1 : 0;
+}
+
+static int
+t_discard(struct req *rq)
+{
+	(void)rq;
+	if (!seen.held)
+		return -1;
+	buf_free(&seen.head);
+	buf_free(&seen.body);
+	return 0;
+}
+
 static const struct resp_sink test_sink = {
 	.head = t_head,
 	.body = t_body,
 	.file = NULL,
+};
+
+/* A front end that holds output back until flushed (as HTTP does). */
+static const struct resp_sink holding_sink = {
+	.head = t_head,
+	.body = t_body,
+	.file = NULL,
+	.flush = t_flush,
+	.discard = t_discard,
 };
 
 static const struct resp_sink file_sink = {
@@ -522,7 +553,8 @@ hook(void *arg)
 
 /* What the test module does, set per test. */
 static enum { M_ERROR_EARLY, M_START_THEN_ERROR, M_NO_START, M_START_ONLY,
-	M_ERROR_LATE, M_SHORT, M_EXACT, M_HOOKS_FAIL } mode;
+	M_ERROR_LATE, M_SHORT, M_EXACT, M_HOOKS_FAIL,
+	M_FLUSH_THEN_ERROR } mode;
 
 static int
 t_handle(void *ctx, bg_request *h)
@@ -541,6 +573,11 @@ t_handle(void *ctx, bg_request *h)
 	case M_ERROR_LATE:
 		S->start_response(h, 200, NULL, NULL, 0, 0);
 		S->write(h, "partial", 7);
+		return BG_ERROR;
+	case M_FLUSH_THEN_ERROR:
+		S->start_response(h, 200, NULL, NULL, 0, 0);
+		S->write(h, "partial", 7);
+		S->flush(h);
 		return BG_ERROR;
 	case M_SHORT:
 	case M_EXACT:
@@ -633,6 +670,45 @@ START_TEST(run_sink_failure_cuts)
 	mode = M_EXACT;
 	seen.fail_body = 1;
 	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_CUT);
+	ck_assert(r->failed);
+	ck_assert_int_eq(S->write(H, "x", 1), -1);
+}
+END_TEST
+
+START_TEST(run_late_error_while_held_gives_500)
+{
+	/* Output written but still held back: the client gets a clean 500
+	 * instead of an empty or truncated reply. */
+	r->sink = &holding_sink;
+	seen.held = 1;
+	mode = M_ERROR_LATE;
+	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_COMPLETE);
+	ck_assert_ptr_nonnull(strstr(head_str(), "Status: 500 "));
+	ck_assert(body_is("500 Internal Server Error\n"));
+}
+END_TEST
+
+START_TEST(run_late_error_after_flush_cuts)
+{
+	/* Once flushed, the bytes may be on the wire: cut, no 500. */
+	r->sink = &holding_sink;
+	seen.held = 1;
+	mode = M_FLUSH_THEN_ERROR;
+	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_CUT);
+	ck_assert_int_eq(seen.flushes, 1);
+	ck_assert_ptr_nonnull(strstr(head_str(), "Status: 200 "));
+	ck_assert(body_is("partial"));
+}
+END_TEST
+
+START_TEST(flush_before_start_refused_and_failure_marks_gone)
+{
+	r->sink = &holding_sink;
+	ck_assert_int_eq(S->flush(H), -1);
+	ck_assert_int_eq(seen.flushes, 0);
+	ck_assert_int_eq(S->start_response(H, 200, NULL, NULL, 0, 0), 0);
+	seen.fail_body = 1;
+	ck_assert_int_eq(S->flush(H), -1);
 	ck_assert(r->failed);
 	ck_assert_int_eq(S->write(H, "x", 1), -1);
 }
@@ -905,6 +981,9 @@ req_suite(void)
 	tcase_add_test(run, run_short_body_cuts);
 	tcase_add_test(run, run_exact_body_completes);
 	tcase_add_test(run, run_sink_failure_cuts);
+	tcase_add_test(run, run_late_error_while_held_gives_500);
+	tcase_add_test(run, run_late_error_after_flush_cuts);
+	tcase_add_test(run, flush_before_start_refused_and_failure_marks_gone);
 	tcase_add_test(run, run_head_failure_cuts);
 	tcase_add_test(run, finish_hooks_reverse_order_after_failure);
 	tcase_add_test(run, finish_hooks_run_without_req_run);
