@@ -411,6 +411,9 @@ pool_suite(void)
 	tcase_add_test(buf, buf_reserve_gives_room);
 	tcase_add_test(buf, buf_slide_before_grow);
 	tcase_add_test(buf, buf_random_ops_match_model);
+	/* Check's default 4 s is short for the random walk under ASan on
+	 * a loaded 2-core machine. */
+	tcase_set_timeout(buf, 60);
 	suite_add_tcase(s, buf);
 
 	tcase_add_checked_fixture(body, body_reset, body_restore);

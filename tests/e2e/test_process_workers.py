@@ -126,7 +126,13 @@ class Deaths(unittest.TestCase):
 
 class Timeouts(unittest.TestCase):
     def others_answer_meanwhile(self, port, slow, bound=0.5):
-        """Fast requests, one at a time, while slow is running."""
+        """Fast requests, one at a time, while slow is running.
+
+        They start once the slow request is surely in the application:
+        a connection accepted by the same worker in the same wakeup as
+        the slow request would wait behind it (one event loop per
+        worker), which is not what this checks."""
+        time.sleep(0.3)
         times = []
         while slow.is_alive() and len(times) < 20:
             t0 = time.monotonic()
@@ -173,6 +179,7 @@ class Timeouts(unittest.TestCase):
         fast = []
 
         def others():
+            time.sleep(0.3)     # see others_answer_meanwhile
             while time.monotonic() - t0 < 0.9:
                 t1 = time.monotonic()
                 with b.connect(timeout=5) as f:
@@ -188,7 +195,7 @@ class Timeouts(unittest.TestCase):
         self.assertIsNotNone(r.end)
         self.assertGreater(took, 0.9)
         self.assertLess(took, 2.0)
-        self.assertGreater(len(fast), 3)
+        self.assertGreater(len(fast), 2)
         self.assertEqual({s for s, _ in fast}, {200})
         self.assertLess(max(t for _, t in fast), 0.5)
         m = b.wait_log(r"worker \d \(pid (\d+)\) replaced after a request "
