@@ -13,7 +13,7 @@
 struct config config = {
 	.workers = 1,
 	.backlog = 1024,
-	.max_conns = 4096,
+	.max_conns = 16384,
 	.fcgi_max_reqs = 64,
 	.max_params_bytes = 64 * 1024,
 	.max_params = 512,
@@ -59,7 +59,9 @@ static const char usage_text[] =
 "Processes and limits:\n"
 "  -w, --workers N         worker processes (default 1)\n"
 "  --backlog N             listen queue length (default 1024)\n"
-"  --max-conns N           connections per worker (default 4096)\n"
+"  --max-conns N           connections per worker (default 16384, within\n"
+"                          the open-file limit, which bridge raises to its\n"
+"                          hard limit)\n"
 "  --fastcgi-max-reqs N    requests multiplexed on one FastCGI connection\n"
 "                          (default 64; 1 refuses multiplexing)\n"
 "  --max-params-bytes SIZE FastCGI PARAMS bytes per request (default 64k)\n"

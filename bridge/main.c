@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "access_log.h"
@@ -20,6 +21,35 @@
 #include "notify.h"
 #include "tls.h"
 
+/*
+ * Connections are file descriptors: take the hard limit (as nginx's
+ * worker_rlimit_nofile), and keep --max-conns within it.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	long room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Room for listeners, logs, spool files and the module's own. */
+	room = rl.rlim_cur == RLIM_INFINITY ? 1L << 20 :
+	    (long)rl.rlim_cur - 64;
+	if (room < 16)
+		room = 16;
+	if (config.max_conns > room) {
+		log_warn("--max-conns %d is above the open-file limit; using "
+		    "%ld", config.max_conns, room);
+		config.max_conns = (int)room;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -31,6 +61,7 @@ main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log, strerror(errno));
 	body_configure(config.body_buffer, config.tmp_dir);
+	raise_nofile();
 	if (access_log_format(config.access_log_format, err,
 	    sizeof(err)) == -1)
 		fatal("%s", err);
