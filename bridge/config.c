@@ -19,6 +19,7 @@ struct config config = {
 	.max_params = 512,
 	.max_body = 100 * 1024 * 1024,
 	.body_buffer = 64 * 1024,
+	.max_spool = 64 * 1024 * 1024,
 	.tmp_dir = "/tmp",
 	.socket_mode = -1,
 	.read_timeout = 60,
@@ -69,6 +70,8 @@ static const char usage_text[] =
 "  --max-body SIZE         request body limit, 413 above (default 100m)\n"
 "  --body-buffer SIZE      body kept in memory below this (default 64k)\n"
 "  --tmp-dir DIR           where larger bodies are spooled (default /tmp)\n"
+"  --max-spool SIZE        HTTP response bytes spooled for a slow client\n"
+"                          before the application waits for it (64m)\n"
 "  --socket-mode OCTAL     mode of unix sockets bridge creates\n"
 "  --socket-owner U[:G]    owner of unix sockets bridge creates\n"
 "  --read-timeout SECS     a request must arrive within (default 60); for\n"
@@ -205,6 +208,7 @@ enum {
 	OPT_MAX_BODY,
 	OPT_BODY_BUFFER,
 	OPT_TMP_DIR,
+	OPT_MAX_SPOOL,
 	OPT_SOCKET_MODE,
 	OPT_SOCKET_OWNER,
 	OPT_READ_TIMEOUT,
@@ -249,6 +253,7 @@ static const struct option long_options[] = {
 	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 	{ "body-buffer", required_argument, NULL, OPT_BODY_BUFFER },
 	{ "tmp-dir", required_argument, NULL, OPT_TMP_DIR },
+	{ "max-spool", required_argument, NULL, OPT_MAX_SPOOL },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "socket-owner", required_argument, NULL, OPT_SOCKET_OWNER },
 	{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
@@ -410,6 +415,10 @@ apply(int c, char *arg)
 	case OPT_BODY_BUFFER:
 		config.body_buffer = (size_t)size("--body-buffer",
 		    arg, 0, 1 << 30);
+		break;
+	case OPT_MAX_SPOOL:
+		config.max_spool = size("--max-spool", arg, 1 << 20,
+		    UINT64_MAX >> 1);
 		break;
 	case OPT_TMP_DIR:
 		config.tmp_dir = arg;
@@ -673,6 +682,7 @@ config_print(FILE *out)
 	NUM("max-body", config.max_body);
 	NUM("body-buffer", config.body_buffer);
 	STR("tmp-dir", config.tmp_dir);
+	NUM("max-spool", config.max_spool);
 	if (config.socket_mode >= 0)
 		fprintf(out, "socket-mode = %04o\n", config.socket_mode);
 	if (config.socket_owner)

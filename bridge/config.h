@@ -53,6 +53,7 @@ struct config {
 	int max_params;
 	uint64_t max_body;
 	size_t body_buffer;	/* in memory before spooling to tmp_dir */
+	uint64_t max_spool;	/* HTTP response bytes spooled per client */
 	const char *tmp_dir;
 
 	int socket_mode;	/* -1: leave as umask gives */

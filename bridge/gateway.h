@@ -161,6 +161,17 @@ struct bg_server {
 	 * size > offsetof(struct bg_server, flush).
 	 */
 	int (*flush)(bg_request *r);
+
+	/*
+	 * Tell the server about a process group the module started for
+	 * this request (a CGI script).  If the server abandons the request
+	 * -- it ran past --timeout and the worker is replaced -- it kills
+	 * the group (SIGKILL) so nothing outlives the worker.  The module
+	 * still kills and reaps its children itself in every other case.
+	 * At most 8 groups per request.  Returns 0 or -1.  Present when
+	 * size > offsetof(struct bg_server, own_pgid).
+	 */
+	int (*own_pgid)(bg_request *r, pid_t pgid);
 };
 
 /*

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,36 @@ conn_flush(struct http_conn *c)
 }
 
 /*
+ * The spool is bounded (--max-spool, as nginx's proxy_max_temp_file_size):
+ * past it the module waits for the client after all, bounded by
+ * --write-timeout, rather than fill the disk.
+ */
+static int
+spool_bound(struct http_conn *c)
+{
+	struct pollfd pfd = { .fd = c->io.fd };
+	int n;
+
+	while (c->spool_fd != -1 &&
+	    (uint64_t)(c->spool_len - c->spool_sent) > config.max_spool) {
+		if (conn_flush(c) == -1)
+			return -1;
+		if (c->spool_fd == -1 || (uint64_t)(c->spool_len -
+		    c->spool_sent) <= config.max_spool / 2)
+			break;
+		pfd.events = c->send_want == EPOLLIN ? POLLIN : POLLOUT;
+		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+/*
  * The module writes more than the client takes: rather than wait for
  * the client (holding the application), move the output to a spool file
  * that the event loop drains after the module returns.
@@ -355,7 +386,7 @@ conn_spool(struct http_conn *c)
 		c->spool_len += w;
 	}
 	buf_free(&c->out);
-	return 0;
+	return spool_bound(c);
 }
 
 static int
@@ -441,6 +472,18 @@ put_body(struct http_conn *c, const void *p, size_t n)
 	return 0;
 }
 
+/* Send the held-back body (possibly empty) and release it. */
+static int
+put_hold(struct http_conn *c)
+{
+	int rc = 0;
+
+	if (c->hold.len > 0)
+		rc = put_body(c, c->hold.data + c->hold.off, c->hold.len);
+	buf_free(&c->hold);
+	return rc;
+}
+
 static int
 sink_head(struct req *r)
 {
@@ -466,9 +509,8 @@ sink_body(struct req *r, const void *p, size_t n)
 		if (c->hold.len + n <= HTTP_HOLD)
 			return buf_append(&c->hold, p, n);
 		if (commit_streaming(c, r) == -1 ||
-		    put_body(c, c->hold.data + c->hold.off, c->hold.len) == -1)
+		    put_hold(c) == -1)
 			return -1;
-		buf_free(&c->hold);
 	}
 	if (put_body(c, p, n) == -1)
 		return -1;
@@ -487,9 +529,8 @@ sink_flush(struct req *r)
 
 	if (c->held) {
 		if (commit_streaming(c, r) == -1 ||
-		    put_body(c, c->hold.data + c->hold.off, c->hold.len) == -1)
+		    put_hold(c) == -1)
 			return -1;
-		buf_free(&c->hold);
 	}
 	/* What the socket does not take now, the loop drains later. */
 	return conn_flush(c);
@@ -519,9 +560,8 @@ finish_response(struct http_conn *c, struct req *r)
 		snprintf(len, sizeof(len), "Content-Length: %zu\r\n",
 		    c->hold.len);
 		if (put_head(c, r, len) == -1 ||
-		    put_body(c, c->hold.data + c->hold.off, c->hold.len) == -1)
+		    put_hold(c) == -1)
 			return -1;
-		buf_free(&c->hold);
 		return 0;
 	}
 	if (c->resp_chunked) {

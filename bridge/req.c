@@ -531,6 +531,7 @@ struct bg_server req_server = {
 	.multiprocess = 1,
 	.run_once = 0,
 	.flush = g_flush,
+	.own_pgid = NULL,	/* set by the worker, which can honour it */
 };
 
 int

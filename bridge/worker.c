@@ -36,6 +36,8 @@ static struct {
 	volatile size_t pending_len;
 	const void *volatile answer;
 	volatile size_t answer_len;
+	volatile pid_t pgids[8];
+	volatile int npgids;
 } current;
 static struct scoreboard_slot *slot;
 static unsigned long requests_left;	/* before recycling; 0: no limit */
@@ -56,10 +58,24 @@ worker_request_begin(struct req *r, int fd, const void *pending,
 		slot->busy_since = loop_clock_ms();
 }
 
+/* The gateway's own_pgid(): a process group of the current request,
+ * killed if the request is abandoned.  Returns 0 or -1 (table full). */
+static int
+own_pgid(bg_request *r, pid_t pgid)
+{
+	(void)r;
+	if (pgid <= 1 || current.npgids == (int)(sizeof(current.pgids) /
+	    sizeof(current.pgids[0])))
+		return -1;
+	current.pgids[current.npgids++] = pgid;
+	return 0;
+}
+
 void
 worker_request_end(void)
 {
 	current.r = NULL;
+	current.npgids = 0;
 	if (slot != NULL) {
 		slot->busy_since = 0;
 		slot->requests++;
@@ -103,7 +119,12 @@ on_timeout(int sig)
 {
 	struct req *r = current.r;
 
+	int i;
+
 	(void)sig;
+	/* What the request started must not outlive the worker. */
+	for (i = 0; i < current.npgids; i++)
+		kill(-current.pgids[i], SIGKILL);
 	if (r != NULL && !r->head_sent && current.answer != NULL) {
 		write_fully(current.fd, current.pending, current.pending_len);
 		write_fully(current.fd, current.answer, current.answer_len);
@@ -147,6 +168,9 @@ on_accept(struct loop *l, struct loop_io *io, uint32_t events)
 	int fd, i;
 
 	(void)events;
+	/* An event of this round for a listener closed by the stop. */
+	if (worker.stopping || li->io.fd == -1)
+		return;
 	/* Take a bounded batch so one listener cannot starve the rest. */
 	for (i = 0; i < 64; i++) {
 		if (worker.nconns >= config.max_conns) {
@@ -313,6 +337,7 @@ worker_main(int index)
 		slot->pid = (int32_t)getpid();
 	}
 	signal(SIGALRM, on_timeout);
+	req_server.own_pgid = own_pgid;
 	if (config.max_requests > 0) {
 		requests_left = config.max_requests;
 		if (config.max_requests_jitter > 0) {

@@ -41,6 +41,8 @@ void worker_request_begin(struct req *r, int fd, const void *pending,
     size_t pending_len, const void *answer, size_t answer_len);
 void worker_request_end(void);
 
+
+
 /* Run a worker until told to stop; never returns. */
 void worker_main(int index) __attribute__((noreturn));
 

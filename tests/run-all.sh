@@ -45,13 +45,17 @@ run_suite "tests" build || status=1
 # handle_segv=0: the tests crash workers on purpose and expect SIGSEGV.
 # allocator_may_return_null=1: the tests ask for absurd sizes on purpose
 # and expect NULL (ENOMEM), not an abort.
-export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_segv=0:allocator_may_return_null=1
+# fast_unwind_on_malloc=0: full allocation stacks, so that leaks of the
+# embedded interpreter (and of the libraries it loads) are recognised by
+# tests/lsan.supp; malloc_context_size keeps that affordable.
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_segv=0:allocator_may_return_null=1:fast_unwind_on_malloc=0:malloc_context_size=12
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
 run_suite "tests under ASan+UBSan" build-asan \
 	CC=clang \
 	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	LDFLAGS="-fsanitize=address,undefined" || status=1
-unset ASAN_OPTIONS UBSAN_OPTIONS
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 if BUILDDIR="$top/build" bash tests/fuzz/run.sh; then
 	results+=("fuzz: passed")

@@ -134,8 +134,9 @@ size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fn,
 static PyObject *
 take(struct input *in, size_t k)
 {
-	PyObject *b = PyBytes_FromStringAndSize(in->buf + in->off,
-	    (Py_ssize_t)k);
+	/* No buffer yet when nothing was read: "" without an offset. */
+	PyObject *b = PyBytes_FromStringAndSize(k > 0 ? in->buf + in->off :
+	    "", (Py_ssize_t)k);
 
 	if (b != NULL) {
 		in->off += k;

@@ -11,7 +11,9 @@ only; run it again on an old OUT to re-render without re-measuring.
 
 import argparse
 import csv
+import collections
 import os
+import re
 import statistics
 import sys
 
@@ -66,6 +68,12 @@ def summarise(scenarios, raw):
                 max=max(rps),
                 p99=statistics.median(p99) if p99 else None,
             )
+            bg = [num(r.get("bg_busy_pct")) for r in rows]
+            bg = [b for b in bg if b is not None]
+            d["bg_busy"] = max(bg) if bg else None
+            # A run that completed no request at all: wrk then reports no
+            # timeouts either, so count these apart.
+            d["stalled"] = sum(1 for r in rows if not num(r["requests"]))
             for k in ("non2xx", "connect", "read", "write", "timeout"):
                 d[k] = sum(int(num(r[k]) or 0) for r in rows)
         out.append(d)
@@ -108,6 +116,8 @@ def errors_note(d):
     parts = []
     if d.get("timeout"):
         parts.append(f"{d['timeout']} timeouts")
+    if d.get("stalled"):
+        parts.append(f"{d['stalled']} stalled runs")
     sock = d.get("connect", 0) + d.get("read", 0) + d.get("write", 0)
     if sock:
         parts.append(f"{sock} socket errors")
@@ -116,17 +126,42 @@ def errors_note(d):
     return f"  [{d['scenario']}: " + ", ".join(parts) + "]" if parts else ""
 
 
-def print_report(env, summary, ref, rat, rss, ceiling_name, out):
+NGINX_ERR = re.compile(
+    r"\[(?P<level>error|crit|alert|emerg)\] \d+#\d+: (?:\*\d+ )?"
+    r"(?P<msg>.*?)(?:, client: .*?request: \"\S+ (?P<path>\S+).*)?$")
+
+
+def nginx_errors(path):
+    """{location path: Counter(message)} from nginx's error log, for the
+    errors nginx hid from the client (a kept connection retried) or not."""
+    res = collections.defaultdict(collections.Counter)
+    if not os.path.exists(path):
+        return res
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = NGINX_ERR.search(line.rstrip("\n"))
+            if m:
+                res[m.group("path") or "-"][m.group("msg")] += 1
+    return res
+
+
+def print_report(env, summary, ref, rat, rss, ceiling_name, nerr, out):
     w = out.write
     for line in env:
         w(line + "\n")
     rounds = max((d["rounds"] for d in summary), default=0)
     ceil = next((d for d in summary if d["scenario"] == ceiling_name), None)
     ceil_rps = ceil.get("median") if ceil else None
-    w(f"\nmedian of {rounds} rounds; errors are totals over all rounds\n")
+    w(f"\nmedian of {rounds} rounds; errors are totals over all rounds; "
+      "stalled = runs that completed no request at all\n")
+    busy = [d["bg_busy"] for d in summary if d.get("bg_busy") is not None]
+    if busy and max(busy) > 10:
+        w(f"WARNING: other work kept the machine up to {max(busy):.0f}% "
+          "busy between runs (bg_busy_pct in raw.tsv): these numbers are "
+          "low and noisy; run again on a quiet machine\n")
     hdr = (f"{'scenario':<20} {'conns':>5} {'req/s':>9} {'min..max':>17} "
            f"{'p99 ms':>8} {'non-2xx':>8} {'sock c/r/w':>12} "
-           f"{'timeouts':>8} {'of nginx':>8}\n")
+           f"{'timeouts':>8} {'stalled':>7} {'of nginx':>8}\n")
     w(hdr)
     w("-" * (len(hdr) - 1) + "\n")
     for d in summary:
@@ -138,10 +173,17 @@ def print_report(env, summary, ref, rat, rss, ceiling_name, out):
         pct = f"{100 * d['median'] / ceil_rps:.0f}%" if ceil_rps else "NA"
         w(f"{d['scenario']:<20} {d['conns']:>5} {d['median']:>9.0f} "
           f"{rng:>17} {p99:>8} {d['non2xx']:>8} {crw:>12} "
-          f"{d['timeout']:>8} {pct:>8}\n")
+          f"{d['timeout']:>8} {d['stalled']:>7} {pct:>8}\n")
     for d in summary:
         if "median" not in d:
             w(f"{d['scenario']:<20} not measured: {d['state']}\n")
+
+    if nerr:
+        w("\nnginx error log (all rounds and the warm-up; clients may not "
+          "see these: nginx retries a failed kept connection on a new one)\n")
+        for loc, msgs in sorted(nerr.items()):
+            for msg, n in msgs.most_common(3):
+                w(f"  {loc:<18} {n:>7}  {msg[:90]}\n")
 
     w("\nratios (median req/s)\n")
     if ref is None:
@@ -167,9 +209,10 @@ def print_report(env, summary, ref, rat, rss, ceiling_name, out):
           f"{r['per_worker_rss_kb']:<22} {mstr:>9} {idle:>9}\n")
 
 
-def write_outputs(outdir, env, summary, ref, ref_name, rat):
+def write_outputs(outdir, env, summary, ref, ref_name, rat, nerr):
     keys = ["scenario", "backend", "mode", "conns", "rounds", "median", "min",
             "max", "p99", "non2xx", "connect", "read", "write", "timeout",
+            "stalled",
             "state"]
     with open(os.path.join(outdir, "summary.tsv"), "w") as f:
         f.write("\t".join(k if k != "p99" else "p99_ms" for k in keys)
@@ -203,6 +246,8 @@ def write_outputs(outdir, env, summary, ref, ref_name, rat):
             errs = []
             if d["timeout"]:
                 errs.append(f"{d['timeout']} timeouts")
+            if d["stalled"]:
+                errs.append(f"{d['stalled']} stalled")
             sock = d["connect"] + d["read"] + d["write"]
             if sock:
                 errs.append(f"{sock} sock err")
@@ -224,6 +269,13 @@ def write_outputs(outdir, env, summary, ref, ref_name, rat):
         box.append(f"no ratios: {ref_name} not measured")
     for label, r, p, x in rat:
         box.append(f"{r['scenario']} / {p['scenario']} ({label}) = {x:.2f}\u00d7")
+    busy = [d["bg_busy"] for d in summary if d.get("bg_busy") is not None]
+    if busy and max(busy) > 10:
+        box.append(f"WARNING: other work kept the machine up to "
+                   f"{max(busy):.0f}% busy: numbers low and noisy")
+    for loc, msgs in sorted(nerr.items()):
+        box.append(f"nginx error log: {sum(msgs.values())} errors on {loc} "
+                   "(see report.txt)")
     skipped = [d["scenario"] for d in summary if "median" not in d]
     if skipped:
         box.append("not measured: " + ", ".join(skipped))
@@ -259,8 +311,9 @@ def main():
 
     summary = summarise(scenarios, raw)
     ref, rat = ratios(summary, a.ref, a.ceiling)
-    print_report(env, summary, ref, rat, rss, a.ceiling, sys.stdout)
-    write_outputs(a.out, env, summary, ref, a.ref, rat)
+    nerr = nginx_errors(os.path.join(a.out, "nginx-error.log"))
+    print_report(env, summary, ref, rat, rss, a.ceiling, nerr, sys.stdout)
+    write_outputs(a.out, env, summary, ref, a.ref, rat, nerr)
 
 
 if __name__ == "__main__":

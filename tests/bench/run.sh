@@ -30,9 +30,12 @@
 # Also: THREADS [2] and CONNS [64] (wrk -t/-c), CONNS_HIGH [256] (the
 # overload scenarios), WORKERS [2] (processes per backend), WARMUP [1] (s of
 # unrecorded wrk per scenario before round 1), PORT [18480] (nginx; TCP
-# backends take PORT+1...), CC [cc].
+# backends take PORT+1...), CC [cc], WAIT_IDLE [0] (wait up to this many s
+# for the machine to be less than 10% busy before starting; it always warns).
 # Relative BRIDGE/HELLO_SO are taken from the current directory; the defaults
-# are relative to the top of the tree, wherever the script is run from.
+# are relative to the top of the tree, wherever the script is run from, and
+# fall back to ./build/bridge/bridge and ./build/examples/native/.libs/hello.so
+# (a build directory) when ./bridge/bridge does not exist.
 #
 # If the bridge binary or module is missing, bridge scenarios are skipped with
 # a message and the peers are still measured. Missing peers are installed with
@@ -50,11 +53,19 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 PY=/usr/bin/python3
 
+# An in-tree build puts bridge in ./bridge; a `mkdir build && cd build &&
+# ../configure` one in ./build/bridge: take the first that exists.
+if [ -z "${BRIDGE:-}" ] && [ -z "${HELLO_SO:-}" ] &&
+    ! [ -x "$TOP/bridge/bridge" ] && [ -x "$TOP/build/bridge/bridge" ]; then
+	BRIDGE=$TOP/build/bridge/bridge
+	HELLO_SO=$TOP/build/examples/native/.libs/hello.so
+fi
 BRIDGE=${BRIDGE:-$TOP/bridge/bridge}
 HELLO_SO=${HELLO_SO:-$TOP/examples/native/.libs/hello.so}
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-5}
 WARMUP=${WARMUP:-1}
+WAIT_IDLE=${WAIT_IDLE:-0}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 CONNS_HIGH=${CONNS_HIGH:-256}
@@ -130,7 +141,7 @@ if [ "$LIST_ONLY" = 1 ]; then
 	exit 0
 fi
 
-for v in ROUNDS DUR WARMUP THREADS CONNS CONNS_HIGH WORKERS PORT; do
+for v in ROUNDS DUR WARMUP THREADS CONNS CONNS_HIGH WORKERS PORT WAIT_IDLE; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 if [ "$DUR" -lt 1 ] || [ "$DUR" -gt 120 ]; then die "DUR must be 1..120 s"; fi
@@ -219,8 +230,9 @@ alive() {
 
 stop_tracked() {
 	local e i
+	# A process may exit between the check and the kill: not an error.
 	for e in "${TRACKED[@]}"; do
-		alive "$e" && kill -TERM "${e%%:*}" 2>/dev/null
+		if alive "$e"; then kill -TERM "${e%%:*}" 2>/dev/null || true; fi
 	done
 	for ((i = 0; i < 50; i++)); do
 		local left=0
@@ -231,7 +243,7 @@ stop_tracked() {
 		sleep 0.1
 	done
 	for e in "${TRACKED[@]}"; do
-		alive "$e" && kill -KILL "${e%%:*}" 2>/dev/null
+		if alive "$e"; then kill -KILL "${e%%:*}" 2>/dev/null || true; fi
 	done
 	TRACKED=()
 	wait 2>/dev/null || true
@@ -240,6 +252,8 @@ stop_tracked() {
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	# Clean up as much as possible whatever fails.
+	set +e
 	stop_tracked
 	if [ "$KEEP_TMP" = 1 ]; then
 		log "kept $TMP"
@@ -577,7 +591,7 @@ parse_wrk() {
 	}
 	$1 == "99%" { p99 = ms($2) }
 	END {
-		if (p99 == "") p99 = "NA"
+		if (p99 == "" || req == 0) p99 = "NA"
 		printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", rps, req, n, c, r, w, t, p99
 	}' "$1"
 }
@@ -591,7 +605,16 @@ for row in "${SCENARIOS[@]}"; do
 done
 [ "$matched" = 1 ] || die "no scenario matches --only '$ONLY'"
 
+# Other work on the machine takes CPU from the servers under test: say so,
+# or with WAIT_IDLE=S wait up to S seconds for it to stop.
 BUSY_BEFORE=$(machine_busy)
+waited=0
+while [ "$BUSY_BEFORE" -gt 10 ] && [ "$waited" -lt "$WAIT_IDLE" ]; do
+	[ "$waited" = 0 ] && log "machine ${BUSY_BEFORE}% busy; waiting up to ${WAIT_IDLE}s for it to settle"
+	sleep 4
+	BUSY_BEFORE=$(machine_busy)
+	waited=$((waited + 5))
+done
 if [ "$BUSY_BEFORE" -gt 10 ]; then
 	log "WARNING: the machine is ${BUSY_BEFORE}% busy before the benchmark starts: expect low, noisy numbers"
 fi
@@ -665,7 +688,7 @@ done
 # ---------------------------------------------------------------------------
 # Measure, interleaved: every round visits every scenario once.
 
-eta=$(( ${#RUNNABLE[@]} * (ROUNDS * (DUR + 1) + WARMUP + 1) ))
+eta=$(( ${#RUNNABLE[@]} * (ROUNDS * (DUR + 1) + WARMUP) + 12 ))
 log "${#RUNNABLE[@]} scenarios x $ROUNDS rounds x ${DUR}s (wrk -t$THREADS), about $((eta / 60))m$((eta % 60))s"
 
 if [ "$WARMUP" -gt 0 ]; then
@@ -675,20 +698,26 @@ if [ "$WARMUP" -gt 0 ]; then
 fi
 idle_check "after the warm-up"
 
-printf 'round\tscenario\tbackend\tconns\trps\trequests\tnon2xx\tconnect\tread\twrite\ttimeout\tp99_ms\n' >"$RAW_TSV"
+# bg_busy_pct: how busy the machine was in the second before the run, with
+# everything here idle: other work that competes with the measurement.
+printf 'round\tscenario\tbackend\tconns\trps\trequests\tnon2xx\tconnect\tread\twrite\ttimeout\tp99_ms\tbg_busy_pct\n' >"$RAW_TSV"
 for ((round = 1; round <= ROUNDS; round++)); do
 	for name in "${RUNNABLE[@]}"; do
 		file=$OUT/wrk/$round-$name.txt
+		bg=$(machine_busy)
 		run_wrk "${SC_URL[$name]}" "${SC_CONNS[$name]}" "$DUR" "$file"
 		row=$(parse_wrk "$file")
-		printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$name" \
-		    "${SC_BACKEND[$name]}" "${SC_CONNS[$name]}" "$row" >>"$RAW_TSV"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" \
+		    "${SC_BACKEND[$name]}" "${SC_CONNS[$name]}" "$row" "$bg" >>"$RAW_TSV"
 		IFS=$'\t' read -r rps _ non2xx conn rd wr tmo _ <<<"$row"
-		log "$(printf 'round %d/%d  %-20s %10s req/s  non-2xx %s  sock c/r/w %s/%s/%s  timeout %s' \
-		    "$round" "$ROUNDS" "$name" "$rps" "$non2xx" "$conn" "$rd" "$wr" "$tmo")"
-		sleep 0.5
+		log "$(printf 'round %d/%d  %-18s %9s req/s  non-2xx %s  sock c/r/w %s/%s/%s  timeout %s  (machine %s%% busy before)' \
+		    "$round" "$ROUNDS" "$name" "$rps" "$non2xx" "$conn" "$rd" "$wr" "$tmo" "$bg")"
 	done
 done
+
+# nginx logs what its clients never see: a failed kept connection is retried
+# on a new one. report.py counts these per location.
+cp "$TMP/nginx-error.log" "$OUT/nginx-error.log" 2>/dev/null || true
 
 # Worker memory and idle CPU after the load.
 idle_check "after the run"
@@ -736,4 +765,4 @@ if gnuplot -e "datafile='$OUT/chart.dat'; labelfile='$OUT/chart-labels.gp'; outf
 else
 	log "gnuplot failed: $(cat "$TMP/gnuplot.log")"
 fi
-log "results: $OUT/{report.txt,summary.tsv,raw.tsv,rss.tsv,chart.png}"
+log "results: $OUT/{report.txt,summary.tsv,raw.tsv,rss.tsv,nginx-error.log,chart.png}"

@@ -633,6 +633,11 @@ class FrontEnds(unittest.TestCase):
         tmp = h.TempDir(self, "bridge-wsgi-cgi-")
         env = dict(self.PARAMS)
         env["PATH"] = "/usr/bin:/bin"
+        # The sanitizer settings of the ASan suite (leak suppressions for
+        # the interpreter) apply to this bridge too.
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
         out = subprocess.run(
             [h.BRIDGE, "--module", ADAPTER, "--module-arg",
              module_arg("probe:app", APPS), "--error-log",

@@ -104,7 +104,7 @@ for f in "$src"/tests/fuzz/*.c; do
 	fi
 	nseeds=$(find "$out/corpus" -type f | wc -l)
 
-	common=(-g -O1 -fno-omit-frame-pointer "${defs[@]}" -I"$src/bridge"
+	common=(-g -O1 -fno-omit-frame-pointer "${defs[@]}" -I"$src/bridge" -I"$src"
 	    "${fcgi_cflags[@]}" "$f" "${srcs[@]}")
 	if ! "$cc" "${common[@]}" -fsanitize=fuzzer,address,undefined \
 	    "${libs[@]}" -o "$out/$name" >"$out/build.log" 2>&1; then

@@ -1,0 +1,2 @@
+#!/nonexistent/interpreter
+# Its interpreter does not exist: exec fails.

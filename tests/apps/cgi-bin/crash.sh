@@ -1,0 +1,3 @@
+#!/bin/sh
+# Dies of SIGSEGV before writing anything.
+kill -SEGV $$
