@@ -12,20 +12,20 @@
 #define ADAPTERDIR "/usr/local/lib/bridge"
 #endif
 
-static char adapter_path[PATH_MAX];
+static char found[PATH_MAX];
 static char adapter_arg[8192];
 
-static const char *
-find(const char *name)
+const char *
+adapter_path(const char *name, const char *builddir)
 {
 	const char *env = getenv("BRIDGE_ADAPTER_DIR");
 	char self[PATH_MAX - 64], *slash;
 	ssize_t n;
 
 	if (env != NULL && *env != '\0') {
-		snprintf(adapter_path, sizeof(adapter_path), "%s/%s.so", env,
+		snprintf(found, sizeof(found), "%s/%s.so", env,
 		    name);
-		return adapter_path;
+		return found;
 	}
 	/* Running from the build tree (bridge/bridge beside adapters/):
 	 * its own adapters, not whatever is installed. */
@@ -33,17 +33,17 @@ find(const char *name)
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL)
 			*slash = '\0';
-		snprintf(adapter_path, sizeof(adapter_path),
-		    "%s/../adapters/%s/.libs/%s.so", self, name, name);
-		if (access(adapter_path, R_OK) == 0)
-			return adapter_path;
+		snprintf(found, sizeof(found),
+		    "%s/../%s/.libs/%s.so", self, builddir, name);
+		if (access(found, R_OK) == 0)
+			return found;
 	}
-	snprintf(adapter_path, sizeof(adapter_path), "%s/%s.so", ADAPTERDIR,
+	snprintf(found, sizeof(found), "%s/%s.so", ADAPTERDIR,
 	    name);
-	if (access(adapter_path, R_OK) == 0)
-		return adapter_path;
-	fatal("the %s adapter is not installed (looked in %s and the build "
-	    "tree; set BRIDGE_ADAPTER_DIR)", name, ADAPTERDIR);
+	if (access(found, R_OK) == 0)
+		return found;
+	fatal("%s.so is not installed (looked in %s and the build tree; set "
+	    "BRIDGE_ADAPTER_DIR)", name, ADAPTERDIR);
 }
 
 static void
@@ -66,13 +66,13 @@ adapter_select(void)
 	char num[16];
 
 	if (config.wsgi_app != NULL) {
-		config.module = find("python");
+		config.module = adapter_path("python", "adapters/python");
 		line("app", config.wsgi_app);
 		line("pythonpath", config.pythonpath);
 		line("venv", config.venv);
 		line("chdir", config.chdir);
 	} else if (config.cgi_root != NULL) {
-		config.module = find("cgi");
+		config.module = adapter_path("cgi", "adapters/cgi");
 		line("root", config.cgi_root);
 		snprintf(num, sizeof(num), "%u", config.cgi_timeout);
 		line("timeout", num);

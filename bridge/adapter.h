@@ -14,4 +14,11 @@
  */
 void adapter_select(void);
 
+/*
+ * Path of one of bridge's own loadable parts, NAME.so: an adapter or
+ * the TLS module.  builddir is where the build tree keeps it ("bridge",
+ * "adapters/python").  Exits naming what is missing.
+ */
+const char *adapter_path(const char *name, const char *builddir);
+
 #endif /* BRIDGE_ADAPTER_H */

@@ -175,7 +175,7 @@ http_conn_accept(int fd, const struct listener *l)
 	c->spool_fd = -1;
 	c->tp = &transport_plain;
 	if (l->proto == PROTO_HTTPS) {
-		c->tp = &transport_tls;
+		c->tp = tls_transport();
 		if ((c->tls = tls_new(fd)) == NULL) {
 			log_error("http: no TLS session: out of memory");
 			close(fd);

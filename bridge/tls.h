@@ -1,12 +1,17 @@
 /*
- * TLS with OpenSSL 3: TLS 1.2 and 1.3 only, ALPN http/1.1, SNI across
- * several certificate/key pairs, session tickets shared by the workers.
+ * TLS for the HTTPS front end: TLS 1.2 and 1.3 only, ALPN http/1.1, SNI
+ * across several certificate/key pairs, session tickets shared by the
+ * workers.  OpenSSL lives in a module (tls.so) loaded only when an
+ * --https listener is configured.
  */
 #ifndef BRIDGE_TLS_H
 #define BRIDGE_TLS_H
 
-/* Load every --cert/--key pair.  Exits with a one-line message naming
- * the file on any error (unreadable, key not matching its certificate). */
+#include "transport.h"
+
+/* Load the TLS module and every --cert/--key pair (when there are any).
+ * Exits with a one-line message naming the file on any error (missing
+ * module, unreadable file, key not matching its certificate). */
 void tls_configure(void);
 
 /* Load them again (SIGHUP).  Returns 0, or -1 after logging why; the
@@ -16,7 +21,10 @@ int tls_reload(void);
 /* A TLS session for an accepted socket, server side; NULL on error. */
 void *tls_new(int fd);
 
-/* True when any TLS listener is configured. */
+/* True when TLS is configured. */
 int tls_enabled(void);
+
+/* The TLS transport; NULL unless configured. */
+const struct transport *tls_transport(void);
 
 #endif /* BRIDGE_TLS_H */

@@ -1,5 +1,5 @@
 /*
- * The plain transport: the socket as it is.  (TLS is in tls.c.)
+ * The plain transport: the socket as it is.  (TLS is in tls_openssl.c.)
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>

@@ -27,6 +27,5 @@ struct transport {
 };
 
 extern const struct transport transport_plain;
-extern const struct transport transport_tls;
 
 #endif /* BRIDGE_TRANSPORT_H */

@@ -1,0 +1,30 @@
+/*
+ * The interface between bridge and its TLS module (tls.so, built from
+ * tls_openssl.c), which tls.c loads on demand.  The module runs inside
+ * bridge and uses its log and config symbols (bridge is linked with
+ * --export-dynamic); it is not an application module.
+ */
+#ifndef BRIDGE_TLS_MODULE_H
+#define BRIDGE_TLS_MODULE_H
+
+#include <stddef.h>
+
+#include "transport.h"
+
+#define TLS_MODULE_VERSION 1
+#define TLS_MODULE_ENTRY "bridge_tls_module"
+
+struct tls_module {
+	int version;
+	/* Load every --cert/--key pair; 0, or -1 with a reason in err. */
+	int (*configure)(char *err, size_t errlen);
+	/* Load them again (HUP); 0, or -1 after logging (old ones stay). */
+	int (*reload)(void);
+	/* A server-side session for an accepted socket; NULL on error. */
+	void *(*new_session)(int fd);
+	const struct transport *transport;
+};
+
+const struct tls_module *bridge_tls_module(void);
+
+#endif /* BRIDGE_TLS_MODULE_H */
