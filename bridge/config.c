@@ -22,6 +22,7 @@ struct config config = {
 	.max_spool = 64 * 1024 * 1024,
 	.tmp_dir = "/tmp",
 	.socket_mode = -1,
+	.umask = -1,
 	.read_timeout = 60,
 	.header_timeout = 20,
 	.idle_timeout = 300,
@@ -72,6 +73,11 @@ static const char usage_text[] =
 "  --tmp-dir DIR           where larger bodies are spooled (default /tmp)\n"
 "  --max-spool SIZE        HTTP response bytes spooled for a slow client\n"
 "                          before the application waits for it (64m)\n"
+"  --user USER             workers run as USER (the master keeps root to\n"
+"                          bind ports and read keys, as nginx's does)\n"
+"  --group GROUP           workers' group (default: USER's group)\n"
+"  --umask OCTAL           file mode creation mask of bridge\n"
+"  --pidfile PATH          write the master's pid there\n"
 "  --socket-mode OCTAL     mode of unix sockets bridge creates\n"
 "  --socket-owner U[:G]    owner of unix sockets bridge creates\n"
 "  --read-timeout SECS     a request must arrive within (default 60); for\n"
@@ -210,6 +216,10 @@ enum {
 	OPT_TMP_DIR,
 	OPT_MAX_SPOOL,
 	OPT_SOCKET_MODE,
+	OPT_USER,
+	OPT_GROUP,
+	OPT_UMASK,
+	OPT_PIDFILE,
 	OPT_SOCKET_OWNER,
 	OPT_READ_TIMEOUT,
 	OPT_IDLE_TIMEOUT,
@@ -255,6 +265,10 @@ static const struct option long_options[] = {
 	{ "tmp-dir", required_argument, NULL, OPT_TMP_DIR },
 	{ "max-spool", required_argument, NULL, OPT_MAX_SPOOL },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "group", required_argument, NULL, OPT_GROUP },
+	{ "umask", required_argument, NULL, OPT_UMASK },
+	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "socket-owner", required_argument, NULL, OPT_SOCKET_OWNER },
 	{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
@@ -431,6 +445,24 @@ apply(int c, char *arg)
 			usage_error("--socket-mode: '%s' is not an "
 			    "octal mode like 0660", arg);
 		config.socket_mode = (int)v;
+		break;
+	case OPT_USER:
+		config.user = arg;
+		break;
+	case OPT_GROUP:
+		config.group = arg;
+		break;
+	case OPT_UMASK:
+		errno = 0;
+		v = strtol(arg, &end, 8);
+		if (errno != 0 || end == arg || *end != '\0' || v < 0 ||
+		    v > 0777)
+			usage_error("--umask: '%s' is not an octal mask like "
+			    "022", arg);
+		config.umask = (int)v;
+		break;
+	case OPT_PIDFILE:
+		config.pidfile = arg;
 		break;
 	case OPT_SOCKET_OWNER:
 		config.socket_owner = arg;
@@ -687,6 +719,14 @@ config_print(FILE *out)
 		fprintf(out, "socket-mode = %04o\n", config.socket_mode);
 	if (config.socket_owner)
 		STR("socket-owner", config.socket_owner);
+	if (config.user)
+		STR("user", config.user);
+	if (config.group)
+		STR("group", config.group);
+	if (config.umask >= 0)
+		fprintf(out, "umask = %03o\n", config.umask);
+	if (config.pidfile)
+		STR("pidfile", config.pidfile);
 	NUM("read-timeout", config.read_timeout);
 	NUM("header-timeout", config.header_timeout);
 	if (config.mount)
@@ -717,6 +757,8 @@ config_validate(void)
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +
 	    (config.cgi_root != NULL) > 1)
 		usage_error("give one application: --module, --wsgi or --cgi");
+	if (config.group != NULL && config.user == NULL)
+		usage_error("--group goes with --user");
 	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)
 		usage_error("--venv and --pythonpath go with --wsgi");
 	if (config.wsgi_app != NULL && (*config.wsgi_app == '\0' ||

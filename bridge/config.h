@@ -45,6 +45,12 @@ struct config {
 	const char *cgi_ext;
 	const char *chdir;
 
+	/* Privileges and files of the process. */
+	const char *user;	/* workers run as this user ... */
+	const char *group;	/* ... and group (default: the user's) */
+	int umask;		/* -1: leave as inherited */
+	const char *pidfile;
+
 	int workers;
 	int backlog;
 	int max_conns;		/* per worker */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "access_log.h"
@@ -19,6 +20,7 @@
 #include "master.h"
 #include "module.h"
 #include "notify.h"
+#include "priv.h"
 #include "tls.h"
 
 /*
@@ -57,6 +59,9 @@ main(int argc, char **argv)
 
 	config_parse_args(argc, argv);
 	notify_init();
+	if (config.umask >= 0)
+		umask((mode_t)config.umask);
+	priv_resolve();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log, strerror(errno));

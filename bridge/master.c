@@ -4,6 +4,7 @@
  * does the same job with handlers that only set flags).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -339,6 +340,23 @@ reload(void)
 		kill(retiring[i], SIGTERM);
 }
 
+/* --pidfile: the master's pid, for init scripts and logrotate. */
+static void
+pidfile_write(void)
+{
+	char line[32];
+	int fd, n;
+
+	if (config.pidfile == NULL)
+		return;
+	fd = open(config.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644);
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (fd == -1 || write(fd, line, (size_t)n) != n)
+		fatal("--pidfile %s: %s", config.pidfile, strerror(errno));
+	close(fd);
+}
+
 int
 master_run(void)
 {
@@ -364,6 +382,7 @@ master_run(void)
 
 	nworkers = config.workers;
 	scoreboard_init(MASTER_WORKERS_MAX);
+	pidfile_write();
 	for (i = 0; i < nworkers; i++)
 		spawn(i);
 	log_info("bridge %s serving on %d listener%s with %d worker%s",
@@ -468,6 +487,8 @@ master_run(void)
 		}
 	}
 	listen_unlink_all();
+	if (config.pidfile != NULL)
+		unlink(config.pidfile);
 	log_info("stopped");
 	return rc;
 }

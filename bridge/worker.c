@@ -22,6 +22,7 @@
 #include "listen.h"
 #include "log.h"
 #include "module.h"
+#include "priv.h"
 #include "req.h"
 #include "scoreboard.h"
 #include "worker.h"
@@ -331,6 +332,8 @@ worker_main(int index)
 	/* The master ignores SIGPIPE; sockets use MSG_NOSIGNAL anyway. */
 	signal(SIGCHLD, SIG_DFL);
 
+	if (priv_drop() == -1)
+		_exit(WORKER_EXIT_INIT);
 	slot = scoreboard_slot(index);
 	if (slot != NULL) {
 		slot->busy_since = 0;

@@ -1,0 +1,18 @@
+/*
+ * Privileges: the master resolves --user/--group at start (so a typo is a
+ * start-up error, not a worker respawn loop) and each worker drops to
+ * them after fork, before the application is loaded.  The master keeps
+ * its privileges, as nginx's does, for the listening sockets it holds
+ * and the keys it rereads on HUP.
+ */
+#ifndef BRIDGE_PRIV_H
+#define BRIDGE_PRIV_H
+
+/* Resolve --user/--group; exits with a message naming the unknown one. */
+void priv_resolve(void);
+
+/* In a worker: become --user/--group for good.  Returns 0, or -1 after
+ * logging why. */
+int priv_drop(void);
+
+#endif /* BRIDGE_PRIV_H */
