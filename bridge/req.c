@@ -80,6 +80,16 @@ req_add_var(struct req *r, const char *name, size_t name_len,
 	if ((name_len == 19 && memcmp(name, "HTTP_CONTENT_LENGTH", 19) == 0) ||
 	    (name_len == 17 && memcmp(name, "HTTP_CONTENT_TYPE", 17) == 0))
 		return 0;
+	/* A name given again replaces the value, keeping its place: one
+	 * variable per name, the last value winning, as PHP-FPM and nginx
+	 * users expect of "include fastcgi_params; fastcgi_param X ...". */
+	if ((v = (struct bg_var *)req_find_var(r, name, name_len)) != NULL) {
+		if ((v->value = pool_strndup(r->pool, value, value_len)) ==
+		    NULL)
+			return -1;
+		v->value_len = value_len;
+		return 0;
+	}
 	if (r->nvars == r->vars_cap) {
 		size_t cap = r->vars_cap ? r->vars_cap * 2 : REQ_VARS_INITIAL;
 
@@ -105,10 +115,7 @@ req_find_var(struct req *r, const char *name, size_t name_len)
 {
 	size_t i;
 
-	/* The last of repeated names wins, as PHP-FPM and environ dicts
-	 * built in order have it: nginx's "include fastcgi_params;
-	 * fastcgi_param SCRIPT_NAME ...;" overrides that way. */
-	for (i = r->nvars; i-- > 0;)
+	for (i = 0; i < r->nvars; i++)
 		if (r->vars[i].name_len == name_len &&
 		    memcmp(r->vars[i].name, name, name_len) == 0)
 			return &r->vars[i];

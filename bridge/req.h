@@ -85,14 +85,14 @@ struct req *req_create(const struct resp_sink *sink, void *conn);
 void req_destroy(struct req *r);
 
 /*
- * Add a variable (copied).  Drops HTTP_PROXY (httpoxy) and
- * HTTP_CONTENT_LENGTH/TYPE (RFC 3875 section 4.1.18).
+ * Add a variable (copied); a name added again replaces its value (the
+ * last one wins).  Drops HTTP_PROXY (httpoxy) and HTTP_CONTENT_LENGTH/
+ * TYPE (RFC 3875 section 4.1.18).
  * Returns 0 or -1.
  */
 int req_add_var(struct req *r, const char *name, size_t name_len,
     const char *value, size_t value_len);
-/* Look a variable up by name (the last one of repeated names); NULL if
- * absent. */
+/* Look a variable up by name; NULL if absent. */
 const struct bg_var *req_find_var(struct req *r, const char *name,
     size_t name_len);
 

@@ -230,11 +230,13 @@ START_TEST(find_var_exact_name)
 	ck_assert_ptr_null(req_find_var(r, "HTTP", 4));
 	ck_assert_ptr_null(req_find_var(r, "HTTP_HOSTX", 10));
 	ck_assert_ptr_null(req_find_var(r, "http_host", 9));
-	/* The last of duplicates, as PHP-FPM and nginx users expect
-	 * ("include fastcgi_params; fastcgi_param X ...;" overrides). */
+	/* One variable per name, the last value, as PHP-FPM and nginx
+	 * users expect ("include fastcgi_params; fastcgi_param X ...;"). */
 	v = req_find_var(r, "HTTP_HOST", 9);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_str_eq(v->value, "b");
+	ck_assert_uint_eq(S->var_count(H), 2);
+	ck_assert_str_eq(S->var_at(H, 0)->name, "HTTP_HOST");
 	v = req_find_var(r, "EMPTY", 5);
 	ck_assert_ptr_nonnull(v);
 	ck_assert_uint_eq(v->value_len, 0);

@@ -1,8 +1,11 @@
-# Bar chart of a tests/bench/run.sh run; run.sh calls it as
-#	gnuplot -e "datafile='out/chart.dat'; labelfile='out/chart-labels.gp'; \
-#	    outfile='out/chart.png'" tests/bench/chart.gp
+# Bar chart of one group of a tests/bench/run.sh run; run.sh calls it as
+#	gnuplot -e "datafile='out/G/chart.dat'; labelfile='out/G/chart-labels.gp'; \
+#	    outfile='out/G/chart.png'" tests/bench/chart.gp
 # chart.dat (from report.py), tab-separated: x, scenario, median req/s,
 # min, max, colour (0xRRGGBB), value label, ratio label, error label.
+# chart-labels.gp (from report.py) sets the title, the text box, the
+# y range (headroom for the box) and, when the rates are far apart, a log
+# scale.
 
 set terminal pngcairo size 1400,800 font "DejaVu Sans,11" noenhanced
 set output outfile
@@ -19,7 +22,7 @@ set ylabel "requests/s (median)"
 # Headroom for the labels and the ratio box.
 stats datafile using 5 nooutput
 set xrange [-0.6:STATS_records - 0.4]
-set yrange [0:STATS_max * 1.35]
+set yrange [0:STATS_max * 1.35]   # chart-labels.gp overrides
 set bmargin 7
 
 load labelfile

@@ -59,7 +59,11 @@ class NginxTest(unittest.TestCase):
             env = h.parse_env(body)
             self.assertEqual(env["REQUEST_METHOD"], "GET")
             self.assertEqual(env["QUERY_STRING"], "a=1&b=%20x")
-            self.assertEqual(env["SCRIPT_NAME"], "/env")
+            # conf/nginx-bridge.conf mounts the app at "/" (the last of
+            # repeated params wins): SCRIPT_NAME "" and the path in
+            # PATH_INFO, as WSGI apps route.
+            self.assertEqual(env["SCRIPT_NAME"], "")
+            self.assertEqual(env["PATH_INFO"], "/env")
             self.assertEqual(env["REQUEST_URI"], "/env?a=1&b=%20x")
             self.assertEqual(env["HTTP_HOST"], "127.0.0.1")
             self.assertEqual(env["HTTP_X_CUSTOM"], "yes")

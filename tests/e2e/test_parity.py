@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """
-One request, two doors: nginx -> FastCGI -> bridge (conf/nginx-bridge.conf)
-and Apache mod_cgi -> bridge as a CGI program.  DESIGN.md section 2: the
+One request, three doors: nginx -> FastCGI -> bridge
+(conf/nginx-bridge.conf), Apache mod_cgi -> bridge as a CGI program, and
+bridge's own HTTP front end (bridge --http).  DESIGN.md section 2: the
 request model is protocol-neutral, so the app must see the same RFC 3875
 variables and HTTP_* variables, and the same body.
 
@@ -17,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h                                             # noqa: E402
+import http_harness as hh                                       # noqa: E402
 import test_cgi_mode                                            # noqa: E402
 
 RFC3875 = {"AUTH_TYPE", "CONTENT_LENGTH", "CONTENT_TYPE",
@@ -33,6 +35,11 @@ EXCLUDED = {
     "SERVER_NAME", "SERVER_PORT", "SERVER_ADDR", "SERVER_SOFTWARE",
     # filesystem mapping: differs by construction
     "PATH_TRANSLATED", "DOCUMENT_ROOT", "SCRIPT_FILENAME",
+    # where the application is mounted is the web server's setting (a
+    # WSGI app at "/" wants SCRIPT_NAME "" and the path in PATH_INFO;
+    # Apache's ScriptAlias gives SCRIPT_NAME the script's URL): only
+    # their concatenation, the request path, must agree (checked apart)
+    "SCRIPT_NAME", "PATH_INFO",
 }
 
 # Not sent: Authorization (Apache withholds HTTP_AUTHORIZATION from CGI
@@ -58,18 +65,29 @@ class ParityTest(unittest.TestCase):
         unix = h.Bridge(self, unix=True, extra=["--socket-mode", "0666"])
         self.nginx = h.Nginx(self, tcp.addr, unix.addr)
         self.apache = test_cgi_mode.start_apache_cgi(self)
+        self.http = hh.HttpBridge(self)
 
     def both(self, method, path, body=None, headers=None):
+        """The bodies through FastCGI and CGI; the HTTP front end's answer
+        is checked against the FastCGI one here."""
         hd = dict(HEADERS, **(headers or {}))
         out = []
-        for port in (self.nginx.port, self.apache.port):
+        for port in (self.nginx.port, self.apache.port, self.http.port):
             st, rh, rb = h.http_request(port, method, path, body=body,
                                         headers=hd)
             self.assertEqual(st, 200, rb)
             out.append(rb)
-        return out
+        if path.startswith("/env"):
+            self.assertSameEnv(out[0], out[2])
+        else:
+            self.assertEqual(out[0], out[2])
+        return out[:2]
 
     def assertSameEnv(self, fcgi_body, cgi_body):
+        paths = [h.parse_env(b).get("SCRIPT_NAME", "") +
+                 h.parse_env(b).get("PATH_INFO", "")
+                 for b in (fcgi_body, cgi_body)]
+        self.assertEqual(paths[0], paths[1], "SCRIPT_NAME + PATH_INFO")
         f, c = comparable(fcgi_body), comparable(cgi_body)
         only_f = sorted(set(f) - set(c))
         only_c = sorted(set(c) - set(f))
