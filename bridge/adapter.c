@@ -71,6 +71,8 @@ adapter_select(void)
 		line("pythonpath", config.pythonpath);
 		line("venv", config.venv);
 		line("chdir", config.chdir);
+		if (config.preload)
+			line("preload", "1");
 	} else if (config.cgi_root != NULL) {
 		config.module = adapter_path("cgi", "adapters/cgi");
 		line("root", config.cgi_root);

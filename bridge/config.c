@@ -57,6 +57,9 @@ static const char usage_text[] =
 "  --cgi-timeout SECS      a CGI script is killed after (default 60)\n"
 "  --cgi-ext LIST          only scripts with these extensions (.cgi,.sh)\n"
 "  --chdir DIR             change to DIR before loading the application\n"
+"  --preload               load the application in the master, before the\n"
+"                          workers fork (memory shared copy-on-write; an\n"
+"                          error stops bridge before any worker starts)\n"
 "\n"
 "Processes and limits:\n"
 "  -w, --workers N         worker processes (default 1)\n"
@@ -206,6 +209,7 @@ enum {
 	OPT_CGI_TIMEOUT,
 	OPT_CGI_EXT,
 	OPT_CHDIR,
+	OPT_PRELOAD,
 	OPT_BACKLOG,
 	OPT_MAX_CONNS,
 	OPT_FCGI_MAX_REQS,
@@ -254,6 +258,7 @@ static const struct option long_options[] = {
 	{ "cgi-timeout", required_argument, NULL, OPT_CGI_TIMEOUT },
 	{ "cgi-ext", required_argument, NULL, OPT_CGI_EXT },
 	{ "chdir", required_argument, NULL, OPT_CHDIR },
+	{ "preload", no_argument, NULL, OPT_PRELOAD },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -397,6 +402,9 @@ apply(int c, char *arg)
 		break;
 	case OPT_CHDIR:
 		config.chdir = arg;
+		break;
+	case OPT_PRELOAD:
+		config.preload = 1;
 		break;
 	case 'w':
 		config.workers = (int)number("--workers", arg, 1,
@@ -651,6 +659,8 @@ config_load(const char *path)
 				    value);
 			if (o->val == OPT_CHECK_CONFIG)
 				config.check_config = 1;
+			else
+				apply(o->val, NULL);
 			continue;
 		}
 		if ((value = keep(value)) == NULL)
@@ -705,6 +715,8 @@ config_print(FILE *out)
 		STR("module", config.module);
 	if (config.chdir)
 		STR("chdir", config.chdir);
+	if (config.preload)
+		STR("preload", "yes");
 	NUM("workers", config.workers);
 	NUM("backlog", config.backlog);
 	NUM("max-conns", config.max_conns);

@@ -44,6 +44,7 @@ struct config {
 	unsigned cgi_timeout;
 	const char *cgi_ext;
 	const char *chdir;
+	int preload;		/* --preload: init the module in the master */
 
 	/* Privileges and files of the process. */
 	const char *user;	/* workers run as this user ... */

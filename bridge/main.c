@@ -84,6 +84,10 @@ main(int argc, char **argv)
 		    "ROOT (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)
 		fatal("%s", err);
+	if (config.preload && !config.check_config &&
+	    module_init(config.module_arg) == -1)
+		fatal("--preload: module %s could not start the application "
+		    "(see the error log)", module.m->name);
 	if (config.check_config) {
 		/* Everything is checked that can be without binding. */
 		config_print(stdout);

@@ -350,7 +350,7 @@ worker_main(int index)
 		}
 	}
 
-	if (module_init(config.module_arg) == -1) {
+	if (!config.preload && module_init(config.module_arg) == -1) {
 		log_error("worker %d: module %s: init failed", index,
 		    module.m->name);
 		_exit(WORKER_EXIT_INIT);

@@ -48,6 +48,7 @@ struct py_config {
 	char *pythonpath;	/* colon-separated */
 	char *venv;
 	char *chdir;
+	char *preload;		/* "1": init runs in bridge's master */
 };
 
 /*
@@ -81,6 +82,7 @@ config_free(struct py_config *c)
 	free(c->pythonpath);
 	free(c->venv);
 	free(c->chdir);
+	free(c->preload);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -96,6 +98,7 @@ config_parse(const char *arg, struct py_config *c)
 		{ "pythonpath", offsetof(struct py_config, pythonpath) },
 		{ "venv", offsetof(struct py_config, venv) },
 		{ "chdir", offsetof(struct py_config, chdir) },
+		{ "preload", offsetof(struct py_config, preload) },
 	};
 	const char *line, *end, *eq;
 	size_t i, klen;
@@ -499,6 +502,22 @@ py_init(const struct bg_server *srv, const char *arg, void **ctx)
 		goto out;
 	srv->log(NULL, BG_LOG_INFO, "python: %s loaded (Python %s)", c.app,
 	    PY_VERSION_MM);
+	if (c.preload != NULL && strcmp(c.preload, "1") == 0) {
+		/* Loaded in the master before the fork: move what exists
+		 * now out of the collector's reach, so that collections in
+		 * the workers do not write to (and unshare) those pages. */
+		PyObject *gc = PyImport_ImportModule("gc"), *res = NULL;
+
+		if (gc != NULL)
+			res = PyObject_CallMethod(gc, "freeze", NULL);
+		Py_XDECREF(res);
+		Py_XDECREF(gc);
+		if (res == NULL) {
+			py_log_exception(NULL, "gc.freeze() failed");
+			goto out;
+		}
+		py.preloaded = 1;
+	}
 	rc = 0;
 out:
 	config_free(&c);
@@ -506,6 +525,21 @@ out:
 	 * application started may run. */
 	py_leave();
 	return rc;
+}
+
+/* In each worker.  After a preload the interpreter was started in the
+ * master: tell it it is now in a forked child (locks, threads). */
+static int
+py_worker_init(void *ctx)
+{
+	(void)ctx;
+	if (!py.preloaded)
+		return 0;
+	if (py_enter() == -1)
+		return -1;
+	PyOS_AfterFork_Child();
+	py_leave();
+	return 0;
 }
 
 static int
@@ -561,6 +595,7 @@ static const struct bg_module py_module = {
 	.size = sizeof(struct bg_module),
 	.name = "python",
 	.init = py_init,
+	.worker_init = py_worker_init,
 	.handle = py_handle,
 	.worker_fini = py_worker_fini,
 };

@@ -27,6 +27,7 @@
 struct py_adapter {
 	const struct bg_server *srv;
 	PyInterpreterState *interp;
+	int preloaded;		 /* started in bridge's master (--preload) */
 	PyObject *app;		 /* the WSGI callable */
 	PyObject *app_spec;	 /* "module:callable", for messages */
 	PyObject *environ_proto; /* constant keys, copied per request */

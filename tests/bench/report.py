@@ -267,8 +267,9 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
     w(f"\nmedian of {rounds} rounds; errors are totals over all rounds; "
       "stalled = runs that completed no request at all; s_time rows are "
       "full TLS handshakes/s (failed clients under c); cpu us = CPU time "
-      "of the measured server's processes per request (nginx: its workers; "
-      "FastCGI backends: the backend only)\n")
+      "of the measured server's own processes per request (nginx: its "
+      "workers; FastCGI backends: the backend only, not nginx; CGI: not "
+      "the scripts)\n")
     busy = [d["bg_busy"] for d in summary if d.get("bg_busy") is not None]
     if busy and max(busy) > 10:
         w(f"WARNING: other work kept the machine up to {max(busy):.0f}% "
@@ -403,8 +404,7 @@ def write_outputs(outdir, env, title, summary, ref, ref_name, rat, targ,
             rb = next(d["backend"] for d in summary
                       if d["scenario"] == e["ref"])
             ratio_of[e["peer_scenario"]] = (
-                f"{rb}: {e['ratio']:.2f}\u00d7 this"
-                + (f" (target {t})" if t != "-" else ""))
+                f"{rb} {e['ratio']:.2f}\u00d7" + (f" ({t})" if t != "-" else ""))
     measured = [d for d in summary if "median" in d]
     with open(os.path.join(outdir, "chart.dat"), "w") as f:
         for i, d in enumerate(measured):

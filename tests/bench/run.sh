@@ -521,17 +521,6 @@ cpu_ticks() {
 	echo "$sum"
 }
 
-# The same with the CPU time of their waited-for children (CGI scripts).
-cpu_ticks_all() {
-	local p stat sum=0 f
-	for p in "$@"; do
-		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		read -ra f <<<"${stat##*) }"
-		sum=$((sum + f[11] + f[12] + f[13] + f[14]))
-	done
-	echo "$sum"
-}
-
 # Percent of the machine's CPU time (all CPUs) spent busy over 1 s.
 machine_busy() {
 	local a b
@@ -1262,8 +1251,10 @@ run_group() {
 		# bg_busy_pct: how busy the machine was in the second before the
 		# run, with everything here idle: other work that competes with
 		# the measurement.
-		# srv_cpu_s: CPU time the measured server (master, workers and
-		# their children, for nginx its workers) used during the run.
+		# srv_cpu_s: CPU time the measured server's own processes (master
+		# and workers; for nginx its workers) used during the run; not
+		# their children: fcgiwrap does not wait for its CGI scripts, so
+		# their time would count for bridge only.
 		local round file bg rowv rps non2xx conn rd wr tmo c0 c1 spids hz
 		hz=$(getconf CLK_TCK)
 		for ((round = 1; round <= ROUNDS; round++)); do
@@ -1274,10 +1265,10 @@ run_group() {
 				spids=$(inst_pids "$inst")
 				bg=$(machine_busy)
 				# shellcheck disable=SC2086
-				c0=$(cpu_ticks_all $spids)
+				c0=$(cpu_ticks $spids)
 				run_scenario "$name" "$DUR" "$file"
 				# shellcheck disable=SC2086
-				c1=$(cpu_ticks_all $spids)
+				c1=$(cpu_ticks $spids)
 				rowv=$(parse_run "$name" "$file")
 				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" \
 				    "${SC_BACKEND[$name]}" "${SC_CONNS[$name]}" "$rowv" "$bg" \
