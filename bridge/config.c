@@ -12,6 +12,7 @@
 
 struct config config = {
 	.workers = 1,
+	.threads = 1,
 	.backlog = 1024,
 	.max_conns = 16384,
 	.fcgi_max_reqs = 64,
@@ -63,6 +64,8 @@ static const char usage_text[] =
 "\n"
 "Processes and limits:\n"
 "  -w, --workers N         worker processes (default 1)\n"
+"  --threads N             application threads per worker (default 1: the\n"
+"                          worker's event loop runs the application)\n"
 "  --backlog N             listen queue length (default 1024)\n"
 "  --max-conns N           connections per worker (default 16384, within\n"
 "                          the open-file limit, which bridge raises to its\n"
@@ -211,6 +214,7 @@ enum {
 	OPT_CHDIR,
 	OPT_PRELOAD,
 	OPT_BACKLOG,
+	OPT_THREADS,
 	OPT_MAX_CONNS,
 	OPT_FCGI_MAX_REQS,
 	OPT_MAX_PARAMS_BYTES,
@@ -261,6 +265,7 @@ static const struct option long_options[] = {
 	{ "preload", no_argument, NULL, OPT_PRELOAD },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "fastcgi-max-reqs", required_argument, NULL, OPT_FCGI_MAX_REQS },
 	{ "max-params-bytes", required_argument, NULL, OPT_MAX_PARAMS_BYTES },
@@ -409,6 +414,9 @@ apply(int c, char *arg)
 	case 'w':
 		config.workers = (int)number("--workers", arg, 1,
 		    1024);
+		break;
+	case OPT_THREADS:
+		config.threads = (int)number("--threads", arg, 1, 256);
 		break;
 	case OPT_BACKLOG:
 		config.backlog = (int)number("--backlog", arg, 1,
@@ -718,6 +726,7 @@ config_print(FILE *out)
 	if (config.preload)
 		STR("preload", "yes");
 	NUM("workers", config.workers);
+	NUM("threads", config.threads);
 	NUM("backlog", config.backlog);
 	NUM("max-conns", config.max_conns);
 	NUM("fastcgi-max-reqs", config.fcgi_max_reqs);

@@ -53,6 +53,7 @@ struct config {
 	const char *pidfile;
 
 	int workers;
+	int threads;		/* application threads per worker */
 	int backlog;
 	int max_conns;		/* per worker */
 	int fcgi_max_reqs;	/* per connection; 1 = no multiplexing */

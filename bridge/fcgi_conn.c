@@ -38,6 +38,9 @@
 struct fcgi_conn;
 
 struct fcgi_req {
+	struct worker_job job;	/* first: the job is the request */
+	enum req_outcome outcome;
+	uint64_t start;		/* access log clock, 0 when off */
 	struct fcgi_req *next;
 	struct fcgi_conn *conn;
 	struct req *r;
@@ -63,6 +66,7 @@ struct fcgi_conn {
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
 	unsigned served : 1;	/* answered a request since stopping */
+	unsigned busy : 1;	/* an application thread has it */
 };
 
 static uint8_t *scratch;
@@ -428,7 +432,7 @@ set_content_length(struct fcgi_req *fr)
 #define FCGI_TIMEOUT_BODY \
 	"Status: 504 Gateway Timeout\r\nContent-Type: text/plain\r\n\r\n" \
 	"504 Gateway Timeout\n"
-static uint8_t fcgi_timeout[3 * FCGI_HEADER_LEN +
+static __thread uint8_t fcgi_timeout[3 * FCGI_HEADER_LEN +
     sizeof(FCGI_TIMEOUT_BODY) - 1 + 8];
 
 static void
@@ -444,38 +448,34 @@ timeout_answer(uint16_t id)
 	    FCGI_REQUEST_COMPLETE);
 }
 
-/* Run the module for a complete request and queue the response.
- * Returns 0, or -1 when the connection must close now. */
-static int
-run_req(struct fcgi_conn *c, struct fcgi_req *fr)
-{
-	enum req_outcome out;
-	uint16_t id = fr->id;
-	int keep = fr->keep_conn, failed;
-	uint64_t start = access_log_enabled() ? access_log_clock_us() : 0;
+static void conn_resume(struct fcgi_conn *c);
 
-	unlink_req(c, fr);
-	if (fr->reject) {
-		out = req_send_error(fr->r, fr->reject) == 0 ? REQ_COMPLETE :
-		    REQ_CUT;
-	} else {
-		set_content_length(fr);
-		if (fr->r->content_length >= 0 &&
-		    (uint64_t)fr->r->content_length != fr->stdin_len)
-			log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: "
-			    "CONTENT_LENGTH %lld but STDIN carried %llu bytes",
-			    (long long)fr->r->content_length,
-			    (unsigned long long)fr->stdin_len);
-		timeout_answer(id);
-		worker_request_begin(fr->r, c->io.fd,
-		    c->out.data ? c->out.data + c->out.off : NULL, c->out.len,
-		    fcgi_timeout, sizeof(fcgi_timeout));
-		out = req_run(fr->r, module.m, module.ctx);
-		worker_request_end();
-	}
-	failed = fr->r->failed;
-	if (start != 0)
-		access_log_request(fr->r, start);
+/* On the thread that runs the module (see worker_dispatch). */
+static void
+run_job(struct worker_job *j)
+{
+	struct fcgi_req *fr = (struct fcgi_req *)j;
+	struct fcgi_conn *c = fr->conn;
+
+	timeout_answer(fr->id);
+	worker_request_begin(fr->r, c->io.fd,
+	    c->out.data ? c->out.data + c->out.off : NULL, c->out.len,
+	    fcgi_timeout, sizeof(fcgi_timeout));
+	fr->outcome = req_run(fr->r, module.m, module.ctx);
+	worker_request_end();
+}
+
+/* Queue the end of the response.  Returns 0, or -1 when the connection
+ * must close now. */
+static int
+finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	uint16_t id = fr->id;
+	int keep = fr->keep_conn, failed = fr->r->failed;
+	enum req_outcome out = fr->outcome;
+
+	if (fr->start != 0)
+		access_log_request(fr->r, fr->start);
 	req_free(fr);
 	if (failed)
 		return -1;
@@ -499,13 +499,66 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	return 0;
 }
 
+/* Back on the loop thread. */
+static void
+done_job(struct worker_job *j)
+{
+	struct fcgi_req *fr = (struct fcgi_req *)j;
+	struct fcgi_conn *c = fr->conn;
+	int threaded = c->busy;
+
+	if (threaded) {
+		c->busy = 0;
+		if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1)
+			c->closing = 1;
+	}
+	if (finish_req(c, fr) == -1)
+		conn_close(c, "peer went away while the response was written");
+	else if (threaded) {
+		conn_resume(c);
+		conn_update(c);
+	}
+	/* Last: reaching --max-requests starts the worker's stop. */
+	worker_request_done();
+}
+
+/* Hand a complete request to the module. */
+static void
+run_req(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	fr->start = access_log_enabled() ? access_log_clock_us() : 0;
+	unlink_req(c, fr);
+	fr->job.run = run_job;
+	fr->job.done = done_job;
+	if (fr->reject) {
+		fr->outcome = req_send_error(fr->r, fr->reject) == 0 ?
+		    REQ_COMPLETE : REQ_CUT;
+		done_job(&fr->job);
+		return;
+	}
+	set_content_length(fr);
+	if (fr->r->content_length >= 0 &&
+	    (uint64_t)fr->r->content_length != fr->stdin_len)
+		log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: CONTENT_LENGTH %lld "
+		    "but STDIN carried %llu bytes",
+		    (long long)fr->r->content_length,
+		    (unsigned long long)fr->stdin_len);
+	if (config.threads > 1) {
+		/* The connection is the application thread's until
+		 * done_job(): no events, no timers. */
+		c->busy = 1;
+		loop_timer_stop(&c->timer);
+		loop_del(&worker.loop, &c->io);
+	}
+	worker_dispatch(&fr->job);
+}
+
 static void
 maybe_run(struct fcgi_conn *c, struct fcgi_req *fr)
 {
 	if (!fr->params_done || !fr->stdin_done)
 		return;
-	if (run_req(c, fr) == -1)
-		conn_close(c, "peer went away while the response was written");
+	run_req(c, fr);
 }
 
 /* Section 4.1: answer the variables we know, with the truth. */
@@ -746,7 +799,8 @@ records(struct fcgi_conn *c, const uint8_t *p, size_t len)
 	size_t used = 0;
 	ssize_t n;
 
-	while (!c->closed && !c->closing && c->out.len < FCGI_OUT_HIGH) {
+	while (!c->closed && !c->closing && !c->busy &&
+	    c->out.len < FCGI_OUT_HIGH) {
 		n = fcgi_parse_record(p + used, len - used, &rec);
 		if (n == FCGI_PARSE_AGAIN)
 			break;
@@ -774,7 +828,8 @@ conn_read(struct fcgi_conn *c)
 	size_t len, room;
 
 	for (;;) {
-		if (c->closing || c->out.len >= FCGI_OUT_HIGH)
+		if (c->closing || c->closed || c->busy ||
+		    c->out.len >= FCGI_OUT_HIGH)
 			return;
 		if (c->in.len > 0) {
 			/* Carry-over: read into the connection's buffer. */
@@ -837,7 +892,8 @@ conn_resume(struct fcgi_conn *c)
 {
 	ssize_t used;
 
-	if (c->in.len == 0 || c->closing || c->out.len >= FCGI_OUT_HIGH)
+	if (c->in.len == 0 || c->closing || c->busy ||
+	    c->out.len >= FCGI_OUT_HIGH)
 		return;
 	if ((used = records(c, c->in.data + c->in.off, c->in.len)) == -1)
 		return;
@@ -852,7 +908,7 @@ conn_update(struct fcgi_conn *c)
 	uint32_t ev = 0;
 	struct loop_tq *q;
 
-	if (c->closed)
+	if (c->closed || c->busy)
 		return;
 	for (;;) {
 		size_t before = c->in.len;
@@ -903,7 +959,7 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	struct fcgi_conn *c = (struct fcgi_conn *)io;
 
 	(void)l;
-	if (c->closed)
+	if (c->closed || c->busy)
 		return;
 	if (events & EPOLLOUT) {
 		if (conn_flush(c) == -1) {

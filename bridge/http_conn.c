@@ -62,6 +62,9 @@ enum http_state {
 
 struct http_conn {
 	struct loop_io io;	/* first: the loop hands us &io */
+	struct worker_job job;	/* the request handed to the module */
+	enum req_outcome outcome;
+	uint64_t start;		/* access log clock, 0 when off */
 	struct loop_timer timer;
 	struct http_conn *prev, *next;
 	const struct listener *l;
@@ -89,12 +92,15 @@ struct http_conn {
 	unsigned resp_chunked : 1;
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
+	unsigned busy : 1;	/* an application thread has it */
 };
 
 static char *scratch;
 static struct http_conn *conns;
 
 static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
+static void conn_resume(struct http_conn *c);
+static void conn_update(struct http_conn *c);
 static void conn_close(struct http_conn *c, const char *why);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
@@ -113,8 +119,8 @@ static const struct resp_sink http_sink = {
 static const char *
 date_header(void)
 {
-	static char line[48];
-	static time_t last;
+	static __thread char line[48];
+	static __thread time_t last;
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -916,7 +922,7 @@ process(struct http_conn *c, char *p, size_t len)
 	size_t used = 0, n;
 	ssize_t k;
 
-	while (!c->closed && !c->closing && !out_full(c)) {
+	while (!c->closed && !c->closing && !c->busy && !out_full(c)) {
 		switch (c->state) {
 		case HTTP_HEAD:
 			if (used == len)
@@ -978,29 +984,52 @@ process(struct http_conn *c, char *p, size_t len)
 	"Content-Type: text/plain\r\nContent-Length: 20\r\n" \
 	"Connection: close\r\n\r\n504 Gateway Timeout\n"
 
-static void
-run(struct http_conn *c)
+static struct http_conn *
+conn_of_job(struct worker_job *j)
 {
+	return (struct http_conn *)((char *)j -
+	    offsetof(struct http_conn, job));
+}
+
+/* On the thread that runs the module (see worker_dispatch). */
+static void
+run_job(struct worker_job *j)
+{
+	struct http_conn *c = conn_of_job(j);
 	struct req *r = c->r;
-	enum req_outcome out;
-	uint64_t start = access_log_enabled() ? access_log_clock_us() : 0;
 
 	/* A plain connection can still be answered 504 from the timeout
 	 * handler; a TLS one cannot (no TLS from a signal handler). */
 	worker_request_begin(r, c->io.fd, c->out.data ? c->out.data +
 	    c->out.off : NULL, c->out.len, c->tls ? NULL : HTTP_TIMEOUT,
 	    sizeof(HTTP_TIMEOUT) - 1);
-	out = req_run(r, module.m, module.ctx);
+	c->outcome = req_run(r, module.m, module.ctx);
 	worker_request_end();
-	if (start != 0)
-		access_log_request(r, start);
+}
+
+/* Back on the loop thread: close the framing, ready the next request. */
+static void
+done_job(struct worker_job *j)
+{
+	struct http_conn *c = conn_of_job(j);
+	struct req *r = c->r;
+	int threaded = c->busy;
+
+	if (threaded) {
+		c->busy = 0;
+		if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1)
+			c->closing = 1;
+	}
+	if (c->start != 0)
+		access_log_request(r, c->start);
 	if (r->failed) {
 		c->r = NULL;
 		req_destroy(r);
 		conn_close(c, "client went away during the response");
+		worker_request_done();
 		return;
 	}
-	if (out == REQ_CUT) {
+	if (c->outcome == REQ_CUT) {
 		/* RFC 9112 section 8: an incomplete message is signalled
 		 * by closing the connection. */
 		c->held = 0;
@@ -1015,6 +1044,28 @@ run(struct http_conn *c)
 		c->closing = 1;
 	/* The next request's head and the idle wait start afresh. */
 	loop_timer_stop(&c->timer);
+	if (threaded) {
+		conn_resume(c);
+		conn_update(c);
+	}
+	/* Last: reaching --max-requests starts the worker's stop. */
+	worker_request_done();
+}
+
+static void
+run(struct http_conn *c)
+{
+	c->start = access_log_enabled() ? access_log_clock_us() : 0;
+	c->job.run = run_job;
+	c->job.done = done_job;
+	if (config.threads > 1) {
+		/* The connection is the application thread's until
+		 * done_job(): no events, no timers. */
+		c->busy = 1;
+		loop_timer_stop(&c->timer);
+		loop_del(&worker.loop, &c->io);
+	}
+	worker_dispatch(&c->job);
 }
 
 static void
@@ -1025,7 +1076,7 @@ conn_read(struct http_conn *c)
 	size_t len, room;
 
 	for (;;) {
-		if (c->closing || c->closed || out_full(c))
+		if (c->closing || c->closed || c->busy || out_full(c))
 			return;
 		if (c->in.len > 0) {
 			if (buf_reserve(&c->in, 16384) == -1) {
@@ -1091,7 +1142,7 @@ conn_resume(struct http_conn *c)
 {
 	ssize_t used;
 
-	if (c->in.len == 0 || c->closing || out_full(c))
+	if (c->in.len == 0 || c->closing || c->busy || out_full(c))
 		return;
 	used = process(c, (char *)c->in.data + c->in.off, c->in.len);
 	if (used == -1)
@@ -1107,7 +1158,7 @@ conn_update(struct http_conn *c)
 	uint32_t ev = 0;
 	struct loop_tq *q;
 
-	if (c->closed)
+	if (c->closed || c->busy)
 		return;
 	for (;;) {
 		size_t before = c->in.len;
@@ -1161,7 +1212,7 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	struct http_conn *c = (struct http_conn *)io;
 
 	(void)l;
-	if (c->closed)
+	if (c->closed || c->busy)
 		return;
 	/* TLS may need to read in order to write and the reverse, so any
 	 * readiness retries both directions. */

@@ -21,6 +21,7 @@
 #include "module.h"
 #include "notify.h"
 #include "priv.h"
+#include "req.h"
 #include "tls.h"
 
 /*
@@ -59,6 +60,8 @@ main(int argc, char **argv)
 
 	config_parse_args(argc, argv);
 	notify_init();
+	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
+	req_server.multithread = config.threads > 1;
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
 	priv_resolve();

@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -29,8 +31,11 @@
 
 struct worker worker;
 
-/* The request in the module, for the timeout handler. */
-static struct {
+/*
+ * The requests in the module, one slot per thread that runs the module
+ * (the loop thread, or each of --threads), for the timeout handler.
+ */
+struct running {
 	struct req *volatile r;
 	volatile int fd;
 	const void *volatile pending;
@@ -39,24 +44,52 @@ static struct {
 	volatile size_t answer_len;
 	volatile pid_t pgids[8];
 	volatile int npgids;
-} current;
+	volatile uint64_t since;
+};
+
+#define WORKER_THREADS_MAX 256
+
+static struct running running[WORKER_THREADS_MAX];
+static __thread struct running *current = &running[0]; /* this thread's */
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scoreboard_slot *slot;
 static unsigned long requests_left;	/* before recycling; 0: no limit */
 
 static void stop_gracefully(void);
 
+/* The scoreboard shows the oldest request in the module. */
+static void
+publish_busy(void)
+{
+	uint64_t oldest = 0;
+	int i;
+
+	for (i = 0; i < config.threads; i++)
+		if (running[i].r != NULL && (oldest == 0 ||
+		    running[i].since < oldest))
+			oldest = running[i].since;
+	slot->busy_since = oldest;
+}
+
 void
 worker_request_begin(struct req *r, int fd, const void *pending,
     size_t pending_len, const void *answer, size_t answer_len)
 {
-	current.fd = fd;
-	current.pending = pending;
-	current.pending_len = pending_len;
-	current.answer = answer;
-	current.answer_len = answer_len;
-	current.r = r;
-	if (slot != NULL)
-		slot->busy_since = loop_clock_ms();
+	struct running *c = current;
+
+	c->fd = fd;
+	c->pending = pending;
+	c->pending_len = pending_len;
+	c->answer = answer;
+	c->answer_len = answer_len;
+	c->npgids = 0;
+	c->since = loop_clock_ms();
+	c->r = r;
+	if (slot != NULL) {
+		pthread_mutex_lock(&running_lock);
+		publish_busy();
+		pthread_mutex_unlock(&running_lock);
+	}
 }
 
 /* The gateway's own_pgid(): a process group of the current request,
@@ -64,23 +97,134 @@ worker_request_begin(struct req *r, int fd, const void *pending,
 static int
 own_pgid(bg_request *r, pid_t pgid)
 {
+	struct running *c = current;
+
 	(void)r;
-	if (pgid <= 1 || current.npgids == (int)(sizeof(current.pgids) /
-	    sizeof(current.pgids[0])))
+	if (c == NULL || pgid <= 1 || c->npgids ==
+	    (int)(sizeof(c->pgids) / sizeof(c->pgids[0])))
 		return -1;
-	current.pgids[current.npgids++] = pgid;
+	c->pgids[c->npgids++] = pgid;
 	return 0;
 }
 
 void
 worker_request_end(void)
 {
-	current.r = NULL;
-	current.npgids = 0;
+	struct running *c = current;
+
+	c->r = NULL;
+	c->npgids = 0;
 	if (slot != NULL) {
-		slot->busy_since = 0;
+		pthread_mutex_lock(&running_lock);
+		publish_busy();
 		slot->requests++;
+		pthread_mutex_unlock(&running_lock);
 	}
+}
+
+/*
+ * Application threads (--threads N): a queue of jobs to run, and a queue
+ * of finished ones that an eventfd hands back to the loop thread.
+ */
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
+static struct worker_job *todo_head, *todo_tail, *done_list;
+static struct loop_io done_io;
+
+void
+worker_dispatch(struct worker_job *j)
+{
+	if (config.threads == 1) {
+		j->run(j);
+		j->done(j);
+		return;
+	}
+	j->next = NULL;
+	pthread_mutex_lock(&jobs_lock);
+	if (todo_tail)
+		todo_tail->next = j;
+	else
+		todo_head = j;
+	todo_tail = j;
+	pthread_cond_signal(&jobs_cond);
+	pthread_mutex_unlock(&jobs_lock);
+}
+
+static void *
+app_thread(void *arg)
+{
+	struct worker_job *j;
+	uint64_t one = 1;
+
+	current = arg;
+	for (;;) {
+		pthread_mutex_lock(&jobs_lock);
+		while (todo_head == NULL)
+			pthread_cond_wait(&jobs_cond, &jobs_lock);
+		j = todo_head;
+		if ((todo_head = j->next) == NULL)
+			todo_tail = NULL;
+		pthread_mutex_unlock(&jobs_lock);
+		j->run(j);
+		pthread_mutex_lock(&jobs_lock);
+		j->next = done_list;
+		done_list = j;
+		pthread_mutex_unlock(&jobs_lock);
+		(void)!write(done_io.fd, &one, sizeof(one));
+	}
+	return NULL;
+}
+
+static void
+on_jobs_done(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct worker_job *list, *rev = NULL, *j;
+	uint64_t n;
+
+	(void)l;
+	(void)events;
+	(void)!read(io->fd, &n, sizeof(n));
+	pthread_mutex_lock(&jobs_lock);
+	list = done_list;
+	done_list = NULL;
+	pthread_mutex_unlock(&jobs_lock);
+	while ((j = list) != NULL) {	/* oldest first */
+		list = j->next;
+		j->next = rev;
+		rev = j;
+	}
+	while ((j = rev) != NULL) {
+		rev = j->next;
+		j->done(j);
+	}
+}
+
+static int
+threads_start(void)
+{
+	pthread_t t;
+	int i;
+
+	if (config.threads == 1) {
+		current = &running[0];
+		return 0;
+	}
+	if ((done_io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		return -1;
+	done_io.fn = on_jobs_done;
+	if (loop_add(&worker.loop, &done_io, EPOLLIN) == -1)
+		return -1;
+	for (i = 0; i < config.threads; i++) {
+		if (pthread_create(&t, NULL, app_thread, &running[i]) != 0)
+			return -1;
+		pthread_detach(t);
+	}
+	return 0;
+}
+
+void
+worker_request_done(void)
+{
 	if (requests_left > 0 && --requests_left == 0 && !worker.stopping) {
 		log_info("worker %d served its --max-requests; recycling",
 		    worker.index);
@@ -118,17 +262,24 @@ write_fully(int fd, const char *p, size_t n)
 static void
 on_timeout(int sig)
 {
-	struct req *r = current.r;
-
-	int i;
+	int t, i;
 
 	(void)sig;
-	/* What the request started must not outlive the worker. */
-	for (i = 0; i < current.npgids; i++)
-		kill(-current.pgids[i], SIGKILL);
-	if (r != NULL && !r->head_sent && current.answer != NULL) {
-		write_fully(current.fd, current.pending, current.pending_len);
-		write_fully(current.fd, current.answer, current.answer_len);
+	/* Every request in the module goes with the worker: what they
+	 * started must not outlive it, and those that have sent nothing
+	 * get their 504. */
+	for (t = 0; t < config.threads; t++) {
+		struct running *c = &running[t];
+		struct req *r = c->r;
+
+		if (r == NULL)
+			continue;
+		for (i = 0; i < c->npgids; i++)
+			kill(-c->pgids[i], SIGKILL);
+		if (!r->head_sent && c->answer != NULL) {
+			write_fully(c->fd, c->pending, c->pending_len);
+			write_fully(c->fd, c->answer, c->answer_len);
+		}
 	}
 	_exit(WORKER_EXIT_TIMEOUT);
 }
@@ -365,6 +516,11 @@ worker_main(int index)
 		lios[i].io.fd = listeners[i].fd;
 		lios[i].io.fn = on_accept;
 		lios[i].l = &listeners[i];
+	}
+	if (threads_start() == -1) {
+		log_error("worker %d: starting %d application threads: %s",
+		    index, config.threads, strerror(errno));
+		_exit(WORKER_EXIT_INIT);
 	}
 	accept_enable(1);
 	/* Tell the master (sd_notify READY waits for every worker). */

@@ -41,6 +41,25 @@ void worker_request_begin(struct req *r, int fd, const void *pending,
     size_t pending_len, const void *answer, size_t answer_len);
 void worker_request_end(void);
 
+/* On the loop thread once a request's response is complete: counts it
+ * for --max-requests. */
+void worker_request_done(void);
+
+/*
+ * A request handed to the application.  run() calls the module; done()
+ * finishes the response.  With --threads 1 both run at once on the loop
+ * thread; otherwise run() runs on an application thread and done() back
+ * on the loop thread, and until then the front end leaves the
+ * connection alone (it is the application thread's).
+ */
+struct worker_job {
+	void (*run)(struct worker_job *j);
+	void (*done)(struct worker_job *j);
+	struct worker_job *next;
+};
+
+void worker_dispatch(struct worker_job *j);
+
 
 
 /* Run a worker until told to stop; never returns. */

@@ -163,6 +163,13 @@ def evaluate_targets(targets, summary, rss, idle):
     res = []
     measured = {d["scenario"]: d for d in summary if d.get("median")}
     rss_of = {r["instance"]: r for r in rss}
+    # Instances (run.sh's scenarios.tsv names them) none of whose
+    # scenarios was measured.
+    inst_ok = collections.defaultdict(bool)
+    for d in summary:
+        if d.get("instance"):
+            inst_ok[d["instance"]] |= bool(d.get("median"))
+    failed_inst = {i for i, ok in inst_ok.items() if not ok}
     idle_of = {r["instance"]: r for r in idle}
 
     def best(names):
@@ -186,6 +193,12 @@ def evaluate_targets(targets, summary, rss, idle):
         elif kind in ("rss", "idle"):
             src = rss_of if kind == "rss" else idle_of
             r, p = src.get(t["ref"]), src.get(t["peer"])
+            # Memory of a server whose scenarios failed their sanity
+            # check (crashing workers, say) says nothing.
+            for x in (t["ref"], t["peer"]):
+                if x in failed_inst:
+                    e["note"] += f"  [{x}: its scenarios were not measured]"
+                    r = p = None
             e["ref"], e["peer"] = t["ref"], t["peer"]
             if kind == "rss":
                 a = num(r["sum_rss_kb"]) if r else None
@@ -332,7 +345,7 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
     if idle:
         w("\nidle keep-alive connections (VmRSS of the workers, summed; "
           "Pss in brackets)\n")
-        w(f"  {'instance':<14} {'held':>13} {'before':>9} {'after':>9} "
+        w(f"  {'instance':<18} {'held':>13} {'before':>9} {'after':>9} "
           f"{'growth':>9} {'per conn':>9} {'Pss growth':>11} {'opened in':>9}\n")
         for r in idle:
             g = idle_growth(r)
@@ -340,7 +353,7 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
             pss = (num(r["pss_after_kb"]) or 0) - (num(r["pss_before_kb"]) or 0)
             per = f"{g * 1024 / held:.0f} B" if g is not None and held else "NA"
             fail = f" ({r['failed']} failed)" if num(r["failed"]) else ""
-            w(f"  {r['instance']:<14} {held:>6}/{r['wanted']:<6} "
+            w(f"  {r['instance']:<18} {held:>6}/{r['wanted']:<6} "
               f"{mb(num(r['rss_before_kb']) or 0):>9} "
               f"{mb(num(r['rss_after_kb']) or 0):>9} "
               f"{mb(g or 0):>9} {per:>9} {mb(pss):>11} "
@@ -350,7 +363,7 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
     if not rss:
         w("  none measured\n")
     else:
-        w(f"  {'instance':<14} {'workers':>7} {'sum':>9} {'sum Pss':>9}  "
+        w(f"  {'instance':<18} {'workers':>7} {'sum':>9} {'sum Pss':>9}  "
           f"{'per worker (kB)':<22} {'master':>9} {'idle CPU':>9}\n")
     for r in rss:
         total = int(num(r["sum_rss_kb"]) or 0)
@@ -360,7 +373,7 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
         mstr = mb(m) if m is not None else "-"
         idle_cpu = r.get("idle_cpu_pct", "NA")
         idle_cpu = f"{idle_cpu}%" if idle_cpu not in ("", "NA", None) else "NA"
-        w(f"  {r['instance']:<14} {r['workers']:>7} {mb(total):>9} "
+        w(f"  {r['instance']:<18} {r['workers']:>7} {mb(total):>9} "
           f"{pstr:>9}  {r['per_worker_rss_kb']:<22} {mstr:>9} "
           f"{idle_cpu:>9}\n")
 
@@ -478,6 +491,8 @@ def write_outputs(outdir, env, title, summary, ref, ref_name, rat, targ,
         lines.append(f"set yrange [{lo}:{lo * 10 ** span:.0f}]")
     else:
         lines.append(f"set yrange [0:{top / (1 - room):.0f}]")
+        if top < 10000:
+            lines.append('set ytics format "%.1s%c"')
     for i, text in enumerate(box):
         lines.append(f'set label {i + 1} "{gp_escape(text)}" at graph 0.99, '
                      f'graph {0.97 - 0.04 * i:.3f} right front '

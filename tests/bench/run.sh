@@ -207,6 +207,7 @@ group_wsgi() {
 		"gunicorn-raw    gunicorn  start_gunicorn        http"
 		"uwsgi-raw       uwsgi     start_uwsgi_http      http"
 		"bridge-flask    bridge    start_bridge_flask    http"
+		"bridge-flask-pre bridge   start_bridge_flask_preload http"
 		"gunicorn-flask  gunicorn  start_gunicorn_flask  http"
 		"uwsgi-flask     uwsgi     start_uwsgi_flask     http"
 		"bridge-keep     bridge    start_bridge_wsgi     keep"
@@ -220,6 +221,7 @@ group_wsgi() {
 		"flask-bridge      bridge-flask    $CONNS  wrk  flask"
 		"flask-gunicorn    gunicorn-flask  $CONNS  wrk  flask"
 		"flask-uwsgi       uwsgi-flask     $CONNS  wrk  flask"
+		"flask-bridge-preload bridge-flask-pre $CONNS wrk flask"
 		"fcgi-bridge-keep  bridge-keep     $CONNS  wrk  hello"
 		"fcgi-uwsgi-keep   uwsgi-keep      $CONNS  wrk  hello"
 		"fcgi-uwsgi-new    uwsgi-new       $CONNS  wrk  hello"
@@ -231,6 +233,7 @@ group_wsgi() {
 		"rps  flask-bridge      flask-uwsgi                     >= 1.3"
 		"rps  fcgi-bridge-keep  fcgi-uwsgi-keep|fcgi-uwsgi-new  >= 1.5"
 		"rss  bridge-flask      uwsgi-flask                     <= 1.0"
+		"rss  bridge-flask-pre  uwsgi-flask                     <= 1.0"
 	)
 	IDLE=()
 	REF_SCENARIO=
@@ -596,6 +599,7 @@ SKIP_REASON=
 # rebuild during the run cannot change them; a libtool wrapper script must
 # stay where it is. bridge finds the copies through BRIDGE_ADAPTER_DIR.
 BRIDGE_BIN='' HELLO_BIN='' BRIDGE_DESC='' BRIDGE_NOTE=''
+declare -A BRIDGE_USED=()	# what the current group loaded, for env.txt
 prepare_bridge() {
 	local need=$1
 	if [ -z "$BRIDGE_BIN" ]; then
@@ -615,6 +619,7 @@ prepare_bridge() {
 	fi
 	case $need in
 	hello)
+		BRIDGE_USED[module]=$HELLO_SO
 		[ -n "$HELLO_BIN" ] && return 0
 		[ -r "$HELLO_SO" ] || {
 			SKIP_REASON="no hello module at $HELLO_SO (build examples/native, or set HELLO_SO=)"
@@ -622,19 +627,18 @@ prepare_bridge() {
 		}
 		cp "$HELLO_SO" "$TMP/hello.so"
 		HELLO_BIN=$TMP/hello.so
-		BRIDGE_DESC+=", module $HELLO_SO"
 		;;
 	python | cgi | tls)
 		local so=$PYTHON_SO
 		[ "$need" = cgi ] && so=$CGI_SO
 		[ "$need" = tls ] && so=$TLS_SO
+		BRIDGE_USED[$need.so]=$so
 		[ -e "$TMP/adapters/$need.so" ] && return 0
 		[ -r "$so" ] || {
 			SKIP_REASON="no $need module at $so (build it, or set ${need^^}_SO=)"
 			return 1
 		}
 		cp "$so" "$TMP/adapters/$need.so"
-		BRIDGE_DESC+=", $need.so $so"
 		;;
 	esac
 }
@@ -688,6 +692,18 @@ start_bridge_wsgi() {
 start_bridge_flask() {
 	prepare_bridge python || return 1
 	run_bridge "$1" "$2" --wsgi main:app --pythonpath "$TOP/examples/flask"
+}
+
+# The same with --preload: Flask imported once in the master and shared
+# copy-on-write by the workers, as uWSGI does by default.
+start_bridge_flask_preload() {
+	prepare_bridge python || return 1
+	grep -qa -e '--preload' -e 'preload' "$BRIDGE_BIN" || {
+		SKIP_REASON="this bridge has no --preload"
+		return 1
+	}
+	run_bridge "$1" "$2" --preload --wsgi main:app \
+	    --pythonpath "$TOP/examples/flask"
 }
 
 start_bridge_cgi() {
@@ -1144,6 +1160,7 @@ run_group() {
 	INST_IDLE=()
 	SC_URL=() SC_CONNS=() SC_BACKEND=() SC_INST=() SC_STATE=() SC_TOOL=()
 	SC_EXPECT=()
+	BRIDGE_USED=()
 	CGI_ROOT=$GTMP/cgi
 	if [ "$g" = cgi ]; then
 		mkdir -p "$CGI_ROOT"
@@ -1344,8 +1361,12 @@ run_group() {
 		echo "group $g: $GROUP_TITLE"
 		echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  host: $(uname -sr)  cpus: $(nproc)"
 		echo "$(peer_versions "$g")"
-		if [ -n "$BRIDGE_BIN" ]; then
-			echo "$BRIDGE_DESC"
+		if [ ${#BRIDGE_USED[@]} -gt 0 ] && [ -n "$BRIDGE_BIN" ]; then
+			local k d=$BRIDGE_DESC
+			for k in $(printf '%s\n' "${!BRIDGE_USED[@]}" | sort); do
+				d+=", $k ${BRIDGE_USED[$k]}"
+			done
+			echo "$d"
 		else
 			echo "bridge: not measured (${BRIDGE_NOTE:-not selected})"
 		fi
@@ -1434,13 +1455,21 @@ done
 } >"$OUT/report.txt"
 {
 	echo
-	echo "targets, all groups (ratio, target, verdict)"
+	echo "targets and ratios, all groups (ratio, verdict, target)"
 	for g in "${SELECTED[@]}"; do
-		[ -s "$OUT/$g/targets-result.tsv" ] || continue
-		tail -n +2 "$OUT/$g/targets-result.tsv" |
-		    awk -F'\t' -v g="$g" '{
-			printf "  %-8s %-46s %8s   %-8s %s\n", g, $1 " / " $2, $3, $4, $5
-		    }'
+		if [ -s "$OUT/$g/targets-result.tsv" ]; then
+			tail -n +2 "$OUT/$g/targets-result.tsv" |
+			    awk -F'\t' -v g="$g" '{
+				printf "  %-8s %-46s %8s   %-12s %s\n", g, $1 " / " $2, $3, $5, $4
+			    }'
+		fi
+		# The fastcgi group's ratios to every backend's best.
+		if [ -s "$OUT/$g/ratios.tsv" ]; then
+			tail -n +2 "$OUT/$g/ratios.tsv" |
+			    awk -F'\t' -v g="$g" '{
+				printf "  %-8s %-46s %7.2fx   %-12s %s\n", g, $1 " / " $2, $6, "(" $3 ")", ""
+			    }'
+		fi
 	done
 } | tee -a "$OUT/report.txt"
 log "results: $OUT/report.txt, $OUT/GROUP/{report.txt,summary.tsv,raw.tsv,rss.tsv,idle.tsv,chart.png}"
