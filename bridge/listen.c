@@ -174,9 +174,84 @@ open_inet(struct listener *l, const char *flag, const char *addr)
 	snprintf(l->name, sizeof(l->name), "%s", addr);
 }
 
+/* Listeners handed over by the previous image (listen_import). */
+static struct listener inherited[LISTEN_MAX];
+static int ninherited;
+
+int
+listen_export(void)
+{
+	char env[LISTEN_MAX * 160], *p = env;
+	int i, fl;
+
+	env[0] = '\0';
+	for (i = 0; i < nlisteners; i++) {
+		const struct listener *l = &listeners[i];
+
+		if (l->fd == -1)
+			continue;
+		if ((fl = fcntl(l->fd, F_GETFD)) == -1 ||
+		    fcntl(l->fd, F_SETFD, fl & ~FD_CLOEXEC) == -1)
+			return -1;
+		p += snprintf(p, sizeof(env) - (size_t)(p - env),
+		    "%d %d %d %s\n", l->fd, (int)l->proto, l->external,
+		    l->name);
+	}
+	return setenv("BRIDGE_LISTENERS", env, 1);
+}
+
+void
+listen_import(void)
+{
+	const char *env = getenv("BRIDGE_LISTENERS");
+	char name[128];
+	int fd, proto, ext, n;
+
+	if (env == NULL)
+		return;
+	while (*env != '\0' && ninherited < LISTEN_MAX) {
+		if (sscanf(env, "%d %d %d %127[^\n]%n", &fd, &proto, &ext,
+		    name, &n) != 4)
+			break;
+		env += n;
+		if (*env == '\n')
+			env++;
+		inherited[ninherited].fd = fd;
+		inherited[ninherited].proto = (enum listen_proto)proto;
+		inherited[ninherited].external = ext;
+		snprintf(inherited[ninherited].name,
+		    sizeof(inherited[ninherited].name), "%s", name);
+		set_nonblock_cloexec(fd);
+		ninherited++;
+	}
+	unsetenv("BRIDGE_LISTENERS");
+	/* Sockets from systemd or fd 0 are not in the configuration:
+	 * they stay as they are. */
+	for (fd = 0; fd < ninherited; fd++) {
+		if (!inherited[fd].external)
+			continue;
+		listeners[nlisteners++] = inherited[fd];
+		inherited[fd].fd = -1;
+	}
+}
+
+/* The inherited listener for a configured address, or NULL. */
+static struct listener *
+take_inherited(const struct config_listen *c)
+{
+	int i;
+
+	for (i = 0; i < ninherited; i++)
+		if (inherited[i].fd != -1 && inherited[i].proto == c->proto &&
+		    strcmp(inherited[i].name, c->addr) == 0)
+			return &inherited[i];
+	return NULL;
+}
+
 void
 listen_open_all(void)
 {
+	struct listener *old;
 	int i;
 
 	for (i = 0; i < config.nlisten; i++) {
@@ -186,13 +261,26 @@ listen_open_all(void)
 
 		memset(l, 0, sizeof(*l));
 		l->proto = c->proto;
-		if (strncmp(c->addr, "unix:", 5) == 0)
+		if ((old = take_inherited(c)) != NULL) {
+			*l = *old;
+			old->fd = -1;
+			if (strncmp(c->addr, "unix:", 5) == 0)
+				l->unix_path = strdup(c->addr + 5);
+		} else if (strncmp(c->addr, "unix:", 5) == 0)
 			open_unix(l, flag, c->addr + 5);
 		else
 			open_inet(l, flag, c->addr);
 		set_nonblock_cloexec(l->fd);
 		nlisteners++;
 	}
+	/* Addresses no longer configured stop listening. */
+	for (i = 0; i < ninherited; i++)
+		if (inherited[i].fd != -1) {
+			close(inherited[i].fd);
+			if (strncmp(inherited[i].name, "unix:", 5) == 0)
+				unlink(inherited[i].name + 5);
+			inherited[i].fd = -1;
+		}
 }
 
 int
@@ -210,6 +298,7 @@ listen_inherit_fd0(void)
 	l = &listeners[nlisteners++];
 	memset(l, 0, sizeof(*l));
 	l->proto = PROTO_FASTCGI;
+	l->external = 1;
 	if ((l->fd = fcntl(0, F_DUPFD_CLOEXEC, 3)) == -1)
 		fatal("fd 0: dup: %s", strerror(errno));
 	set_nonblock_cloexec(l->fd);
@@ -271,6 +360,7 @@ listen_inherit_systemd(void)
 			    fd, name[0] ? name : "unnamed");
 		memset(l, 0, sizeof(*l));
 		l->fd = fd;
+		l->external = 1;
 		if (strcmp(name, "http") == 0)
 			l->proto = PROTO_HTTP;
 		else if (strcmp(name, "https") == 0)

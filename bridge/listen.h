@@ -12,6 +12,7 @@ struct listener {
 	enum listen_proto proto;
 	char name[128];		/* for logs: "unix:/run/b.sock", "[::1]:9000" */
 	char *unix_path;	/* set when bridge created the socket file */
+	int external;		/* from systemd or fd 0, not from config */
 };
 
 #define LISTEN_MAX CONFIG_LISTEN_MAX
@@ -37,6 +38,16 @@ int listen_inherit_systemd(void);
 
 /* Remove the socket files bridge created. */
 void listen_unlink_all(void);
+
+/*
+ * Reload by re-exec (HUP): listen_export() keeps the listening sockets
+ * open across exec and describes them in $BRIDGE_LISTENERS; the new image
+ * calls listen_import() first, and listen_open_all() then takes over the
+ * ones whose address is still configured (closing the others) instead of
+ * binding them again: no connection is refused meanwhile.
+ */
+int listen_export(void);
+void listen_import(void);
 
 /* Stop listening on every socket, for all processes, and remove the
  * socket files (the master, when it stops). */

@@ -87,8 +87,9 @@ main(int argc, char **argv)
 		    "ROOT (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)
 		fatal("%s", err);
-	if (config.preload && !config.check_config &&
-	    module_init(config.module_arg) == -1)
+	/* With --check-config too: a reload checks the new configuration
+	 * that way, application included, before it commits to it. */
+	if (config.preload && module_init(config.module_arg) == -1)
 		fatal("--preload: module %s could not start the application "
 		    "(see the error log)", module.m->name);
 	if (config.check_config) {
@@ -97,6 +98,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	listen_import();	/* a reload's re-exec hands them over */
 	if (config.nlisten > 0)
 		listen_open_all();
 	if (listen_inherit_systemd() > 0) {
@@ -107,12 +109,12 @@ main(int argc, char **argv)
 			    !tls_enabled())
 				fatal("%s: an https socket needs --cert and "
 				    "--key", listeners[i].name);
-	} else if (config.nlisten == 0 && !listen_inherit_fd0()) {
+	} else if (nlisteners == 0 && !listen_inherit_fd0()) {
 		if (cgi_mode_detect())
 			return cgi_mode_run();
 		fatal("nothing to serve: give --fastcgi ADDR, or start bridge "
 		    "with a listening socket on fd 0 (spawn-fcgi) or as a CGI "
 		    "program");
 	}
-	return master_run();
+	return master_run(argv);
 }

@@ -44,6 +44,7 @@ static pid_t retiring[MASTER_WORKERS_MAX * 2];
 static int nretiring;
 static int nworkers;
 static int ever_ready;		/* some worker ever started the app */
+static int retire_when_ready;	/* after a re-exec: old workers wait */
 static int announced;		/* READY=1 sent for the current set */
 static unsigned long long restarts;
 
@@ -65,6 +66,17 @@ maybe_announce(void)
 
 	if (!announced && n == nworkers) {
 		announced = 1;
+		if (retire_when_ready) {
+			/* The new workers serve: the old image's stop
+			 * accepting and finish what they have. */
+			int i;
+
+			retire_when_ready = 0;
+			for (i = 0; i < nretiring; i++)
+				kill(retiring[i], SIGTERM);
+			log_info("reload done: %d old worker%s retiring",
+			    nretiring, nretiring == 1 ? "" : "s");
+		}
 		notify("READY=1\nSTATUS=%d workers ready, %llu restarts", n,
 		    restarts);
 	}
@@ -316,17 +328,137 @@ respawn_due(void)
 	return (long)(next - now);
 }
 
+static char **master_argv;
+
+/*
+ * Check the configuration a re-exec would load: the same command line
+ * with --check-config, in a child.  Returns 0, or -1 with its first
+ * complaint in why.
+ */
+static int
+check_new_config(char *why, size_t len)
+{
+	char *argv[256];
+	int pfd[2], status, i, devnull;
+	size_t got;
+	ssize_t n = 0;
+	pid_t pid;
+
+	for (i = 0; master_argv[i] != NULL && i < 253; i++)
+		argv[i] = master_argv[i];
+	argv[i++] = "--check-config";
+	argv[i] = NULL;
+	if (pipe2(pfd, O_CLOEXEC) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		close(pfd[0]);
+		close(pfd[1]);
+		snprintf(why, len, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		devnull = open("/dev/null", O_RDWR);
+		dup2(devnull, 1);
+		dup2(pfd[1], 2);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	/* Until EOF: the child writes its message in pieces. */
+	for (got = 0; got < len - 1; got += (size_t)n)
+		if ((n = read(pfd[0], why + got, len - 1 - got)) <= 0 &&
+		    !(n == -1 && errno == EINTR))
+			break;
+		else if (n == -1)
+			n = 0;
+	close(pfd[0]);
+	why[got] = '\0';
+	why[strcspn(why, "\n")] = '\0';
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/*
+ * HUP: execute bridge again, in this process, with the listening sockets
+ * and the workers: the new image reads the configuration and (with
+ * --preload) imports the application anew, starts its workers, then
+ * retires these.  Returns -1 when the new configuration does not load
+ * (nothing changes), 0 when the exec itself failed.
+ */
+static int
+reexec(void)
+{
+	char why[512], pids[MASTER_WORKERS_MAX * 12], *p = pids;
+	int i;
+
+	if (check_new_config(why, sizeof(why)) == -1) {
+		log_error("HUP: the new configuration does not load, keeping "
+		    "the running one: %s", why);
+		return -1;
+	}
+	*p = '\0';
+	for (i = 0; i < MASTER_WORKERS_MAX; i++)
+		if (children[i].pid > 0)
+			p += sprintf(p, "%ld ", (long)children[i].pid);
+	for (i = 0; i < nretiring; i++)
+		p += sprintf(p, "%ld ", (long)retiring[i]);
+	if (listen_export() == -1 || setenv("BRIDGE_RETIRE", pids, 1) == -1) {
+		log_error("HUP: cannot hand over to a new image: %s",
+		    strerror(errno));
+		return 0;
+	}
+	notify_env_restore();
+	log_info("HUP: replacing %d workers; configuration and application "
+	    "read anew", nworkers);
+	execv("/proc/self/exe", master_argv);
+	log_error("HUP: exec: %s; replacing the workers instead",
+	    strerror(errno));
+	unsetenv("BRIDGE_RETIRE");
+	return 0;
+}
+
+/* Workers of the image before a reload: retire them once ours run. */
+static void
+adopt_retiring(void)
+{
+	const char *env = getenv("BRIDGE_RETIRE");
+	char *end;
+	long pid;
+
+	if (env == NULL)
+		return;
+	while (nretiring < (int)(sizeof(retiring) / sizeof(retiring[0]))) {
+		pid = strtol(env, &end, 10);
+		if (end == env)
+			break;
+		if (pid > 0)
+			retiring[nretiring++] = (pid_t)pid;
+		env = end;
+	}
+	unsetenv("BRIDGE_RETIRE");
+	retire_when_ready = nretiring > 0;
+}
+
 static void
 reload(void)
 {
 	int i;
 
-	/* New workers first, then the old ones stop accepting and finish
-	 * their requests: the listeners never go unserved. */
-	log_info("HUP: replacing %d workers", nworkers);
 	notify("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
 	    (unsigned long long)loop_clock_ms() * 1000);
 	announced = 0;
+	if (reexec() == -1) {
+		maybe_announce();	/* READY again: nothing changed */
+		return;
+	}
+	/* Still here: the same configuration, new workers first, then the
+	 * old ones stop accepting and finish their requests. */
+	log_info("HUP: replacing %d workers", nworkers);
 	tls_reload();
 	for (i = 0; i < nworkers; i++) {
 		if (children[i].pid > 0 &&
@@ -358,7 +490,7 @@ pidfile_write(void)
 }
 
 int
-master_run(void)
+master_run(char **argv)
 {
 	sigset_t set;
 	siginfo_t si;
@@ -380,9 +512,13 @@ master_run(void)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	master_argv = argv;
 	nworkers = config.workers;
 	scoreboard_init(MASTER_WORKERS_MAX);
 	pidfile_write();
+	adopt_retiring();
+	if (retire_when_ready && tls_enabled())
+		log_info("HUP: certificates reloaded");
 	for (i = 0; i < nworkers; i++)
 		spawn(i);
 	log_info("bridge %s serving on %d listener%s with %d worker%s",

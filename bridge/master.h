@@ -7,7 +7,11 @@
 #ifndef BRIDGE_MASTER_H
 #define BRIDGE_MASTER_H
 
-/* Run until stopped; returns the process exit status. */
-int master_run(void);
+/*
+ * Run until stopped; returns the process exit status.  argv is bridge's
+ * command line: HUP checks it (--check-config) and re-executes it, so
+ * that the configuration and a preloaded application are read anew.
+ */
+int master_run(char **argv);
 
 #endif /* BRIDGE_MASTER_H */

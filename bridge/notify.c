@@ -15,6 +15,7 @@ static struct sockaddr_un notify_addr;
 static socklen_t notify_len;
 static int notify_fd = -1;
 static uint64_t watchdog_ms;
+static char notify_path[sizeof(notify_addr.sun_path) + 1];
 
 void
 notify_init(void)
@@ -31,6 +32,7 @@ notify_init(void)
 	if (path == NULL || (path[0] != '/' && path[0] != '@'))
 		return;
 	n = strlen(path);
+	snprintf(notify_path, sizeof(notify_path), "%s", path);
 	if (n >= sizeof(notify_addr.sun_path)) {
 		log_warn("NOTIFY_SOCKET too long; not notifying systemd");
 		return;
@@ -66,6 +68,22 @@ notify(const char *fmt, ...)
 		return -1;
 	}
 	return 0;
+}
+
+void
+notify_env_restore(void)
+{
+	char num[32];
+
+	if (notify_path[0] != '\0')
+		setenv("NOTIFY_SOCKET", notify_path, 1);
+	if (watchdog_ms > 0) {
+		snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)watchdog_ms * 1000);
+		setenv("WATCHDOG_USEC", num, 1);
+		snprintf(num, sizeof(num), "%ld", (long)getpid());
+		setenv("WATCHDOG_PID", num, 1);
+	}
 }
 
 uint64_t

@@ -14,6 +14,10 @@ void notify_init(void);
 /* Send one message; returns 0, or -1 (also when not under systemd). */
 int notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Put NOTIFY_SOCKET (and the watchdog) back into the environment, for
+ * the image a reload executes. */
+void notify_env_restore(void);
+
 /* Watchdog interval in ms as systemd asked, 0 when none. */
 uint64_t notify_watchdog_ms(void);
 
