@@ -26,6 +26,7 @@ struct config config = {
 	.umask = -1,
 	.read_timeout = 60,
 	.header_timeout = 20,
+	.min_body_rate = 500,
 	.idle_timeout = 300,
 	.write_timeout = 60,
 	.graceful_timeout = 30,
@@ -90,6 +91,8 @@ static const char usage_text[] =
 "                          HTTP bodies: the longest pause between reads\n"
 "  --header-timeout SECS   an HTTP request head must arrive within\n"
 "                          (default 20; slow-header clients are dropped)\n"
+"  --min-body-rate BYTES   an HTTP body must arrive at this rate on average,\n"
+"                          after a --read-timeout grace (default 500/s)\n"
 "  --mount PREFIX          HTTP: the application's SCRIPT_NAME; paths\n"
 "                          outside it get 404\n"
 "  --idle-timeout SECS     idle keep-alive connections close (default 300)\n"
@@ -238,6 +241,7 @@ enum {
 	OPT_ACCESS_LOG,
 	OPT_ACCESS_LOG_FORMAT,
 	OPT_HEADER_TIMEOUT,
+	OPT_MIN_BODY_RATE,
 	OPT_MOUNT,
 	OPT_TIMEOUT,
 	OPT_STARTUP_TIMEOUT,
@@ -290,6 +294,7 @@ static const struct option long_options[] = {
 	{ "access-log-format", required_argument, NULL,
 	    OPT_ACCESS_LOG_FORMAT },
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+	{ "min-body-rate", required_argument, NULL, OPT_MIN_BODY_RATE },
 	{ "mount", required_argument, NULL, OPT_MOUNT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "startup-timeout", required_argument, NULL, OPT_STARTUP_TIMEOUT },
@@ -502,6 +507,10 @@ apply(int c, char *arg)
 	case OPT_HEADER_TIMEOUT:
 		config.header_timeout = (unsigned)number("--header-timeout",
 		    arg, 1, 86400);
+		break;
+	case OPT_MIN_BODY_RATE:
+		config.min_body_rate = (unsigned)number("--min-body-rate", arg,
+		    1, 1 << 30);
 		break;
 	case OPT_MOUNT:
 		/* RFC 3875 4.1.13: SCRIPT_NAME is "" or starts with '/'
@@ -750,6 +759,7 @@ config_print(FILE *out)
 		STR("pidfile", config.pidfile);
 	NUM("read-timeout", config.read_timeout);
 	NUM("header-timeout", config.header_timeout);
+	NUM("min-body-rate", config.min_body_rate);
 	if (config.mount)
 		STR("mount", config.mount);
 	NUM("idle-timeout", config.idle_timeout);

@@ -69,6 +69,7 @@ struct config {
 
 	unsigned read_timeout;	/* seconds: a request must arrive in it */
 	unsigned header_timeout; /* seconds: an HTTP request head must */
+	unsigned min_body_rate;	/* bytes/s an HTTP body must keep up */
 	const char *mount;	/* HTTP: SCRIPT_NAME of the application */
 	unsigned idle_timeout;	/* seconds: idle keep-alive connection */
 	unsigned write_timeout; /* seconds: client must take output */

@@ -81,6 +81,7 @@ struct http_conn {
 	struct req *r;		/* request being received or run */
 	struct http_chunked chunked;
 	uint64_t body_left;
+	uint64_t body_start;	/* ms: when the head arrived (a body follows) */
 	enum http_state state;
 	union sockaddr_in46 peer;	/* small: kept by idle connections */
 	union sockaddr_in46 local;
@@ -891,6 +892,7 @@ start_request(struct http_conn *c, const char *p, size_t len)
 		c->body_left = (uint64_t)h.content_length;
 	} else
 		c->state = HTTP_HEAD;
+	c->body_start = worker.loop.now;
 	/* RFC 9110 section 10.1.1: tell the client to send the body,
 	 * unless it is already on its way. */
 	if (h.expect_continue && c->state != HTTP_HEAD &&
@@ -905,10 +907,23 @@ start_request(struct http_conn *c, const char *p, size_t len)
 static int
 body_bytes(struct http_conn *c, const char *p, size_t n)
 {
+	uint64_t elapsed, allowed;
+
 	if (body_append(&c->r->body, p, n) == -1) {
 		log_msg(LOG_LEVEL_ERROR, c->r->id, "http: storing the body: "
 		    "%s", strerror(errno));
 		reject(c, 500, "body storage failed");
+		return -1;
+	}
+	/* A body trickled in slowly holds a connection and its buffers:
+	 * after a --read-timeout grace it must keep --min-body-rate on
+	 * average (each byte buys 1/rate s, as Apache's mod_reqtimeout
+	 * MinRate).  A pause is --read-timeout's business. */
+	elapsed = worker.loop.now - c->body_start;
+	allowed = (uint64_t)config.read_timeout * 1000 +
+	    c->r->body.len * 1000 / config.min_body_rate;
+	if (elapsed > allowed) {
+		reject(c, 408, "body slower than --min-body-rate");
 		return -1;
 	}
 	return 0;
