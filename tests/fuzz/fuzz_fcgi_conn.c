@@ -102,6 +102,19 @@ worker_request_end(void)
 {
 }
 
+void
+worker_request_done(void)
+{
+}
+
+/* As the worker does with --threads 1: run, then finish, at once. */
+void
+worker_dispatch(struct worker_job *j)
+{
+	j->run(j);
+	j->done(j);
+}
+
 /* The listener the connection came from, as far as it matters here. */
 static struct listener fz_listener = {
 	.fd = -1,
