@@ -275,20 +275,12 @@ conn_flush(struct fcgi_conn *c)
 static int
 conn_flush_blocking(struct fcgi_conn *c)
 {
-	struct pollfd pfd = { .fd = c->io.fd, .events = POLLOUT };
-	int n;
-
 	while (c->out.len > FCGI_OUT_HIGH / 2) {
 		if (conn_flush(c) == -1)
 			return -1;
 		if (c->out.len <= FCGI_OUT_HIGH / 2)
 			break;
-		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
-		if (n == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (n == -1 && errno != EINTR)
+		if (loop_wait_fd(c->io.fd, POLLOUT, config.write_timeout) == -1)
 			return -1;
 	}
 	return 0;

@@ -337,9 +337,6 @@ conn_flush(struct http_conn *c)
 static int
 spool_bound(struct http_conn *c)
 {
-	struct pollfd pfd = { .fd = c->io.fd };
-	int n;
-
 	while (c->spool_fd != -1 &&
 	    (uint64_t)(c->spool_len - c->spool_sent) > config.max_spool) {
 		if (conn_flush(c) == -1)
@@ -347,13 +344,8 @@ spool_bound(struct http_conn *c)
 		if (c->spool_fd == -1 || (uint64_t)(c->spool_len -
 		    c->spool_sent) <= config.max_spool / 2)
 			break;
-		pfd.events = c->send_want == EPOLLIN ? POLLIN : POLLOUT;
-		n = poll(&pfd, 1, (int)config.write_timeout * 1000);
-		if (n == 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		if (n == -1 && errno != EINTR)
+		if (loop_wait_fd(c->io.fd, c->send_want == EPOLLIN ? POLLIN :
+		    POLLOUT, config.write_timeout) == -1)
 			return -1;
 	}
 	return 0;

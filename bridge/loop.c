@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -9,6 +10,20 @@
 #include "loop.h"
 
 #define LOOP_EVENTS 256
+
+int
+loop_wait_fd(int fd, short events, unsigned timeout_s)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&pfd, 1, (int)timeout_s * 1000);
+	while (n == -1 && errno == EINTR);
+	if (n == 0)
+		errno = ETIMEDOUT;
+	return n > 0 ? 0 : -1;
+}
 
 uint64_t
 loop_clock_ms(void)

@@ -74,6 +74,13 @@ void loop_timer_stop(struct loop_timer *t);
 /* Run fn(arg) after the current round of callbacks.  Returns 0 or -1. */
 int loop_defer(struct loop *l, void (*fn)(void *), void *arg);
 
+/*
+ * Block until fd is ready for events (POLLIN/POLLOUT), for code that runs
+ * outside the loop (a module writing more than a client takes).  Returns
+ * 0, or -1 with errno (ETIMEDOUT after timeout_s seconds).
+ */
+int loop_wait_fd(int fd, short events, unsigned timeout_s);
+
 /* Monotonic milliseconds. */
 uint64_t loop_clock_ms(void);
 
