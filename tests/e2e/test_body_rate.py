@@ -4,23 +4,19 @@ so no pause is ever long enough to time out) is still ended with 408 once
 it falls below the rate, while a body sent at a decent pace is taken, and
 the worker serves others meanwhile."""
 import os
+import sys
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 PROBE = os.path.join(BUILDDIR, "tests/apps/.libs/probe.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class BodyRateTest(unittest.TestCase):

@@ -2,6 +2,7 @@
 """Access log (format atoms, combined by default, escaping), error log
 with request ids, and USR1 reopening both after logrotate moves them."""
 import os
+import sys
 import re
 import signal
 import socket
@@ -10,17 +11,12 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 PROBE = os.path.join(BUILDDIR, "tests/apps/.libs/probe.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def request(port, raw):

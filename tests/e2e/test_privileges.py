@@ -2,6 +2,7 @@
 """--user/--group (workers drop privileges after the master bound the
 port, checked from /proc), --umask, --pidfile, and their start-up errors."""
 import os
+import sys
 import pwd
 import socket
 import subprocess
@@ -9,17 +10,12 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 PROBE = os.path.join(BUILDDIR, "tests/apps/.libs/probe.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(port, path):

@@ -5,6 +5,7 @@ its listening sockets, so the configuration file is read anew and a
 old ones retire, and no client is refused meanwhile.  A configuration
 that does not load is refused and the running one stays."""
 import os
+import sys
 import signal
 import socket
 import subprocess
@@ -13,20 +14,15 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 SRCDIR = os.environ.get("SRCDIR", os.path.join(os.path.dirname(
     os.path.abspath(__file__)), "..", ".."))
 APPS = os.path.join(SRCDIR, "tests/apps/wsgi")
 ADAPTER = os.path.join(BUILDDIR, "adapters/python/.libs/python.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(port):

@@ -4,6 +4,7 @@ listener: socket activation with named fds for two protocols, and the
 notify messages (READY, RELOADING with MONOTONIC_USEC, STOPPING) in order.
 Run by make check with BRIDGE and BUILDDIR set."""
 import os
+import sys
 import shutil
 import signal
 import socket
@@ -13,17 +14,12 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 PROBE = os.path.join(BUILDDIR, "tests/apps/.libs/probe.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def connect(port, timeout=5):

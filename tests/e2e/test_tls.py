@@ -5,6 +5,7 @@ session resumption, a key that does not match its certificate refused at
 start, plain HTTP to the TLS port closed with a log line, certificates
 reloaded on HUP while an open connection keeps working."""
 import os
+import sys
 import shutil
 import signal
 import socket
@@ -14,17 +15,12 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 PROBE = os.path.join(BUILDDIR, "tests/apps/.libs/probe.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_cert(d, name, kind):

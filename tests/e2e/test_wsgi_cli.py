@@ -4,11 +4,15 @@ with --pythonpath and --chdir (the seed's Flask app as users run it), and
 --preload (the app imported once in the master, the collector frozen so
 pages stay shared, an import error stopping bridge before any worker)."""
 import os
+import sys
 import socket
 import subprocess
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
@@ -17,14 +21,6 @@ SRCDIR = os.environ.get("SRCDIR", os.path.join(os.path.dirname(
 APPS = os.path.join(SRCDIR, "tests/apps/wsgi")
 FLASK = os.path.join(SRCDIR, "examples/flask")
 ADAPTER = os.path.join(BUILDDIR, "adapters/python/.libs/python.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(port, path="/"):

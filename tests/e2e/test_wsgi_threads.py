@@ -3,6 +3,7 @@
 (sleep, as on I/O) run side by side, wsgi.multithread is true, and under
 concurrent load every client gets its own response, whole."""
 import os
+import sys
 import socket
 import subprocess
 import tempfile
@@ -10,20 +11,15 @@ import threading
 import time
 import unittest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import free_port                            # noqa: E402
+
 BRIDGE = os.environ.get("BRIDGE", "")
 BUILDDIR = os.environ.get("BUILDDIR", "")
 SRCDIR = os.environ.get("SRCDIR", os.path.join(os.path.dirname(
     os.path.abspath(__file__)), "..", ".."))
 APPS = os.path.join(SRCDIR, "tests/apps/wsgi")
 ADAPTER = os.path.join(BUILDDIR, "adapters/python/.libs/python.so")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def request(port, path, body=b"", keep=None):
