@@ -73,28 +73,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-#include <stdio.h>
+#include <string.h>
 
-int
-main(int argc, char **argv)
-{
-	static uint8_t b[1 << 16];
-	size_t n;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-
-		if (f == NULL)
-			continue;
-		n = fread(b, 1, sizeof(b), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(b, n);
-	}
-	if (argc == 1) {
-		n = fread(b, 1, sizeof(b), stdin);
-		LLVMFuzzerTestOneInput(b, n);
-	}
-	return 0;
-}
+#include "standalone.h"
 #endif

@@ -43,28 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-#include <stdio.h>
+#include <string.h>
 
-int
-main(int argc, char **argv)
-{
-	static uint8_t buf[1 << 16];
-	size_t n;
-	int i;
-
-	for (i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-
-		if (f == NULL)
-			continue;
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	if (argc == 1) {
-		n = fread(buf, 1, sizeof(buf), stdin);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	return 0;
-}
+#include "standalone.h"
 #endif

@@ -494,32 +494,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-/* Run the target over each file named on the command line. */
-int
-main(int argc, char **argv)
-{
-	int i;
+#include <string.h>
 
-	for (i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		uint8_t *buf;
-		long n;
-
-		if (f == NULL || fseek(f, 0, SEEK_END) != 0 ||
-		    (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-			perror(argv[i]);
-			return 1;
-		}
-		if ((buf = malloc(n > 0 ? (size_t)n : 1)) == NULL ||
-		    fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			perror(argv[i]);
-			return 1;
-		}
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, (size_t)n);
-		free(buf);
-		printf("%s: ok\n", argv[i]);
-	}
-	return 0;
-}
+#include "standalone.h"
 #endif

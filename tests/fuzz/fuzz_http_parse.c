@@ -249,57 +249,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_STANDALONE
-static int
-run_file(FILE *f, const char *name)
-{
-	uint8_t *buf = NULL, *nb;
-	size_t len = 0, cap = 0, got;
+#include <string.h>
 
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 4096;
-			if ((nb = realloc(buf, cap)) == NULL) {
-				free(buf);
-				return -1;
-			}
-			buf = nb;
-		}
-		got = fread(buf + len, 1, cap - len, f);
-		if (got == 0)
-			break;
-		len += got;
-	}
-	if (ferror(f)) {
-		fprintf(stderr, "%s: read error\n", name);
-		free(buf);
-		return -1;
-	}
-	/* An exact-size copy, as libFuzzer would give. */
-	nb = (uint8_t *)dup_exact(buf, len);
-	free(buf);
-	LLVMFuzzerTestOneInput(nb, len);
-	free(nb);
-	return 0;
-}
-
-int
-main(int argc, char **argv)
-{
-	FILE *f;
-	int i, rc = 0;
-
-	if (argc < 2)
-		return run_file(stdin, "<stdin>") < 0;
-	for (i = 1; i < argc; i++) {
-		if ((f = fopen(argv[i], "rb")) == NULL) {
-			perror(argv[i]);
-			rc = 1;
-			continue;
-		}
-		if (run_file(f, argv[i]) < 0)
-			rc = 1;
-		fclose(f);
-	}
-	return rc;
-}
+#include "standalone.h"
 #endif
