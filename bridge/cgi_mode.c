@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "module.h"
+#include "priv.h"
 #include "req.h"
 
 extern char **environ;
@@ -152,7 +153,7 @@ cgi_mode_run(void)
 	signal(SIGPIPE, SIG_IGN);
 	req_server.multiprocess = 1;
 	req_server.run_once = 1;
-	if (module_init(config.module_arg) == -1 ||
+	if (priv_drop() == -1 || module_init(config.module_arg) == -1 ||
 	    module_worker_init() == -1) {
 		log_error("cgi: module %s failed to start", module.m->name);
 		fputs("Status: 500 Internal Server Error\r\n"

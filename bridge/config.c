@@ -83,6 +83,8 @@ static const char usage_text[] =
 "  --user USER             workers run as USER (the master keeps root to\n"
 "                          bind ports and read keys, as nginx's does)\n"
 "  --group GROUP           workers' group (default: USER's group)\n"
+"  --allow-root            let the application run as root (refused\n"
+"                          without --user otherwise)\n"
 "  --umask OCTAL           file mode creation mask of bridge\n"
 "  --pidfile PATH          write the master's pid there\n"
 "  --socket-mode OCTAL     mode of unix sockets bridge creates\n"
@@ -229,6 +231,7 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_USER,
 	OPT_GROUP,
+	OPT_ALLOW_ROOT,
 	OPT_UMASK,
 	OPT_PIDFILE,
 	OPT_SOCKET_OWNER,
@@ -281,6 +284,7 @@ static const struct option long_options[] = {
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "group", required_argument, NULL, OPT_GROUP },
+	{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
 	{ "umask", required_argument, NULL, OPT_UMASK },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "socket-owner", required_argument, NULL, OPT_SOCKET_OWNER },
@@ -472,6 +476,9 @@ apply(int c, char *arg)
 		break;
 	case OPT_GROUP:
 		config.group = arg;
+		break;
+	case OPT_ALLOW_ROOT:
+		config.allow_root = 1;
 		break;
 	case OPT_UMASK:
 		errno = 0;
@@ -753,6 +760,8 @@ config_print(FILE *out)
 		STR("user", config.user);
 	if (config.group)
 		STR("group", config.group);
+	if (config.allow_root)
+		STR("allow-root", "yes");
 	if (config.umask >= 0)
 		fprintf(out, "umask = %03o\n", config.umask);
 	if (config.pidfile)

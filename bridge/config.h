@@ -49,6 +49,8 @@ struct config {
 	/* Privileges and files of the process. */
 	const char *user;	/* workers run as this user ... */
 	const char *group;	/* ... and group (default: the user's) */
+	int allow_root;		/* --allow-root: the application may run as
+				 * root */
 	int umask;		/* -1: leave as inherited */
 	const char *pidfile;
 

@@ -65,6 +65,7 @@ main(int argc, char **argv)
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
 	priv_resolve();
+	priv_refuse_root();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log, strerror(errno));

@@ -2,6 +2,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -37,6 +38,26 @@ priv_resolve(void)
 	if (geteuid() != 0 && geteuid() != uid)
 		fatal("--user %s: only root can switch users", config.user);
 	dropping = 1;
+}
+
+void
+priv_refuse_root(void)
+{
+	const char *env = getenv("BRIDGE_ALLOW_ROOT");
+
+	if (geteuid() != 0 || config.allow_root ||
+	    (env != NULL && strcmp(env, "1") == 0))
+		return;
+	/* A hole in the application would be a hole in the machine. */
+	if (!dropping)
+		fatal("refusing to run the application as root: give --user "
+		    "USER (workers switch to it after binding) or "
+		    "--allow-root");
+	if (config.preload)
+		fatal("refusing --preload as root: it loads the application "
+		    "in the master, which keeps root; start bridge as --user "
+		    "%s instead, drop --preload, or give --allow-root",
+		    config.user);
 }
 
 int

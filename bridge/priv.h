@@ -11,6 +11,15 @@
 /* Resolve --user/--group; exits with a message naming the unknown one. */
 void priv_resolve(void);
 
+/*
+ * Exit with a one-line message when the application would run as root:
+ * bridge is root without --user, or --preload would load the
+ * application in the master, which stays root.  --allow-root (or
+ * BRIDGE_ALLOW_ROOT=1 in the environment, for containers that run
+ * everything as root) says the operator means it.
+ */
+void priv_refuse_root(void);
+
 /* In a worker: become --user/--group for good.  Returns 0, or -1 after
  * logging why. */
 int priv_drop(void);

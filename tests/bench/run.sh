@@ -65,6 +65,9 @@
 
 set -Eeuo pipefail
 export LC_ALL=C
+# The peers run as whoever starts the benchmark (root, usually); so does
+# bridge, which otherwise refuses to run the application as root.
+export BRIDGE_ALLOW_ROOT=1
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)

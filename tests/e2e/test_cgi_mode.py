@@ -35,8 +35,11 @@ def start_apache_cgi(tc):
     return h.Apache(tc, site, tmp=tmp, modules=APACHE_CGI_MODULES)
 
 
-def run_cgi(env, body=b"", args=()):
-    """bridge as a CGI program: (exit status, stdout, stderr)."""
+def run_cgi(env, body=b"", args=(), allow_root=True):
+    """bridge as a CGI program: (exit status, stdout, stderr).  The
+    environment is exactly env: as root (CI), --allow-root says so."""
+    if allow_root and os.geteuid() == 0:
+        args = ["--allow-root"] + list(args)
     p = subprocess.run([h.BRIDGE, "--module", h.PROBE_SO] + list(args),
                        env=env, input=body, capture_output=True,
                        timeout=h.TIMEOUT)
@@ -112,6 +115,17 @@ class ApacheCgiTest(unittest.TestCase):
 
 
 class DirectCgiTest(unittest.TestCase):
+    @unittest.skipUnless(os.geteuid() == 0, "the refusal applies to root")
+    def test_root_refused(self):
+        """Started as root by a web server, bridge does not run the
+        application: nothing on stdout (the server answers 500), one line
+        on stderr (the server's error log)."""
+        rc, out, err = run_cgi(base_env("GET", "/env"), allow_root=False)
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, b"")
+        self.assertEqual(len(err.strip().splitlines()), 1, err)
+        self.assertIn(b"refusing to run the application as root", err)
+
     def test_env_only_request_vars(self):
         rc, out, err = run_cgi(base_env("GET", "/env?a=1"))
         self.assertEqual(rc, 0, err)

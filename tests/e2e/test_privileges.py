@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """--user/--group (workers drop privileges after the master bound the
-port, checked from /proc), --umask, --pidfile, and their start-up errors."""
+port, checked from /proc), --umask, --pidfile, and their start-up errors;
+the refusal to run the application as root without --user or
+--allow-root."""
 import os
 import sys
 import pwd
@@ -89,6 +91,94 @@ class PrivilegeTest(unittest.TestCase):
                                      capture_output=True, timeout=10)
                 self.assertNotEqual(out.returncode, 0)
                 self.assertIn(msg, out.stderr)
+
+
+def without_allow_root():
+    """The environment without the suite's BRIDGE_ALLOW_ROOT=1."""
+    env = dict(os.environ)
+    env.pop("BRIDGE_ALLOW_ROOT", None)
+    return env
+
+
+@unittest.skipUnless(os.geteuid() == 0, "the refusal applies to root only")
+class RootRefusalTest(unittest.TestCase):
+    def run_bridge(self, args, env=None, timeout=10):
+        return subprocess.run([BRIDGE, "--http", "127.0.0.1:1",
+                               "--module", PROBE] + args,
+                              capture_output=True, timeout=timeout,
+                              env=env if env is not None
+                              else without_allow_root())
+
+    def test_root_without_user_refused(self):
+        out = self.run_bridge([])
+        self.assertEqual(out.returncode, 1, out.stderr)
+        lines = out.stderr.decode().strip().splitlines()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("refusing to run the application as root", lines[0])
+        self.assertIn("--user", lines[0])
+        self.assertIn("--allow-root", lines[0])
+
+    def test_check_config_refuses_too(self):
+        out = self.run_bridge(["--check-config"])
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn(b"refusing to run the application as root",
+                      out.stderr)
+
+    def test_preload_as_root_refused_even_with_user(self):
+        out = self.run_bridge(["--user", "nobody", "--preload"])
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn(b"refusing --preload as root", out.stderr)
+        self.assertEqual(len(out.stderr.strip().splitlines()), 1)
+
+    def test_told_to(self):
+        """--allow-root, the config key and BRIDGE_ALLOW_ROOT=1 all let the
+        application run as root; so does --user without --preload."""
+        tmp = tempfile.mkdtemp()
+        conf = os.path.join(tmp, "bridge.conf")
+        with open(conf, "w") as f:
+            f.write("allow-root = yes\n")
+        env_told = without_allow_root()
+        env_told["BRIDGE_ALLOW_ROOT"] = "1"
+        for args, env in ((["--allow-root"], None),
+                          (["--config", conf], None),
+                          ([], env_told),
+                          (["--user", "nobody"], None)):
+            with self.subTest(args=args, env=env is not None):
+                port = free_port()
+                proc = subprocess.Popen(
+                    [BRIDGE, "--http", "127.0.0.1:%d" % port,
+                     "--module", PROBE] + args,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    env=env if env is not None else without_allow_root())
+                try:
+                    deadline = time.monotonic() + 10
+                    while True:
+                        try:
+                            worker = int(get(port, "/pid"))
+                            break
+                        except (OSError, ValueError):
+                            if proc.poll() is not None:
+                                self.fail(proc.stderr.read())
+                            self.assertLess(time.monotonic(), deadline)
+                            time.sleep(0.05)
+                    uid = ids(worker)[0][0]
+                    self.assertEqual(uid, pwd.getpwnam("nobody").pw_uid
+                                     if "--user" in args else 0)
+                finally:
+                    proc.terminate()
+                    proc.wait(10)
+                    proc.stderr.close()
+
+    def test_not_root_needs_nothing(self):
+        """Started as an ordinary user, bridge needs no flag."""
+        nobody = pwd.getpwnam("nobody")
+        out = subprocess.run(
+            [BRIDGE, "--http", "127.0.0.1:1", "--module", PROBE,
+             "--check-config"],
+            capture_output=True, timeout=10, env=without_allow_root(),
+            user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertNotIn(b"root", out.stderr)
 
 
 if __name__ == "__main__":

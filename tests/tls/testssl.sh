@@ -24,7 +24,7 @@ openssl req -x509 -nodes -days 2 -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
 	-addext subjectAltName=DNS:localhost 2>/dev/null
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bridge" --https "127.0.0.1:$port" --cert "$out/cert.pem" \
-	--key "$out/key.pem" --module "$module" -w 2 \
+	--key "$out/key.pem" --module "$module" -w 2 --allow-root \
 	--error-log "$out/bridge.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
