@@ -583,16 +583,18 @@ master_save_origin(const char *argv0)
 		origin_cwd[0] = '\0';
 	if (argv0 == NULL || argv0[0] == '\0')
 		return;
-	while (argv0[0] == '.' && argv0[1] == '/')
-		argv0 += 2;
+	n = -1;
 	if (argv0[0] == '/')
 		n = snprintf(cand, sizeof(cand), "%s", argv0);
-	else if (strchr(argv0, '/') != NULL && origin_cwd[0] != '\0')
-		n = snprintf(cand, sizeof(cand), "%s/%s", origin_cwd, argv0);
-	else {
+	else if (strchr(argv0, '/') != NULL) {
+		while (argv0[0] == '.' && argv0[1] == '/')
+			argv0 += 2;
+		if (origin_cwd[0] != '\0')
+			n = snprintf(cand, sizeof(cand), "%s/%s", origin_cwd,
+			    argv0);
+	} else {
 		/* A bare name: the first on $PATH, as the shell found it
 		 * (relative entries are left to /proc/self/exe). */
-		n = -1;
 		for (p = getenv("PATH"); p != NULL && *p != '\0'; p = end) {
 			end = strchrnul(p, ':');
 			if (*p == '/' && (n = snprintf(cand, sizeof(cand),
