@@ -87,6 +87,7 @@ maybe_announce(void)
 
 	if (!announced && !stopping && n == nworkers) {
 		announced = 1;
+		log_debug("all %d workers ready", n);
 		if (retire_when_ready) {
 			/* The new workers serve: the old image's stop
 			 * accepting and finish what they have. */
