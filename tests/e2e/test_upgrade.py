@@ -18,8 +18,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BRIDGE, BUILDDIR, HELLO_SO, FcgiConn, TempDir,  # noqa
-                     free_port, read_text, wait_for)
+from harness import (BRIDGE, BUILDDIR, HELLO_SO, PROBE_SO, FcgiConn,  # noqa
+                     TempDir, free_port, read_text, wait_for)
 
 FAILINIT_SO = os.path.join(BUILDDIR, "tests", "apps", ".libs",
                            "failinit.so")
@@ -61,6 +61,45 @@ def fcgi_get(path):
         r = c.request(path="/")
     if r.status != 200 or b"Hello" not in r.body:
         raise AssertionError("bad FastCGI answer %r" % r.stdout[:200])
+
+
+def accept_queue(port):
+    """Connections waiting for accept() on 127.0.0.1:port."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fld = line.split()
+            if fld[3] == "0A" and int(fld[1].split(":")[1], 16) == port:
+                return int(fld[4].split(":")[1], 16)
+    return -1
+
+
+class SlowRequest:
+    """GET /sleep?MS (probe module) in a thread, once a worker took it."""
+
+    def __init__(self, port, ms):
+        self.sock = socket.create_connection(("127.0.0.1", port), BOUND)
+        self.sock.sendall(b"GET /sleep?%d HTTP/1.1\r\nHost: u\r\n"
+                          b"Connection: close\r\n\r\n" % ms)
+        if not wait_for(lambda: accept_queue(port) == 0, BOUND):
+            raise AssertionError("the request was never accepted")
+        self.data = b""
+        self.thread = threading.Thread(target=self.read)
+        self.thread.start()
+
+    def read(self):
+        try:
+            while True:
+                chunk = self.sock.recv(4096)
+                if not chunk:
+                    break
+                self.data += chunk
+        except OSError as e:
+            self.data += repr(e).encode()
+        self.sock.close()
+
+    def answer(self):
+        self.thread.join(BOUND)
+        return self.data
 
 
 class Load:
@@ -109,10 +148,10 @@ class UpgradeTest(unittest.TestCase):
         self.notify = None
         self.new_pids = []
 
-    def start(self, env=None):
+    def start(self, env=None, module=HELLO_SO):
         self.proc = subprocess.Popen(
             [self.bin, "--http", "127.0.0.1:%d" % self.port,
-             "--fastcgi", "unix:" + self.unix, "--module", HELLO_SO,
+             "--fastcgi", "unix:" + self.unix, "--module", module,
              "-w", "2", "--pidfile", self.pidfile,
              "--error-log", self.log_path, "--graceful-timeout", "5",
              "--log-level", "debug"],
@@ -122,7 +161,7 @@ class UpgradeTest(unittest.TestCase):
         # Every worker ready: what USR2 waits for.
         ok = wait_for(lambda: self.pid_in_file() == self.proc.pid and
                       "all 2 workers ready" in self.log() and
-                      self.serves(), BOUND)
+                      (module != HELLO_SO or self.serves()), BOUND)
         self.assertTrue(ok, self.log())
 
     def cleanup(self):
@@ -322,6 +361,38 @@ class UpgradeTest(unittest.TestCase):
         self.assertIn("with the new master still starting", self.log())
         self.assertFalse(os.path.exists(self.pidfile))
         self.assertFalse(os.path.exists(self.pidfile + ".oldbin"))
+
+    def test_old_workers_finish_in_flight_requests(self):
+        self.start(module=PROBE_SO)
+        slow = SlowRequest(self.port, 1500)
+        inode = self.replace_binary()
+        self.proc.send_signal(signal.SIGUSR2)
+        self.wait_log(r"USR2: new master \d+ ready; old master exiting")
+        self.new_pids.append(self.pid_in_file())
+        # Its worker is still answering: the old master waits.
+        self.assertIsNone(self.proc.poll())
+        self.assertIn(b"HTTP/1.1 200 ", slow.answer())
+        self.assertEqual(self.proc.wait(BOUND), 0, self.log())
+        self.assertEqual(os.stat("/proc/%d/exe" % self.new_pids[0]).st_ino,
+                         inode)
+
+    def test_usr2_during_reload_or_stop_is_ignored(self):
+        self.start(module=PROBE_SO)
+        # HUP is taken first (lower signal number); the re-executed
+        # master then finds its workers not ready yet.
+        self.proc.send_signal(signal.SIGHUP)
+        self.proc.send_signal(signal.SIGUSR2)
+        self.wait_log(r"USR2: a reload or start-up is in progress")
+        self.assertTrue(wait_for(lambda: self.log().count(
+            "all 2 workers ready") == 2, BOUND), self.log())
+        slow = SlowRequest(self.port, 1500)
+        self.proc.send_signal(signal.SIGTERM)
+        self.wait_log(r"TERM: stopping gracefully")
+        self.proc.send_signal(signal.SIGUSR2)
+        self.wait_log(r"USR2: stopping; not upgrading")
+        self.assertIn(b"HTTP/1.1 200 ", slow.answer())
+        self.assertEqual(self.proc.wait(BOUND), 0, self.log())
+        self.assertNotIn("new master", self.log())
 
     def test_systemd_follows_the_new_main_pid(self):
         path = self.tmp.join("notify")
