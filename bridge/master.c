@@ -77,9 +77,9 @@ ready_workers(void)
 	return n;
 }
 
-/* Tell systemd once every worker of the current set is ready. */
 static void upgrade_ready(void);
 
+/* Tell systemd once every worker of the current set is ready. */
 static void
 maybe_announce(void)
 {
@@ -402,9 +402,9 @@ check_new_config(const char *exe, const char *argv0, const char *cwd,
 		devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 1);
 		dup2(pfd[1], 2);
-		if (cwd != NULL && cwd[0] != '\0' && chdir(cwd) == -1)
+		if (cwd != NULL && cwd[0] != '\0' && chdir(cwd) == -1) {
 			dprintf(2, "chdir %s: %s\n", cwd, strerror(errno));
-		else {
+		} else {
 			execv(exe, argv);
 			dprintf(2, "exec: %s\n", strerror(errno));
 		}
@@ -674,10 +674,10 @@ upgrade(void)
 		/* Only this child's descriptors lose FD_CLOEXEC. */
 		if (listen_export() == -1 ||
 		    setenv("BRIDGE_UPGRADE_FROM", from, 1) == -1 ||
-		    (origin_cwd[0] != '\0' && chdir(origin_cwd) == -1))
+		    (origin_cwd[0] != '\0' && chdir(origin_cwd) == -1)) {
 			log_error("USR2: starting %s: %s", exe,
 			    strerror(errno));
-		else {
+		} else {
 			notify_env_restore();
 			execv(exe, argv);
 			log_error("USR2: exec %s: %s", exe, strerror(errno));
