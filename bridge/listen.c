@@ -405,6 +405,21 @@ listen_close_all(void)
 }
 
 void
+listen_release_all(void)
+{
+	int i;
+
+	/* No shutdown(), no unlink(): another master serves on them. */
+	for (i = 0; i < nlisteners; i++) {
+		if (listeners[i].fd != -1)
+			close(listeners[i].fd);
+		listeners[i].fd = -1;
+		free(listeners[i].unix_path);
+		listeners[i].unix_path = NULL;
+	}
+}
+
+void
 listen_unlink_all(void)
 {
 	int i;

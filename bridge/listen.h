@@ -53,4 +53,11 @@ void listen_import(void);
  * socket files (the master, when it stops). */
 void listen_close_all(void);
 
+/*
+ * Close this process's copies only, leaving the sockets listening and
+ * their files in place: during an upgrade (USR2) the other master
+ * shares them and goes on serving.
+ */
+void listen_release_all(void);
+
 #endif /* BRIDGE_LISTEN_H */

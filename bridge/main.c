@@ -58,6 +58,7 @@ main(int argc, char **argv)
 {
 	char err[512];
 
+	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
 	notify_init();
 	/* PEP 3333 wsgi.multithread: true when requests run side by side. */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define QUICK_DEATH_MS 1000
+/* New master to old one: my workers are ready, go (USR2). */
+#define SIG_UPGRADED (SIGRTMIN + 1)
 
 struct child {
 	pid_t pid;		/* 0: slot empty or waiting to respawn */
@@ -47,6 +50,22 @@ static int ever_ready;		/* some worker ever started the app */
 static int retire_when_ready;	/* after a re-exec: old workers wait */
 static int announced;		/* READY=1 sent for the current set */
 static unsigned long long restarts;
+static int stopping;
+static uint64_t deadline;	/* while stopping: KILL what is left */
+
+/*
+ * USR2 upgrades, nginx-style: the old master starts the new binary as
+ * its child with the listening sockets; once the new master's workers
+ * are all ready it says so (SIG_UPGRADED) and the old one retires.
+ * Until then either side may fail and the old master goes on serving.
+ */
+static pid_t upgrade_pid;	/* old master: the new one, not ready yet */
+static pid_t upgrade_from;	/* new master: the old one, until ready */
+static int handed_over;		/* old master: the new one serves */
+static char origin_exe[PATH_MAX];	/* argv[0] made absolute */
+static char origin_cwd[PATH_MAX];	/* before --chdir */
+static char pidfile_old[PATH_MAX + 8];	/* <pidfile>.oldbin */
+static enum { PIDFILE_NONE, PIDFILE_OURS, PIDFILE_OLDBIN } pidfile_state;
 
 static int
 ready_workers(void)
@@ -58,14 +77,17 @@ ready_workers(void)
 	return n;
 }
 
+static void upgrade_ready(void);
+
 /* Tell systemd once every worker of the current set is ready. */
 static void
 maybe_announce(void)
 {
 	int n = ready_workers();
 
-	if (!announced && n == nworkers) {
+	if (!announced && !stopping && n == nworkers) {
 		announced = 1;
+		log_debug("all %d workers ready", n);
 		if (retire_when_ready) {
 			/* The new workers serve: the old image's stop
 			 * accepting and finish what they have. */
@@ -77,8 +99,11 @@ maybe_announce(void)
 			log_info("reload done: %d old worker%s retiring",
 			    nretiring, nretiring == 1 ? "" : "s");
 		}
-		notify("READY=1\nSTATUS=%d workers ready, %llu restarts", n,
-		    restarts);
+		if (upgrade_from != 0)
+			upgrade_ready();
+		else
+			notify("READY=1\nSTATUS=%d workers ready, %llu "
+			    "restarts", n, restarts);
 	}
 }
 
@@ -107,7 +132,7 @@ spawn(int i)
 static int
 live_children(void)
 {
-	int i, n = nretiring;
+	int i, n = nretiring + (upgrade_pid > 0);
 
 	for (i = 0; i < MASTER_WORKERS_MAX; i++)
 		if (children[i].pid > 0)
@@ -125,6 +150,9 @@ signal_all(int sig)
 			kill(children[i].pid, sig);
 	for (i = 0; i < nretiring; i++)
 		kill(retiring[i], sig);
+	/* A new master still starting stops with this one. */
+	if (upgrade_pid > 0)
+		kill(upgrade_pid, sig);
 }
 
 static void
@@ -139,12 +167,14 @@ describe(int status, char *out, size_t len)
 		    WEXITSTATUS(status));
 }
 
+static void upgrade_failed(pid_t pid, int status);
+
 /*
  * Collect every exited worker (all of them: SIGCHLD does not queue).
  * Returns -1 when the application cannot start at all.
  */
 static int
-reap(int stopping)
+reap(void)
 {
 	char how[128];
 	uint64_t now = loop_clock_ms(), delay;
@@ -152,6 +182,10 @@ reap(int stopping)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == upgrade_pid) {
+			upgrade_failed(pid, status);
+			continue;
+		}
 		for (i = 0; i < nretiring; i++)
 			if (retiring[i] == pid) {
 				retiring[i] = retiring[--nretiring];
@@ -331,12 +365,13 @@ respawn_due(void)
 static char **master_argv;
 
 /*
- * Check the configuration a re-exec would load: the same command line
- * with --check-config, in a child.  Returns 0, or -1 with its first
- * complaint in why.
+ * Check what an exec of exe would load: the same command line (with
+ * argv0 first) and --check-config, in a child started in cwd (NULL:
+ * ours).  Returns 0, or -1 with its first complaint in why.
  */
 static int
-check_new_config(char *why, size_t len)
+check_new_config(const char *exe, const char *argv0, const char *cwd,
+    char *why, size_t len)
 {
 	char *argv[256];
 	int pfd[2], status, i, devnull;
@@ -344,12 +379,15 @@ check_new_config(char *why, size_t len)
 	ssize_t n = 0;
 	pid_t pid;
 
-	for (i = 0; master_argv[i] != NULL && i < 253; i++)
+	argv[0] = (char *)argv0;
+	for (i = 1; master_argv[i] != NULL && i < 253; i++)
 		argv[i] = master_argv[i];
 	argv[i++] = "--check-config";
 	argv[i] = NULL;
-	if (pipe2(pfd, O_CLOEXEC) == -1)
+	if (pipe2(pfd, O_CLOEXEC) == -1) {
+		snprintf(why, len, "pipe: %s", strerror(errno));
 		return -1;
+	}
 	if ((pid = fork()) == -1) {
 		close(pfd[0]);
 		close(pfd[1]);
@@ -364,7 +402,12 @@ check_new_config(char *why, size_t len)
 		devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 1);
 		dup2(pfd[1], 2);
-		execv("/proc/self/exe", argv);
+		if (cwd != NULL && cwd[0] != '\0' && chdir(cwd) == -1) {
+			dprintf(2, "chdir %s: %s\n", cwd, strerror(errno));
+		} else {
+			execv(exe, argv);
+			dprintf(2, "exec: %s\n", strerror(errno));
+		}
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -380,7 +423,11 @@ check_new_config(char *why, size_t len)
 	why[strcspn(why, "\n")] = '\0';
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (why[0] == '\0')
+		describe(status, why, len);	/* it said nothing */
+	return -1;
 }
 
 /*
@@ -396,7 +443,8 @@ reexec(void)
 	char why[512], pids[MASTER_WORKERS_MAX * 12], *p = pids;
 	int i;
 
-	if (check_new_config(why, sizeof(why)) == -1) {
+	if (check_new_config("/proc/self/exe", master_argv[0], NULL, why,
+	    sizeof(why)) == -1) {
 		log_error("HUP: the new configuration does not load, keeping "
 		    "the running one: %s", why);
 		return -1;
@@ -473,20 +521,248 @@ reload(void)
 }
 
 /* --pidfile: the master's pid, for init scripts and logrotate. */
-static void
+static int
 pidfile_write(void)
 {
 	char line[32];
-	int fd, n;
+	int fd, n, rc = 0;
 
 	if (config.pidfile == NULL)
-		return;
+		return 0;
 	fd = open(config.pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0644);
 	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
 	if (fd == -1 || write(fd, line, (size_t)n) != n)
-		fatal("--pidfile %s: %s", config.pidfile, strerror(errno));
-	close(fd);
+		rc = -1;
+	if (fd != -1)
+		close(fd);
+	if (rc == 0)
+		pidfile_state = PIDFILE_OURS;
+	return rc;
+}
+
+/*
+ * During an upgrade the old master's pid is in <pidfile>.oldbin (as
+ * nginx does it), so that the pidfile names the master that serves once
+ * the new one writes it.  to_oldbin 0 puts it back.
+ */
+static void
+pidfile_move(int to_oldbin)
+{
+	const char *from = config.pidfile, *to = pidfile_old;
+
+	if (pidfile_state == PIDFILE_NONE)
+		return;
+	if (!to_oldbin) {
+		from = pidfile_old;
+		to = config.pidfile;
+	}
+	if (rename(from, to) == -1)
+		log_error("--pidfile: rename %s to %s: %s", from, to,
+		    strerror(errno));
+	pidfile_state = to_oldbin ? PIDFILE_OLDBIN : PIDFILE_OURS;
+}
+
+static void
+pidfile_remove(void)
+{
+	if (pidfile_state == PIDFILE_OURS)
+		unlink(config.pidfile);
+	else if (pidfile_state == PIDFILE_OLDBIN)
+		unlink(pidfile_old);
+	pidfile_state = PIDFILE_NONE;
+}
+
+void
+master_save_origin(const char *argv0)
+{
+	const char *p, *end;
+	char cand[PATH_MAX];
+	int n;
+
+	if (getcwd(origin_cwd, sizeof(origin_cwd)) == NULL)
+		origin_cwd[0] = '\0';
+	if (argv0 == NULL || argv0[0] == '\0')
+		return;
+	n = -1;
+	if (argv0[0] == '/')
+		n = snprintf(cand, sizeof(cand), "%s", argv0);
+	else if (strchr(argv0, '/') != NULL) {
+		while (argv0[0] == '.' && argv0[1] == '/')
+			argv0 += 2;
+		if (origin_cwd[0] != '\0')
+			n = snprintf(cand, sizeof(cand), "%s/%s", origin_cwd,
+			    argv0);
+	} else {
+		/* A bare name: the first on $PATH, as the shell found it
+		 * (relative entries are left to /proc/self/exe). */
+		for (p = getenv("PATH"); p != NULL && *p != '\0'; p = end) {
+			end = strchrnul(p, ':');
+			if (*p == '/' && (n = snprintf(cand, sizeof(cand),
+			    "%.*s/%s", (int)(end - p), p, argv0)) > 0 &&
+			    (size_t)n < sizeof(cand) &&
+			    access(cand, X_OK) == 0)
+				break;
+			n = -1;
+			if (*end == ':')
+				end++;
+		}
+	}
+	if (n > 0 && (size_t)n < sizeof(cand))
+		memcpy(origin_exe, cand, (size_t)n + 1);
+}
+
+/*
+ * The binary USR2 starts: the path bridge was started as, or failing
+ * that the one the kernel knows ("... (deleted)" once it was replaced
+ * on disk, which names the new file).
+ */
+static int
+upgrade_binary(char *out, size_t len)
+{
+	static const char del[] = " (deleted)";
+	size_t dl = sizeof(del) - 1;
+	ssize_t n;
+
+	if (origin_exe[0] != '\0') {
+		snprintf(out, len, "%s", origin_exe);
+		return 0;
+	}
+	if ((n = readlink("/proc/self/exe", out, len - 1)) == -1)
+		return -1;
+	out[n] = '\0';
+	if ((size_t)n > dl && strcmp(out + n - dl, del) == 0)
+		out[n - dl] = '\0';
+	return 0;
+}
+
+/*
+ * USR2: check that the binary on disk starts with our command line, then
+ * run it as a new master holding the same listening sockets.  This one
+ * serves on until the new one says it is ready (or dies before).
+ */
+static void
+upgrade(void)
+{
+	char exe[PATH_MAX], why[512], from[32], *argv[256];
+	pid_t pid;
+	int i;
+
+	if (upgrade_binary(exe, sizeof(exe)) == -1) {
+		log_error("USR2: cannot find the binary: %s; keeping this "
+		    "one", strerror(errno));
+		return;
+	}
+	if (check_new_config(exe, exe, origin_cwd, why, sizeof(why)) == -1) {
+		log_error("USR2: the new binary %s does not start: %s; "
+		    "keeping this one", exe, why);
+		return;
+	}
+	argv[0] = exe;
+	for (i = 1; master_argv[i] != NULL && i < 255; i++)
+		argv[i] = master_argv[i];
+	argv[i] = NULL;
+	snprintf(from, sizeof(from), "%ld", (long)getpid());
+	pidfile_move(1);
+	if ((pid = fork()) == -1) {
+		log_error("USR2: fork: %s; keeping this one",
+		    strerror(errno));
+		pidfile_move(0);
+		return;
+	}
+	if (pid == 0) {
+		/* Only this child's descriptors lose FD_CLOEXEC. */
+		if (listen_export() == -1 ||
+		    setenv("BRIDGE_UPGRADE_FROM", from, 1) == -1 ||
+		    (origin_cwd[0] != '\0' && chdir(origin_cwd) == -1)) {
+			log_error("USR2: starting %s: %s", exe,
+			    strerror(errno));
+		} else {
+			notify_env_restore();
+			execv(exe, argv);
+			log_error("USR2: exec %s: %s", exe, strerror(errno));
+		}
+		_exit(127);
+	}
+	upgrade_pid = pid;
+	log_info("USR2: new master %ld starting from %s", (long)pid, exe);
+}
+
+/* Old master: the new one did not get ready.  Serve on. */
+static void
+upgrade_failed(pid_t pid, int status)
+{
+	char how[128];
+
+	upgrade_pid = 0;
+	describe(status, how, sizeof(how));
+	if (stopping) {
+		log_info("new master %ld %s", (long)pid, how);
+		return;
+	}
+	pidfile_move(0);
+	log_error("USR2: the new master %ld %s before it was ready; keeping "
+	    "this one", (long)pid, how);
+}
+
+/* New master: every worker is ready; the old master may go. */
+static void
+upgrade_ready(void)
+{
+	pid_t old = upgrade_from;
+
+	upgrade_from = 0;
+	if (pidfile_write() == -1)
+		log_error("--pidfile %s: %s", config.pidfile,
+		    strerror(errno));
+	/* Never signal a pid that is no longer the master that started
+	 * us: it may have died and the number been reused. */
+	if (getppid() == old)
+		kill(old, SIG_UPGRADED);
+	log_info("USR2: ready with %d workers; replacing master %ld",
+	    nworkers, (long)old);
+	/* systemd follows the new main pid (needs NotifyAccess=all: this
+	 * process is not the one it started). */
+	notify("MAINPID=%ld\nREADY=1\nSTATUS=%d workers ready, %llu "
+	    "restarts", (long)getpid(), nworkers, restarts);
+}
+
+/* New master: started by an old one (USR2)? */
+static void
+adopt_upgrade(void)
+{
+	const char *env = getenv("BRIDGE_UPGRADE_FROM");
+
+	if (env == NULL)
+		return;
+	upgrade_from = (pid_t)strtol(env, NULL, 10);
+	unsetenv("BRIDGE_UPGRADE_FROM");
+	/* Not our parent: that master is gone; start as any other. */
+	if (upgrade_from <= 0 || getppid() != upgrade_from)
+		upgrade_from = 0;
+}
+
+/* Only the master systemd knows of speaks for the service. */
+static void
+notify_stopping(void)
+{
+	if (!handed_over && upgrade_from == 0)
+		notify("STOPPING=1\nSTATUS=stopping");
+}
+
+/* Stop: sig to the workers (and to a new master still starting). */
+static void
+stop_workers(int sig, uint64_t within_ms)
+{
+	stopping = 1;
+	deadline = loop_clock_ms() + within_ms;
+	signal_all(sig);
+	/* New clients are refused now rather than queued on a socket
+	 * nobody will accept, unless another master serves them. */
+	if (handed_over || upgrade_from != 0)
+		listen_release_all();
+	else
+		listen_close_all();
 }
 
 int
@@ -495,9 +771,8 @@ master_run(char **argv)
 	sigset_t set;
 	siginfo_t si;
 	struct timespec ts;
-	uint64_t deadline = 0;
 	long wait_ms;
-	int i, sig, stopping = 0, rc = 0;
+	int i, sig, rc = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -508,14 +783,22 @@ master_run(char **argv)
 	sigaddset(&set, SIGTTIN);
 	sigaddset(&set, SIGTTOU);
 	sigaddset(&set, SIGRTMIN);	/* a worker is ready */
+	sigaddset(&set, SIG_UPGRADED);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	master_argv = argv;
 	nworkers = config.workers;
 	scoreboard_init(MASTER_WORKERS_MAX);
-	pidfile_write();
+	if (config.pidfile != NULL)
+		snprintf(pidfile_old, sizeof(pidfile_old), "%s.oldbin",
+		    config.pidfile);
+	adopt_upgrade();
+	/* A new master writes it once it serves (upgrade_ready). */
+	if (upgrade_from == 0 && pidfile_write() == -1)
+		fatal("--pidfile %s: %s", config.pidfile, strerror(errno));
 	adopt_retiring();
 	if (retire_when_ready && tls_enabled())
 		log_info("HUP: certificates reloaded");
@@ -529,7 +812,7 @@ master_run(char **argv)
 		if (stopping) {
 			/* Collect here too: a SIGCHLD taken while starting
 			 * to stop must not leave a child uncounted. */
-			reap(1);
+			reap();
 			if (live_children() == 0)
 				break;
 			if (loop_clock_ms() >= deadline) {
@@ -559,44 +842,64 @@ master_run(char **argv)
 			}
 			continue;
 		}
+		if (sig == SIG_UPGRADED) {
+			/* Only from the new master we started. */
+			if (upgrade_pid <= 0 || si.si_pid != upgrade_pid ||
+			    stopping)
+				continue;
+			log_info("USR2: new master %ld ready; old master "
+			    "exiting", (long)upgrade_pid);
+			upgrade_pid = 0;	/* its own now, not our child */
+			handed_over = 1;
+			stop_workers(SIGTERM,
+			    (uint64_t)config.graceful_timeout * 1000);
+			continue;
+		}
 		switch (sig) {
 		case SIGCHLD:
-			if (reap(stopping) == -1 && !stopping) {
+			if (reap() == -1 && !stopping) {
 				rc = 1;
-				stopping = 1;
-				listen_close_all();
-				signal_all(SIGTERM);
-				deadline = loop_clock_ms() +
-				    (uint64_t)config.graceful_timeout * 1000;
+				stop_workers(SIGTERM,
+				    (uint64_t)config.graceful_timeout * 1000);
 			}
 			break;
 		case SIGTERM:
 			if (!stopping) {
-				notify("STOPPING=1\nSTATUS=stopping");
+				notify_stopping();
 				log_info("TERM: stopping gracefully (up to %u "
-				    "s)", config.graceful_timeout);
-				stopping = 1;
-				deadline = loop_clock_ms() +
-				    (uint64_t)config.graceful_timeout * 1000;
-				signal_all(SIGTERM);
-				/* New clients are refused now rather than
-				 * queued on a socket nobody will accept. */
-				listen_close_all();
+				    "s)%s", config.graceful_timeout,
+				    upgrade_pid > 0 ? ", with the new master "
+				    "still starting" : "");
+				stop_workers(SIGTERM,
+				    (uint64_t)config.graceful_timeout * 1000);
 			}
 			break;
 		case SIGINT:
 		case SIGQUIT:
-			notify("STOPPING=1\nSTATUS=stopping");
+			notify_stopping();
 			log_info("%s: stopping now", sig == SIGINT ? "INT" :
 			    "QUIT");
-			stopping = 1;
-			listen_close_all();
-			signal_all(SIGINT);
-			deadline = loop_clock_ms() + 2000;
+			stop_workers(SIGINT, 2000);
 			break;
 		case SIGHUP:
-			if (!stopping)
+			if (upgrade_pid > 0 || upgrade_from != 0)
+				log_warn("HUP: an upgrade (USR2) is in "
+				    "progress; ignored");
+			else if (!stopping)
 				reload();
+			break;
+		case SIGUSR2:
+			if (stopping)
+				log_warn("USR2: stopping; not upgrading");
+			else if (upgrade_pid > 0)
+				log_warn("USR2: new master %ld is still "
+				    "starting; ignored", (long)upgrade_pid);
+			else if (retire_when_ready || !announced)
+				log_warn("USR2: a reload or start-up is in "
+				    "progress (not every worker is ready); "
+				    "ignored");
+			else
+				upgrade();
 			break;
 		case SIGUSR1:
 			if (log_reopen() == -1)
@@ -622,9 +925,11 @@ master_run(char **argv)
 			break;
 		}
 	}
-	listen_unlink_all();
-	if (config.pidfile != NULL)
-		unlink(config.pidfile);
+	/* The socket files are the new master's after an upgrade, or the
+	 * old one's when a new master gave up. */
+	if (!handed_over && upgrade_from == 0)
+		listen_unlink_all();
+	pidfile_remove();
 	log_info("stopped");
 	return rc;
 }
