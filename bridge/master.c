@@ -21,6 +21,7 @@
 #include "master.h"
 #include "notify.h"
 #include "scoreboard.h"
+#include "stats.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -40,13 +41,17 @@ struct child {
 };
 
 static struct child children[MASTER_WORKERS_MAX];
-static pid_t retiring[MASTER_WORKERS_MAX * 2];
+static pid_t retiring[MASTER_WORKERS_MAX * 2 + 2];
 static int nretiring;
 static int nworkers;
 static int ever_ready;		/* some worker ever started the app */
 static int retire_when_ready;	/* after a re-exec: old workers wait */
 static int announced;		/* READY=1 sent for the current set */
 static unsigned long long restarts;
+
+/* The --stats process: supervised like a worker, counted as none. */
+static pid_t stats_pid;
+static uint64_t stats_started, stats_respawn_at;
 
 static int
 ready_workers(void)
@@ -85,15 +90,22 @@ maybe_announce(void)
 static pid_t
 spawn(int i)
 {
+	struct scoreboard_slot *s = scoreboard_slot(i);
 	pid_t pid;
 
+	/* Before the fork: the child's own writes must come after. */
+	s->state = SCOREBOARD_STARTING;
+	s->busy_since = 0;
+	__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELAXED);
 	if ((pid = fork()) == -1) {
+		s->state = SCOREBOARD_EMPTY;
 		log_error("fork: %s", strerror(errno));
 		children[i].respawn_at = loop_clock_ms() + BACKOFF_MAX_MS;
 		return -1;
 	}
 	if (pid == 0)
 		worker_main(i);
+	s->pid = (int32_t)pid;
 	children[i].pid = pid;
 	children[i].ready = 0;
 	children[i].kill_at = 0;
@@ -104,10 +116,45 @@ spawn(int i)
 	return pid;
 }
 
+static void describe(int status, char *out, size_t len);
+
+static void
+stats_spawn(void)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_error("stats: fork: %s", strerror(errno));
+		stats_respawn_at = loop_clock_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	if (pid == 0)
+		stats_server_main();
+	stats_pid = pid;
+	stats_started = loop_clock_ms();
+	log_debug("stats process started, pid %ld", (long)pid);
+}
+
+/* The stats process died: another, at once unless it dies young. */
+static void
+stats_reaped(int status, int stopping)
+{
+	char how[128];
+	uint64_t now = loop_clock_ms();
+
+	stats_pid = 0;
+	if (stopping)
+		return;
+	describe(status, how, sizeof(how));
+	stats_respawn_at = now - stats_started < QUICK_DEATH_MS ?
+	    now + QUICK_DEATH_MS : now;
+	log_error("stats process %s; respawning", how);
+}
+
 static int
 live_children(void)
 {
-	int i, n = nretiring;
+	int i, n = nretiring + (stats_pid > 0);
 
 	for (i = 0; i < MASTER_WORKERS_MAX; i++)
 		if (children[i].pid > 0)
@@ -125,6 +172,8 @@ signal_all(int sig)
 			kill(children[i].pid, sig);
 	for (i = 0; i < nretiring; i++)
 		kill(retiring[i], sig);
+	if (stats_pid > 0)
+		kill(stats_pid, sig);
 }
 
 static void
@@ -137,6 +186,18 @@ describe(int status, char *out, size_t len)
 	else
 		snprintf(out, len, "exited with status %d",
 		    WEXITSTATUS(status));
+}
+
+/* A worker is gone: its slot shows it, unless another took the slot. */
+static void
+slot_vacate(int i, pid_t pid)
+{
+	struct scoreboard_slot *s = scoreboard_slot(i);
+
+	if (s->pid == (int32_t)pid) {
+		s->state = SCOREBOARD_EMPTY;
+		s->busy_since = 0;
+	}
 }
 
 /*
@@ -157,6 +218,10 @@ reap(int stopping)
 				retiring[i] = retiring[--nretiring];
 				break;
 			}
+		if (pid == stats_pid) {
+			stats_reaped(status, stopping);
+			continue;
+		}
 		for (i = 0; i < MASTER_WORKERS_MAX; i++)
 			if (children[i].pid == pid)
 				break;
@@ -164,6 +229,7 @@ reap(int stopping)
 			continue;
 		children[i].pid = 0;
 		children[i].ready = 0;
+		slot_vacate(i, pid);
 		describe(status, how, sizeof(how));
 		if (stopping) {
 			log_debug("worker %d (pid %ld) %s", i, (long)pid, how);
@@ -175,6 +241,8 @@ reap(int stopping)
 			continue;
 		}
 		restarts++;
+		scoreboard_head()->restarts = restarts;
+		scoreboard_slot(i)->restarts++;
 		if (WIFEXITED(status) &&
 		    WEXITSTATUS(status) == WORKER_EXIT_TIMEOUT) {
 			/* Not the application failing to start: no
@@ -325,6 +393,12 @@ respawn_due(void)
 		else if (c->respawn_at < next)
 			next = c->respawn_at;
 	}
+	if (listen_stats.fd != -1 && stats_pid == 0) {
+		if (stats_respawn_at <= now)
+			stats_spawn();
+		else if (stats_respawn_at < next)
+			next = stats_respawn_at;
+	}
 	return (long)(next - now);
 }
 
@@ -393,7 +467,7 @@ check_new_config(char *why, size_t len)
 static int
 reexec(void)
 {
-	char why[512], pids[MASTER_WORKERS_MAX * 12], *p = pids;
+	char why[512], pids[(MASTER_WORKERS_MAX * 3 + 2) * 12], *p = pids;
 	int i;
 
 	if (check_new_config(why, sizeof(why)) == -1) {
@@ -407,6 +481,10 @@ reexec(void)
 			p += sprintf(p, "%ld ", (long)children[i].pid);
 	for (i = 0; i < nretiring; i++)
 		p += sprintf(p, "%ld ", (long)retiring[i]);
+	/* The new image starts its own stats process (on a scoreboard of
+	 * its own); this one answers until then. */
+	if (stats_pid > 0)
+		p += sprintf(p, "%ld ", (long)stats_pid);
 	if (listen_export() == -1 || setenv("BRIDGE_RETIRE", pids, 1) == -1) {
 		log_error("HUP: cannot hand over to a new image: %s",
 		    strerror(errno));
@@ -515,6 +593,9 @@ master_run(char **argv)
 	master_argv = argv;
 	nworkers = config.workers;
 	scoreboard_init(MASTER_WORKERS_MAX);
+	scoreboard_head()->workers = nworkers;
+	scoreboard_head()->master_pid = (int32_t)getpid();
+	scoreboard_head()->started_ms = loop_clock_ms();
 	pidfile_write();
 	adopt_retiring();
 	if (retire_when_ready && tls_enabled())
@@ -609,12 +690,14 @@ master_run(char **argv)
 			if (!stopping && nworkers < MASTER_WORKERS_MAX) {
 				children[nworkers].quick_deaths = 0;
 				spawn(nworkers++);
+				scoreboard_head()->workers = nworkers;
 				log_info("TTIN: %d workers", nworkers);
 			}
 			break;
 		case SIGTTOU:
 			if (!stopping && nworkers > 1) {
 				nworkers--;
+				scoreboard_head()->workers = nworkers;
 				if (children[nworkers].pid > 0)
 					kill(children[nworkers].pid, SIGTERM);
 				log_info("TTOU: %d workers", nworkers);
