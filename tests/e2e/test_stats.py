@@ -171,6 +171,34 @@ class TestStats(unittest.TestCase):
         self.assertEqual(js["classes"]["2xx"], 30)
         self.assertIsNotNone(js["latency"]["p99"])
 
+    def test_counts_with_application_threads(self):
+        # --threads: several threads share a worker's slot.
+        s = Stats(self, extra=["--threads", "4"])
+        errors = []
+
+        def client(status):
+            for _ in range(10):
+                try:
+                    st = get(s.http_port, "/status?%d" % status)[0]
+                    if st != status:
+                        errors.append(st)
+                except OSError as e:
+                    errors.append(repr(e))
+        ts = [threading.Thread(target=client, args=(st,), daemon=True)
+              for st in (200, 200, 200, 200, 200, 200, 404, 503)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(30)
+        self.assertEqual(errors, [])
+        self.wait_metric(s, "bridge_request_duration_seconds_count", 80)
+        m = s.metrics()
+        self.assertEqual(m['bridge_requests_total{code="2xx"}'], 60)
+        self.assertEqual(m['bridge_requests_total{code="4xx"}'], 10)
+        self.assertEqual(m['bridge_requests_total{code="5xx"}'], 10)
+        self.assertEqual(m["bridge_response_bytes_total"], 80 * BODY)
+        self.assertEqual(m["bridge_requests_in_flight"], 0)
+
     def test_restarts_after_a_worker_is_killed(self):
         s = Stats(self)
         _, _, body = get(s.http_port, "/pid",
