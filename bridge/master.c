@@ -41,7 +41,7 @@ struct child {
 };
 
 static struct child children[MASTER_WORKERS_MAX];
-static pid_t retiring[MASTER_WORKERS_MAX * 2 + 2];
+static pid_t retiring[MASTER_WORKERS_MAX * 2 + 1];
 static int nretiring;
 static int nworkers;
 static int ever_ready;		/* some worker ever started the app */
@@ -51,6 +51,7 @@ static unsigned long long restarts;
 
 /* The --stats process: supervised like a worker, counted as none. */
 static pid_t stats_pid;
+static pid_t stats_retiring;	/* the previous image's, after a HUP */
 static uint64_t stats_started, stats_respawn_at;
 
 static int
@@ -74,13 +75,15 @@ maybe_announce(void)
 		if (retire_when_ready) {
 			/* The new workers serve: the old image's stop
 			 * accepting and finish what they have. */
-			int i;
+			int i, old = 0;
 
 			retire_when_ready = 0;
-			for (i = 0; i < nretiring; i++)
+			for (i = 0; i < nretiring; i++) {
 				kill(retiring[i], SIGTERM);
+				old += retiring[i] != stats_retiring;
+			}
 			log_info("reload done: %d old worker%s retiring",
-			    nretiring, nretiring == 1 ? "" : "s");
+			    old, old == 1 ? "" : "s");
 		}
 		notify("READY=1\nSTATUS=%d workers ready, %llu restarts", n,
 		    restarts);
@@ -467,7 +470,8 @@ check_new_config(char *why, size_t len)
 static int
 reexec(void)
 {
-	char why[512], pids[(MASTER_WORKERS_MAX * 3 + 2) * 12], *p = pids;
+	char why[512], pids[MASTER_WORKERS_MAX * 3 * 12], *p = pids;
+	char stats[24];
 	int i;
 
 	if (check_new_config(why, sizeof(why)) == -1) {
@@ -483,9 +487,9 @@ reexec(void)
 		p += sprintf(p, "%ld ", (long)retiring[i]);
 	/* The new image starts its own stats process (on a scoreboard of
 	 * its own); this one answers until then. */
-	if (stats_pid > 0)
-		p += sprintf(p, "%ld ", (long)stats_pid);
-	if (listen_export() == -1 || setenv("BRIDGE_RETIRE", pids, 1) == -1) {
+	snprintf(stats, sizeof(stats), "%ld", (long)stats_pid);
+	if (listen_export() == -1 || setenv("BRIDGE_RETIRE", pids, 1) == -1 ||
+	    setenv("BRIDGE_RETIRE_STATS", stats, 1) == -1) {
 		log_error("HUP: cannot hand over to a new image: %s",
 		    strerror(errno));
 		return 0;
@@ -497,6 +501,7 @@ reexec(void)
 	log_error("HUP: exec: %s; replacing the workers instead",
 	    strerror(errno));
 	unsetenv("BRIDGE_RETIRE");
+	unsetenv("BRIDGE_RETIRE_STATS");
 	return 0;
 }
 
@@ -505,12 +510,16 @@ static void
 adopt_retiring(void)
 {
 	const char *env = getenv("BRIDGE_RETIRE");
+	const char *st = getenv("BRIDGE_RETIRE_STATS");
 	char *end;
 	long pid;
 
-	if (env == NULL)
-		return;
-	while (nretiring < (int)(sizeof(retiring) / sizeof(retiring[0]))) {
+	/* Retired with the workers: it answers until ours are ready. */
+	if (st != NULL && (pid = strtol(st, NULL, 10)) > 0)
+		retiring[nretiring++] = stats_retiring = (pid_t)pid;
+	unsetenv("BRIDGE_RETIRE_STATS");
+	while (env != NULL &&
+	    nretiring < (int)(sizeof(retiring) / sizeof(retiring[0]))) {
 		pid = strtol(env, &end, 10);
 		if (end == env)
 			break;

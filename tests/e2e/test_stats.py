@@ -370,7 +370,8 @@ class TestStats(unittest.TestCase):
         t = threading.Thread(target=scrape, daemon=True)
         t.start()
         s.b.proc.send_signal(signal.SIGHUP)
-        s.b.wait_log(r"reload done")
+        # The old stats process retires too, but is no worker.
+        s.b.wait_log(r"reload done: 1 old worker retiring")
 
         def replaced():
             try:
