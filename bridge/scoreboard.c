@@ -10,6 +10,9 @@ static struct scoreboard_slot *slots;
 static int nslots;
 static struct scoreboard_slot *self;	/* this worker's, when counting */
 
+_Static_assert(sizeof(struct scoreboard_head) <= sizeof(struct scoreboard_slot),
+    "the head lives in the room of one slot");
+
 static const uint64_t bounds_us[SCOREBOARD_BUCKETS - 1] = {
 	SCOREBOARD_BUCKETS_US
 };
@@ -17,7 +20,8 @@ static const uint64_t bounds_us[SCOREBOARD_BUCKETS - 1] = {
 void
 scoreboard_init(int n)
 {
-	size_t off = sizeof(struct scoreboard_slot);	/* keeps alignment */
+	/* The head takes a slot's room: the slots stay aligned. */
+	size_t off = sizeof(struct scoreboard_slot);
 	void *p;
 
 	p = mmap(NULL, off + (size_t)n * sizeof(*slots),

@@ -298,8 +298,8 @@ metrics_requests(struct buf *b, const struct totals *t)
 		rc = put(b, "bridge_request_duration_seconds_bucket{le=\"%s\"} "
 		    "%llu\n", le[k], (unsigned long long)cum);
 	}
-	rc = rc ? rc : put(b, "bridge_request_duration_seconds_sum %llu.%06llu\n"
-	    "bridge_request_duration_seconds_count %llu\n",
+	rc = rc ? rc : put(b, "bridge_request_duration_seconds_sum "
+	    "%llu.%06llu\nbridge_request_duration_seconds_count %llu\n",
 	    (unsigned long long)(t->duration_us / 1000000),
 	    (unsigned long long)(t->duration_us % 1000000),
 	    (unsigned long long)cum);
@@ -343,13 +343,13 @@ metrics_workers(struct buf *b, const struct totals *t)
 	rc = rc ? rc : family(b, "bridge_worker_requests_total", "counter",
 	    "Requests answered by each worker slot.");
 	for (i = 0; i < t->shown && rc == 0; i++)
-		rc = put(b, "bridge_worker_requests_total{worker=\"%d\"} %llu\n",
-		    i, (unsigned long long)slot_requests(scoreboard_slot(i)));
+		rc = put(b, "bridge_worker_requests_total{worker=\"%d\"} "
+		    "%llu\n", i, (unsigned long long)slot_requests(scoreboard_slot(i)));
 	rc = rc ? rc : family(b, "bridge_worker_restarts_total", "counter",
 	    "Times each worker slot's process was replaced.");
 	for (i = 0; i < t->shown && rc == 0; i++)
-		rc = put(b, "bridge_worker_restarts_total{worker=\"%d\"} %llu\n",
-		    i, (unsigned long long)scoreboard_slot(i)->restarts);
+		rc = put(b, "bridge_worker_restarts_total{worker=\"%d\"} "
+		    "%llu\n", i, (unsigned long long)scoreboard_slot(i)->restarts);
 	return rc;
 }
 

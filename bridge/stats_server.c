@@ -341,7 +341,8 @@ stats_server_main(void)
 		log_error("stats: signalfd: %s", strerror(errno));
 		_exit(1);
 	}
-	if (getppid() == 1)	/* the master died before PDEATHSIG was set */
+	/* The master died before PDEATHSIG was set. */
+	if (getppid() == 1)
 		_exit(0);
 	if (priv_drop() == -1)
 		_exit(1);
