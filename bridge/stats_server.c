@@ -139,7 +139,7 @@ sconn_read(struct sconn *c)
 	struct http_header hdrs[STATS_HEADERS_MAX];
 	struct http_limits lim = { .max_target = 2048,
 		.max_header_bytes = STATS_HEAD_MAX,
-		.max_headers = STATS_HEADERS_MAX, .max_body = 0 };
+		.max_headers = STATS_HEADERS_MAX, .max_body = 1 << 20 };
 	struct http_request r = { .headers = hdrs };
 	ssize_t n;
 	int rc;
@@ -160,13 +160,10 @@ sconn_read(struct sconn *c)
 		return;
 	}
 	if (rc < 0) {
-		/* 413 only says a body was announced: none is wanted. */
-		if (rc == -413)
-			respond_error(c, 405, "Allow: GET, HEAD\r\n", 0);
-		else
-			respond_error(c, -rc, "", 0);
+		respond_error(c, -rc, "", 0);
 		return;
 	}
+	/* A body, if any, is not read: the lingering close drains it. */
 	route(c, &r);
 }
 
