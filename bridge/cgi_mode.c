@@ -13,6 +13,7 @@
 #include "module.h"
 #include "priv.h"
 #include "req.h"
+#include "scoreboard.h"
 
 extern char **environ;
 
@@ -181,13 +182,17 @@ cgi_mode_run(void)
 		    strerror(errno));
 		reject = 500;
 	}
-	start = access_log_enabled() ? access_log_clock_us() : 0;
+	start = access_log_enabled() || scoreboard_counting() ?
+	    access_log_clock_us() : 0;
+	scoreboard_request_begin();
 	if (reject)
 		out = req_send_error(r, reject) == 0 ? REQ_COMPLETE : REQ_CUT;
 	else
 		out = req_run(r, module.m, module.ctx);
 	if (start != 0)
 		access_log_request(r, start);
+	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
+	    start != 0 ? access_log_clock_us() - start : 0);
 	req_destroy(r);
 	module_worker_fini();
 	return out == REQ_COMPLETE ? 0 : 1;

@@ -108,6 +108,11 @@ static const char usage_text[] =
 "  --max-requests N        recycle a worker after N requests (0: never)\n"
 "  --max-requests-jitter N add up to N at random, per worker\n"
 "\n"
+"Monitoring:\n"
+"  --stats ADDR            serve Prometheus metrics (/metrics) and a status\n"
+"                          page (/) on ADDR, from a process of its own (off\n"
+"                          by default)\n"
+"\n"
 "Logging:\n"
 "  --error-log PATH        error log file ('-' for stderr, the default)\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
@@ -250,6 +255,7 @@ enum {
 	OPT_STARTUP_TIMEOUT,
 	OPT_MAX_REQUESTS,
 	OPT_MAX_REQUESTS_JITTER,
+	OPT_STATS,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG
 };
@@ -305,6 +311,7 @@ static const struct option long_options[] = {
 	{ "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
 	{ "max-requests-jitter", required_argument, NULL,
 	    OPT_MAX_REQUESTS_JITTER },
+	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
@@ -346,6 +353,39 @@ check_tls(void)
 		usage_error("--https needs --cert FILE and --key FILE");
 	if (!https && config.ncerts > 0 && getenv("LISTEN_FDS") == NULL)
 		usage_error("--cert given without an --https listener");
+}
+
+/*
+ * The shape of a listening address, checked here so that --check-config
+ * (and a reload) refuses it: unix:PATH, HOST:PORT, [IPV6]:PORT, :PORT.
+ * Whether it can be bound is found when it is.
+ */
+static void
+check_addr(const char *flag, const char *addr)
+{
+	const char *port;
+	size_t n;
+
+	if (strncmp(addr, "unix:", 5) == 0) {
+		if (addr[5] == '\0')
+			usage_error("%s: '%s' has no socket path", flag, addr);
+		return;
+	}
+	if (addr[0] == '[') {
+		port = strchr(addr, ']');
+		if (port == NULL || port[1] != ':')
+			usage_error("%s: '%s' is not [IPV6]:PORT", flag, addr);
+		port += 2;
+	} else if ((port = strrchr(addr, ':')) == NULL)
+		usage_error("%s: '%s' is not HOST:PORT, :PORT or unix:PATH",
+		    flag, addr);
+	else
+		port++;
+	n = strlen(port);
+	if (n == 0 || n > 5 || strspn(port, "0123456789") != n ||
+	    atol(port) > 65535)
+		usage_error("%s: '%s': '%s' is not a port number", flag, addr,
+		    port);
 }
 
 /* Apply one setting, from the command line or the config file. */
@@ -541,6 +581,10 @@ apply(int c, char *arg)
 	case OPT_MAX_REQUESTS_JITTER:
 		config.max_requests_jitter = (unsigned long)number(
 		    "--max-requests-jitter", arg, 0, 1000000000);
+		break;
+	case OPT_STATS:
+		check_addr("--stats", arg);
+		config.stats = arg;
 		break;
 	case OPT_ACCESS_LOG:
 		config.access_log = arg;
@@ -778,6 +822,8 @@ config_print(FILE *out)
 	NUM("startup-timeout", config.startup_timeout);
 	NUM("max-requests", config.max_requests);
 	NUM("max-requests-jitter", config.max_requests_jitter);
+	if (config.stats)
+		STR("stats", config.stats);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
 	if (config.access_log)

@@ -13,7 +13,8 @@
 enum listen_proto {
 	PROTO_FASTCGI,
 	PROTO_HTTP,
-	PROTO_HTTPS
+	PROTO_HTTPS,
+	PROTO_STATS	/* --stats: never in config.listen */
 };
 
 struct config_listen {
@@ -80,6 +81,8 @@ struct config {
 	unsigned startup_timeout; /* seconds a worker may take to start */
 	unsigned long max_requests; /* recycle a worker after (0: never) */
 	unsigned long max_requests_jitter;
+
+	const char *stats;	/* --stats ADDR: metrics and status page */
 
 	const char *error_log;
 	const char *access_log;

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "module.h"
 #include "req.h"
+#include "scoreboard.h"
 #include "worker.h"
 
 #define FCGI_SCRATCH (FCGI_RECORD_MAX * 2)
@@ -468,6 +469,9 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 
 	if (fr->start != 0)
 		access_log_request(fr->r, fr->start);
+	scoreboard_request_end(fr->r->head_sent ? fr->r->status : 0,
+	    fr->r->resp_sent, fr->start != 0 ? access_log_clock_us() -
+	    fr->start : 0);
 	req_free(fr);
 	if (failed)
 		return -1;
@@ -518,7 +522,9 @@ done_job(struct worker_job *j)
 static void
 run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 {
-	fr->start = access_log_enabled() ? access_log_clock_us() : 0;
+	fr->start = access_log_enabled() || scoreboard_counting() ?
+	    access_log_clock_us() : 0;
+	scoreboard_request_begin();
 	unlink_req(c, fr);
 	fr->job.run = run_job;
 	fr->job.done = done_job;

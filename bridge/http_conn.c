@@ -36,6 +36,7 @@
 #include "log.h"
 #include "module.h"
 #include "req.h"
+#include "scoreboard.h"
 #include "tls.h"
 #include "transport.h"
 #include "worker.h"
@@ -587,6 +588,10 @@ reject(struct http_conn *c, int status, const char *why)
 	log_info("http: fd %d: %s: %d", c->io.fd, why, status);
 	b = snprintf(body, sizeof(body), "%d %s\n", status,
 	    req_status_reason(status));
+	/* Answered by bridge itself, before the module: counted all the
+	 * same (FastCGI's refusals go through done_job()). */
+	scoreboard_request_begin();
+	scoreboard_request_end(status, (uint64_t)b, 0);
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
 	    "Connection: close\r\n\r\n", status, req_status_reason(status),
@@ -1029,6 +1034,8 @@ done_job(struct worker_job *j)
 	}
 	if (c->start != 0)
 		access_log_request(r, c->start);
+	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
+	    c->start != 0 ? access_log_clock_us() - c->start : 0);
 	if (r->failed) {
 		c->r = NULL;
 		req_destroy(r);
@@ -1062,7 +1069,9 @@ done_job(struct worker_job *j)
 static void
 run(struct http_conn *c)
 {
-	c->start = access_log_enabled() ? access_log_clock_us() : 0;
+	c->start = access_log_enabled() || scoreboard_counting() ?
+	    access_log_clock_us() : 0;
+	scoreboard_request_begin();
 	c->job.run = run_job;
 	c->job.done = done_job;
 	if (config.threads > 1) {

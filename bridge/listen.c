@@ -18,11 +18,13 @@
 
 struct listener listeners[LISTEN_MAX];
 int nlisteners;
+struct listener listen_stats = { .fd = -1 };
 
 static const char *const proto_flag[] = {
 	[PROTO_FASTCGI] = "--fastcgi",
 	[PROTO_HTTP] = "--http",
 	[PROTO_HTTPS] = "--https",
+	[PROTO_STATS] = "--stats",
 };
 
 static void
@@ -175,18 +177,19 @@ open_inet(struct listener *l, const char *flag, const char *addr)
 }
 
 /* Listeners handed over by the previous image (listen_import). */
-static struct listener inherited[LISTEN_MAX];
+static struct listener inherited[LISTEN_MAX + 1];
 static int ninherited;
 
 int
 listen_export(void)
 {
-	char env[LISTEN_MAX * 160], *p = env;
+	char env[(LISTEN_MAX + 1) * 160], *p = env;
 	int i, fl;
 
 	env[0] = '\0';
-	for (i = 0; i < nlisteners; i++) {
-		const struct listener *l = &listeners[i];
+	for (i = 0; i <= nlisteners; i++) {
+		const struct listener *l = i < nlisteners ? &listeners[i] :
+		    &listen_stats;
 
 		if (l->fd == -1)
 			continue;
@@ -209,7 +212,7 @@ listen_import(void)
 
 	if (env == NULL)
 		return;
-	while (*env != '\0' && ninherited < LISTEN_MAX) {
+	while (*env != '\0' && ninherited < LISTEN_MAX + 1) {
 		if (sscanf(env, "%d %d %d %127[^\n]%n", &fd, &proto, &ext,
 		    name, &n) != 4)
 			break;
@@ -273,6 +276,33 @@ listen_open_all(void)
 		set_nonblock_cloexec(l->fd);
 		nlisteners++;
 	}
+}
+
+void
+listen_open_stats(const char *addr)
+{
+	struct config_listen c = { .proto = PROTO_STATS, .addr = addr };
+	struct listener *l = &listen_stats, *old;
+
+	memset(l, 0, sizeof(*l));
+	l->proto = PROTO_STATS;
+	if ((old = take_inherited(&c)) != NULL) {
+		*l = *old;
+		old->fd = -1;
+		if (strncmp(addr, "unix:", 5) == 0)
+			l->unix_path = strdup(addr + 5);
+	} else if (strncmp(addr, "unix:", 5) == 0)
+		open_unix(l, "--stats", addr + 5);
+	else
+		open_inet(l, "--stats", addr);
+	set_nonblock_cloexec(l->fd);
+}
+
+void
+listen_close_inherited(void)
+{
+	int i;
+
 	/* Addresses no longer configured stop listening. */
 	for (i = 0; i < ninherited; i++)
 		if (inherited[i].fd != -1) {
@@ -402,6 +432,13 @@ listen_close_all(void)
 		free(listeners[i].unix_path);
 		listeners[i].unix_path = NULL;
 	}
+	if (listen_stats.fd != -1) {
+		shutdown(listen_stats.fd, SHUT_RD);
+		close(listen_stats.fd);
+		listen_stats.fd = -1;
+	}
+	free(listen_stats.unix_path);
+	listen_stats.unix_path = NULL;
 }
 
 void
@@ -427,4 +464,6 @@ listen_unlink_all(void)
 	for (i = 0; i < nlisteners; i++)
 		if (listeners[i].unix_path != NULL)
 			unlink(listeners[i].unix_path);
+	if (listen_stats.unix_path != NULL)
+		unlink(listen_stats.unix_path);
 }

@@ -19,10 +19,14 @@ struct listener {
 
 extern struct listener listeners[LISTEN_MAX];
 extern int nlisteners;
+/* --stats: served by the stats process, never by workers (fd -1: off). */
+extern struct listener listen_stats;
 
 /* Bind every configured address; exits with a one-line message naming
  * the address on failure. */
 void listen_open_all(void);
+/* The same for --stats ADDR, into listen_stats. */
+void listen_open_stats(const char *addr);
 
 /* If fd 0 is a listening socket, adopt it as a FastCGI listener and
  * return 1; otherwise return 0. */
@@ -42,12 +46,14 @@ void listen_unlink_all(void);
 /*
  * Reload by re-exec (HUP): listen_export() keeps the listening sockets
  * open across exec and describes them in $BRIDGE_LISTENERS; the new image
- * calls listen_import() first, and listen_open_all() then takes over the
- * ones whose address is still configured (closing the others) instead of
- * binding them again: no connection is refused meanwhile.
+ * calls listen_import() first, listen_open_all() and listen_open_stats()
+ * then take over the ones whose address is still configured instead of
+ * binding them again (no connection is refused meanwhile), and
+ * listen_close_inherited() closes the others.
  */
 int listen_export(void);
 void listen_import(void);
+void listen_close_inherited(void);
 
 /* Stop listening on every socket, for all processes, and remove the
  * socket files (the master, when it stops). */

@@ -118,5 +118,9 @@ main(int argc, char **argv)
 		    "with a listening socket on fd 0 (spawn-fcgi) or as a CGI "
 		    "program");
 	}
+	/* Not in CGI program mode: no master, nothing to report on. */
+	if (config.stats != NULL)
+		listen_open_stats(config.stats);
+	listen_close_inherited();
 	return master_run(argv);
 }

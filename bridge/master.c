@@ -22,6 +22,7 @@
 #include "master.h"
 #include "notify.h"
 #include "scoreboard.h"
+#include "stats.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -43,7 +44,7 @@ struct child {
 };
 
 static struct child children[MASTER_WORKERS_MAX];
-static pid_t retiring[MASTER_WORKERS_MAX * 2];
+static pid_t retiring[MASTER_WORKERS_MAX * 2 + 1];
 static int nretiring;
 static int nworkers;
 static int ever_ready;		/* some worker ever started the app */
@@ -66,6 +67,11 @@ static char origin_exe[PATH_MAX];	/* argv[0] made absolute */
 static char origin_cwd[PATH_MAX];	/* before --chdir */
 static char pidfile_old[PATH_MAX + 8];	/* <pidfile>.oldbin */
 static enum { PIDFILE_NONE, PIDFILE_OURS, PIDFILE_OLDBIN } pidfile_state;
+
+/* The --stats process: supervised like a worker, counted as none. */
+static pid_t stats_pid;
+static pid_t stats_retiring;	/* the previous image's, after a HUP */
+static uint64_t stats_started, stats_respawn_at;
 
 static int
 ready_workers(void)
@@ -91,13 +97,15 @@ maybe_announce(void)
 		if (retire_when_ready) {
 			/* The new workers serve: the old image's stop
 			 * accepting and finish what they have. */
-			int i;
+			int i, old = 0;
 
 			retire_when_ready = 0;
-			for (i = 0; i < nretiring; i++)
+			for (i = 0; i < nretiring; i++) {
 				kill(retiring[i], SIGTERM);
+				old += retiring[i] != stats_retiring;
+			}
 			log_info("reload done: %d old worker%s retiring",
-			    nretiring, nretiring == 1 ? "" : "s");
+			    old, old == 1 ? "" : "s");
 		}
 		if (upgrade_from != 0)
 			upgrade_ready();
@@ -110,15 +118,22 @@ maybe_announce(void)
 static pid_t
 spawn(int i)
 {
+	struct scoreboard_slot *s = scoreboard_slot(i);
 	pid_t pid;
 
+	/* Before the fork: the child's own writes must come after. */
+	s->state = SCOREBOARD_STARTING;
+	s->busy_since = 0;
+	__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELAXED);
 	if ((pid = fork()) == -1) {
+		s->state = SCOREBOARD_EMPTY;
 		log_error("fork: %s", strerror(errno));
 		children[i].respawn_at = loop_clock_ms() + BACKOFF_MAX_MS;
 		return -1;
 	}
 	if (pid == 0)
 		worker_main(i);
+	s->pid = (int32_t)pid;
 	children[i].pid = pid;
 	children[i].ready = 0;
 	children[i].kill_at = 0;
@@ -129,10 +144,45 @@ spawn(int i)
 	return pid;
 }
 
+static void describe(int status, char *out, size_t len);
+
+static void
+stats_spawn(void)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_error("stats: fork: %s", strerror(errno));
+		stats_respawn_at = loop_clock_ms() + BACKOFF_MAX_MS;
+		return;
+	}
+	if (pid == 0)
+		stats_server_main();
+	stats_pid = pid;
+	stats_started = loop_clock_ms();
+	log_debug("stats process started, pid %ld", (long)pid);
+}
+
+/* The stats process died: another, at once unless it dies young. */
+static void
+stats_reaped(int status, int stopping)
+{
+	char how[128];
+	uint64_t now = loop_clock_ms();
+
+	stats_pid = 0;
+	if (stopping)
+		return;
+	describe(status, how, sizeof(how));
+	stats_respawn_at = now - stats_started < QUICK_DEATH_MS ?
+	    now + QUICK_DEATH_MS : now;
+	log_error("stats process %s; respawning", how);
+}
+
 static int
 live_children(void)
 {
-	int i, n = nretiring + (upgrade_pid > 0);
+	int i, n = nretiring + (upgrade_pid > 0) + (stats_pid > 0);
 
 	for (i = 0; i < MASTER_WORKERS_MAX; i++)
 		if (children[i].pid > 0)
@@ -153,6 +203,8 @@ signal_all(int sig)
 	/* A new master still starting stops with this one. */
 	if (upgrade_pid > 0)
 		kill(upgrade_pid, sig);
+	if (stats_pid > 0)
+		kill(stats_pid, sig);
 }
 
 static void
@@ -168,6 +220,18 @@ describe(int status, char *out, size_t len)
 }
 
 static void upgrade_failed(pid_t pid, int status);
+
+/* A worker is gone: its slot shows it, unless another took the slot. */
+static void
+slot_vacate(int i, pid_t pid)
+{
+	struct scoreboard_slot *s = scoreboard_slot(i);
+
+	if (s->pid == (int32_t)pid) {
+		s->state = SCOREBOARD_EMPTY;
+		s->busy_since = 0;
+	}
+}
 
 /*
  * Collect every exited worker (all of them: SIGCHLD does not queue).
@@ -191,6 +255,10 @@ reap(void)
 				retiring[i] = retiring[--nretiring];
 				break;
 			}
+		if (pid == stats_pid) {
+			stats_reaped(status, stopping);
+			continue;
+		}
 		for (i = 0; i < MASTER_WORKERS_MAX; i++)
 			if (children[i].pid == pid)
 				break;
@@ -198,6 +266,7 @@ reap(void)
 			continue;
 		children[i].pid = 0;
 		children[i].ready = 0;
+		slot_vacate(i, pid);
 		describe(status, how, sizeof(how));
 		if (stopping) {
 			log_debug("worker %d (pid %ld) %s", i, (long)pid, how);
@@ -209,6 +278,8 @@ reap(void)
 			continue;
 		}
 		restarts++;
+		scoreboard_head()->restarts = restarts;
+		scoreboard_slot(i)->restarts++;
 		if (WIFEXITED(status) &&
 		    WEXITSTATUS(status) == WORKER_EXIT_TIMEOUT) {
 			/* Not the application failing to start: no
@@ -359,6 +430,12 @@ respawn_due(void)
 		else if (c->respawn_at < next)
 			next = c->respawn_at;
 	}
+	if (listen_stats.fd != -1 && stats_pid == 0) {
+		if (stats_respawn_at <= now)
+			stats_spawn();
+		else if (stats_respawn_at < next)
+			next = stats_respawn_at;
+	}
 	return (long)(next - now);
 }
 
@@ -440,7 +517,8 @@ check_new_config(const char *exe, const char *argv0, const char *cwd,
 static int
 reexec(void)
 {
-	char why[512], pids[MASTER_WORKERS_MAX * 12], *p = pids;
+	char why[512], pids[MASTER_WORKERS_MAX * 3 * 12], *p = pids;
+	char stats[24];
 	int i;
 
 	if (check_new_config("/proc/self/exe", master_argv[0], NULL, why,
@@ -455,7 +533,11 @@ reexec(void)
 			p += sprintf(p, "%ld ", (long)children[i].pid);
 	for (i = 0; i < nretiring; i++)
 		p += sprintf(p, "%ld ", (long)retiring[i]);
-	if (listen_export() == -1 || setenv("BRIDGE_RETIRE", pids, 1) == -1) {
+	/* The new image starts its own stats process (on a scoreboard of
+	 * its own); this one answers until then. */
+	snprintf(stats, sizeof(stats), "%ld", (long)stats_pid);
+	if (listen_export() == -1 || setenv("BRIDGE_RETIRE", pids, 1) == -1 ||
+	    setenv("BRIDGE_RETIRE_STATS", stats, 1) == -1) {
 		log_error("HUP: cannot hand over to a new image: %s",
 		    strerror(errno));
 		return 0;
@@ -467,6 +549,7 @@ reexec(void)
 	log_error("HUP: exec: %s; replacing the workers instead",
 	    strerror(errno));
 	unsetenv("BRIDGE_RETIRE");
+	unsetenv("BRIDGE_RETIRE_STATS");
 	return 0;
 }
 
@@ -475,12 +558,16 @@ static void
 adopt_retiring(void)
 {
 	const char *env = getenv("BRIDGE_RETIRE");
+	const char *st = getenv("BRIDGE_RETIRE_STATS");
 	char *end;
 	long pid;
 
-	if (env == NULL)
-		return;
-	while (nretiring < (int)(sizeof(retiring) / sizeof(retiring[0]))) {
+	/* Retired with the workers: it answers until ours are ready. */
+	if (st != NULL && (pid = strtol(st, NULL, 10)) > 0)
+		retiring[nretiring++] = stats_retiring = (pid_t)pid;
+	unsetenv("BRIDGE_RETIRE_STATS");
+	while (env != NULL &&
+	    nretiring < (int)(sizeof(retiring) / sizeof(retiring[0]))) {
 		pid = strtol(env, &end, 10);
 		if (end == env)
 			break;
@@ -792,6 +879,9 @@ master_run(char **argv)
 	master_argv = argv;
 	nworkers = config.workers;
 	scoreboard_init(MASTER_WORKERS_MAX);
+	scoreboard_head()->workers = nworkers;
+	scoreboard_head()->master_pid = (int32_t)getpid();
+	scoreboard_head()->started_ms = loop_clock_ms();
 	if (config.pidfile != NULL)
 		snprintf(pidfile_old, sizeof(pidfile_old), "%s.oldbin",
 		    config.pidfile);
@@ -912,12 +1002,14 @@ master_run(char **argv)
 			if (!stopping && nworkers < MASTER_WORKERS_MAX) {
 				children[nworkers].quick_deaths = 0;
 				spawn(nworkers++);
+				scoreboard_head()->workers = nworkers;
 				log_info("TTIN: %d workers", nworkers);
 			}
 			break;
 		case SIGTTOU:
 			if (!stopping && nworkers > 1) {
 				nworkers--;
+				scoreboard_head()->workers = nworkers;
 				if (children[nworkers].pid > 0)
 					kill(children[nworkers].pid, SIGTERM);
 				log_info("TTOU: %d workers", nworkers);

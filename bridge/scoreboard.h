@@ -1,25 +1,82 @@
 /*
- * Scoreboard: one slot per worker in memory shared with the master,
- * written only by its worker without locks (single writer, aligned
- * 64-bit stores).  The master reads it to find hung requests; metrics
- * read it too.
+ * Scoreboard: memory shared by the master and its children (mapped
+ * MAP_SHARED before the first fork), one slot per worker and a head
+ * written by the master.  No locks: a field has one writer process
+ * (busy_since, pid, state: the worker; restarts: the master) or is a
+ * counter updated with relaxed atomic adds (a worker's threads, and an
+ * old worker retiring in the same slot, may add at once).  Readers (the
+ * master's timeout check, the --stats process) take each field with one
+ * aligned 64-bit load; a snapshot is not atomic as a whole.
  */
 #ifndef BRIDGE_SCOREBOARD_H
 #define BRIDGE_SCOREBOARD_H
 
 #include <stdint.h>
 
+/* Latency histogram upper bounds, in microseconds (the last bin counts
+ * the rest: +Inf). */
+#define SCOREBOARD_BUCKETS_US \
+	1000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, \
+	1000000, 2500000, 5000000, 10000000
+#define SCOREBOARD_BUCKETS 13	/* 12 bounds + Inf */
+
+/* What a slot's worker is doing (busy is told by busy_since). */
+enum scoreboard_state {
+	SCOREBOARD_EMPTY = 0,	/* no worker (never started, or exited) */
+	SCOREBOARD_STARTING,	/* forked, starting the application */
+	SCOREBOARD_READY	/* serving */
+};
+
+/* Status classes: 1xx..5xx, then anything else (no status sent). */
+#define SCOREBOARD_CLASSES 6
+
 struct scoreboard_slot {
 	volatile uint64_t busy_since;	/* ms (monotonic) a request began
 					 * in the module, 0 when idle */
-	volatile uint64_t requests;	/* requests handled */
+	volatile uint64_t requests;	/* module calls (timeouts, tests) */
 	volatile int32_t pid;
-	int32_t pad;
+	volatile int32_t state;		/* enum scoreboard_state */
+	/* Written by the master: times this slot's worker was replaced. */
+	volatile uint64_t restarts;
+	/* --stats counters, of finished requests. */
+	uint64_t in_flight;		/* taken by the application, not
+					 * yet finished */
+	uint64_t classes[SCOREBOARD_CLASSES];
+	uint64_t buckets[SCOREBOARD_BUCKETS];	/* not cumulative */
+	uint64_t duration_us;		/* sum */
+	uint64_t bytes;			/* response body bytes */
+} __attribute__((aligned(64)));	/* no false sharing between workers */
+
+/* Written by the master only. */
+struct scoreboard_head {
+	volatile int32_t workers;	/* configured now (TTIN/TTOU) */
+	volatile int32_t master_pid;
+	volatile uint64_t started_ms;	/* monotonic, this image's start */
+	volatile uint64_t restarts;	/* all workers' */
 };
 
-/* Map n slots shared with the children; exits on failure. */
+/* Map the head and n slots shared with the children; exits on failure. */
 void scoreboard_init(int n);
+/* The head; NULL before scoreboard_init. */
+struct scoreboard_head *scoreboard_head(void);
 /* Slot i (0 <= i < n); NULL before scoreboard_init. */
 struct scoreboard_slot *scoreboard_slot(int i);
+/* Number of slots. */
+int scoreboard_size(void);
+
+/*
+ * A worker's own slot, which the two calls below update; until it is set
+ * (CGI program mode, no --stats) they do nothing.
+ */
+void scoreboard_attach(struct scoreboard_slot *s);
+/* True when requests are counted: front ends take the clock then. */
+int scoreboard_counting(void);
+/* A request was taken to be answered (on the worker's loop thread). */
+void scoreboard_request_begin(void);
+/*
+ * It finished with status (0: none sent), bytes of body, us after it
+ * began.  Exactly once per scoreboard_request_begin().
+ */
+void scoreboard_request_end(int status, uint64_t bytes, uint64_t us);
 
 #endif /* BRIDGE_SCOREBOARD_H */

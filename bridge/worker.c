@@ -489,6 +489,8 @@ worker_main(int index)
 	if (slot != NULL) {
 		slot->busy_since = 0;
 		slot->pid = (int32_t)getpid();
+		if (config.stats != NULL)
+			scoreboard_attach(slot);
 	}
 	signal(SIGALRM, on_timeout);
 	req_server.own_pgid = own_pgid;
@@ -512,6 +514,11 @@ worker_main(int index)
 		_exit(WORKER_EXIT_INIT);
 	}
 
+	/* The stats process's, not ours. */
+	if (listen_stats.fd != -1) {
+		close(listen_stats.fd);
+		listen_stats.fd = -1;
+	}
 	for (i = 0; i < nlisteners; i++) {
 		lios[i].io.fd = listeners[i].fd;
 		lios[i].io.fn = on_accept;
@@ -523,6 +530,8 @@ worker_main(int index)
 		_exit(WORKER_EXIT_INIT);
 	}
 	accept_enable(1);
+	if (slot != NULL)
+		slot->state = SCOREBOARD_READY;
 	/* Tell the master (sd_notify READY waits for every worker). */
 	{
 		union sigval v = { .sival_int = index };

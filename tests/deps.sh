@@ -14,6 +14,8 @@ packages=(
 	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi
 	python3 python3-flask python3-django
 	procps iproute2
+	# the --stats status page, rendered headless (test_stats.py)
+	chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -16,6 +16,7 @@
  *	/file?PATH	sendfile of PATH
  *	/log		logs a line through the gateway, answers "logged"
  *	/pid		the worker's process id
+ *	/status?N	answers status N (200..999) with a short body
  *	anything else	"probe\n"
  */
 #include <fcntl.h>
@@ -238,6 +239,13 @@ probe_handle(void *ctx, bg_request *r)
 		int k = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 
 		return text(r, 200, pid, (size_t)k);
+	}
+	if (strcmp(path, "/status") == 0) {
+		char body[32];
+		int st = arg ? atoi(arg) : 200;
+		int k = snprintf(body, sizeof(body), "status %d\n", st);
+
+		return text(r, st, body, (size_t)k);
 	}
 	if (strcmp(path, "/log") == 0) {
 		srv->log(r, BG_LOG_WARN, "probe log line %d", 42);
