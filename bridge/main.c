@@ -116,5 +116,11 @@ main(int argc, char **argv)
 		    "with a listening socket on fd 0 (spawn-fcgi) or as a CGI "
 		    "program");
 	}
+	/* --reload: each worker loads a native module itself, so that a
+	 * rebuilt one is read; the master keeps no mapping of a file the
+	 * developer is about to overwrite. */
+	if (config.reload && config.wsgi_app == NULL &&
+	    config.cgi_root == NULL)
+		module_unload();
 	return master_run(argv);
 }

@@ -186,6 +186,16 @@ reap(int stopping)
 			continue;
 		}
 		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_RELOAD) {
+			/* --reload: the developer saved a file.  Not a
+			 * crash: no back-off, and no count towards one. */
+			log_debug("worker %d (pid %ld) restarted for --reload",
+			    i, (long)pid);
+			children[i].quick_deaths = 0;
+			children[i].respawn_at = now;
+			continue;
+		}
+		if (WIFEXITED(status) &&
 		    WEXITSTATUS(status) == WORKER_EXIT_OK) {
 			/* Recycled (--max-requests): expected. */
 			log_info("worker %d (pid %ld) recycled", i, (long)pid);
