@@ -45,7 +45,7 @@ struct config {
 	const char *cgi_ext;
 	const char *chdir;
 	int preload;		/* --preload: init the module in the master */
-	int reload;		/* --reload: restart workers on a source change */
+	int reload;		/* --reload: restart on a source change */
 
 	/* Privileges and files of the process. */
 	const char *user;	/* workers run as this user ... */
