@@ -245,12 +245,20 @@ class ReloadDevTest(unittest.TestCase):
 
     def test_native_module_rebuilt_reloads(self):
         so = self.build_so("n1")
-        self.app = self.helper = so
-        self.start("--module", so, workers=2)
+        self.app = so
+        self.helper = self.tmp.join("ver.conf")
+        write(self.helper, "one\n")
+        self.start("--module", so, "--module-arg", self.helper, workers=2)
         self.wait_body(b"n1")
         self.build_so("n2")
         self.wait_body(b"n2")
         self.assertGreaterEqual(self.reloads(so), 1, self.log())
+        # A file the module named with watch_file().
+        before = self.reloads(self.helper)
+        replace(self.helper, "two\n")
+        self.assertTrue(wait_for(lambda: self.reloads(self.helper) > before),
+                        self.log())
+        self.wait_body(b"n2")
         self.assert_master_kept()
 
     # --- configuration -----------------------------------------------
@@ -282,6 +290,8 @@ class ReloadDevTest(unittest.TestCase):
 
 
 NATIVE = r"""
+#include <stddef.h>
+
 #include <bridge/gateway.h>
 
 static const struct bg_server *srv;
@@ -289,9 +299,12 @@ static const struct bg_server *srv;
 static int
 ver_init(const struct bg_server *s, const char *arg, void **ctx)
 {
-	(void)arg;
 	srv = s;
 	*ctx = 0;
+	/* A file the module reads: watched through the gateway. */
+	if (arg != NULL && s->size > offsetof(struct bg_server, watch_file) &&
+	    s->watch_file != NULL)
+		return s->watch_file(arg) == 0 ? 0 : -1;
 	return 0;
 }
 
