@@ -18,7 +18,8 @@
  * It names them once the application is loaded and again after a request
  * that imported more.  When the application fails to import, it names
  * the files of the traceback, the SyntaxError's file and the --wsgi
- * module's file, so that fixing them restarts the worker.
+ * module's file (MODULE.py in the working directory, sys.path[0], when
+ * it does not exist yet), so that fixing them restarts the worker.
  *
  * The interpreter is CPython's main interpreter, started in each worker
  * after fork.  Its prefix is Debian's (BRIDGE_PYTHON_PREFIX, /usr): the
@@ -118,10 +119,12 @@ static const char py_bootstrap[] =
 "    out = set(user_files())\n"
 "    try:\n"
 "        spec = importlib.util.find_spec(modname)\n"
-"        if spec is not None and spec.origin:\n"
-"            out.add(os.path.abspath(spec.origin))\n"
 "    except Exception:\n"
-"        pass\n"
+"        spec = None\n"
+"    if spec is not None and spec.origin:\n"
+"        out.add(os.path.abspath(spec.origin))\n"
+"    elif spec is None:\n"
+"        out.add(os.path.abspath(modname.replace('.', '/') + '.py'))\n"
 "    if isinstance(exc, SyntaxError) and exc.filename:\n"
 "        out.add(os.path.abspath(exc.filename))\n"
 "    tb = getattr(exc, '__traceback__', None)\n"

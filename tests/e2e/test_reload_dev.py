@@ -217,6 +217,17 @@ class ReloadDevTest(unittest.TestCase):
         self.assert_master_kept()
 
     @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+    def test_missing_module_is_waited_for(self):
+        os.unlink(self.app)
+        self.start_wsgi()
+        self.wait_body(b"application failed to load; see the error log\n",
+                       500)
+        self.assertIn("ModuleNotFoundError", self.log())
+        replace(self.app, APP % "v1")
+        self.wait_body(b"v1 h1")
+        self.assert_master_kept()
+
+    @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
     def test_without_reload_nothing_changes(self):
         self.start_wsgi(reload=False)
         self.wait_body(b"v1 h1")
