@@ -62,6 +62,8 @@ static const char usage_text[] =
 "  --preload               load the application in the master, before the\n"
 "                          workers fork (memory shared copy-on-write; an\n"
 "                          error stops bridge before any worker starts)\n"
+"  --reload                development: restart a worker when a source file\n"
+"                          of the application changes (off by default)\n"
 "\n"
 "Processes and limits:\n"
 "  -w, --workers N         worker processes (default 1)\n"
@@ -223,6 +225,7 @@ enum {
 	OPT_CGI_EXT,
 	OPT_CHDIR,
 	OPT_PRELOAD,
+	OPT_RELOAD,
 	OPT_BACKLOG,
 	OPT_THREADS,
 	OPT_MAX_CONNS,
@@ -276,6 +279,7 @@ static const struct option long_options[] = {
 	{ "cgi-ext", required_argument, NULL, OPT_CGI_EXT },
 	{ "chdir", required_argument, NULL, OPT_CHDIR },
 	{ "preload", no_argument, NULL, OPT_PRELOAD },
+	{ "reload", no_argument, NULL, OPT_RELOAD },
 	{ "workers", required_argument, NULL, 'w' },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "threads", required_argument, NULL, OPT_THREADS },
@@ -459,6 +463,9 @@ apply(int c, char *arg)
 		break;
 	case OPT_PRELOAD:
 		config.preload = 1;
+		break;
+	case OPT_RELOAD:
+		config.reload = 1;
 		break;
 	case 'w':
 		config.workers = (int)number("--workers", arg, 1,
@@ -785,6 +792,8 @@ config_print(FILE *out)
 		STR("chdir", config.chdir);
 	if (config.preload)
 		STR("preload", "yes");
+	if (config.reload)
+		STR("reload", "yes");
 	NUM("workers", config.workers);
 	NUM("threads", config.threads);
 	NUM("backlog", config.backlog);
@@ -843,6 +852,11 @@ config_validate(void)
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +
 	    (config.cgi_root != NULL) > 1)
 		usage_error("give one application: --module, --wsgi or --cgi");
+	/* A worker restarted by --reload forks from the master: with
+	 * --preload it would get the code it was meant to read anew. */
+	if (config.reload && config.preload)
+		usage_error("--reload cannot go with --preload (the master "
+		    "holds the loaded application; use HUP to reload it)");
 	if (config.group != NULL && config.user == NULL)
 		usage_error("--group goes with --user");
 	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)

@@ -46,6 +46,7 @@ struct config {
 	const char *cgi_ext;
 	const char *chdir;
 	int preload;		/* --preload: init the module in the master */
+	int reload;		/* --reload: restart on a source change */
 
 	/* Privileges and files of the process. */
 	const char *user;	/* workers run as this user ... */

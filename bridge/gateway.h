@@ -172,6 +172,21 @@ struct bg_server {
 	 * size > offsetof(struct bg_server, own_pgid).
 	 */
 	int (*own_pgid)(bg_request *r, pid_t pgid);
+
+	/*
+	 * Name a file the application was loaded from (a script, a
+	 * source file it imported, the file an import error points at),
+	 * so that bridge --reload restarts the worker when it changes.
+	 * path is absolute or relative to the working directory; the
+	 * server copies it, and a path named twice counts once.  A native
+	 * module's own .so is watched without asking.  May be called from
+	 * init() (also when init() then fails: the worker keeps answering
+	 * 500 until a named file changes), worker_init() or any thread
+	 * while requests run.  NULL unless the server runs with --reload:
+	 * check before calling.  Returns 0 or -1.  Present when
+	 * size > offsetof(struct bg_server, watch_file).
+	 */
+	int (*watch_file)(const char *path);
 };
 
 /*

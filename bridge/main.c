@@ -122,5 +122,11 @@ main(int argc, char **argv)
 	if (config.stats != NULL)
 		listen_open_stats(config.stats);
 	listen_close_inherited();
+	/* --reload: each worker loads a native module itself, so that a
+	 * rebuilt one is read; the master keeps no mapping of a file the
+	 * developer is about to overwrite. */
+	if (config.reload && config.wsgi_app == NULL &&
+	    config.cgi_root == NULL)
+		module_unload();
 	return master_run(argv);
 }

@@ -165,7 +165,7 @@ stats_spawn(void)
 
 /* The stats process died: another, at once unless it dies young. */
 static void
-stats_reaped(int status, int stopping)
+stats_reaped(int status)
 {
 	char how[128];
 	uint64_t now = loop_clock_ms();
@@ -256,7 +256,7 @@ reap(void)
 				break;
 			}
 		if (pid == stats_pid) {
-			stats_reaped(status, stopping);
+			stats_reaped(status);
 			continue;
 		}
 		for (i = 0; i < MASTER_WORKERS_MAX; i++)
@@ -287,6 +287,16 @@ reap(void)
 			log_error("worker %d (pid %ld) replaced after a request "
 			    "ran past --timeout %u s", i, (long)pid,
 			    config.timeout);
+			children[i].respawn_at = now;
+			continue;
+		}
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_RELOAD) {
+			/* --reload: the developer saved a file.  Not a
+			 * crash: no back-off, and no count towards one. */
+			log_debug("worker %d (pid %ld) restarted for --reload",
+			    i, (long)pid);
+			children[i].quick_deaths = 0;
 			children[i].respawn_at = now;
 			continue;
 		}

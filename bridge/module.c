@@ -1,4 +1,5 @@
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -91,4 +92,55 @@ module_worker_fini(void)
 	if (module.m->size >= offsetof(struct bg_module, worker_fini) +
 	    sizeof(module.m->worker_fini) && module.m->worker_fini != NULL)
 		module.m->worker_fini(module.ctx);
+}
+
+void
+module_unload(void)
+{
+	if (module.handle != NULL)
+		dlclose(module.handle);
+	module.handle = NULL;
+	module.m = NULL;
+	module.ctx = NULL;
+}
+
+int
+module_reopen(const char *path, char *err, size_t errlen)
+{
+	/* Closing an inherited copy first unmaps the old code, so that
+	 * dlopen() reads the file again instead of handing back the
+	 * loaded object of the same name. */
+	module_unload();
+	return module_load(path, err, errlen);
+}
+
+/* Stands in for an application that did not start under --reload. */
+static int
+failed_handle(void *ctx, bg_request *r)
+{
+	static const char body[] = "application failed to load; see the "
+	    "error log\n";
+	static const struct bg_header h[] = {
+		{ "Content-Type", 12, "text/plain", 10 },
+	};
+
+	(void)ctx;
+	if (req_server.start_response(r, 500, NULL, h, 1, 0) == -1)
+		return BG_ERROR;
+	return req_server.write(r, body, sizeof(body) - 1) == 0 ? BG_OK :
+	    BG_ERROR;
+}
+
+static const struct bg_module failed_module = {
+	.abi_version = BG_ABI_VERSION,
+	.size = sizeof(struct bg_module),
+	.name = "(failed to load)",
+	.handle = failed_handle,
+};
+
+void
+module_fail(void)
+{
+	module.m = &failed_module;
+	module.ctx = NULL;
 }

@@ -30,4 +30,22 @@ int module_worker_init(void);
 /* Call worker_fini() if the module has one. */
 void module_worker_fini(void);
 
+/* dlclose() the module (its init() must not have run in this
+ * process); module.m is NULL until the next module_load(). */
+void module_unload(void);
+
+/*
+ * --reload in a worker: drop any loaded copy and load path again, so
+ * that a rebuilt .so is what runs.  Returns as module_load(); on -1
+ * module.m is NULL until module_fail().
+ */
+int module_reopen(const char *path, char *err, size_t errlen);
+
+/*
+ * --reload in a worker whose application did not start: from now on
+ * every request is answered 500 "application failed to load; see the
+ * error log", until a watched file changes and the worker is replaced.
+ */
+void module_fail(void);
+
 #endif /* BRIDGE_MODULE_H */

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "access_log.h"
@@ -27,6 +28,7 @@
 #include "priv.h"
 #include "req.h"
 #include "scoreboard.h"
+#include "watch.h"
 #include "worker.h"
 
 struct worker worker;
@@ -54,6 +56,7 @@ static __thread struct running *current = &running[0]; /* this thread's */
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scoreboard_slot *slot;
 static unsigned long requests_left;	/* before recycling; 0: no limit */
+static int reloading;			/* --reload: a source changed */
 
 static void stop_gracefully(void);
 
@@ -440,9 +443,60 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 	}
 }
 
+/* --reload: a file the application was loaded from changed. */
+static void
+on_source_changed(const char *path)
+{
+	if (worker.stopping)
+		return;
+	log_info("reload: %s changed; restarting worker %d", path,
+	    worker.index);
+	reloading = 1;
+	stop_gracefully();
+}
+
+/*
+ * Start the application in this worker.  Without --reload a failure
+ * ends the worker (and the master backs off, or stops bridge if the
+ * application never started).  With --reload it is a developer's typo:
+ * the worker stays, answers 500 and watches the files it knows about,
+ * so that saving the fix brings the application back.
+ */
+static void
+app_start(int index)
+{
+	char err[512];
+	const char *what = NULL;
+	int native = config.wsgi_app == NULL && config.cgi_root == NULL;
+
+	if (config.reload && native) {
+		/* A rebuilt .so is read anew, and watched. */
+		if (module_reopen(config.module, err, sizeof(err)) == -1) {
+			log_error("worker %d: %s", index, err);
+			what = "load";
+		}
+		watch_file(module.path);
+	}
+	if (what == NULL && !config.preload &&
+	    module_init(config.module_arg) == -1)
+		what = "init";
+	else if (what == NULL && module_worker_init() == -1)
+		what = "worker_init";
+	if (what == NULL)
+		return;
+	log_error("worker %d: module %s: %s failed", index,
+	    module.m != NULL ? module.m->name : module.path, what);
+	if (!config.reload)
+		_exit(WORKER_EXIT_INIT);
+	log_error("worker %d: --reload: answering 500 until a watched file "
+	    "changes", index);
+	module_fail();
+}
+
 void
 worker_main(int index)
 {
+	struct timespec since;
 	sigset_t set;
 	int i;
 
@@ -503,16 +557,16 @@ worker_main(int index)
 		}
 	}
 
-	if (!config.preload && module_init(config.module_arg) == -1) {
-		log_error("worker %d: module %s: init failed", index,
-		    module.m->name);
-		_exit(WORKER_EXIT_INIT);
+	if (config.reload) {
+		req_server.watch_file = watch_file;
+		clock_gettime(CLOCK_REALTIME, &since);
 	}
-	if (module_worker_init() == -1) {
-		log_error("worker %d: module %s: worker_init failed", index,
-		    module.m->name);
-		_exit(WORKER_EXIT_INIT);
-	}
+	app_start(index);
+	if (config.reload && watch_start(&worker.loop, on_source_changed,
+	    &since) == -1)
+		log_error("worker %d: --reload: cannot watch files: %s "
+		    "(fs.inotify.max_user_instances?)", index,
+		    strerror(errno));
 
 	/* The stats process's, not ours. */
 	if (listen_stats.fd != -1) {
@@ -541,5 +595,5 @@ worker_main(int index)
 	log_debug("worker %d ready", index);
 	loop_run(&worker.loop);
 	module_worker_fini();
-	_exit(WORKER_EXIT_OK);
+	_exit(reloading ? WORKER_EXIT_RELOAD : WORKER_EXIT_OK);
 }

@@ -76,5 +76,6 @@ void worker_main(int index) __attribute__((noreturn));
 #define WORKER_EXIT_OK 0
 #define WORKER_EXIT_INIT 3	/* module init failed: back off */
 #define WORKER_EXIT_TIMEOUT 4	/* a request ran past --timeout */
+#define WORKER_EXIT_RELOAD 5	/* --reload: a source file changed */
 
 #endif /* BRIDGE_WORKER_H */

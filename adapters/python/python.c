@@ -10,6 +10,17 @@
  *	chdir=/srv/project	working directory (bridge changes to it
  *				too); the cwd is always sys.path[0]
  *
+ * With bridge --reload (the server offers watch_file()) the adapter
+ * names the application's own source files: the __file__ of every module
+ * in sys.modules outside the standard library and site-packages or
+ * dist-packages -- the user's code, not all of sys.modules as Gunicorn
+ * watches, since installed packages change by installs, not by edits.
+ * It names them once the application is loaded and again after a request
+ * that imported more.  When the application fails to import, it names
+ * the files of the traceback, the SyntaxError's file and the --wsgi
+ * module's file (MODULE.py in the working directory, sys.path[0], when
+ * it does not exist yet), so that fixing them restarts the worker.
+ *
  * The interpreter is CPython's main interpreter, started in each worker
  * after fork.  Its prefix is Debian's (BRIDGE_PYTHON_PREFIX, /usr): the
  * program name is set to that prefix's python3.X so that the standard
@@ -73,7 +84,55 @@ static const char py_bootstrap[] =
 "        sys.path[:] = added + before\n"
 "        sys.prefix = sys.exec_prefix = venv\n"
 "    front = [cwd] + [p for p in pythonpath.split(':') if p]\n"
-"    sys.path[:] = front + [p for p in sys.path if p not in front]\n";
+"    sys.path[:] = front + [p for p in sys.path if p not in front]\n"
+"\n"
+"def _installed():\n"
+"    import site, sys, sysconfig\n"
+"    dirs = {sysconfig.get_path(k) for k in\n"
+"            ('stdlib', 'platstdlib', 'purelib', 'platlib')}\n"
+"    dirs.update(site.getsitepackages())\n"
+"    dirs.add(site.getusersitepackages())\n"
+"    return tuple(d.rstrip('/') + '/' for d in dirs if d)\n"
+"\n"
+"def _is_user(f, installed):\n"
+"    import os\n"
+"    if not isinstance(f, str) or not f.startswith('/'):\n"
+"        return False\n"
+"    parts = f.split('/')\n"
+"    return (not f.startswith(installed) and 'site-packages' not in parts\n"
+"            and 'dist-packages' not in parts)\n"
+"\n"
+"def user_files():\n"
+"    import os, sys\n"
+"    installed = _installed()\n"
+"    out = []\n"
+"    for m in list(sys.modules.values()):\n"
+"        f = getattr(m, '__file__', None)\n"
+"        if isinstance(f, str):\n"
+"            f = os.path.abspath(f)\n"
+"            if _is_user(f, installed):\n"
+"                out.append(f)\n"
+"    return out\n"
+"\n"
+"def failed_files(modname, exc):\n"
+"    import importlib.util, os\n"
+"    out = set(user_files())\n"
+"    try:\n"
+"        spec = importlib.util.find_spec(modname)\n"
+"    except Exception:\n"
+"        spec = None\n"
+"    if spec is not None and spec.origin:\n"
+"        out.add(os.path.abspath(spec.origin))\n"
+"    elif spec is None:\n"
+"        out.add(os.path.abspath(modname.replace('.', '/') + '.py'))\n"
+"    if isinstance(exc, SyntaxError) and exc.filename:\n"
+"        out.add(os.path.abspath(exc.filename))\n"
+"    tb = getattr(exc, '__traceback__', None)\n"
+"    while tb is not None:\n"
+"        out.add(tb.tb_frame.f_code.co_filename)\n"
+"        tb = tb.tb_next\n"
+"    installed = _installed()\n"
+"    return sorted(f for f in out if _is_user(f, installed))\n";
 
 static void
 config_free(struct py_config *c)
@@ -381,6 +440,12 @@ paths_setup(const struct py_config *c)
 		goto out;
 	Py_DECREF(res);
 	res = NULL;
+	if (py.srv->watch_file != NULL) {
+		py.user_files = PyDict_GetItemString(ns, "user_files");
+		py.failed_files = PyDict_GetItemString(ns, "failed_files");
+		Py_XINCREF(py.user_files);
+		Py_XINCREF(py.failed_files);
+	}
 	if ((fn = PyDict_GetItemString(ns, "setup")) == NULL) {
 		PyErr_SetString(PyExc_RuntimeError, "bootstrap has no setup()");
 		goto out;
@@ -399,6 +464,59 @@ out:
 	return rc;
 }
 
+/* Name each path of list (a list of str) to the server; GIL held. */
+static void
+watch_list(PyObject *list)
+{
+	const char *path;
+	Py_ssize_t i;
+
+	for (i = 0; PyList_Check(list) && i < PyList_GET_SIZE(list); i++) {
+		if ((path = PyUnicode_AsUTF8(PyList_GET_ITEM(list, i))) ==
+		    NULL) {
+			PyErr_Clear();	/* not UTF-8: cannot be named */
+			continue;
+		}
+		py.srv->watch_file(path);
+	}
+}
+
+/* --reload: name the user's modules now in sys.modules; GIL held.
+ * A failure is logged: the application runs, unwatched. */
+static void
+watch_loaded(void)
+{
+	PyObject *list;
+
+	if (py.user_files == NULL)
+		return;
+	py.nmodules = PyDict_Size(PyImport_GetModuleDict());
+	if ((list = PyObject_CallObject(py.user_files, NULL)) == NULL) {
+		py_log_exception(NULL, "--reload: listing the application's "
+		    "files failed");
+		return;
+	}
+	watch_list(list);
+	Py_DECREF(list);
+}
+
+/* --reload: the application did not import; name the files that can
+ * fix it (see the top of this file).  GIL held. */
+static void
+watch_failed(PyObject *modname, PyObject *exc)
+{
+	PyObject *list;
+
+	if ((list = PyObject_CallFunctionObjArgs(py.failed_files, modname,
+	    exc, NULL)) == NULL) {
+		py_log_exception(NULL, "--reload: listing the files of the "
+		    "import error failed");
+		return;
+	}
+	watch_list(list);
+	Py_DECREF(list);
+}
+
 /* "module:callable" -> the callable; GIL held.  Returns 0 or -1
  * (logged with the traceback). */
 static int
@@ -406,7 +524,7 @@ app_load(const char *spec)
 {
 	char what[PATH_MAX + 256], cwd[PATH_MAX];
 	const char *colon = strchr(spec, ':');
-	PyObject *mod = NULL, *obj = NULL, *next, *name = NULL;
+	PyObject *mod = NULL, *obj = NULL, *next, *name = NULL, *exc = NULL;
 	const char *attr = colon != NULL && colon[1] != '\0' ? colon + 1 :
 	    "application";
 	const char *p, *dot;
@@ -445,7 +563,22 @@ fail:
 	snprintf(what, sizeof(what), "cannot load the WSGI application "
 	    "%s (Python %s, cwd %s):", spec, PY_VERSION_MM,
 	    getcwd(cwd, sizeof(cwd)) != NULL ? cwd : "?");
+	if (py.failed_files != NULL && name != NULL && PyErr_Occurred()) {
+		/* Keep the exception past the log line, which clears it. */
+		PyObject *type, *tb;
+
+		PyErr_Fetch(&type, &exc, &tb);
+		PyErr_NormalizeException(&type, &exc, &tb);
+		if (tb != NULL && exc != NULL)
+			PyException_SetTraceback(exc, tb);
+		Py_XINCREF(exc);
+		PyErr_Restore(type, exc, tb);
+	}
 	py_log_exception(NULL, what);
+	if (exc != NULL) {
+		watch_failed(name, exc);
+		Py_DECREF(exc);
+	}
 	Py_XDECREF(obj);
 	Py_XDECREF(mod);
 	Py_XDECREF(name);
@@ -502,6 +635,7 @@ py_init(const struct bg_server *srv, const char *arg, void **ctx)
 		goto out;
 	srv->log(NULL, BG_LOG_INFO, "python: %s loaded (Python %s)", c.app,
 	    PY_VERSION_MM);
+	watch_loaded();
 	if (c.preload != NULL && strcmp(c.preload, "1") == 0) {
 		/* Loaded in the master before the fork: move what exists
 		 * now out of the collector's reach, so that collections in
@@ -554,6 +688,10 @@ py_handle(void *ctx, bg_request *r)
 		return BG_ERROR;
 	}
 	rc = wsgi_handle(r);
+	/* The request may have imported more of the application. */
+	if (py.user_files != NULL &&
+	    PyDict_Size(PyImport_GetModuleDict()) != py.nmodules)
+		watch_loaded();
 	py_leave();
 	return rc;
 }

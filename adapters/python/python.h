@@ -32,6 +32,9 @@ struct py_adapter {
 	PyObject *app_spec;	 /* "module:callable", for messages */
 	PyObject *environ_proto; /* constant keys, copied per request */
 	PyObject *format_exception; /* traceback.format_exception */
+	PyObject *user_files;	 /* --reload: bootstrap's user_files() */
+	PyObject *failed_files;	 /* ... and failed_files(), else NULL */
+	Py_ssize_t nmodules;	 /* len(sys.modules) when last listed */
 	PyObject *s_http;	 /* "http", "https": wsgi.url_scheme */
 	PyObject *s_https;
 	PyObject *k_url_scheme;	 /* interned environ keys set per request */
