@@ -15,7 +15,7 @@ packages=(
 	python3 python3-flask python3-django
 	procps iproute2
 	# the --stats status page, rendered headless (test_stats.py)
-	chromium
+	chromium fonts-liberation
 )
 missing=()
 for p in "${packages[@]}"; do

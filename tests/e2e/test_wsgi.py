@@ -634,8 +634,10 @@ class FrontEnds(unittest.TestCase):
         env = dict(self.PARAMS)
         env["PATH"] = "/usr/bin:/bin"
         # The sanitizer settings of the ASan suite (leak suppressions for
-        # the interpreter) apply to this bridge too.
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        # the interpreter) apply to this bridge too, as does the suite's
+        # BRIDGE_ALLOW_ROOT.
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+                  "BRIDGE_ALLOW_ROOT"):
             if k in os.environ:
                 env[k] = os.environ[k]
         out = subprocess.run(
