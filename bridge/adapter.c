@@ -79,7 +79,14 @@ adapter_select(void)
 		snprintf(num, sizeof(num), "%u", config.cgi_timeout);
 		line("timeout", num);
 		line("extensions", config.cgi_ext);
-	} else
-		return;
-	config.module_arg = adapter_arg;
+		/* A CGI request waits on its script: scripts of one
+		 * worker run side by side (fcgiwrap's process is held by
+		 * each in turn). */
+		if (config.threads == 0)
+			config.threads = ADAPTER_CGI_THREADS;
+	}
+	if (config.threads == 0)
+		config.threads = 1;
+	if (config.wsgi_app != NULL || config.cgi_root != NULL)
+		config.module_arg = adapter_arg;
 }

@@ -12,7 +12,7 @@
 
 struct config config = {
 	.workers = 1,
-	.threads = 1,
+	.threads = 0,		/* the application's default: adapter_select() */
 	.backlog = 1024,
 	.max_conns = 16384,
 	.fcgi_max_reqs = 64,
@@ -68,7 +68,8 @@ static const char usage_text[] =
 "Processes and limits:\n"
 "  -w, --workers N         worker processes (default 1)\n"
 "  --threads N             application threads per worker (default 1: the\n"
-"                          worker's event loop runs the application)\n"
+"                          worker's event loop runs the application; 4\n"
+"                          with --cgi, whose requests wait on scripts)\n"
 "  --backlog N             listen queue length (default 1024)\n"
 "  --max-conns N           connections per worker (default 16384, within\n"
 "                          the open-file limit, which bridge raises to its\n"

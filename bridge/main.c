@@ -61,8 +61,6 @@ main(int argc, char **argv)
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
 	notify_init();
-	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
-	req_server.multithread = config.threads > 1;
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
 	priv_resolve();
@@ -84,6 +82,8 @@ main(int argc, char **argv)
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
 	adapter_select();
+	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
+	req_server.multithread = config.threads > 1;
 	if (config.module == NULL)
 		fatal("no application: give --module PATH, --wsgi APP or --cgi "
 		    "ROOT (see bridge --help)");

@@ -18,7 +18,10 @@
 #            over HTTP: bridge --wsgi vs gunicorn sync vs uWSGI
 #            --http-socket; raw WSGI behind nginx over FastCGI: bridge vs
 #            uWSGI --fastcgi-socket; worker RSS with Flask loaded
-#   cgi      hello.cgi (sh) behind nginx: bridge --cgi vs fcgiwrap
+#   cgi      hello.cgi (sh) behind nginx: bridge --cgi vs fcgiwrap, the
+#            same number of processes; bridge as it comes (4 scripts at
+#            a time per worker) and with --threads 1 (one at a time, as
+#            a fcgiwrap process)
 #
 # Every server has 2 workers (WORKERS), nginx has 2. Everything listens on
 # loopback; every process started is stopped at exit.
@@ -249,6 +252,7 @@ group_cgi() {
 	INSTANCES=(
 		"bridge-keep    bridge    start_bridge_cgi  keep"
 		"bridge-new     bridge    start_bridge_cgi  new"
+		"bridge-t1-keep bridge    start_bridge_cgi_t1 keep"
 		"fcgiwrap-new   fcgiwrap  start_fcgiwrap    new"
 	)
 	# No fcgiwrap-keep: a fcgiwrap process serves one connection until
@@ -258,6 +262,7 @@ group_cgi() {
 	SCENARIOS=(
 		"cgi-bridge-keep    bridge-keep    $CONNS  wrk  cgi"
 		"cgi-bridge-new     bridge-new     $CONNS  wrk  cgi"
+		"cgi-bridge-t1-keep bridge-t1-keep $CONNS  wrk  cgi"
 		"cgi-fcgiwrap-new   fcgiwrap-new   $CONNS  wrk  cgi"
 	)
 	TARGETS=(
@@ -712,6 +717,12 @@ start_bridge_flask_preload() {
 start_bridge_cgi() {
 	prepare_bridge cgi || return 1
 	run_bridge "$1" "$2" --cgi "$CGI_ROOT"
+}
+
+# One script at a time per worker, as each fcgiwrap process runs them.
+start_bridge_cgi_t1() {
+	prepare_bridge cgi || return 1
+	run_bridge "$1" "$2" --cgi "$CGI_ROOT" --threads 1
 }
 
 LIBFCGI_BIN=

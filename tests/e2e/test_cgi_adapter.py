@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 from unittest import mock
@@ -540,6 +541,70 @@ class CgiHttpTest(unittest.TestCase):
                          504)
         self.assertLess(time.monotonic() - t0, 2 + 2 + SLACK)  # default grace
         b.wait_log(r"cgi endless\.sh: timed out after 2 s")
+
+    def cli_bridge(self, extra):
+        """bridge --cgi (the adapter found as --cgi finds it), -w 1."""
+        env = {}
+        if os.path.basename(CGI_SO) == "cgi.so":
+            env["BRIDGE_ADAPTER_DIR"] = os.path.dirname(CGI_SO)
+        elif not os.path.exists(os.path.join(h.BUILDDIR, "adapters", "cgi",
+                                             ".libs", "cgi.so")):
+            self.skipTest("--cgi finds only a build named cgi.so")
+        b = hh.HttpBridge(self, module=CGI_SO, workers=1, start=False,
+                          extra=["--cgi", self.t.www] + extra)
+        i = b.args.index("--module")
+        del b.args[i:i + 2]
+        with mock.patch.dict(os.environ, env):
+            b.start()
+        return b
+
+    def test_scripts_side_by_side_in_one_worker(self):
+        """With --cgi a worker runs several scripts at once (default
+        --threads 4): a slow script does not hold a quick one behind it.
+        --threads 1 gives fcgiwrap's behaviour back, one at a time."""
+        slow = os.path.join(self.t.bin, "slow.sh")
+        with open(slow, "w") as f:
+            f.write("#!/bin/sh\nsleep 3\nprintf 'Content-Type: text/plain"
+                    "\\r\\n\\r\\nslow\\n'\n")
+        os.chmod(slow, 0o755)
+        for extra, overlap in (([], True), (["--threads", "1"], False)):
+            with self.subTest(extra=extra):
+                b = self.cli_bridge(extra)
+                done = {}
+
+                def fetch():
+                    done["slow"] = self.get("/cgi-bin/slow.sh", bridge=b)
+                t = threading.Thread(target=fetch)
+                t.start()
+                # The slow script is running once its request is in.
+                time.sleep(0.5)
+                t0 = time.monotonic()
+                st, _, body = self.get("/cgi-bin/env.sh", bridge=b)
+                quick = time.monotonic() - t0
+                t.join(30)
+                self.assertEqual(st, 200, body)
+                self.assertEqual(done["slow"][0], 200)
+                if overlap:
+                    self.assertLess(quick, 2.0, "the quick script waited "
+                                    "for the slow one")
+                else:
+                    self.assertGreater(quick, 1.5, "--threads 1 ran two "
+                                       "scripts at once")
+                b.stop()
+
+    def test_check_config_shows_cgi_threads(self):
+        out = subprocess.run(
+            [h.BRIDGE, "--http", "127.0.0.1:1", "--cgi", self.t.www,
+             "--check-config"], capture_output=True, text=True, timeout=10,
+            env=dict(os.environ, BRIDGE_ADAPTER_DIR=os.path.dirname(CGI_SO)))
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("threads = 4\n", out.stdout)
+        out = subprocess.run(
+            [h.BRIDGE, "--http", "127.0.0.1:1", "--cgi", self.t.www,
+             "--threads", "2", "--check-config"], capture_output=True,
+            text=True, timeout=10,
+            env=dict(os.environ, BRIDGE_ADAPTER_DIR=os.path.dirname(CGI_SO)))
+        self.assertIn("threads = 2\n", out.stdout)
 
     def test_core_timeout_shorter_than_cgi_timeout_leaves_no_orphan(self):
         """bridge's --timeout (default 30) ends the worker when a request
