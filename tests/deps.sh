@@ -11,7 +11,8 @@ packages=(
 	# fuzzing and sanitizers
 	clang libclang-rt-dev
 	# real peers for the end-to-end tests
-	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi
+	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi fcgiwrap
+	openssl wrk systemd
 	python3 python3-flask python3-django
 	procps iproute2
 	# the --stats status page, rendered headless (test_stats.py)

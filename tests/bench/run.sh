@@ -818,7 +818,7 @@ start_instance() {
 	fi
 	INST_ADDR[$inst]=$addr
 	INST_PATH[$inst]=/
-	[ "$start" = start_bridge_cgi ] && INST_PARAMS[$inst]=cgi
+	case $start in start_bridge_cgi*) INST_PARAMS[$inst]=cgi ;; esac
 	SKIP_REASON=
 	if ! "$start" "$inst" "$addr"; then
 		INST_STATE[$inst]="skipped: $SKIP_REASON"

@@ -75,10 +75,15 @@ def which(name):
 
 
 def require(testcase, *programs):
-    """Skip testcase unless every program is installed; returns paths."""
+    """Skip testcase unless every program is installed; returns paths.
+    With BRIDGE_REQUIRE_PEERS=1 (tests/run-all.sh, after tests/deps.sh
+    installed them) a missing program fails the test instead."""
     paths = []
     for p in programs:
         full = which(p)
+        if full is None and os.environ.get("BRIDGE_REQUIRE_PEERS") == "1":
+            testcase.fail("%s not installed (tests/deps.sh installs it)"
+                          % p)
         if full is None:
             testcase.skipTest("%s not installed" % p)
         paths.append(full)

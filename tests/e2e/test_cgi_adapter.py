@@ -519,19 +519,7 @@ class CgiHttpTest(unittest.TestCase):
                                    text=True, timeout=10)
         if "--cgi-timeout" not in help_text.stdout + help_text.stderr:
             self.skipTest("this bridge has no --cgi flags yet")
-        env = {}
-        if os.path.basename(CGI_SO) == "cgi.so":
-            env["BRIDGE_ADAPTER_DIR"] = os.path.dirname(CGI_SO)
-        elif not os.path.exists(os.path.join(h.BUILDDIR, "adapters", "cgi",
-                                             ".libs", "cgi.so")):
-            self.skipTest("--cgi finds only a build named cgi.so")
-        b = hh.HttpBridge(self, module=CGI_SO, workers=1, start=False,
-                          extra=["--cgi", self.t.www, "--cgi-timeout", "2",
-                                 "--cgi-ext", ".sh,.pl"])
-        i = b.args.index("--module")
-        del b.args[i:i + 2]
-        with mock.patch.dict(os.environ, env):
-            b.start()
+        b = self.cli_bridge(["--cgi-timeout", "2", "--cgi-ext", ".sh,.pl"])
         st, _, body = self.get("/cgi-bin/env.sh", bridge=b)
         self.assertEqual(st, 200, body)
         self.assertEqual(self.get("/cgi-bin/env.pl", bridge=b)[0], 200)
