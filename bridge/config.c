@@ -117,7 +117,8 @@ static const char usage_text[] =
 "                          by default)\n"
 "\n"
 "Logging:\n"
-"  --error-log PATH        error log file ('-' for stderr, the default)\n"
+"  --error-log PATH        error log file ('-' for stderr, the default), or\n"
+"                          syslog[:server=unix:PATH,facility=F,tag=T]\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
 "  --access-log PATH       one line per request ('-' for stderr; off by\n"
 "                          default)\n"
@@ -601,6 +602,12 @@ apply(int c, char *arg)
 		config.access_log_format = arg;
 		break;
 	case OPT_ERROR_LOG:
+		if (log_is_syslog(arg)) {
+			char why[200];
+
+			if (log_syslog_parse(arg, why, sizeof(why)) == -1)
+				usage_error("--error-log: %s", why);
+		}
 		config.error_log = arg;
 		break;
 	case OPT_LOG_LEVEL:

@@ -1,5 +1,6 @@
 /*
- * Error log: one line per event, to stderr or a file, with a level.
+ * Error log: one line per event, to stderr, a file or syslog, with a
+ * level.
  * Lines look like
  *	2026-11-24T08:00:00Z error [1234] fcgi: bad version 2 from fd 7
  * and, inside a request, carry its id: "... [1234] [req 4d2-1a] ...".
@@ -9,6 +10,7 @@
 #define BRIDGE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -19,8 +21,18 @@ enum log_level {
 
 extern int log_level;
 
-/* Open path for appending ("-" or NULL: stderr).  Returns 0 or -1. */
+/*
+ * Open path for appending ("-" or NULL: stderr), or the syslog socket
+ * when path is "syslog[:server=unix:PATH,facility=NAME,tag=NAME]"
+ * (defaults /dev/log, daemon, bridge).  Returns 0, or -1 with the reason
+ * in log_open_error().
+ */
 int log_open(const char *path);
+const char *log_open_error(void);
+/* path names syslog rather than a file. */
+int log_is_syslog(const char *path);
+/* Check (and take) a syslog spec; -1 with the reason in err. */
+int log_syslog_parse(const char *spec, char *err, size_t errlen);
 /* Reopen the file given to log_open() (logrotate, USR1); 0 or -1. */
 int log_reopen(void);
 /* Parse "error", "warn", "info", "debug"; returns -1 when unknown. */

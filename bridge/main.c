@@ -67,7 +67,8 @@ main(int argc, char **argv)
 	priv_refuse_root();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
-		fatal("--error-log %s: %s", config.error_log, strerror(errno));
+		fatal("--error-log %s: %s", config.error_log,
+		    log_open_error());
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,

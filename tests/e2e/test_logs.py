@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Access log (format atoms, combined by default, escaping), error log
-with request ids, and USR1 reopening both after logrotate moves them."""
+with request ids, and USR1 reopening both after logrotate moves them;
+the error log to syslog (a datagram socket standing in for the daemon)."""
 import os
 import sys
 import re
@@ -128,6 +129,88 @@ class LogTest(unittest.TestCase):
                              capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"unknown atom %(nope)s", out.stderr)
+
+
+class SyslogTest(unittest.TestCase):
+    """--error-log syslog:server=unix:PATH: RFC 3164 datagrams whose
+    priority is facility * 8 + the level's severity."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.path = os.path.join(self.tmp, "log.sock")
+        self.daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.daemon.bind(self.path)
+        self.daemon.settimeout(5)
+        self.addCleanup(self.daemon.close)
+
+    def receive_until(self, needle):
+        got = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            line = self.daemon.recv(4096).decode()
+            got.append(line)
+            if needle in line:
+                return line, got
+        self.fail("no %r in %r" % (needle, got))
+
+    def test_lines_to_syslog(self):
+        port = free_port()
+        proc = subprocess.Popen(
+            [BRIDGE, "--http", "127.0.0.1:%d" % port, "--module", PROBE,
+             "--error-log", "syslog:server=unix:%s,facility=local3,"
+             "tag=myapp" % self.path],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            # local3 = 19, info = 6: <158>; the start-up line.
+            line, _ = self.receive_until("serving on")
+            self.assertRegex(line, r"^<158>[A-Z][a-z]{2} [ \d]\d "
+                             r"\d\d:\d\d:\d\d myapp\[%d\]: bridge "
+                             % proc.pid)
+            self.assertNotIn("\n", line)
+            # A module's warning (severity 4: <156>) keeps its request id.
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    body = request(port, b"GET /log HTTP/1.1\r\nHost: x"
+                                   b"\r\nConnection: close\r\n\r\n")
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.05)
+            self.assertIn(b"logged", body)
+            line, _ = self.receive_until("probe log line 42")
+            self.assertRegex(line, r"^<156>.* myapp\[\d+\]: \[req "
+                             r"[0-9a-f]+-[0-9a-f]+\] .*probe log line 42$")
+            # The daemon restarts (a new socket at the path): bridge
+            # reconnects and goes on.
+            self.daemon.close()
+            os.unlink(self.path)
+            self.daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.daemon.bind(self.path)
+            self.daemon.settimeout(5)
+            request(port, b"GET /log HTTP/1.1\r\nHost: x\r\n"
+                    b"Connection: close\r\n\r\n")
+            self.receive_until("probe log line 42")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            proc.stderr.close()
+
+    def test_bad_specs_refused(self):
+        for spec, msg in (
+                ("syslog:facility=nope", b"no facility 'nope'"),
+                ("syslog:colour=red", b"unknown parameter 'colour'"),
+                ("syslog:server=/dev/log", b"is not unix:PATH"),
+                ("syslog:tag=a b", b"tag: 'a b'"),
+                ("syslog:server=unix:%s/none" % self.tmp,
+                 b"No such file or directory")):
+            with self.subTest(spec=spec):
+                out = subprocess.run(
+                    [BRIDGE, "--http", "127.0.0.1:1", "--module", PROBE,
+                     "--error-log", spec], capture_output=True, timeout=10)
+                self.assertNotEqual(out.returncode, 0)
+                self.assertIn(msg, out.stderr)
+                self.assertEqual(len(out.stderr.strip().splitlines()), 1)
 
 
 if __name__ == "__main__":
