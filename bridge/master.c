@@ -30,6 +30,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define QUICK_DEATH_MS 1000
+#define STATUS_EVERY_MS 5000
 /* New master to old one: my workers are ready, go (USR2). */
 #define SIG_UPGRADED (SIGRTMIN + 1)
 
@@ -73,6 +74,19 @@ static pid_t stats_pid;
 static pid_t stats_retiring;	/* the previous image's, after a HUP */
 static uint64_t stats_started, stats_respawn_at;
 
+/* Requests the workers of this image served (the scoreboard's). */
+static unsigned long long
+served(void)
+{
+	struct scoreboard_slot *s;
+	unsigned long long n = 0;
+	int i;
+
+	for (i = 0; (s = scoreboard_slot(i)) != NULL; i++)
+		n += s->requests;
+	return n;
+}
+
 static int
 ready_workers(void)
 {
@@ -111,7 +125,8 @@ maybe_announce(void)
 			upgrade_ready();
 		else
 			notify("READY=1\nSTATUS=%d workers ready, %llu "
-			    "restarts", n, restarts);
+			    "requests served, %llu restarts", n, served(),
+			    restarts);
 	}
 }
 
@@ -346,6 +361,34 @@ reap(void)
 		children[i].respawn_at = now + delay;
 	}
 	return rc;
+}
+
+/*
+ * systemd's STATUS= (systemctl status): workers, requests served and
+ * restarts, refreshed every STATUS_EVERY_MS while they change.
+ */
+static long
+status_update(long wait_ms)
+{
+	static uint64_t last;
+	static unsigned long long sent_served, sent_restarts;
+	uint64_t now = loop_clock_ms();
+	unsigned long long n;
+
+	if (!notify_enabled() || !announced)
+		return wait_ms;
+	if (now - last >= STATUS_EVERY_MS) {
+		last = now;
+		n = served();
+		if (n != sent_served || restarts != sent_restarts) {
+			notify("STATUS=%d workers, %llu requests served, %llu "
+			    "restarts", ready_workers(), n, restarts);
+			sent_served = n;
+			sent_restarts = restarts;
+		}
+	}
+	return (long)(last + STATUS_EVERY_MS - now) < wait_ms ?
+	    (long)(last + STATUS_EVERY_MS - now) : wait_ms;
 }
 
 /*
@@ -821,7 +864,8 @@ upgrade_ready(void)
 	/* systemd follows the new main pid (needs NotifyAccess=all: this
 	 * process is not the one it started). */
 	notify("MAINPID=%ld\nREADY=1\nSTATUS=%d workers ready, %llu "
-	    "restarts", (long)getpid(), nworkers, restarts);
+	    "requests served, %llu restarts", (long)getpid(), nworkers,
+	    served(), restarts);
 }
 
 /* New master: started by an old one (USR2)? */
@@ -925,6 +969,7 @@ master_run(char **argv)
 		} else {
 			wait_ms = respawn_due();
 			wait_ms = watchdog(wait_ms);
+			wait_ms = status_update(wait_ms);
 			wait_ms = check_timeouts(wait_ms);
 		}
 		ts.tv_sec = wait_ms / 1000;

@@ -49,6 +49,12 @@ notify_init(void)
 }
 
 int
+notify_enabled(void)
+{
+	return notify_fd != -1;
+}
+
+int
 notify(const char *fmt, ...)
 {
 	char msg[512];

@@ -11,6 +11,9 @@
 /* Read NOTIFY_SOCKET and WATCHDOG_USEC, then hide them from children. */
 void notify_init(void);
 
+/* Under Type=notify (NOTIFY_SOCKET was set)? */
+int notify_enabled(void);
+
 /* Send one message; returns 0, or -1 (also when not under systemd). */
 int notify(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -4,6 +4,7 @@ listener: socket activation with named fds for two protocols, and the
 notify messages (READY, RELOADING with MONOTONIC_USEC, STOPPING) in order.
 Run by make check with BRIDGE and BUILDDIR set."""
 import os
+import re
 import sys
 import shutil
 import signal
@@ -117,6 +118,27 @@ class SystemdTest(unittest.TestCase):
                 return got
         self.fail("no %s in %r" % (key, got))
 
+    def test_status_counts_requests(self):
+        """STATUS= (what systemctl status shows) follows the requests
+        served, refreshed every few seconds."""
+        self.assertIn(b"200 OK", http_get(self.http_port, "/env"))
+        ready = self.messages_until("READY=1")
+        self.assertTrue(any(re.search(r"STATUS=2 workers ready, \d+ "
+                                      r"requests served, 0 restarts", m)
+                            for m in ready), ready)
+        for _ in range(5):
+            self.assertIn(b"200 OK", http_get(self.http_port, "/env"))
+        got = []
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            msg = self.notify.recv(4096).decode()
+            got.append(msg)
+            m = re.search(r"^STATUS=2 workers, (\d+) requests served, "
+                          r"0 restarts$", msg, re.M)
+            if m and int(m.group(1)) == 6:
+                return
+        self.fail("no STATUS with 6 requests served in %r" % got)
+
     def test_activation_and_notify_order(self):
         # systemd-socket-activate binds first and only starts bridge on
         # the first connection: make it, then wait for READY.
@@ -136,7 +158,11 @@ class SystemdTest(unittest.TestCase):
         # HUP: RELOADING with a monotonic timestamp, then READY again.
         self.proc.send_signal(signal.SIGHUP)  # reaches bridge: exec'd
         reload_msgs = self.messages_until("READY=1")
-        first = reload_msgs[0].split("\n")
+        # STATUS= refreshes may come between; RELOADING comes first of
+        # the rest, READY last.
+        rest = [m.split("\n") for m in reload_msgs
+                if not m.startswith("STATUS=")]
+        first = rest[0]
         self.assertIn("RELOADING=1", first)
         usec = [l for l in first if l.startswith("MONOTONIC_USEC=")]
         self.assertEqual(len(usec), 1, first)
