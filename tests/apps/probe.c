@@ -18,6 +18,9 @@
  *	/pid		the worker's process id
  *	/status?N	answers status N (200..999) with a short body
  *	anything else	"probe\n"
+ *
+ * --module-arg init-sleep=MS makes init() take MS milliseconds (a slow
+ * application start, for --startup-timeout).
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -35,9 +38,15 @@ static const struct bg_server *srv;
 static int
 probe_init(const struct bg_server *s, const char *arg, void **ctx)
 {
-	(void)arg;
 	srv = s;
 	*ctx = NULL;
+	if (arg != NULL && strncmp(arg, "init-sleep=", 11) == 0) {
+		long ms = atol(arg + 11);
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) == -1)
+			;
+	}
 	return 0;
 }
 

@@ -13,13 +13,17 @@ line the master writes for each:
                         worker keeps answering
     --max-requests      the worker is recycled ("recycled"); with
                         --max-requests-jitter after N..N+jitter requests
-    --startup-timeout   needs a module that is slow to start: skipped
+    --startup-timeout   a module slow to start (probe init-sleep=MS):
+                        killed past it, bridge stops with one line;
+                        a slow start within it is not a hung request
+                        for --timeout
 
 Load and the small clients come from test_process.py.
 """
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -214,8 +218,40 @@ class Timeouts(unittest.TestCase):
         b.stop()
 
     def test_startup_timeout(self):
-        self.skipTest("needs a fixture module that is slow in init "
-                      "(tests/apps/, not this test's to add)")
+        tmp = h.TempDir(self)
+        log = tmp.join("bridge.log")
+        port = h.free_port()
+        t0 = time.monotonic()
+        out = subprocess.run(
+            [h.BRIDGE, "--http", "127.0.0.1:%d" % port, "--module",
+             h.PROBE_SO, "--module-arg", "init-sleep=20000", "-w", "1",
+             "--startup-timeout", "1", "--error-log", log],
+            capture_output=True, timeout=30)
+        took = time.monotonic() - t0
+        text = h.read_text(log)
+        self.assertEqual(out.returncode, 1, text)
+        self.assertLess(took, 10, "the start-up timeout did not fire")
+        self.assertRegex(text, r"worker 0 \(pid \d+\) did not start the "
+                         r"application within --startup-timeout 1 s; "
+                         r"killing it")
+        self.assertIn("could not start the application (see above); "
+                      "stopping", text)
+        # Stopped, not respawned over and over.
+        self.assertEqual(len(re.findall("did not start", text)), 1, text)
+
+    def test_slow_start_is_not_a_hung_request(self):
+        """A start-up longer than --timeout is the start-up timeout's
+        business: the worker is not killed for it and then serves."""
+        b = hh.HttpBridge(self, workers=1, extra=[
+            "--module-arg", "init-sleep=2000", "--timeout", "1",
+            "--startup-timeout", "10"])
+        t0 = time.monotonic()
+        st, _, body = h.http_request(b.port, path="/", timeout=15)
+        self.assertEqual((st, body), (200, b"probe\n"))
+        self.assertGreater(time.monotonic() - t0, 1.0)
+        self.assertNotIn("--timeout", b.log())
+        self.assertNotIn("killing it", b.log())
+        b.stop()
 
 
 class Recycle(unittest.TestCase):
