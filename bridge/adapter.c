@@ -82,11 +82,9 @@ adapter_select(void)
 		/* A CGI request waits on its script: scripts of one
 		 * worker run side by side (fcgiwrap's process is held by
 		 * each in turn). */
-		if (config.threads == 0)
+		if (!config.threads_given)
 			config.threads = ADAPTER_CGI_THREADS;
 	}
-	if (config.threads == 0)
-		config.threads = 1;
 	if (config.wsgi_app != NULL || config.cgi_root != NULL)
 		config.module_arg = adapter_arg;
 }

@@ -12,7 +12,7 @@
 
 struct config config = {
 	.workers = 1,
-	.threads = 0,		/* the application's default: adapter_select() */
+	.threads = 1,
 	.backlog = 1024,
 	.max_conns = 16384,
 	.fcgi_max_reqs = 64,
@@ -475,6 +475,7 @@ apply(int c, char *arg)
 		break;
 	case OPT_THREADS:
 		config.threads = (int)number("--threads", arg, 1, 256);
+		config.threads_given = 1;
 		break;
 	case OPT_BACKLOG:
 		config.backlog = (int)number("--backlog", arg, 1,

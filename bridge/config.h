@@ -57,8 +57,9 @@ struct config {
 	const char *pidfile;
 
 	int workers;
-	int threads;		/* application threads per worker (0 until
-				 * adapter_select() picks the default) */
+	int threads;		/* application threads per worker */
+	int threads_given;	/* --threads was set (else the adapter's
+				 * default: adapter_select()) */
 	int backlog;
 	int max_conns;		/* per worker */
 	int fcgi_max_reqs;	/* per connection; 1 = no multiplexing */
