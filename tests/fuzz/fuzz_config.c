@@ -1,5 +1,6 @@
 /*
- * Fuzz target for the config file line parser (bridge/config.c).
+ * Fuzz target for the config file line parser (bridge/config.c) and the
+ * --error-log syslog:... spec parser (bridge/log.c).
  * FUZZ_SOURCES: bridge/config.c bridge/log.c
  */
 #include <stdint.h>
@@ -7,8 +8,28 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* "syslog:" + the input: accepted, or refused with a reason. */
+static void
+syslog_spec(const uint8_t *data, size_t size)
+{
+	char *spec, err[200];
+
+	if ((spec = malloc(size + 8)) == NULL)
+		return;
+	memcpy(spec, "syslog:", 7);
+	memcpy(spec + 7, data, size);
+	spec[size + 7] = '\0';
+	err[0] = '\0';
+	if (!log_is_syslog(spec))
+		abort();
+	if (log_syslog_parse(spec, err, sizeof(err)) == -1 && err[0] == '\0')
+		abort();
+	free(spec);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -39,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (rc != 0)
 		abort();
 	free(line);
+	syslog_spec(data, size);
 	return 0;
 }
 
