@@ -9,7 +9,9 @@
 #   fastcgi  hello world behind nginx over FastCGI: bridge (native
 #            hello.so) vs libfcgi (libfcgi_hello.c under spawn-fcgi) vs
 #            uWSGI (hello_wsgi.py), new connection per request and
-#            fastcgi_keep_conn; nginx `return 200` is the ceiling
+#            fastcgi_keep_conn; nginx `return 200` is the ceiling, and
+#            a bare epoll responder that only frames records
+#            (epoll_hello.c) the FastCGI ceiling (bridge >= 0.8x of it)
 #   http     bridge --http/--https (native hello.so) vs nginx `return 200`:
 #            keep-alive, pipelined (depth 16), HTTPS keep-alive, full TLS
 #            handshakes/s (ECDSA P-256, RSA-2048), RSS of 10,000 idle
@@ -155,6 +157,7 @@ group_fastcgi() {
 		"libfcgi-new   libfcgi  start_libfcgi   new"
 		"uwsgi-keep    uwsgi    start_uwsgi     keep"
 		"uwsgi-new     uwsgi    start_uwsgi     new"
+		"epoll-keep    epoll    start_epoll     keep"
 	)
 	SCENARIOS=(
 		"nginx-return             nginx         $CONNS       wrk hello"
@@ -166,8 +169,13 @@ group_fastcgi() {
 		"libfcgi-keep-c$CONNS_HIGH libfcgi-keep $CONNS_HIGH  wrk hello"
 		"uwsgi-keep               uwsgi-keep    $CONNS       wrk hello"
 		"uwsgi-new                uwsgi-new     $CONNS       wrk hello"
+		"epoll-keep               epoll-keep    $CONNS       wrk hello"
 	)
-	TARGETS=()
+	# The bare epoll responder frames records and nothing else: the
+	# ceiling a FastCGI server can reach behind this nginx (issue 2).
+	TARGETS=(
+		"rps  bridge-keep  epoll-keep  >= 0.8"
+	)
 	IDLE=()
 	REF_SCENARIO=bridge-keep
 	CEILING_SCENARIO=nginx-return
@@ -725,30 +733,46 @@ start_bridge_cgi_t1() {
 	run_bridge "$1" "$2" --cgi "$CGI_ROOT" --threads 1
 }
 
-LIBFCGI_BIN=
-start_libfcgi() {
-	local inst=$1 addr=$2
+# Run BIN under spawn-fcgi with WORKERS processes on ADDR, as its
+# classic deployment: the listening socket on fd 0, worker pids in a file.
+spawn_fcgi_instance() {
+	local inst=$1 addr=$2 bin=$3
 	local -a where
-	if [ -z "$LIBFCGI_BIN" ]; then
-		"$CC" -O2 -Wall -o "$TMP/libfcgi_hello" "$HERE/libfcgi_hello.c" \
-		    -lfcgi >"$TMP/libfcgi-build.log" 2>&1 || {
-			SKIP_REASON="cannot build libfcgi_hello.c: $(tail -n3 "$TMP/libfcgi-build.log")"
-			return 1
-		}
-		LIBFCGI_BIN=$TMP/libfcgi_hello
-	fi
 	case $addr in
 	unix:*) where=(-s "${addr#unix:}") ;;
 	*) where=(-a "${addr%:*}" -p "${addr##*:}") ;;
 	esac
-	# spawn-fcgi forks the workers and exits; their pids go to -P.
 	spawn-fcgi -F "$WORKERS" "${where[@]}" -P "$GTMP/$inst.pid" \
-	    -- "$LIBFCGI_BIN" >"$GTMP/$inst.log" 2>&1 || {
+	    -- "$bin" >"$GTMP/$inst.log" 2>&1 || {
 		SKIP_REASON="spawn-fcgi failed: $(tail -n3 "$GTMP/$inst.log")"
 		return 1
 	}
 	INST_MASTER[$inst]=
 	INST_PIDFILE[$inst]=$GTMP/$inst.pid
+}
+
+# Compile tests/bench/NAME.c (extra cc arguments after) into $TMP/NAME.
+build_peer() {
+	local name=$1
+	shift
+	[ -x "$TMP/$name" ] && return 0
+	"$CC" -O2 -Wall -o "$TMP/$name" "$HERE/$name.c" "$@" \
+	    >"$TMP/$name-build.log" 2>&1 || {
+		SKIP_REASON="cannot build $name.c: $(tail -n3 "$TMP/$name-build.log")"
+		return 1
+	}
+}
+
+# tests/bench/epoll_hello.c: the bare epoll responder.
+start_epoll() {
+	build_peer epoll_hello || return 1
+	spawn_fcgi_instance "$1" "$2" "$TMP/epoll_hello"
+}
+
+# tests/bench/libfcgi_hello.c: libfcgi's classic accept loop.
+start_libfcgi() {
+	build_peer libfcgi_hello -lfcgi || return 1
+	spawn_fcgi_instance "$1" "$2" "$TMP/libfcgi_hello"
 }
 
 # uWSGI: --master, WORKERS processes, the app loaded once in the master
@@ -1349,16 +1373,19 @@ run_group() {
 		master=${INST_MASTER[$inst]}
 		mrss=NA
 		if [ -n "$master" ] && ! [[ " ${INST_WORKERS[$inst]} " == *" $master "* ]]; then
-			mrss=$(rss_kb "$master")
+			mrss=$(rss_kb "$master") || mrss=
 			mrss=${mrss:-NA}
 		else
 			master=-
 		fi
 		sum=0 psum=0 n=0 per=
 		for p in ${INST_WORKERS[$inst]}; do
-			r=$(rss_kb "$p")
-			[ -n "$r" ] || continue
-			s=$(pss_kb "$p")
+			r=$(rss_kb "$p") || r=
+			if [ -z "$r" ]; then
+				log "WARNING: $inst: worker $p exited during the run"
+				continue
+			fi
+			s=$(pss_kb "$p") || s=
 			sum=$((sum + r)) psum=$((psum + ${s:-0})) n=$((n + 1)) per+="${per:+,}$r"
 		done
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$inst" \
