@@ -353,6 +353,24 @@ metrics_workers(struct buf *b, const struct totals *t)
 	return rc;
 }
 
+/* One gauge family, a sample per listener the kernel reported on. */
+static int
+listener_gauge(struct buf *b, const char *name, const char *help,
+    const int *ok, const uint64_t *v)
+{
+	int i, rc;
+
+	rc = family(b, name, "gauge", help);
+	for (i = 0; i < nlisteners && rc == 0; i++)
+		if (ok[i]) {
+			rc = put(b, "%s{listener=", name);
+			rc = rc ? rc : put_quoted(b, listeners[i].name, 0);
+			rc = rc ? rc : put(b, "} %llu\n",
+			    (unsigned long long)v[i]);
+		}
+	return rc;
+}
+
 static int
 metrics_listeners(struct buf *b)
 {
@@ -361,25 +379,10 @@ metrics_listeners(struct buf *b)
 
 	for (i = 0; i < nlisteners; i++)
 		ok[i] = listen_queue(&listeners[i], &len[i], &max[i]) == 0;
-	rc = family(b, "bridge_listen_queue", "gauge", "Connections "
-	    "waiting in a listening socket's accept queue.");
-	for (i = 0; i < nlisteners && rc == 0; i++)
-		if (ok[i]) {
-			rc = put(b, "bridge_listen_queue{listener=");
-			rc = rc ? rc : put_quoted(b, listeners[i].name, 0);
-			rc = rc ? rc : put(b, "} %llu\n",
-			    (unsigned long long)len[i]);
-		}
-	rc = rc ? rc : family(b, "bridge_listen_queue_max", "gauge",
-	    "Length limit of that queue (the listen backlog).");
-	for (i = 0; i < nlisteners && rc == 0; i++)
-		if (ok[i]) {
-			rc = put(b, "bridge_listen_queue_max{listener=");
-			rc = rc ? rc : put_quoted(b, listeners[i].name, 0);
-			rc = rc ? rc : put(b, "} %llu\n",
-			    (unsigned long long)max[i]);
-		}
-	return rc;
+	rc = listener_gauge(b, "bridge_listen_queue", "Connections waiting "
+	    "in a listening socket's accept queue.", ok, len);
+	return rc ? rc : listener_gauge(b, "bridge_listen_queue_max",
+	    "Length limit of that queue (the listen backlog).", ok, max);
 }
 
 int

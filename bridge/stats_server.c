@@ -25,6 +25,7 @@
 #include "priv.h"
 #include "req.h"
 #include "stats.h"
+#include "worker.h"
 
 #define STATS_CONNS_MAX 32
 #define STATS_HEAD_MAX 8192	/* request line and header section */
@@ -238,15 +239,8 @@ signals_open(void)
 	 * signals through a descriptor, let the rest be. */
 	sigemptyset(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGCHLD, SIG_DFL);
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return worker_signalfd();
 }
 
 /* Returns 1 when told to stop. */

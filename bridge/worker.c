@@ -493,11 +493,26 @@ app_start(int index)
 	module_fail();
 }
 
+int
+worker_signalfd(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
 void
 worker_main(int index)
 {
 	struct timespec since;
-	sigset_t set;
 	int i;
 
 	worker.index = index;
@@ -519,16 +534,7 @@ worker_main(int index)
 	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
 	accept_timer.fn = accept_resume;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((sig_io.fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1) {
+	if ((sig_io.fd = worker_signalfd()) == -1) {
 		log_error("worker: signalfd: %s", strerror(errno));
 		_exit(WORKER_EXIT_INIT);
 	}

@@ -66,6 +66,13 @@ void worker_dispatch(struct worker_job *j);
 void worker_main(int index) __attribute__((noreturn));
 
 /*
+ * The master's stop and reopen signals (TERM, INT, QUIT, HUP, USR1,
+ * USR2) blocked and read through a non-blocking signalfd, which is
+ * returned (-1 on failure).  Workers and the --stats process alike.
+ */
+int worker_signalfd(void);
+
+/*
  * A stopping worker keeps idle connections this long: a request already
  * on its way (a keep-alive client, nginx's upstream connection) is still
  * answered, with the connection closed after it, rather than reset.

@@ -6,6 +6,7 @@ stops, without shutting the shared sockets or removing the unix socket
 file.  Clients see no failure meanwhile.  A new binary that does not
 start, or a new master that dies before it is ready, leaves the old one
 serving with its pidfile.  Run by make check with BRIDGE and BUILDDIR."""
+import http.client
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (BRIDGE, BUILDDIR, HELLO_SO, PROBE_SO, FcgiConn,  # noqa
-                     TempDir, free_port, read_text, wait_for)
+                     TempDir, free_port, http_request, read_text,
+                     wait_for)
 
 FAILINIT_SO = os.path.join(BUILDDIR, "tests", "apps", ".libs",
                            "failinit.so")
@@ -44,16 +46,12 @@ def children(pid):
 
 
 def http_get(port):
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: u\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    if not data.startswith(b"HTTP/1.1 200 ") or b"Hello" not in data:
-        raise AssertionError("bad answer %r" % data[:200])
+    try:
+        status, _, body = http_request(port, timeout=5)
+    except http.client.HTTPException as e:
+        raise AssertionError("bad answer: %r" % e)
+    if status != 200 or b"Hello" not in body:
+        raise AssertionError("bad answer %d %r" % (status, body[:200]))
 
 
 def fcgi_get(path):
