@@ -32,6 +32,7 @@
 #define STATS_HEADERS_MAX 64
 #define STATS_TIMEOUT_MS 10000	/* for the whole exchange */
 #define STATS_LINGER_MS 1000	/* reading what a client sent after */
+#define STATS_DRAIN_MS 2000	/* told to stop: finishing the open ones */
 
 enum sconn_phase { SC_FREE, SC_READ, SC_WRITE, SC_LINGER };
 
@@ -266,9 +267,13 @@ signals_take(int fd)
 	return 0;
 }
 
-/* One round of poll(); returns 1 when told to stop. */
+/*
+ * One round of poll(); returns 1 when told to stop.  While stopping, no
+ * new client is taken (the next stats process takes them from the
+ * shared listening socket) but the open ones are answered.
+ */
 static int
-serve_once(int sfd)
+serve_once(int sfd, int stopping)
 {
 	struct pollfd pfd[STATS_CONNS_MAX + 2];
 	struct sconn *at[STATS_CONNS_MAX + 2];
@@ -278,7 +283,8 @@ serve_once(int sfd)
 	pfd[0].fd = sfd;
 	pfd[0].events = POLLIN;
 	/* A full table leaves new clients in the listen queue. */
-	pfd[1].fd = nconns < STATS_CONNS_MAX ? listen_stats.fd : -1;
+	pfd[1].fd = nconns < STATS_CONNS_MAX && !stopping ? listen_stats.fd :
+	    -1;
 	pfd[1].events = POLLIN;
 	for (i = 0; i < STATS_CONNS_MAX; i++) {
 		struct sconn *c = &conns[i];
@@ -298,7 +304,7 @@ serve_once(int sfd)
 	wait = (int)(next - now);
 	if (poll(pfd, (nfds_t)n, wait) <= 0)
 		return 0;
-	if ((pfd[0].revents & POLLIN) && signals_take(sfd))
+	if ((pfd[0].revents & POLLIN) && signals_take(sfd) && !stopping)
 		return 1;
 	for (i = 2; i < n; i++) {
 		struct sconn *c = at[i];
@@ -323,6 +329,7 @@ serve_once(int sfd)
 void
 stats_server_main(void)
 {
+	uint64_t until;
 	int sfd, i;
 
 	/* Not to outlive the master; "bridge-stats" in ps and top. */
@@ -340,8 +347,12 @@ stats_server_main(void)
 	for (i = 0; i < STATS_CONNS_MAX; i++)
 		conns[i].fd = -1;
 	log_debug("stats: serving %s", listen_stats.name);
-	while (!serve_once(sfd))
+	while (!serve_once(sfd, 0))
 		;
+	/* A scrape under way during a HUP or a stop still gets its answer. */
+	until = loop_clock_ms() + STATS_DRAIN_MS;
+	while (nconns > 0 && loop_clock_ms() < until)
+		serve_once(sfd, 1);
 	/* _exit: nothing of the master's (a preloaded application) may
 	 * run its exit handlers here. */
 	_exit(0);
