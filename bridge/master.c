@@ -412,6 +412,35 @@ watchdog(long wait_ms)
 }
 
 /*
+ * A worker that has started the application marks its scoreboard slot
+ * ready; the master notices here, at least every 100 ms (the waits of
+ * master_run are bounded by check_timeouts).  Shared memory rather than
+ * a signal: a worker that switched to --user may not signal a root
+ * master.
+ */
+static void
+collect_ready(void)
+{
+	struct scoreboard_slot *s;
+	int i, any = 0;
+
+	for (i = 0; i < nworkers; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid <= 0 || c->ready ||
+		    (s = scoreboard_slot(i)) == NULL || s->pid != c->pid ||
+		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) !=
+		    SCOREBOARD_READY)
+			continue;
+		c->ready = 1;
+		ever_ready = 1;
+		any = 1;
+	}
+	if (any)
+		maybe_announce();
+}
+
+/*
  * Hung requests (--timeout) and workers that do not start
  * (--startup-timeout): the worker is asked to answer 504 and exit
  * (SIGALRM); if it cannot, it is killed two seconds later.
@@ -923,7 +952,6 @@ master_run(char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTTIN);
 	sigaddset(&set, SIGTTOU);
-	sigaddset(&set, SIGRTMIN);	/* a worker is ready */
 	sigaddset(&set, SIG_UPGRADED);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
@@ -975,18 +1003,9 @@ master_run(char **argv)
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
+		collect_ready();
 		if (sig == -1)
 			continue;	/* timeout or EINTR */
-		if (sig == SIGRTMIN) {
-			i = si.si_value.sival_int;
-			if (i >= 0 && i < MASTER_WORKERS_MAX &&
-			    children[i].pid == si.si_pid) {
-				children[i].ready = 1;
-				ever_ready = 1;
-				maybe_announce();
-			}
-			continue;
-		}
 		if (sig == SIG_UPGRADED) {
 			/* Only from the new master we started. */
 			if (upgrade_pid <= 0 || si.si_pid != upgrade_pid ||

@@ -590,14 +590,15 @@ worker_main(int index)
 		_exit(WORKER_EXIT_INIT);
 	}
 	accept_enable(1);
+	/*
+	 * Tell the master (sd_notify READY waits for every worker) through
+	 * the shared scoreboard, which it reads every 100 ms: a signal
+	 * would need the master's credentials, and after --user this
+	 * worker no longer has them (kill(2): EPERM).
+	 */
 	if (slot != NULL)
-		slot->state = SCOREBOARD_READY;
-	/* Tell the master (sd_notify READY waits for every worker). */
-	{
-		union sigval v = { .sival_int = index };
-
-		sigqueue(getppid(), SIGRTMIN, v);
-	}
+		__atomic_store_n(&slot->state, SCOREBOARD_READY,
+		    __ATOMIC_RELEASE);
 	log_debug("worker %d ready", index);
 	loop_run(&worker.loop);
 	module_worker_fini();
