@@ -30,6 +30,7 @@
 #include "log.h"
 #include "module.h"
 #include "req.h"
+#include "req_split.h"
 #include "scoreboard.h"
 #include "worker.h"
 
@@ -373,7 +374,7 @@ decode_params(struct fcgi_req *fr)
 	size_t left = fr->params.len;
 	struct fcgi_pair pair;
 	ssize_t n;
-	int count = 0;
+	int count = 0, status;
 
 	if (left > 0)
 		p += fr->params.off;	/* no offset on an empty buffer */
@@ -398,6 +399,13 @@ decode_params(struct fcgi_req *fr)
 		left -= (size_t)n;
 	}
 	buf_free(&fr->params);
+	/* A split the web server made without knowing where the
+	 * application is mounted (see req_split.c). */
+	if ((status = req_split(fr->r, config.mount)) != 0) {
+		log_msg(LOG_LEVEL_INFO, fr->r->id, "fcgi: %s: %d", status ==
+		    404 ? "path outside --mount" : "out of memory", status);
+		fr->reject = status;
+	}
 	return 0;
 }
 

@@ -635,7 +635,8 @@ class Nginx:
     main: the test's main config (tests/e2e/nginx-main.conf.in) which
     includes the rendered conf/nginx-bridge.conf."""
 
-    def __init__(self, testcase, bridge_tcp, bridge_unix, tmp=None):
+    def __init__(self, testcase, bridge_tcp, bridge_unix, tmp=None,
+                 subs=None):
         (self.bin,) = require(testcase, "nginx")
         self.tc = testcase
         self.tmp = tmp or TempDir(testcase, "bridge-nginx-")
@@ -656,6 +657,7 @@ class Nginx:
             "listen 127.0.0.1:8080;": "listen 127.0.0.1:%d;" % self.port,
             "listen 127.0.0.1:8081;": "listen 127.0.0.1:%d;"
                                       % self.port_unix,
+            **(subs or {}),     # more paths of the test's (static files)
         }, t.join("bridge.conf"))
         with open(os.path.join(HERE, "nginx-main.conf.in")) as f:
             main = f.read().replace("@PREFIX@", t.path)
