@@ -57,6 +57,7 @@ int
 main(int argc, char **argv)
 {
 	char err[512];
+	int nsystemd;
 
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
@@ -64,7 +65,8 @@ main(int argc, char **argv)
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
 	priv_resolve();
-	priv_refuse_root();
+	if (!config.check_config)
+		priv_refuse_root();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
@@ -80,6 +82,9 @@ main(int argc, char **argv)
 		    strerror(errno));
 
 	tls_configure();
+	/* The application is checked as the workers would load it. */
+	if (config.check_config)
+		priv_check_config();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
 	adapter_select();
@@ -102,9 +107,12 @@ main(int argc, char **argv)
 	}
 
 	listen_import();	/* a reload's re-exec hands them over */
+	/* systemd's first: a configured address it passed is served on
+	 * its socket, not bound again. */
+	nsystemd = listen_inherit_systemd();
 	if (config.nlisten > 0)
 		listen_open_all();
-	if (listen_inherit_systemd() > 0) {
+	if (nsystemd > 0) {
 		int i;
 
 		for (i = 0; i < nlisteners; i++)

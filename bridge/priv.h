@@ -20,6 +20,15 @@ void priv_resolve(void);
  */
 void priv_refuse_root(void);
 
+/*
+ * --check-config: with --user, become that user now, so that the
+ * application is loaded and its files read as a worker would; as root
+ * without --user (a configuration for a systemd unit's User=, checked
+ * by root), say on stderr what starting it as root would do instead of
+ * refusing.  Exits with a message when the switch fails.
+ */
+void priv_check_config(void);
+
 /* In a worker: become --user/--group for good.  Returns 0, or -1 after
  * logging why. */
 int priv_drop(void);
