@@ -454,8 +454,10 @@ g_start_response(bg_request *h, int status, const char *reason,
 				    "more than one Content-Length");
 				return -1;
 			}
-			if (req_parse_length(hs[i].value, hs[i].value_len,
-			    &clen) == -1) {
+			/* Up to 18 digits: a response length beyond an
+			 * exabyte is a mistake, not a body. */
+			if (hs[i].value_len > 18 || req_parse_length(
+			    hs[i].value, hs[i].value_len, &clen) == -1) {
 				log_msg(LOG_LEVEL_ERROR, r->id,
 				    "invalid Content-Length %.*s",
 				    (int)(hs[i].value_len > 32 ? 32 :
