@@ -84,6 +84,30 @@ class HttpSemanticsTest(unittest.TestCase):
         self.assertEqual(names.count("HTTP_HOST"), 1)
 
 
+class FlaskHeadTest(unittest.TestCase):
+    """The issue's own case: Flask answers HEAD with the GET's
+    Content-Length and no body."""
+
+    def setUp(self):
+        import importlib.util
+        if importlib.util.find_spec("flask") is None:
+            self.skipTest("python3-flask not installed")
+        import test_wsgi as w
+        self.b = w.WsgiBridge(self, "main:app", extra=USER,
+                              pythonpath=os.path.join(w.EXAMPLES, "flask"))
+
+    def test_flask_head_keeps_pipelined_request(self):
+        with self.b.connect() as c:
+            c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n"
+                   b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = c.read_response(head=True)
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.header("Content-Length"), "11")
+            r = c.read_response()
+            self.assertEqual((r.status, r.body), (200, b"hello world"))
+        self.assertNotIn("; cut", self.b.log())
+
+
 class MountDotSegmentsTest(unittest.TestCase):
     def setUp(self):
         self.b = hh.HttpBridge(self, extra=USER + ["--mount", "/app"])
