@@ -692,9 +692,7 @@ addr_string(const union sockaddr_in46 *ss, char *host, size_t hlen,
 static int
 header_var(struct req *r, const struct http_header *h, char *name)
 {
-	const struct bg_var *prev;
 	size_t i, n;
-	char *joined;
 
 	/* Content-Type and Content-Length are CONTENT_TYPE and
 	 * CONTENT_LENGTH (RFC 3875 section 4.1.18). */
@@ -717,24 +715,8 @@ header_var(struct req *r, const struct http_header *h, char *name)
 	}
 	n = 5 + h->name_len;
 	name[n] = '\0';
-	if ((prev = req_find_var(r, name, n)) != NULL) {
-		/* RFC 9110 section 5.3: repeated fields are one list;
-		 * cookies join with "; " (RFC 6265 section 5.4). */
-		const char *sep = strcmp(name, "HTTP_COOKIE") == 0 ? "; " :
-		    ", ";
-		size_t len = prev->value_len + 2 + h->value_len;
-
-		if ((joined = pool_alloc(r->pool, len + 1)) == NULL)
-			return -1;
-		memcpy(joined, prev->value, prev->value_len);
-		memcpy(joined + prev->value_len, sep, 2);
-		memcpy(joined + prev->value_len + 2, h->value, h->value_len);
-		joined[len] = '\0';
-		((struct bg_var *)prev)->value = joined;
-		((struct bg_var *)prev)->value_len = len;
-		return 0;
-	}
-	return req_add_var(r, name, n, h->value, h->value_len);
+	/* A field sent twice is one list (req_append_var). */
+	return req_append_var(r, name, n, h->value, h->value_len);
 }
 
 /* Build the request's variables; returns 0, or an HTTP status. */
