@@ -69,6 +69,8 @@ struct fcgi_conn {
 	unsigned closed : 1;
 	unsigned served : 1;	/* answered a request since stopping */
 	unsigned busy : 1;	/* an application thread has it */
+	unsigned cut : 1;	/* a response was cut: close when the
+				   requests still arriving are answered */
 };
 
 static uint8_t *scratch;
@@ -374,7 +376,7 @@ decode_params(struct fcgi_req *fr)
 	size_t left = fr->params.len;
 	struct fcgi_pair pair;
 	ssize_t n;
-	int count = 0, status;
+	int count = 0, rc, status;
 
 	if (left > 0)
 		p += fr->params.off;	/* no offset on an empty buffer */
@@ -392,8 +394,20 @@ decode_params(struct fcgi_req *fr)
 			fr->reject = 431;
 			return 0;
 		}
-		if (req_add_var(fr->r, (const char *)pair.name, pair.name_len,
-		    (const char *)pair.value, pair.value_len) == -1)
+		/* nginx passes a request header sent twice as two HTTP_*
+		 * params of one name: one field, its values joined as the
+		 * HTTP front end joins them.  Other names given again
+		 * ("fastcgi_param SCRIPT_NAME" after fastcgi_params) are
+		 * overrides: the last one wins. */
+		if (pair.name_len > 5 && memcmp(pair.name, "HTTP_", 5) == 0)
+			rc = req_append_var(fr->r, (const char *)pair.name,
+			    pair.name_len, (const char *)pair.value,
+			    pair.value_len);
+		else
+			rc = req_add_var(fr->r, (const char *)pair.name,
+			    pair.name_len, (const char *)pair.value,
+			    pair.value_len);
+		if (rc == -1)
 			return -1;
 		p += n;
 		left -= (size_t)n;
@@ -409,21 +423,26 @@ decode_params(struct fcgi_req *fr)
 	return 0;
 }
 
-static void
+/* RFC 3875 section 4.1.2: CONTENT_LENGTH empty or absent means no body;
+ * anything else must be a length that fits, or the request is refused
+ * (400), as the HTTP front end refuses such a Content-Length.  Returns 0
+ * or -1. */
+static int
 set_content_length(struct fcgi_req *fr)
 {
 	const struct bg_var *v = req_find_var(fr->r, "CONTENT_LENGTH", 14);
-	int64_t x = 0;
-	size_t i;
 
 	if (v == NULL || v->value_len == 0)
-		return;
-	for (i = 0; i < v->value_len && i < 19; i++) {
-		if (v->value[i] < '0' || v->value[i] > '9')
-			return;
-		x = x * 10 + (v->value[i] - '0');
+		return 0;
+	if (req_parse_length(v->value, v->value_len,
+	    &fr->r->content_length) == -1) {
+		log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: CONTENT_LENGTH "
+		    "%.*s%s is %s: 400", (int)(v->value_len > 32 ? 32 :
+		    v->value_len), v->value, v->value_len > 32 ? "..." : "",
+		    errno == ERANGE ? "too large" : "not a number");
+		return -1;
 	}
-	fr->r->content_length = x;
+	return 0;
 }
 
 /*
@@ -485,8 +504,13 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 		return -1;
 	if (out == REQ_CUT) {
 		/* Section 5.5 has no way to say "failed midway": closing
-		 * without END_REQUEST makes the web server see it. */
-		c->closing = 1;
+		 * without END_REQUEST makes the web server see it (nginx
+		 * then drops its client's connection too).  Requests still
+		 * arriving on this connection are answered first; no new
+		 * ones are taken (see begin_request). */
+		c->cut = 1;
+		if (c->nreqs == 0)
+			c->closing = 1;
 		return 0;
 	}
 	/* Section 5.5: an empty STDOUT ends the stream, then END_REQUEST. */
@@ -496,7 +520,7 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 		return -1;
 	/* Section 5.1: without FCGI_KEEP_CONN the application closes the
 	 * connection after the request. */
-	if (!keep && c->nreqs == 0)
+	if ((!keep || c->cut) && c->nreqs == 0)
 		c->closing = 1;
 	if (worker.stopping)
 		c->served = 1;
@@ -536,13 +560,14 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	unlink_req(c, fr);
 	fr->job.run = run_job;
 	fr->job.done = done_job;
+	if (fr->reject == 0 && set_content_length(fr) == -1)
+		fr->reject = 400;
 	if (fr->reject) {
 		fr->outcome = req_send_error(fr->r, fr->reject) == 0 ?
 		    REQ_COMPLETE : REQ_CUT;
 		done_job(&fr->job);
 		return;
 	}
-	set_content_length(fr);
 	if (fr->r->content_length >= 0 &&
 	    (uint64_t)fr->r->content_length != fr->stdin_len)
 		log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: CONTENT_LENGTH %lld "
@@ -641,6 +666,11 @@ begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 		    "Responder role is served", c->io.fd, rec->id, role);
 		return refuse(c, rec, FCGI_UNKNOWN_ROLE);
 	}
+	if (c->cut) {
+		/* This connection closes once its requests are answered:
+		 * the web server retries elsewhere (section 5.5). */
+		return refuse(c, rec, FCGI_OVERLOADED);
+	}
 	if (c->nreqs >= config.fcgi_max_reqs) {
 		/* Section 5.5: CANT_MPX_CONN when we do not multiplex,
 		 * OVERLOADED when this connection carries enough. */
@@ -738,7 +768,7 @@ abort_request(struct fcgi_conn *c, struct fcgi_req *fr)
 	c->open_rec = -1;
 	if (put_end_request(c, id, FCGI_REQUEST_COMPLETE) == -1)
 		return -1;
-	if (!keep && c->nreqs == 0)
+	if ((!keep || c->cut) && c->nreqs == 0)
 		c->closing = 1;
 	return 0;
 }

@@ -407,8 +407,15 @@ put_head(struct http_conn *c, struct req *r, const char *framing)
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->status);
 	if (buf_append(&c->out, line, (size_t)n) == -1 ||
 	    append_str(&c->out, r->reason) == -1 ||
-	    buf_append(&c->out, "\r\n", 2) == -1 ||
-	    append_str(&c->out, date_header()) == -1)
+	    buf_append(&c->out, "\r\n", 2) == -1)
+		return -1;
+	/* RFC 9110 section 6.6.1: one Date; the application's own, when
+	 * it gave one (a cached response keeps its date). */
+	for (i = 0; i < r->nheaders; i++)
+		if (r->headers[i].name_len == 4 &&
+		    strncasecmp(r->headers[i].name, "Date", 4) == 0)
+			break;
+	if (i == r->nheaders && append_str(&c->out, date_header()) == -1)
 		return -1;
 	for (i = 0; i < r->nheaders; i++) {
 		const struct req_header *h = &r->headers[i];
@@ -685,9 +692,7 @@ addr_string(const union sockaddr_in46 *ss, char *host, size_t hlen,
 static int
 header_var(struct req *r, const struct http_header *h, char *name)
 {
-	const struct bg_var *prev;
 	size_t i, n;
-	char *joined;
 
 	/* Content-Type and Content-Length are CONTENT_TYPE and
 	 * CONTENT_LENGTH (RFC 3875 section 4.1.18). */
@@ -710,24 +715,8 @@ header_var(struct req *r, const struct http_header *h, char *name)
 	}
 	n = 5 + h->name_len;
 	name[n] = '\0';
-	if ((prev = req_find_var(r, name, n)) != NULL) {
-		/* RFC 9110 section 5.3: repeated fields are one list;
-		 * cookies join with "; " (RFC 6265 section 5.4). */
-		const char *sep = strcmp(name, "HTTP_COOKIE") == 0 ? "; " :
-		    ", ";
-		size_t len = prev->value_len + 2 + h->value_len;
-
-		if ((joined = pool_alloc(r->pool, len + 1)) == NULL)
-			return -1;
-		memcpy(joined, prev->value, prev->value_len);
-		memcpy(joined + prev->value_len, sep, 2);
-		memcpy(joined + prev->value_len + 2, h->value, h->value_len);
-		joined[len] = '\0';
-		((struct bg_var *)prev)->value = joined;
-		((struct bg_var *)prev)->value_len = len;
-		return 0;
-	}
-	return req_add_var(r, name, n, h->value, h->value_len);
+	/* A field sent twice is one list (req_append_var). */
+	return req_append_var(r, name, n, h->value, h->value_len);
 }
 
 /* Build the request's variables; returns 0, or an HTTP status. */
@@ -773,6 +762,12 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		 * mount, PATH_INFO the rest (PEP 3333, RFC 3875 4.1.13). */
 		size_t m = strlen(config.mount);
 
+		/* Match the path the client means: dot-segments resolved
+		 * (RFC 3986 section 5.2.4) after percent-decoding, as nginx
+		 * resolves its $uri, so "/app/../x" is "/x" and
+		 * "/app/%2e%2e/x" too; above "/" is a 400. */
+		if ((dlen = req_remove_dot_segments(path, (size_t)dlen)) < 0)
+			return 400;
 		if ((size_t)dlen < m || memcmp(path, config.mount, m) != 0 ||
 		    ((size_t)dlen > m && path[m] != '/'))
 			return 404;
@@ -797,6 +792,11 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	for (i = 0; i < h->nheaders; i++) {
 		const struct http_header *f = &h->headers[i];
 
+		/* RFC 9112 section 3.2.2: with an absolute-form target the
+		 * target's authority is the Host; the field is ignored. */
+		if (h->target_form == HTTP_TARGET_ABSOLUTE &&
+		    f->name_len == 4 && strncasecmp(f->name, "Host", 4) == 0)
+			continue;
 		if (f->name_len == 12 &&
 		    strncasecmp(f->name, "Content-Type", 12) == 0 &&
 		    add(r, "CONTENT_TYPE", f->value, f->value_len) == -1)
@@ -804,6 +804,9 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		if (header_var(r, f, name) == -1)
 			return 500;
 	}
+	if (h->target_form == HTTP_TARGET_ABSOLUTE &&
+	    add(r, "HTTP_HOST", h->host, h->host_len) == -1)
+		return 500;
 	if (h->content_length >= 0) {
 		snprintf(num, sizeof(num), "%lld",
 		    (long long)h->content_length);
@@ -877,8 +880,8 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	    == 0;
 	if ((status = build_vars(c, c->r, &h)) != 0) {
 		reject(c, status, status == 400 ? "bad percent-encoding in "
-		    "the path" : status == 404 ? "path outside --mount" :
-		    "out of memory");
+		    "the path, or \"..\" above /" : status == 404 ?
+		    "path outside --mount" : "out of memory");
 		return -1;
 	}
 	if (h.chunked) {

@@ -211,20 +211,115 @@ is_hop_by_hop(const char *name, size_t n)
 	return 0;
 }
 
-static int64_t
-parse_content_length(const char *v, size_t n)
+int
+req_parse_length(const char *v, size_t n, int64_t *out)
 {
 	int64_t x = 0;
 	size_t i;
+	int d;
 
-	if (n == 0 || n > 18)
-		return -2;
-	for (i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -2;
-		x = x * 10 + (v[i] - '0');
+	/* RFC 9110 section 8.6: Content-Length = 1*DIGIT; a value that
+	 * does not fit is as invalid as one that is not a number. */
+	if (n == 0) {
+		errno = EINVAL;
+		return -1;
 	}
-	return x;
+	for (i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9') {
+			errno = EINVAL;
+			return -1;
+		}
+		d = v[i] - '0';
+		if (x > (INT64_MAX - d) / 10) {
+			errno = ERANGE;
+			return -1;
+		}
+		x = x * 10 + d;
+	}
+	*out = x;
+	return 0;
+}
+
+int
+req_append_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	struct bg_var *v;
+	const char *sep;
+	char *joined;
+	size_t len;
+
+	v = (struct bg_var *)req_find_var(r, name, name_len);
+	if (v == NULL)
+		return req_add_var(r, name, name_len, value, value_len);
+	/* RFC 9110 section 5.3: a field sent twice is one comma-separated
+	 * list; cookies join with "; " (RFC 6265 section 5.4). */
+	sep = name_len == 11 && memcmp(name, "HTTP_COOKIE", 11) == 0 ?
+	    "; " : ", ";
+	len = v->value_len + 2 + value_len;
+	if ((joined = pool_alloc(r->pool, len + 1)) == NULL)
+		return -1;
+	memcpy(joined, v->value, v->value_len);
+	memcpy(joined + v->value_len, sep, 2);
+	memcpy(joined + v->value_len + 2, value, value_len);
+	joined[len] = '\0';
+	v->value = joined;
+	v->value_len = len;
+	return 0;
+}
+
+ssize_t
+req_remove_dot_segments(char *path, size_t n)
+{
+	size_t i = 0, o = 0, seg;
+
+	/* RFC 3986 section 5.2.4 on an absolute path, in place: the output
+	 * never runs ahead of the input.  Each step takes one segment
+	 * ("/" and what follows up to the next "/"). */
+	if (n == 0 || path[0] != '/') {
+		errno = EINVAL;
+		return -1;
+	}
+	while (i < n) {
+		for (seg = 1; i + seg < n && path[i + seg] != '/'; seg++)
+			;
+		if (seg == 2 && path[i + 1] == '.') {
+			/* "/." : dropped; "/." at the end leaves "/". */
+			if (i + seg == n)
+				path[o++] = '/';
+		} else if (seg == 3 && path[i + 1] == '.' &&
+		    path[i + 2] == '.') {
+			/* "/.." : drop the last output segment.  Above the
+			 * root is refused rather than clamped, as nginx
+			 * answers 400. */
+			if (o == 0) {
+				errno = ERANGE;
+				return -1;
+			}
+			while (o > 0 && path[--o] != '/')
+				;
+			if (i + seg == n)
+				path[o++] = '/';
+		} else {
+			memmove(path + o, path + i, seg);
+			o += seg;
+		}
+		i += seg;
+	}
+	return (ssize_t)o;
+}
+
+/* RFC 9110 sections 9.3.2, 15.3.5, 15.4.5: the answer to HEAD, a 204
+ * and a 304 have no content, whatever their Content-Length says. */
+static int
+bodiless(struct req *r)
+{
+	const struct bg_var *m = req_find_var(r, "REQUEST_METHOD", 14);
+
+	if (r->status == 204 || r->status == 304)
+		return 1;
+	return m != NULL && m->value_len == 4 &&
+	    memcmp(m->value, "HEAD", 4) == 0;
 }
 
 static size_t
@@ -284,7 +379,7 @@ g_start_response(bg_request *h, int status, const char *reason,
 	struct req *r = R(h);
 	struct req_header *copy;
 	int64_t clen = -1;
-	size_t i;
+	size_t i, kept;
 
 	if (r->started && !(flags & BG_REPLACE)) {
 		log_msg(LOG_LEVEL_ERROR, r->id,
@@ -359,9 +454,10 @@ g_start_response(bg_request *h, int status, const char *reason,
 				    "more than one Content-Length");
 				return -1;
 			}
-			clen = parse_content_length(hs[i].value,
-			    hs[i].value_len);
-			if (clen == -2) {
+			/* Up to 18 digits: a response length beyond an
+			 * exabyte is a mistake, not a body. */
+			if (hs[i].value_len > 18 || req_parse_length(
+			    hs[i].value, hs[i].value_len, &clen) == -1) {
 				log_msg(LOG_LEVEL_ERROR, r->id,
 				    "invalid Content-Length %.*s",
 				    (int)(hs[i].value_len > 32 ? 32 :
@@ -374,15 +470,23 @@ g_start_response(bg_request *h, int status, const char *reason,
 		return -1;
 	if (n == 0)
 		copy = NULL;
-	for (i = 0; i < n; i++) {
-		copy[i].name = pool_strndup(r->pool, hs[i].name,
+	for (i = 0, kept = 0; i < n; i++) {
+		/* RFC 9110 section 8.6: a 204 carries no Content-Length;
+		 * the app's is dropped, not passed on. */
+		if (status == 204 && hs[i].name_len == 14 &&
+		    strncasecmp(hs[i].name, "Content-Length", 14) == 0) {
+			clen = -1;
+			continue;
+		}
+		copy[kept].name = pool_strndup(r->pool, hs[i].name,
 		    hs[i].name_len);
-		copy[i].value = pool_strndup(r->pool,
+		copy[kept].value = pool_strndup(r->pool,
 		    hs[i].value ? hs[i].value : "", hs[i].value_len);
-		if (copy[i].name == NULL || copy[i].value == NULL)
+		if (copy[kept].name == NULL || copy[kept].value == NULL)
 			return -1;
-		copy[i].name_len = hs[i].name_len;
-		copy[i].value_len = hs[i].value_len;
+		copy[kept].name_len = hs[i].name_len;
+		copy[kept].value_len = hs[i].value_len;
+		kept++;
 	}
 	r->status = status;
 	r->reason = reason != NULL ? pool_strndup(r->pool, reason,
@@ -390,7 +494,7 @@ g_start_response(bg_request *h, int status, const char *reason,
 	if (r->reason == NULL)
 		return -1;
 	r->headers = copy;
-	r->nheaders = n;
+	r->nheaders = kept;
 	r->resp_length = clen;
 	r->started = 1;
 	return 0;
@@ -606,7 +710,8 @@ req_run(struct req *r, const struct bg_module *m, void *ctx)
 		    m->name);
 		return REQ_CUT;
 	}
-	if (r->resp_length >= 0 && r->resp_sent < (uint64_t)r->resp_length) {
+	if (r->resp_length >= 0 && r->resp_sent < (uint64_t)r->resp_length &&
+	    !bodiless(r)) {
 		log_msg(LOG_LEVEL_ERROR, r->id,
 		    "module %s sent %llu of its Content-Length %lld; cut",
 		    m->name, (unsigned long long)r->resp_sent,

@@ -92,6 +92,14 @@ void req_destroy(struct req *r);
  */
 int req_add_var(struct req *r, const char *name, size_t name_len,
     const char *value, size_t value_len);
+/*
+ * Add a variable carrying a request header field (HTTP_*): a name added
+ * again is the same field repeated, and its values are joined into one
+ * list (RFC 9110 section 5.3): ", " between them, "; " for HTTP_COOKIE.
+ * Same filtering as req_add_var().  Returns 0 or -1.
+ */
+int req_append_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len);
 /* Look a variable up by name; NULL if absent. */
 const struct bg_var *req_find_var(struct req *r, const char *name,
     size_t name_len);
@@ -103,6 +111,21 @@ const struct bg_var *req_find_var(struct req *r, const char *name,
  */
 enum req_outcome req_run(struct req *r, const struct bg_module *m,
     void *ctx);
+
+/*
+ * Content-Length value (RFC 9110 section 8.6, 1*DIGIT) into *out.
+ * Returns 0, or -1 with errno EINVAL (not digits, empty) or ERANGE
+ * (above INT64_MAX).
+ */
+int req_parse_length(const char *v, size_t n, int64_t *out);
+
+/*
+ * RFC 3986 section 5.2.4 remove_dot_segments on the absolute path
+ * path[0..n), in place.  Returns the new length, or -1 with errno
+ * ERANGE when ".." climbs above "/" (nginx answers that 400) or EINVAL
+ * when the path does not start with "/".
+ */
+ssize_t req_remove_dot_segments(char *path, size_t n);
 
 /* Answer with a short plain-text error page of the given status. */
 int req_send_error(struct req *r, int status);

@@ -243,6 +243,59 @@ START_TEST(find_var_exact_name)
 }
 END_TEST
 
+START_TEST(append_var_joins_repeated_field)
+{
+	const struct bg_var *v;
+
+	ck_assert_int_eq(req_append_var(r, "HTTP_X_DUP", 10, "one", 3), 0);
+	ck_assert_int_eq(req_append_var(r, "HTTP_X_DUP", 10, "two", 3), 0);
+	ck_assert_int_eq(req_append_var(r, "HTTP_X_DUP", 10, "", 0), 0);
+	ck_assert_int_eq(req_append_var(r, "HTTP_COOKIE", 11, "a=1", 3), 0);
+	ck_assert_int_eq(req_append_var(r, "HTTP_COOKIE", 11, "b=2", 3), 0);
+	ck_assert_int_eq(req_append_var(r, "HTTP_PROXY", 10, "x", 1), 0);
+	ck_assert_uint_eq(r->nvars, 2);
+	v = req_find_var(r, "HTTP_X_DUP", 10);
+	ck_assert_str_eq(v->value, "one, two, ");
+	ck_assert_uint_eq(v->value_len, 10);
+	v = req_find_var(r, "HTTP_COOKIE", 11);
+	ck_assert_str_eq(v->value, "a=1; b=2");
+	ck_assert_ptr_null(req_find_var(r, "HTTP_PROXY", 10));
+}
+END_TEST
+
+START_TEST(remove_dot_segments_cases)
+{
+	static const struct {
+		const char *in, *out;	/* out NULL: refused */
+	} t[] = {
+		{ "/", "/" }, { "/a/b", "/a/b" }, { "/a/./b", "/a/b" },
+		{ "/a/../b", "/b" }, { "/a/b/..", "/a/" },
+		{ "/a/b/.", "/a/b/" },
+		{ "/.", "/" }, { "/a/..", "/" }, { "/a/../", "/" },
+		{ "/a/b/../../c", "/c" }, { "//a/../b", "//b" },
+		{ "/a/.../b", "/a/.../b" }, { "/a/..b/.c", "/a/..b/.c" },
+		{ "/./../a", NULL }, { "/..", NULL }, { "/a/../../b", NULL },
+		{ "a/b", NULL }, { "", NULL },
+	};
+	char buf[64];
+	size_t i, n;
+	ssize_t k;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = strlen(t[i].in);
+		memcpy(buf, t[i].in, n);
+		k = req_remove_dot_segments(buf, n);
+		if (t[i].out == NULL) {
+			ck_assert_msg(k == -1, "%s: accepted", t[i].in);
+			continue;
+		}
+		ck_assert_msg(k >= 0 && (size_t)k == strlen(t[i].out) &&
+		    memcmp(buf, t[i].out, (size_t)k) == 0, "%s: got %.*s",
+		    t[i].in, k < 0 ? 0 : (int)k, buf);
+	}
+}
+END_TEST
+
 START_TEST(server_var_var_at_var_count)
 {
 	const struct bg_var *v;
@@ -528,6 +581,52 @@ START_TEST(two_different_content_lengths_refused)
 }
 END_TEST
 
+START_TEST(content_length_of_204_dropped)
+{
+	struct bg_header h[3] = {
+		{ "X-A", 3, "1", 1 },
+		{ "content-length", 14, "10", 2 },
+		{ "X-B", 3, "2", 1 },
+	};
+
+	/* RFC 9110 section 8.6: no Content-Length in a 204. */
+	ck_assert_int_eq(S->start_response(H, 204, NULL, h, 3, 0), 0);
+	ck_assert_uint_eq(r->nheaders, 2);
+	ck_assert_int_eq(r->resp_length, -1);
+	ck_assert_int_eq(S->write(H, "", 0), 0);
+	ck_assert_str_eq(head_str(), "Status: 204 No Content\r\n"
+	    "X-A: 1\r\nX-B: 2\r\n\r\n");
+}
+END_TEST
+
+START_TEST(parse_length_bounds)
+{
+	int64_t x = -5;
+
+	ck_assert_int_eq(req_parse_length("0", 1, &x), 0);
+	ck_assert_int_eq(x, 0);
+	ck_assert_int_eq(req_parse_length("9223372036854775807", 19, &x), 0);
+	ck_assert(x == INT64_MAX);
+	ck_assert_int_eq(req_parse_length("007", 3, &x), 0);
+	ck_assert_int_eq(x, 7);
+	x = 42;
+	errno = 0;
+	ck_assert_int_eq(req_parse_length("9223372036854775808", 19, &x), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(req_parse_length("99999999999999999999999999", 26,
+	    &x), -1);
+	ck_assert_int_eq(errno, ERANGE);
+	ck_assert_int_eq(req_parse_length("", 0, &x), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(req_parse_length("1a", 2, &x), -1);
+	ck_assert_int_eq(req_parse_length("-1", 2, &x), -1);
+	ck_assert_int_eq(req_parse_length("+1", 2, &x), -1);
+	ck_assert_int_eq(req_parse_length(" 1", 2, &x), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(x, 42);
+}
+END_TEST
+
 START_TEST(content_length_replaced_with_none)
 {
 	ck_assert_int_eq(start1(200, "Content-Length", "1", 0), 0);
@@ -556,7 +655,7 @@ hook(void *arg)
 /* What the test module does, set per test. */
 static enum { M_ERROR_EARLY, M_START_THEN_ERROR, M_NO_START, M_START_ONLY,
 	M_ERROR_LATE, M_SHORT, M_EXACT, M_HOOKS_FAIL,
-	M_FLUSH_THEN_ERROR } mode;
+	M_FLUSH_THEN_ERROR, M_LENGTH_ONLY, M_304_LENGTH_ONLY } mode;
 
 static int
 t_handle(void *ctx, bg_request *h)
@@ -588,6 +687,13 @@ t_handle(void *ctx, bg_request *h)
 		S->write(h, mode == M_SHORT ? "abc" : "abcd",
 		    mode == M_SHORT ? 3 : 4);
 		return BG_OK;
+	case M_LENGTH_ONLY:
+	case M_304_LENGTH_ONLY:
+		/* Content-Length and no body: how a HEAD or 304 answer
+		 * looks. */
+		return S->start_response(h, mode == M_LENGTH_ONLY ? 200 : 304,
+		    NULL, &(struct bg_header){ "Content-Length", 14, "17", 2 },
+		    1, 0);
 	case M_HOOKS_FAIL:
 		S->on_finish(h, hook, (void *)"A");
 		S->on_finish(h, hook, (void *)"B");
@@ -656,6 +762,37 @@ START_TEST(run_short_body_cuts)
 	mode = M_SHORT;
 	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_CUT);
 	ck_assert(body_is("abc"));
+}
+END_TEST
+
+START_TEST(run_head_without_body_completes)
+{
+	/* RFC 9110 section 9.3.2: HEAD's answer may give the GET's length
+	 * and no content: not a cut response. */
+	ck_assert_int_eq(req_add_var(r, "REQUEST_METHOD", 14, "HEAD", 4), 0);
+	mode = M_LENGTH_ONLY;
+	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_COMPLETE);
+	ck_assert_int_eq(seen.heads, 1);
+	ck_assert_uint_eq(seen.body.len, 0);
+}
+END_TEST
+
+START_TEST(run_get_without_body_still_cuts)
+{
+	ck_assert_int_eq(req_add_var(r, "REQUEST_METHOD", 14, "GET", 3), 0);
+	mode = M_LENGTH_ONLY;
+	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_CUT);
+}
+END_TEST
+
+START_TEST(run_304_without_body_completes)
+{
+	/* RFC 9110 section 15.4.5: a 304 never has content. */
+	ck_assert_int_eq(req_add_var(r, "REQUEST_METHOD", 14, "GET", 3), 0);
+	mode = M_304_LENGTH_ONLY;
+	ck_assert_int_eq(req_run(r, &test_module, NULL), REQ_COMPLETE);
+	ck_assert_str_eq(head_str(), "Status: 304 Not Modified\r\n"
+	    "Content-Length: 17\r\n\r\n");
 }
 END_TEST
 
@@ -948,6 +1085,8 @@ req_suite(void)
 	tcase_add_test(vars, add_var_many_grows);
 	tcase_add_test(vars, find_var_exact_name);
 	tcase_add_test(vars, server_var_var_at_var_count);
+	tcase_add_test(vars, append_var_joins_repeated_field);
+	tcase_add_test(vars, remove_dot_segments_cases);
 	tcase_add_test(vars, request_ids_unique);
 	suite_add_tcase(s, vars);
 
@@ -972,6 +1111,8 @@ req_suite(void)
 	tcase_add_test(len, content_length_invalid_refused);
 	tcase_add_test(len, two_different_content_lengths_refused);
 	tcase_add_test(len, content_length_replaced_with_none);
+	tcase_add_test(len, content_length_of_204_dropped);
+	tcase_add_test(len, parse_length_bounds);
 	suite_add_tcase(s, len);
 
 	tcase_add_checked_fixture(run, setup, teardown);
@@ -982,6 +1123,9 @@ req_suite(void)
 	tcase_add_test(run, run_error_after_output_cuts);
 	tcase_add_test(run, run_short_body_cuts);
 	tcase_add_test(run, run_exact_body_completes);
+	tcase_add_test(run, run_head_without_body_completes);
+	tcase_add_test(run, run_get_without_body_still_cuts);
+	tcase_add_test(run, run_304_without_body_completes);
 	tcase_add_test(run, run_sink_failure_cuts);
 	tcase_add_test(run, run_late_error_while_held_gives_500);
 	tcase_add_test(run, run_late_error_after_flush_cuts);

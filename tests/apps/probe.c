@@ -17,7 +17,15 @@
  *	/log		logs a line through the gateway, answers "logged"
  *	/pid		the worker's process id
  *	/status?N	answers status N (200..999) with a short body
+ *	/lenonly?N	Content-Length N and no body when the method is HEAD
+ *			(as Flask answers HEAD), else N bytes of 'x'
+ *	/notmodified	304 with the Content-Length 1234 of the resource it
+ *			stands for, and no body
+ *	/date		a response carrying the app's own Date header
  *	anything else	"probe\n"
+ *
+ * A request with the header X-Probe-Env (any path) is answered as /env:
+ * for paths that must not be routed on, such as ones with dot-segments.
  *
  * --module-arg init-sleep=MS makes init() take MS milliseconds (a slow
  * application start, for --startup-timeout).
@@ -163,6 +171,31 @@ file(bg_request *r, const char *path)
 }
 
 static int
+lenonly(bg_request *r, const char *arg)
+{
+	const char *method = srv->var(r, "REQUEST_METHOD", NULL);
+	long long n = arg ? atoll(arg) : 0;
+	char len[24], chunk[4096];
+	struct bg_header h = { "Content-Length", 14, len, 0 };
+
+	h.value_len = (size_t)snprintf(len, sizeof(len), "%lld", n);
+	if (srv->start_response(r, 200, NULL, &h, 1, 0) == -1)
+		return BG_ERROR;
+	if (method != NULL && strcmp(method, "HEAD") == 0)
+		return BG_OK;
+	memset(chunk, 'x', sizeof(chunk));
+	while (n > 0) {
+		size_t k = n > (long long)sizeof(chunk) ? sizeof(chunk) :
+		    (size_t)n;
+
+		if (srv->write(r, chunk, k) == -1)
+			return BG_ERROR;
+		n -= (long long)k;
+	}
+	return BG_OK;
+}
+
+static int
 probe_handle(void *ctx, bg_request *r)
 {
 	const char *uri = srv->var(r, "REQUEST_URI", NULL);
@@ -191,7 +224,8 @@ probe_handle(void *ctx, bg_request *r)
 	if (q != NULL)
 		arg = q + 1;
 
-	if (strcmp(path, "/env") == 0)
+	if (strcmp(path, "/env") == 0 ||
+	    srv->var(r, "HTTP_X_PROBE_ENV", NULL) != NULL)
 		return env(r);
 	if (strcmp(path, "/echo") == 0)
 		return echo(r);
@@ -255,6 +289,25 @@ probe_handle(void *ctx, bg_request *r)
 		int k = snprintf(body, sizeof(body), "status %d\n", st);
 
 		return text(r, st, body, (size_t)k);
+	}
+	if (strcmp(path, "/lenonly") == 0)
+		return lenonly(r, arg);
+	if (strcmp(path, "/notmodified") == 0) {
+		static const struct bg_header h[] = {
+			{ "ETag", 4, "\"v1\"", 4 },
+			{ "Content-Length", 14, "1234", 4 } };
+
+		return srv->start_response(r, 304, NULL, h, 2, 0) == 0 ?
+		    BG_OK : BG_ERROR;
+	}
+	if (strcmp(path, "/date") == 0) {
+		static const struct bg_header h[] = {
+			{ "Date", 4, "Mon, 01 Jan 2001 00:00:00 GMT", 29 },
+			{ "Content-Length", 14, "5", 1 } };
+
+		if (srv->start_response(r, 200, NULL, h, 2, 0) == -1)
+			return BG_ERROR;
+		return srv->write(r, "date\n", 5) == 0 ? BG_OK : BG_ERROR;
 	}
 	if (strcmp(path, "/log") == 0) {
 		srv->log(r, BG_LOG_WARN, "probe log line %d", 42);

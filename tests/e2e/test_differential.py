@@ -100,13 +100,19 @@ CASES = {
 def dedup(lines):
     """The one deliberate difference: libfcgi's envp keeps a repeated
     name twice; bridge keeps one variable per name, in the place of the
-    first, with the last value (nginx's "include fastcgi_params;
-    fastcgi_param NAME ...;" overriding, as PHP-FPM does)."""
+    first.  A repeated HTTP_* name is a header sent twice (nginx passes
+    each line): its values are joined, ", " ("; " for HTTP_COOKIE), as
+    on bridge's HTTP front end.  Any other name keeps the last value
+    (nginx's "include fastcgi_params; fastcgi_param NAME ...;"
+    overriding, as PHP-FPM does)."""
     order, value = [], {}
     for line in lines:
-        name = line.split("=", 1)[0]
+        name, _, v = line.partition("=")
         if name not in value:
             order.append(name)
+        elif name.startswith("HTTP_"):
+            sep = "; " if name == "HTTP_COOKIE" else ", "
+            line = value[name] + sep + v
         value[name] = line
     return [value[n] for n in order]
 
