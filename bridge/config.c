@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "gateway.h"
@@ -876,6 +877,85 @@ config_validate(void)
 		    config.wsgi_app);
 }
 
+/*
+ * A relative path given to bridge names a file relative to the directory
+ * bridge was started in, as Gunicorn's users expect, however often bridge
+ * later changes directory (--chdir) or reads its configuration again
+ * (HUP re-executes it there).  Resolved once, here, before any chdir().
+ */
+static const char *start_dir;
+
+static const char *
+absolute(const char *path)
+{
+	char *abs;
+
+	if (path == NULL || path[0] == '/' || path[0] == '\0')
+		return path;
+	while (path[0] == '.' && path[1] == '/' && path[2] != '\0')
+		path += 2;
+	if (start_dir == NULL)
+		usage_error("cannot resolve '%s': the current directory is "
+		    "unknown (getcwd failed)", path);
+	if (strcmp(path, ".") == 0)
+		return start_dir;
+	if (asprintf(&abs, "%s/%s", strcmp(start_dir, "/") == 0 ? "" :
+	    start_dir, path) == -1)
+		usage_error("out of memory");
+	return abs;
+}
+
+/* A log destination: "-" and syslog are not files. */
+static const char *
+absolute_log(const char *path)
+{
+	if (path == NULL || strcmp(path, "-") == 0 || log_is_syslog(path))
+		return path;
+	return absolute(path);
+}
+
+static void
+resolve_paths(void)
+{
+	static char cwd[PATH_MAX];
+	char *addr;
+	int i;
+
+	if (getcwd(cwd, sizeof(cwd)) != NULL)
+		start_dir = cwd;
+	config.config_file = absolute(config.config_file);
+	config.chdir = absolute(config.chdir);
+	config.error_log = absolute_log(config.error_log);
+	config.access_log = absolute_log(config.access_log);
+	config.pidfile = absolute(config.pidfile);
+	config.tmp_dir = absolute(config.tmp_dir);
+	config.cgi_root = absolute(config.cgi_root);
+	config.venv = absolute(config.venv);
+	/* "hello.so" is looked for by dlopen(3); "./hello.so" is a file. */
+	if (config.module != NULL && strchr(config.module, '/') != NULL)
+		config.module = absolute(config.module);
+	for (i = 0; i < config.ncerts; i++)
+		config.certs[i] = absolute(config.certs[i]);
+	for (i = 0; i < config.nkeys; i++)
+		config.keys[i] = absolute(config.keys[i]);
+	for (i = 0; i < config.nlisten; i++) {
+		const char *a = config.listen[i].addr;
+
+		if (strncmp(a, "unix:", 5) != 0 || a[5] == '/')
+			continue;
+		if (asprintf(&addr, "unix:%s", absolute(a + 5)) == -1)
+			usage_error("out of memory");
+		config.listen[i].addr = addr;
+	}
+	if (config.stats != NULL && strncmp(config.stats, "unix:", 5) == 0 &&
+	    config.stats[5] != '/') {
+		if (asprintf(&addr, "unix:%s", absolute(config.stats + 5)) ==
+		    -1)
+			usage_error("out of memory");
+		config.stats = addr;
+	}
+}
+
 void
 config_parse_args(int argc, char **argv)
 {
@@ -923,4 +1003,5 @@ config_parse_args(int argc, char **argv)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	config_validate();
+	resolve_paths();
 }
