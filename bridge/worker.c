@@ -436,6 +436,9 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 			if (log_reopen() == -1 || access_log_reopen() == -1)
 				log_error("USR1: reopening logs: %s",
 				    strerror(errno));
+			else
+				log_debug("worker %d: logs reopened",
+				    worker.index);
 			break;
 		default:
 			break;
