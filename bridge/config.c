@@ -111,6 +111,7 @@ static const char usage_text[] =
 "                          (default 60)\n"
 "  --max-requests N        recycle a worker after N requests (0: never)\n"
 "  --max-requests-jitter N add up to N at random, per worker\n"
+"  (SECS: seconds, or a duration such as 30s, 5m, 1h)\n"
 "\n"
 "Monitoring:\n"
 "  --stats ADDR            serve Prometheus metrics (/metrics) and a status\n"
@@ -198,6 +199,51 @@ number(const char *flag, const char *s, long min, long max)
 		usage_error("%s: '%s' is not a number in %ld..%ld", flag, s,
 		    min, max);
 	return v;
+}
+
+/*
+ * A duration in whole seconds: "30", "30s", "5m", "1h" (as systemd and
+ * Gunicorn's users write them).
+ */
+int
+config_parse_duration(const char *s, unsigned long *out)
+{
+	unsigned long long v;
+	unsigned long mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "s") == 0 || strcmp(end, "sec") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mul = 60;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400;
+	else if (*end != '\0')
+		return -1;
+	if (v > ULONG_MAX / mul)
+		return -1;
+	*out = (unsigned long)v * mul;
+	return 0;
+}
+
+static long
+duration(const char *flag, const char *s, long min, long max)
+{
+	unsigned long v;
+
+	if (config_parse_duration(s, &v) == -1 || v < (unsigned long)min ||
+	    v > (unsigned long)max)
+		usage_error("%s: '%s' is not a duration in %ld..%ld seconds "
+		    "(30, 30s, 5m, 1h)", flag, s, min, max);
+	return (long)v;
 }
 
 static uint64_t
@@ -455,7 +501,7 @@ apply(int c, char *arg)
 		config.cgi_root = arg;
 		break;
 	case OPT_CGI_TIMEOUT:
-		config.cgi_timeout = (unsigned)number("--cgi-timeout",
+		config.cgi_timeout = (unsigned)duration("--cgi-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_CGI_EXT:
@@ -547,23 +593,23 @@ apply(int c, char *arg)
 		config.socket_owner = arg;
 		break;
 	case OPT_READ_TIMEOUT:
-		config.read_timeout = (unsigned)number(
+		config.read_timeout = (unsigned)duration(
 		    "--read-timeout", arg, 1, 86400);
 		break;
 	case OPT_IDLE_TIMEOUT:
-		config.idle_timeout = (unsigned)number(
+		config.idle_timeout = (unsigned)duration(
 		    "--idle-timeout", arg, 1, 86400);
 		break;
 	case OPT_WRITE_TIMEOUT:
-		config.write_timeout = (unsigned)number(
+		config.write_timeout = (unsigned)duration(
 		    "--write-timeout", arg, 1, 86400);
 		break;
 	case OPT_GRACEFUL_TIMEOUT:
-		config.graceful_timeout = (unsigned)number(
+		config.graceful_timeout = (unsigned)duration(
 		    "--graceful-timeout", arg, 0, 86400);
 		break;
 	case OPT_HEADER_TIMEOUT:
-		config.header_timeout = (unsigned)number("--header-timeout",
+		config.header_timeout = (unsigned)duration("--header-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_MIN_BODY_RATE:
@@ -579,10 +625,10 @@ apply(int c, char *arg)
 		config.mount = arg;
 		break;
 	case OPT_TIMEOUT:
-		config.timeout = (unsigned)number("--timeout", arg, 0, 86400);
+		config.timeout = (unsigned)duration("--timeout", arg, 0, 86400);
 		break;
 	case OPT_STARTUP_TIMEOUT:
-		config.startup_timeout = (unsigned)number("--startup-timeout",
+		config.startup_timeout = (unsigned)duration("--startup-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_MAX_REQUESTS:

@@ -563,6 +563,9 @@ check_new_config(const char *exe, const char *argv0, const char *cwd,
 		devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 1);
 		dup2(pfd[1], 2);
+		/* Sockets the new image will inherit count as listeners. */
+		if (nlisteners > 0)
+			setenv("BRIDGE_LISTENING", "1", 1);
 		if (cwd != NULL && cwd[0] != '\0' && chdir(cwd) == -1) {
 			dprintf(2, "chdir %s: %s\n", cwd, strerror(errno));
 		} else {
