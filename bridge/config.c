@@ -122,6 +122,8 @@ static const char usage_text[] =
 "  --error-log PATH        error log file ('-' for stderr, the default), or\n"
 "                          syslog[:server=unix:PATH,facility=F,tag=T]\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
+"  --capture-output        the Python application's stdout and stderr\n"
+"                          (print()) to the error log, a line at a time\n"
 "  --access-log PATH       one line per request ('-' for stderr; off by\n"
 "                          default)\n"
 "  --access-log-format FMT Gunicorn atoms: %(h)s %(t)s \"%(r)s\" %(s)s %(b)s\n"
@@ -308,6 +310,7 @@ enum {
 	OPT_MAX_REQUESTS,
 	OPT_MAX_REQUESTS_JITTER,
 	OPT_STATS,
+	OPT_CAPTURE_OUTPUT,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG
 };
@@ -365,6 +368,7 @@ static const struct option long_options[] = {
 	{ "max-requests-jitter", required_argument, NULL,
 	    OPT_MAX_REQUESTS_JITTER },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "capture-output", no_argument, NULL, OPT_CAPTURE_OUTPUT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
@@ -658,6 +662,9 @@ apply(int c, char *arg)
 		}
 		config.error_log = arg;
 		break;
+	case OPT_CAPTURE_OUTPUT:
+		config.capture_output = 1;
+		break;
 	case OPT_LOG_LEVEL:
 		if ((config.log_level = log_level_parse(arg)) < 0)
 			usage_error("--log-level: '%s' is not one of "
@@ -891,6 +898,8 @@ config_print(FILE *out)
 		STR("stats", config.stats);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
+	if (config.capture_output)
+		STR("capture-output", "yes");
 	if (config.access_log)
 		STR("access-log", config.access_log);
 	if (config.access_log_format)
@@ -917,6 +926,9 @@ config_validate(void)
 		usage_error("--group goes with --user");
 	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)
 		usage_error("--venv and --pythonpath go with --wsgi");
+	if (config.capture_output && config.wsgi_app == NULL)
+		usage_error("--capture-output goes with --wsgi (a native "
+		    "module or CGI script writes to the error log itself)");
 	if (config.wsgi_app != NULL && (*config.wsgi_app == '\0' ||
 	    *config.wsgi_app == ':' || strchr(config.wsgi_app, '\n')))
 		usage_error("--wsgi: '%s' is not MODULE[:CALLABLE]",

@@ -91,6 +91,7 @@ struct config {
 	const char *access_log;
 	const char *access_log_format;
 	int log_level;
+	int capture_output;	/* Python's stdout/stderr to the error log */
 
 	const char *config_file;
 	int check_config;	/* --check-config: validate, print, exit */

@@ -1012,6 +1012,18 @@ master_run(char **argv)
 	adopt_retiring();
 	if (retire_when_ready && tls_enabled())
 		log_info("HUP: certificates reloaded");
+	for (i = 0; i < nlisteners; i++) {
+		char where[256];
+
+		listen_describe(&listeners[i], where, sizeof(where));
+		log_info("Listening at: %s", where);
+	}
+	if (listen_stats.fd != -1) {
+		char where[256];
+
+		listen_describe(&listen_stats, where, sizeof(where));
+		log_info("Statistics at: %s (/metrics)", where);
+	}
 	for (i = 0; i < nworkers; i++)
 		spawn(i);
 	log_info("bridge %s serving on %d listener%s with %d worker%s",

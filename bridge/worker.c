@@ -485,8 +485,19 @@ app_start(int index)
 		what = "init";
 	else if (what == NULL && module_worker_init() == -1)
 		what = "worker_init";
-	if (what == NULL)
+	if (what == NULL) {
+		if (config.wsgi_app != NULL)
+			log_info("worker %d (pid %ld): application %s %s", index,
+			    (long)getpid(), config.wsgi_app, config.preload ?
+			    "ready (preloaded)" : "loaded");
+		else if (config.cgi_root != NULL)
+			log_info("worker %d (pid %ld): CGI scripts under %s "
+			    "ready", index, (long)getpid(), config.cgi_root);
+		else
+			log_info("worker %d (pid %ld): module %s loaded", index,
+			    (long)getpid(), module.path);
 		return;
+	}
 	log_error("worker %d: module %s: %s failed", index,
 	    module.m != NULL ? module.m->name : module.path, what);
 	if (!config.reload)

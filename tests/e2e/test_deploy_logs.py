@@ -13,9 +13,37 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BRIDGE, PROBE_SO, TempDir, free_port,  # noqa: E402
-                     read_text, render_conf, require, stop_process,
-                     wait_for, wait_port)
+from harness import (BRIDGE, BUILDDIR, PROBE_SO, TempDir,  # noqa: E402
+                     free_port, http_request, read_text, render_conf,
+                     require, stop_process, wait_for, wait_port,
+                     wait_unix)
+
+PYTHON_SO = os.path.join(BUILDDIR, "adapters", "python", ".libs",
+                         "python.so")
+
+APP = """\
+import logging, sys
+print("printed while importing")
+log = logging.getLogger("app")
+
+def app(environ, start_response):
+    h = logging.StreamHandler(environ["wsgi.errors"])
+    h.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    log.handlers[:] = [h]
+    log.setLevel(logging.DEBUG)
+    log.warning("disk almost full")
+    log.info("user logged in")
+    log.error("payment failed")
+    environ["wsgi.errors"].write("[2026-01-01 10:00:00,000] INFO in app: "
+                                 "flask style\\n")
+    environ["wsgi.errors"].write("a bare line\\n")
+    environ["wsgi.errors"].flush()
+    print("printed in a request")
+    print("to stderr", file=sys.stderr)
+    print("WARNING:app:a logging line on stderr", file=sys.stderr)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
 
 WORKERS = 3
 
@@ -157,6 +185,151 @@ class LogRotation(unittest.TestCase):
         self.assertEqual(self.lines(self.access, "last"), set(last))
         self.assertEqual(self.lines(self.access + ".1", "hup"), set(hup))
         self.assertNotIn("Permission denied", read_text(self.errors))
+
+
+class StartupLog(unittest.TestCase):
+    """The start-up log says where bridge listens and when each worker
+    has the application, at info level, as Gunicorn's does."""
+
+    def setUp(self):
+        self.tmp = TempDir(self)
+        self.log = self.tmp.join("error.log")
+
+    def start(self, args):
+        out = open(self.tmp.join("stdout"), "wb")
+        self.addCleanup(out.close)
+        proc = subprocess.Popen(
+            [BRIDGE, "--user", "nobody", "--error-log", self.log] + args,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: self.assertEqual(stop_process(proc), 0))
+        return proc
+
+    def lines(self, pattern):
+        return re.findall(pattern, read_text(self.log), re.M)
+
+    def wait_lines(self, pattern, n):
+        ok = wait_for(lambda: len(self.lines(pattern)) >= n)
+        self.assertTrue(ok, "fewer than %d %r in:\n%s"
+                        % (n, pattern, read_text(self.log)))
+        return self.lines(pattern)
+
+    def test_every_listener_and_worker_named(self):
+        require(self, "openssl")
+        cert, key = self.tmp.join("c.pem"), self.tmp.join("k.pem")
+        subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2",
+                        "-newkey", "rsa:2048", "-subj", "/CN=localhost",
+                        "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        http, https = free_port(), free_port()
+        sock = self.tmp.join("app.sock")
+        proc = self.start(["--http", "127.0.0.1:%d" % http, "--https",
+                           "127.0.0.1:%d" % https, "--cert", cert, "--key",
+                           key, "--fastcgi", "unix:" + sock,
+                           "--module", PROBE_SO, "-w", "2"])
+        wait_port("127.0.0.1", http, proc=proc)
+        wait_unix(sock, proc=proc)
+        self.wait_lines(r"serving on", 1)
+        text = read_text(self.log)
+        for where in ("http://127.0.0.1:%d" % http,
+                      "https://127.0.0.1:%d" % https,
+                      "unix:%s (fastcgi)" % sock):
+            self.assertRegex(text, r" info \[%d\] Listening at: %s\n"
+                             % (proc.pid, re.escape(where)))
+        loaded = self.wait_lines(r" info \[(\d+)\] worker (\d) \(pid (\d+)\): "
+                                 r"module %s loaded$" % re.escape(PROBE_SO), 2)
+        self.assertEqual(sorted(w for _, w, _ in loaded), ["0", "1"])
+        for logged_by, _, pid in loaded:
+            self.assertEqual(logged_by, pid)
+
+    def test_wsgi_application_loaded_per_worker(self):
+        if not os.path.exists(PYTHON_SO):
+            self.skipTest("Python adapter not built")
+        with open(self.tmp.join("hello.py"), "w") as f:
+            f.write("def app(e, sr):\n    sr('200 OK', [])\n"
+                    "    return [b'hi']\n")
+        port = free_port()
+        proc = self.start(["--http", "127.0.0.1:%d" % port, "--wsgi",
+                           "hello:app", "--chdir", self.tmp.path, "-w", "2"])
+        wait_port("127.0.0.1", port, proc=proc)
+        loaded = self.wait_lines(r" info \[\d+\] worker (\d) \(pid \d+\): "
+                                 r"application hello:app loaded$", 2)
+        self.assertEqual(sorted(loaded), ["0", "1"])
+        self.assertEqual(len(self.lines(r"Listening at: http://127.0.0.1:%d$"
+                                        % port)), 1)
+
+
+class PythonOutput(unittest.TestCase):
+    """print() and sys.stdout/sys.stderr reach --error-log with
+    --capture-output; logging's levels through wsgi.errors are kept."""
+
+    def setUp(self):
+        if not os.path.exists(PYTHON_SO):
+            self.skipTest("Python adapter not built")
+        self.tmp = TempDir(self)
+        self.log = self.tmp.join("error.log")
+        with open(self.tmp.join("loud.py"), "w") as f:
+            f.write(APP)
+
+    def run_app(self, extra, unbuffered):
+        """unbuffered: PYTHONUNBUFFERED=1 (else unset: the captured
+        streams must not depend on it)."""
+        env = dict(os.environ)
+        env.pop("PYTHONUNBUFFERED", None)
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = "1"
+        port = free_port()
+        out_path = self.tmp.join("stdout")
+        out = open(out_path, "wb")
+        self.addCleanup(out.close)
+        proc = subprocess.Popen(
+            [BRIDGE, "--user", "nobody", "--http", "127.0.0.1:%d" % port,
+             "--wsgi", "loud:app", "--chdir", self.tmp.path,
+             "--error-log", self.log, "--log-level", "debug"] + extra,
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env=env)
+        self.addCleanup(lambda: self.assertEqual(stop_process(proc), 0))
+        wait_port("127.0.0.1", port, proc=proc)
+        st, _, body = http_request(port, path="/")
+        self.assertEqual(st, 200, read_text(self.log))
+        self.assertTrue(wait_for(lambda: "a bare line" in read_text(self.log)))
+        return out_path
+
+    def level_of(self, text):
+        m = re.search(r"^\S+ (\w+) \[\d+\] (?:\[req [^]]+\] )?(.*)$",
+                      [ln for ln in read_text(self.log).splitlines()
+                       if text in ln][0])
+        return m.group(1)
+
+    def test_wsgi_errors_keep_logging_levels(self):
+        self.run_app([], False)
+        self.assertEqual(self.level_of("WARNING:app:disk almost full"),
+                         "warn")
+        self.assertEqual(self.level_of("INFO:app:user logged in"), "info")
+        self.assertEqual(self.level_of("ERROR:app:payment failed"), "error")
+        self.assertEqual(self.level_of("INFO in app: flask style"), "info")
+        self.assertEqual(self.level_of("a bare line"), "error")
+        # Each carries the request id.
+        self.assertRegex(read_text(self.log),
+                         r"warn \[\d+\] \[req [^]]+\] WARNING:app:disk")
+
+    def test_capture_output_sends_print_to_the_error_log(self):
+        out = self.run_app(["--capture-output"], False)
+        self.assertTrue(wait_for(
+            lambda: "printed in a request" in read_text(self.log)),
+            read_text(self.log))
+        self.assertEqual(self.level_of("printed while importing"), "info")
+        self.assertEqual(self.level_of("printed in a request"), "info")
+        self.assertTrue(wait_for(
+            lambda: "to stderr" in read_text(self.log)))
+        self.assertEqual(self.level_of("to stderr"), "error")
+        self.assertEqual(self.level_of("a logging line on stderr"), "warn")
+        self.assertNotIn("printed", read_text(out))
+
+    def test_without_capture_output_print_stays_on_stdout(self):
+        out = self.run_app([], True)
+        self.assertTrue(wait_for(lambda: "printed in a request"
+                                 in read_text(out)), read_text(out))
+        self.assertNotIn("printed", read_text(self.log))
 
 
 if __name__ == "__main__":
