@@ -246,7 +246,11 @@ log_file_give(int fd, uid_t uid)
 int
 log_give(uid_t uid)
 {
-	return sl.on ? 0 : log_file_give(log_fd, uid);
+	/* Only a file bridge opened: stderr redirected to a file by
+	 * whoever started bridge stays theirs. */
+	if (sl.on || log_path == NULL || log_fd == STDERR_FILENO)
+		return 0;
+	return log_file_give(log_fd, uid);
 }
 
 int
