@@ -109,17 +109,6 @@ ssl_reason(int lib, int reason)
 	return found;
 }
 
-/* The last reason OpenSSL gave, in words, or NULL.  Clears the queue. */
-static const char *
-ssl_last_reason(void)
-{
-	unsigned long e = ERR_peek_last_error();
-	const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-	ERR_clear_error();
-	return why;
-}
-
 /* The file can be read (as the master, which reads keys). */
 static int
 file_check(const char *flag, const char *path, char *err, size_t errlen)
@@ -155,8 +144,6 @@ static int
 load_files(SSL_CTX *ctx, const char *cert, const char *key, char *err,
     size_t errlen)
 {
-	const char *why;
-
 	if (file_check("--cert", cert, err, errlen) == -1 ||
 	    file_check("--key", key, err, errlen) == -1)
 		return -1;
@@ -166,12 +153,9 @@ load_files(SSL_CTX *ctx, const char *cert, const char *key, char *err,
 			snprintf(err, errlen, "--cert %s: not a PEM "
 			    "certificate (no -----BEGIN CERTIFICATE----- line)",
 			    cert);
-		else {
-			why = ssl_last_reason();
-			snprintf(err, errlen, "--cert %s: not a usable "
-			    "certificate%s%s", cert, why != NULL ? ": " : "",
-			    why != NULL ? why : "");
-		}
+		else
+			snprintf(err, errlen, "--cert %s: a damaged or "
+			    "truncated PEM certificate", cert);
 		return -1;
 	}
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);

@@ -487,9 +487,9 @@ app_start(int index)
 		what = "worker_init";
 	if (what == NULL) {
 		if (config.wsgi_app != NULL)
-			log_info("worker %d (pid %ld): application %s %s", index,
-			    (long)getpid(), config.wsgi_app, config.preload ?
-			    "ready (preloaded)" : "loaded");
+			log_info("worker %d (pid %ld): application %s %s",
+			    index, (long)getpid(), config.wsgi_app,
+			    config.preload ? "ready (preloaded)" : "loaded");
 		else if (config.cgi_root != NULL)
 			log_info("worker %d (pid %ld): CGI scripts under %s "
 			    "ready", index, (long)getpid(), config.cgi_root);

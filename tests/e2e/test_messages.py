@@ -70,6 +70,14 @@ class Messages(unittest.TestCase):
                       "certificate (no -----BEGIN CERTIFICATE----- line)"
                       % junk)
 
+    def test_cert_truncated_says_so(self):
+        cert, key = self.pair("a")
+        cut = self.tmp.join("cut.pem")
+        with open(cert) as f, open(cut, "w") as g:
+            g.write(f.read()[:300])
+        self.one_line(self.https(cut, key), "--cert %s: a damaged or "
+                      "truncated PEM certificate" % cut)
+
     def test_key_not_pem_says_so(self):
         cert, _ = self.pair("a")
         # A certificate given as the key: the classic swap.
