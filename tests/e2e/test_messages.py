@@ -5,12 +5,15 @@ OpenSSL's "error:80000002:system library::No such file or directory",
 "no start line", "key values mismatch"), nothing to serve, a
 configuration without a listener under --check-config, durations."""
 import os
+import signal
+import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BRIDGE, PROBE_SO, TempDir, require  # noqa: E402
+from harness import (BRIDGE, PROBE_SO, TempDir, read_text,  # noqa: E402
+                     require, stop_process, wait_for)
 
 
 class Messages(unittest.TestCase):
@@ -124,6 +127,28 @@ class Messages(unittest.TestCase):
         rc, out, lines = self.bridge(["--config", conf, "--check-config"],
                                      env={"LISTEN_FDS": "1"})
         self.assertEqual(rc, 0, lines)
+
+    def test_reload_with_listener_on_fd0_still_checks_ok(self):
+        """A bridge whose socket came on fd 0 (spawn-fcgi) has no
+        listener in its configuration: the --check-config a HUP runs
+        first must not refuse it as serving nothing."""
+        log = self.tmp.join("error.log")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sock.close)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        proc = subprocess.Popen(
+            [BRIDGE, "--user", "nobody", "--module", PROBE_SO,
+             "--error-log", log], stdin=sock.fileno(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(stop_process, proc)
+        self.assertTrue(wait_for(lambda: "serving on" in read_text(log)),
+                        read_text(log))
+        proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: "reload done" in read_text(log)
+                                 or "does not load" in read_text(log), 20),
+                        read_text(log))
+        self.assertNotIn("does not load", read_text(log))
 
     # --- durations ------------------------------------------------------
 
