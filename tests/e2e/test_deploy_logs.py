@@ -48,12 +48,13 @@ def app(environ, start_response):
 WORKERS = 3
 
 
-def get(port, path):
+def get(port, path, tag):
     """One request on a connection of its own (so that any worker may
-    take it); returns the status line."""
+    take it), tagged for the access log; returns the status line."""
     with socket.create_connection(("127.0.0.1", port), 10) as s:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close"
-                  b"\r\n\r\n" % path.encode())
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nX-Tag: %s\r\n"
+                  b"Connection: close\r\n\r\n" % (path.encode(),
+                                                    tag.encode()))
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -84,7 +85,7 @@ class LogRotation(unittest.TestCase):
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module",
              PROBE_SO, "-w", str(WORKERS), "--user", "nobody",
              "--access-log", self.access, "--access-log-format",
-             "%(p)s %(U)s?%(q)s %(s)s", "--error-log", self.errors,
+             "%(p)s %({X-Tag}i)s %(s)s", "--error-log", self.errors,
              "--log-level", "debug", "--pidfile", self.pidfile],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         self.addCleanup(self.stop)
@@ -109,7 +110,9 @@ class LogRotation(unittest.TestCase):
 
     def drive(self, tag, pids):
         """Requests tagged tag (several at once) until each worker of
-        pids has logged one; returns the tags sent.  Bounded."""
+        pids has logged one; returns the tags sent.  Bounded.  Each
+        holds its worker 20 ms (/sleep), so that the others take the
+        next connections."""
         sent = []
         lock = threading.Lock()
 
@@ -118,7 +121,7 @@ class LogRotation(unittest.TestCase):
                 self.serial += 1
                 q = "%s-%d" % (tag, self.serial)
                 sent.append(q)
-            self.assertIn(b" 200 ", get(self.port, "/env?" + q) + b" ")
+            self.assertIn(b" 200 ", get(self.port, "/sleep?20", q) + b" ")
 
         for _ in range(100):
             threads = [threading.Thread(target=one) for _ in range(6)]
@@ -126,7 +129,7 @@ class LogRotation(unittest.TestCase):
                 t.start()
             for t in threads:
                 t.join(20)
-            logged = set(re.findall(r"^(\d+) /env\?%s-" % tag,
+            logged = set(re.findall(r"^(\d+) %s-" % tag,
                                     read_text(self.access), re.M))
             if pids <= logged:
                 return sent
@@ -141,7 +144,7 @@ class LogRotation(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def lines(self, path, tag):
-        return set(re.findall(r"^\d+ /env\?(%s-\d+) 200$" % tag,
+        return set(re.findall(r"^\d+ (%s-\d+) 200$" % tag,
                               read_text(path), re.M))
 
     def wait_workers_reopened(self, pids):
