@@ -123,7 +123,7 @@ static const char usage_text[] =
 "                          syslog[:server=unix:PATH,facility=F,tag=T]\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
 "  --capture-output        the Python application's stdout and stderr\n"
-"                          (print()) to the error log, a line at a time\n"
+"                          (print(), child processes) to the error log\n"
 "  --access-log PATH       one line per request ('-' for stderr; off by\n"
 "                          default)\n"
 "  --access-log-format FMT Gunicorn atoms: %(h)s %(t)s \"%(r)s\" %(s)s %(b)s\n"

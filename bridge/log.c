@@ -226,6 +226,17 @@ log_reopen(void)
 	return log_open(log_path);
 }
 
+void
+log_capture_std(void)
+{
+	if (sl.on)
+		return;		/* no stream to hand a child */
+	if (log_fd != STDOUT_FILENO)
+		dup2(log_fd, STDOUT_FILENO);
+	if (log_fd != STDERR_FILENO)
+		dup2(log_fd, STDERR_FILENO);
+}
+
 int
 log_file_give(int fd, uid_t uid)
 {

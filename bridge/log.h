@@ -43,6 +43,13 @@ int log_reopen(void);
  * -1 (errno).  Not a file (stderr as a tty, syslog): nothing to do.
  */
 int log_give(uid_t uid);
+/*
+ * --capture-output: make fds 1 and 2 the error log (a file, or stderr
+ * itself), so that what the application's children and C code write
+ * there lands in it, as Gunicorn's option does.  Again after each
+ * reopen.  Nothing with syslog.
+ */
+void log_capture_std(void);
 /* The same for any log file descriptor fd (the access log's). */
 int log_file_give(int fd, uid_t uid);
 /* Parse "error", "warn", "info", "debug"; returns -1 when unknown. */

@@ -433,12 +433,14 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 			break;
 		case SIGUSR1:
 			/* logrotate moved the files: open them anew. */
-			if (log_reopen() == -1 || access_log_reopen() == -1)
+			if (log_reopen() == -1 || access_log_reopen() == -1) {
 				log_error("USR1: reopening logs: %s",
 				    strerror(errno));
-			else
-				log_debug("worker %d: logs reopened",
-				    worker.index);
+				break;
+			}
+			if (config.capture_output)
+				log_capture_std();
+			log_debug("worker %d: logs reopened", worker.index);
 			break;
 		default:
 			break;
@@ -559,6 +561,8 @@ worker_main(int index)
 
 	if (priv_drop() == -1)
 		_exit(WORKER_EXIT_INIT);
+	if (config.capture_output)
+		log_capture_std();
 	slot = scoreboard_slot(index);
 	if (slot != NULL) {
 		slot->busy_since = 0;

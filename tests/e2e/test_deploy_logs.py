@@ -22,7 +22,7 @@ PYTHON_SO = os.path.join(BUILDDIR, "adapters", "python", ".libs",
                          "python.so")
 
 APP = """\
-import logging, sys
+import logging, os, sys
 print("printed while importing")
 log = logging.getLogger("app")
 
@@ -41,6 +41,8 @@ def app(environ, start_response):
     print("printed in a request")
     print("to stderr", file=sys.stderr)
     print("WARNING:app:a logging line on stderr", file=sys.stderr)
+    os.write(1, b"written to fd 1\\n")
+    os.system("echo from a child process")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 """
@@ -326,13 +328,21 @@ class PythonOutput(unittest.TestCase):
             lambda: "to stderr" in read_text(self.log)))
         self.assertEqual(self.level_of("to stderr"), "error")
         self.assertEqual(self.level_of("a logging line on stderr"), "warn")
+        # Below Python: the fds themselves, as Gunicorn's option does.
+        for text in ("written to fd 1", "from a child process"):
+            self.assertTrue(wait_for(lambda: text in read_text(self.log)),
+                            read_text(self.log))
         self.assertNotIn("printed", read_text(out))
+        self.assertNotIn("child", read_text(out))
 
     def test_without_capture_output_print_stays_on_stdout(self):
         out = self.run_app([], True)
         self.assertTrue(wait_for(lambda: "printed in a request"
                                  in read_text(out)), read_text(out))
+        self.assertTrue(wait_for(lambda: "from a child process"
+                                 in read_text(out)), read_text(out))
         self.assertNotIn("printed", read_text(self.log))
+        self.assertNotIn("child process", read_text(self.log))
 
 
 if __name__ == "__main__":
