@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "gateway.h"
@@ -110,6 +111,7 @@ static const char usage_text[] =
 "                          (default 60)\n"
 "  --max-requests N        recycle a worker after N requests (0: never)\n"
 "  --max-requests-jitter N add up to N at random, per worker\n"
+"  (SECS: seconds, or a duration such as 30s, 5m, 1h)\n"
 "\n"
 "Monitoring:\n"
 "  --stats ADDR            serve Prometheus metrics (/metrics) and a status\n"
@@ -120,6 +122,8 @@ static const char usage_text[] =
 "  --error-log PATH        error log file ('-' for stderr, the default), or\n"
 "                          syslog[:server=unix:PATH,facility=F,tag=T]\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
+"  --capture-output        the Python application's stdout and stderr\n"
+"                          (print(), child processes) to the error log\n"
 "  --access-log PATH       one line per request ('-' for stderr; off by\n"
 "                          default)\n"
 "  --access-log-format FMT Gunicorn atoms: %(h)s %(t)s \"%(r)s\" %(s)s %(b)s\n"
@@ -199,6 +203,51 @@ number(const char *flag, const char *s, long min, long max)
 	return v;
 }
 
+/*
+ * A duration in whole seconds: "30", "30s", "5m", "1h" (as systemd and
+ * Gunicorn's users write them).
+ */
+int
+config_parse_duration(const char *s, unsigned long *out)
+{
+	unsigned long long v;
+	unsigned long mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "s") == 0 || strcmp(end, "sec") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mul = 60;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400;
+	else if (*end != '\0')
+		return -1;
+	if (v > ULONG_MAX / mul)
+		return -1;
+	*out = (unsigned long)v * mul;
+	return 0;
+}
+
+static long
+duration(const char *flag, const char *s, long min, long max)
+{
+	unsigned long v;
+
+	if (config_parse_duration(s, &v) == -1 || v < (unsigned long)min ||
+	    v > (unsigned long)max)
+		usage_error("%s: '%s' is not a duration in %ld..%ld seconds "
+		    "(30, 30s, 5m, 1h)", flag, s, min, max);
+	return (long)v;
+}
+
 static uint64_t
 size(const char *flag, const char *s, uint64_t min, uint64_t max)
 {
@@ -261,6 +310,7 @@ enum {
 	OPT_MAX_REQUESTS,
 	OPT_MAX_REQUESTS_JITTER,
 	OPT_STATS,
+	OPT_CAPTURE_OUTPUT,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG
 };
@@ -318,6 +368,7 @@ static const struct option long_options[] = {
 	{ "max-requests-jitter", required_argument, NULL,
 	    OPT_MAX_REQUESTS_JITTER },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "capture-output", no_argument, NULL, OPT_CAPTURE_OUTPUT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "help", no_argument, NULL, 'h' },
@@ -454,7 +505,7 @@ apply(int c, char *arg)
 		config.cgi_root = arg;
 		break;
 	case OPT_CGI_TIMEOUT:
-		config.cgi_timeout = (unsigned)number("--cgi-timeout",
+		config.cgi_timeout = (unsigned)duration("--cgi-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_CGI_EXT:
@@ -546,23 +597,23 @@ apply(int c, char *arg)
 		config.socket_owner = arg;
 		break;
 	case OPT_READ_TIMEOUT:
-		config.read_timeout = (unsigned)number(
+		config.read_timeout = (unsigned)duration(
 		    "--read-timeout", arg, 1, 86400);
 		break;
 	case OPT_IDLE_TIMEOUT:
-		config.idle_timeout = (unsigned)number(
+		config.idle_timeout = (unsigned)duration(
 		    "--idle-timeout", arg, 1, 86400);
 		break;
 	case OPT_WRITE_TIMEOUT:
-		config.write_timeout = (unsigned)number(
+		config.write_timeout = (unsigned)duration(
 		    "--write-timeout", arg, 1, 86400);
 		break;
 	case OPT_GRACEFUL_TIMEOUT:
-		config.graceful_timeout = (unsigned)number(
+		config.graceful_timeout = (unsigned)duration(
 		    "--graceful-timeout", arg, 0, 86400);
 		break;
 	case OPT_HEADER_TIMEOUT:
-		config.header_timeout = (unsigned)number("--header-timeout",
+		config.header_timeout = (unsigned)duration("--header-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_MIN_BODY_RATE:
@@ -578,10 +629,10 @@ apply(int c, char *arg)
 		config.mount = arg;
 		break;
 	case OPT_TIMEOUT:
-		config.timeout = (unsigned)number("--timeout", arg, 0, 86400);
+		config.timeout = (unsigned)duration("--timeout", arg, 0, 86400);
 		break;
 	case OPT_STARTUP_TIMEOUT:
-		config.startup_timeout = (unsigned)number("--startup-timeout",
+		config.startup_timeout = (unsigned)duration("--startup-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_MAX_REQUESTS:
@@ -610,6 +661,9 @@ apply(int c, char *arg)
 				usage_error("--error-log: %s", why);
 		}
 		config.error_log = arg;
+		break;
+	case OPT_CAPTURE_OUTPUT:
+		config.capture_output = 1;
 		break;
 	case OPT_LOG_LEVEL:
 		if ((config.log_level = log_level_parse(arg)) < 0)
@@ -844,6 +898,8 @@ config_print(FILE *out)
 		STR("stats", config.stats);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
+	if (config.capture_output)
+		STR("capture-output", "yes");
 	if (config.access_log)
 		STR("access-log", config.access_log);
 	if (config.access_log_format)
@@ -870,10 +926,92 @@ config_validate(void)
 		usage_error("--group goes with --user");
 	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)
 		usage_error("--venv and --pythonpath go with --wsgi");
+	if (config.capture_output && config.wsgi_app == NULL)
+		usage_error("--capture-output goes with --wsgi (a native "
+		    "module or CGI script writes to the error log itself)");
 	if (config.wsgi_app != NULL && (*config.wsgi_app == '\0' ||
 	    *config.wsgi_app == ':' || strchr(config.wsgi_app, '\n')))
 		usage_error("--wsgi: '%s' is not MODULE[:CALLABLE]",
 		    config.wsgi_app);
+}
+
+/*
+ * A relative path given to bridge names a file relative to the directory
+ * bridge was started in, as Gunicorn's users expect, however often bridge
+ * later changes directory (--chdir) or reads its configuration again
+ * (HUP re-executes it there).  Resolved once, here, before any chdir().
+ */
+static const char *start_dir;
+
+static const char *
+absolute(const char *path)
+{
+	char *abs;
+
+	if (path == NULL || path[0] == '/' || path[0] == '\0')
+		return path;
+	while (path[0] == '.' && path[1] == '/' && path[2] != '\0')
+		path += 2;
+	if (start_dir == NULL)
+		usage_error("cannot resolve '%s': the current directory is "
+		    "unknown (getcwd failed)", path);
+	if (strcmp(path, ".") == 0)
+		return start_dir;
+	if (asprintf(&abs, "%s/%s", strcmp(start_dir, "/") == 0 ? "" :
+	    start_dir, path) == -1)
+		usage_error("out of memory");
+	return abs;
+}
+
+/* A log destination: "-" and syslog are not files. */
+static const char *
+absolute_log(const char *path)
+{
+	if (path == NULL || strcmp(path, "-") == 0 || log_is_syslog(path))
+		return path;
+	return absolute(path);
+}
+
+static void
+resolve_paths(void)
+{
+	static char cwd[PATH_MAX];
+	char *addr;
+	int i;
+
+	if (getcwd(cwd, sizeof(cwd)) != NULL)
+		start_dir = cwd;
+	config.config_file = absolute(config.config_file);
+	config.chdir = absolute(config.chdir);
+	config.error_log = absolute_log(config.error_log);
+	config.access_log = absolute_log(config.access_log);
+	config.pidfile = absolute(config.pidfile);
+	config.tmp_dir = absolute(config.tmp_dir);
+	config.cgi_root = absolute(config.cgi_root);
+	config.venv = absolute(config.venv);
+	/* "hello.so" is looked for by dlopen(3); "./hello.so" is a file. */
+	if (config.module != NULL && strchr(config.module, '/') != NULL)
+		config.module = absolute(config.module);
+	for (i = 0; i < config.ncerts; i++)
+		config.certs[i] = absolute(config.certs[i]);
+	for (i = 0; i < config.nkeys; i++)
+		config.keys[i] = absolute(config.keys[i]);
+	for (i = 0; i < config.nlisten; i++) {
+		const char *a = config.listen[i].addr;
+
+		if (strncmp(a, "unix:", 5) != 0 || a[5] == '/')
+			continue;
+		if (asprintf(&addr, "unix:%s", absolute(a + 5)) == -1)
+			usage_error("out of memory");
+		config.listen[i].addr = addr;
+	}
+	if (config.stats != NULL && strncmp(config.stats, "unix:", 5) == 0 &&
+	    config.stats[5] != '/') {
+		if (asprintf(&addr, "unix:%s", absolute(config.stats + 5)) ==
+		    -1)
+			usage_error("out of memory");
+		config.stats = addr;
+	}
 }
 
 void
@@ -923,4 +1061,5 @@ config_parse_args(int argc, char **argv)
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	config_validate();
+	resolve_paths();
 }

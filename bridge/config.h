@@ -91,6 +91,7 @@ struct config {
 	const char *access_log;
 	const char *access_log_format;
 	int log_level;
+	int capture_output;	/* Python's stdout/stderr to the error log */
 
 	const char *config_file;
 	int check_config;	/* --check-config: validate, print, exit */
@@ -119,6 +120,9 @@ int config_parse_line(char *line, char **key, char **value,
 
 /* Write the effective configuration in config-file form. */
 void config_print(FILE *out);
+
+/* "30", "30s", "5m", "1h", "1d": seconds; returns 0 or -1. */
+int config_parse_duration(const char *s, unsigned long *out);
 
 /* "64k", "10m", "1g" or bytes; returns 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -467,3 +467,44 @@ listen_unlink_all(void)
 	if (listen_stats.unix_path != NULL)
 		unlink(listen_stats.unix_path);
 }
+
+void
+listen_describe(const struct listener *l, char *out, size_t len)
+{
+	static const char *const scheme[] = {
+		[PROTO_FASTCGI] = "fastcgi",
+		[PROTO_HTTP] = "http",
+		[PROTO_HTTPS] = "https",
+		[PROTO_STATS] = "http",
+	};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8];
+	const char *kind = scheme[l->proto];
+	int n;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1) {
+		snprintf(out, len, "%s (%s)", l->name, kind);
+		return;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+
+		n = snprintf(out, len, "unix:%s (%s)", sun->sun_path[0] ?
+		    sun->sun_path : "(unnamed)", kind);
+	} else if (getnameinfo((struct sockaddr *)&ss, sl, host,
+	    sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		n = snprintf(out, len, "%s (%s)", l->name, kind);
+	} else if (l->proto == PROTO_FASTCGI) {
+		n = snprintf(out, len, ss.ss_family == AF_INET6 ?
+		    "[%s]:%s (fastcgi)" : "%s:%s (fastcgi)", host, port);
+	} else {
+		n = snprintf(out, len, ss.ss_family == AF_INET6 ?
+		    "%s://[%s]:%s" : "%s://%s:%s", kind, host, port);
+	}
+	/* Say where a socket bridge did not bind came from. */
+	if (l->external && n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, ", from %s", l->name);
+}

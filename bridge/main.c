@@ -96,6 +96,17 @@ main(int argc, char **argv)
 		fatal("--preload: module %s could not start the application "
 		    "(see the error log)", module.m->name);
 	if (config.check_config) {
+		/* A configuration that serves nothing is a mistake, unless
+		 * the sockets come from whoever starts bridge: systemd
+		 * (LISTEN_FDS), spawn-fcgi (fd 0), a web server running it
+		 * as a CGI program, or the master checking a reload. */
+		if (config.nlisten == 0 && getenv("LISTEN_FDS") == NULL &&
+		    getenv("BRIDGE_LISTENING") == NULL &&
+		    !cgi_mode_detect() && !listen_inherit_fd0())
+			fatal("nothing to serve: give --http ADDR, --https "
+			    "ADDR or --fastcgi ADDR (a configuration for "
+			    "systemd's sockets is checked with LISTEN_FDS=1 "
+			    "set)");
 		/* Everything is checked that can be without binding. */
 		config_print(stdout);
 		return 0;
@@ -115,9 +126,10 @@ main(int argc, char **argv)
 	} else if (nlisteners == 0 && !listen_inherit_fd0()) {
 		if (cgi_mode_detect())
 			return cgi_mode_run();
-		fatal("nothing to serve: give --fastcgi ADDR, or start bridge "
-		    "with a listening socket on fd 0 (spawn-fcgi) or as a CGI "
-		    "program");
+		fatal("nothing to serve: give --http ADDR, --https ADDR or "
+		    "--fastcgi ADDR, or start bridge with a listening socket "
+		    "on fd 0 (spawn-fcgi), from systemd's sockets, or as a "
+		    "CGI program");
 	}
 	/* Not in CGI program mode: no master, nothing to report on. */
 	if (config.stats != NULL)
