@@ -35,6 +35,8 @@
 #define STATUS_EVERY_MS 5000
 /* New master to old one: my workers are ready, go (USR2). */
 #define SIG_UPGRADED (SIGRTMIN + 1)
+/* How often a starting worker's readiness is looked for (collect_ready). */
+#define READY_POLL_MS 5
 
 struct child {
 	pid_t pid;		/* 0: slot empty or waiting to respawn */
@@ -415,31 +417,37 @@ watchdog(long wait_ms)
 
 /*
  * A worker that has started the application marks its scoreboard slot
- * ready; the master notices here, at least every 100 ms (the waits of
- * master_run are bounded by check_timeouts).  Shared memory rather than
+ * ready; the master notices here, every READY_POLL_MS while a worker is
+ * starting (a reload retires the old workers only then), else at least
+ * every 100 ms (the waits of master_run are bounded by check_timeouts).
+ * Returns how many workers are still starting.  Shared memory rather than
  * a signal: a worker that switched to --user may not signal a root
  * master.
  */
-static void
+static int
 collect_ready(void)
 {
 	struct scoreboard_slot *s;
-	int i, any = 0;
+	int i, any = 0, starting = 0;
 
 	for (i = 0; i < nworkers; i++) {
 		struct child *c = &children[i];
 
-		if (c->pid <= 0 || c->ready ||
-		    (s = scoreboard_slot(i)) == NULL || s->pid != c->pid ||
-		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) !=
-		    SCOREBOARD_READY)
+		if (c->pid <= 0 || c->ready)
 			continue;
+		if ((s = scoreboard_slot(i)) == NULL || s->pid != c->pid ||
+		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) !=
+		    SCOREBOARD_READY) {
+			starting++;
+			continue;
+		}
 		c->ready = 1;
 		ever_ready = 1;
 		any = 1;
 	}
 	if (any)
 		maybe_announce();
+	return starting;
 }
 
 /*
@@ -1049,6 +1057,8 @@ master_run(char **argv)
 			wait_ms = watchdog(wait_ms);
 			wait_ms = status_update(wait_ms);
 			wait_ms = check_timeouts(wait_ms);
+			if (collect_ready() > 0 && wait_ms > READY_POLL_MS)
+				wait_ms = READY_POLL_MS;
 		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
