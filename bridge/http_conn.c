@@ -30,6 +30,7 @@
 #include "access_log.h"
 #include "buf.h"
 #include "config.h"
+#include "forwarded.h"
 #include "http_conn.h"
 #include "http_parse.h"
 #include "listen.h"
@@ -730,6 +731,41 @@ header_var(struct req *r, const struct http_header *h, char *name)
 	return req_add_var(r, name, n, h->value, h->value_len);
 }
 
+/*
+ * X-Forwarded-* and Forwarded from a proxy of --forwarded-allow-ips say
+ * who the client is and how it connected (forwarded.h); from anyone else
+ * they are dropped, so that the application cannot be fooled either.
+ * Returns 0 or 500.
+ */
+static int
+proxy_vars(struct http_conn *c, struct req *r)
+{
+	const struct bg_var *peer;
+	struct forwarded fw;
+	size_t i;
+
+	switch (forwarded_resolve(&forwarded_trust, forwarded_trusts(
+	    &forwarded_trust, &c->peer.sa), r->vars, r->nvars, &fw)) {
+	case FORWARDED_NONE:
+		break;
+	case FORWARDED_UNTRUSTED:
+		r->nvars = forwarded_strip(r->vars, r->nvars);
+		if (log_level >= LOG_LEVEL_DEBUG &&
+		    (peer = req_find_var(r, "REMOTE_ADDR", 11)) != NULL)
+			log_msg(LOG_LEVEL_DEBUG, r->id, "http: proxy headers "
+			    "from %.*s ignored (not in --forwarded-allow-ips)",
+			    (int)peer->value_len, peer->value);
+		break;
+	case FORWARDED_USED:
+		for (i = 0; i < fw.nset; i++)
+			if (req_add_var(r, fw.set[i].name, fw.set[i].name_len,
+			    fw.set[i].value, fw.set[i].value_len) == -1)
+				return 500;
+		break;
+	}
+	return 0;
+}
+
 /* Build the request's variables; returns 0, or an HTTP status. */
 static int
 build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
@@ -834,7 +870,7 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	} else if (add_str(r, "SERVER_NAME", host) == -1)
 		return 500;
 	r->content_length = h->content_length;
-	return 0;
+	return proxy_vars(c, r);
 }
 
 /*
@@ -851,12 +887,15 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	struct http_header headers[HTTP_MAX_HEADERS];
 	struct http_request h = { .headers = headers };
 	struct http_limits lim = {
-		.max_target = HTTP_MAX_TARGET,
+		.max_target = config.limit_request_line ?
+		    config.limit_request_line : HTTP_MAX_TARGET,
 		.max_header_bytes = HTTP_MAX_HEADER_BYTES,
-		.max_headers = HTTP_MAX_HEADERS,
+		.max_headers = config.limit_request_fields ?
+		    (size_t)config.limit_request_fields : HTTP_MAX_HEADERS,
 		.max_body = config.max_body,
 	};
 	int n, status;
+	size_t i;
 
 	n = http_parse_request(p, len, &h, &lim);
 	if (n == HTTP_PARSE_AGAIN)
@@ -865,6 +904,15 @@ start_request(struct http_conn *c, const char *p, size_t len)
 		reject(c, -n, "malformed or refused request");
 		return -1;
 	}
+	/* Gunicorn's --limit-request-field_size: "name: value" bytes. */
+	for (i = 0; config.limit_request_field_size > 0 && i < h.nheaders;
+	    i++)
+		if (h.headers[i].name_len + h.headers[i].value_len + 2 >
+		    config.limit_request_field_size) {
+			reject(c, 431, "header line above "
+			    "--limit-request-field_size");
+			return -1;
+		}
 	if ((c->r = req_create(&http_sink, c)) == NULL) {
 		reject(c, 503, "out of memory");
 		return -1;

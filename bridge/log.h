@@ -35,7 +35,8 @@ int log_is_syslog(const char *path);
 int log_syslog_parse(const char *spec, char *err, size_t errlen);
 /* Reopen the file given to log_open() (logrotate, USR1); 0 or -1. */
 int log_reopen(void);
-/* Parse "error", "warn", "info", "debug"; returns -1 when unknown. */
+/* Parse "error", "warn", "info", "debug" (and Gunicorn's "warning",
+ * "critical"); returns -1 when unknown. */
 int log_level_parse(const char *s);
 
 void log_msg(int level, const char *reqid, const char *fmt, ...)
