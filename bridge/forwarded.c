@@ -370,13 +370,14 @@ parse_node(struct slice s, int *family, uint8_t bin[16], struct slice *addr,
 	return parse_ip(s.p, s.n, family, bin);
 }
 
-/* A Host value (RFC 9110 section 7.2: uri-host [":" port]), with the
+/* A Host value (RFC 9110 section 7.2: uri-host [":" port]; names kept
+ * to letters, digits and "-._~%"), with the
  * name split off for SERVER_NAME and the port for SERVER_PORT. */
 static int
 parse_host(struct slice s, struct slice *name, struct slice *port)
 {
 	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%";
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%";
 	const char *close, *colon;
 	size_t i;
 
