@@ -160,6 +160,7 @@ static const char usage_text[] =
 "  -e, --env KEY=VALUE     set an environment variable for the application\n"
 "  -n, --name NAME         the processes' name (ps -o comm, top, pgrep)\n"
 "  -k, --worker-class      sync and gthread only (bridge has no others)\n"
+"  --worker-tmp-dir DIR    accepted, unused (heartbeats are in memory)\n"
 "  -w, --threads, --graceful-timeout, --max-requests[-jitter], --preload,\n"
 "  --reload, --chdir, --pythonpath, --check-config: the same as bridge's\n"
 "  An activated virtualenv ($VIRTUAL_ENV) is used as --venv is.\n"
@@ -306,7 +307,8 @@ enum {
 	OPT_G_LIMIT_REQUEST_LINE,
 	OPT_G_LIMIT_REQUEST_FIELDS,
 	OPT_G_LIMIT_REQUEST_FIELD_SIZE,
-	OPT_G_WORKER_CONNECTIONS
+	OPT_G_WORKER_CONNECTIONS,
+	OPT_G_WORKER_TMP_DIR
 };
 
 static void apply_gunicorn(int c, char *arg);
@@ -346,6 +348,7 @@ static const struct option long_options[] = {
 	{ "keep-alive", required_argument, NULL, OPT_G_KEEP_ALIVE },
 	{ "worker-connections", required_argument, NULL,
 	    OPT_G_WORKER_CONNECTIONS },
+	{ "worker-tmp-dir", required_argument, NULL, OPT_G_WORKER_TMP_DIR },
 	{ "forwarded-allow-ips", required_argument, NULL,
 	    OPT_G_FORWARDED_ALLOW_IPS },
 	{ "limit-request-line", required_argument, NULL,
@@ -805,6 +808,10 @@ apply_gunicorn(int c, char *arg)
 		break;
 	case OPT_G_WORKER_CONNECTIONS:
 		apply(OPT_MAX_CONNS, arg);
+		break;
+	case OPT_G_WORKER_TMP_DIR:
+		/* Where Gunicorn's workers touch their heartbeat files;
+		 * bridge's heartbeat is in shared memory: nothing to do. */
 		break;
 	case OPT_G_FORWARDED_ALLOW_IPS:
 		if (forwarded_trust_parse(&t, arg, why, sizeof(why)) == -1)

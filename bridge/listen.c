@@ -184,7 +184,8 @@ open_fd(struct listener *l, const char *flag, const char *addr)
 	int fd = atoi(addr + 5), on = 0;
 	socklen_t len = sizeof(on);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1)
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 &&
+	    errno != ENOTSOCK)
 		fatal("%s %s: %s", flag, addr, strerror(errno));
 	if (!on)
 		fatal("%s %s: not a listening socket", flag, addr);
@@ -276,7 +277,8 @@ listen_open_all(void)
 	for (i = 0; i < config.nlisten; i++) {
 		struct listener *l = &listeners[nlisteners];
 		const struct config_listen *c = &config.listen[i];
-		const char *flag = proto_flag[c->proto];
+		const char *flag = c->bind ? "--bind" :
+		    proto_flag[c->proto];
 
 		memset(l, 0, sizeof(*l));
 		l->proto = c->proto;
