@@ -32,6 +32,7 @@ bridge_dir, flask_dir, log = sys.argv[1:4]
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 env = dict(os.environ, PATH=bridge_dir + ":" + os.environ["PATH"])
 env.pop("VIRTUAL_ENV", None)
+env.pop("BRIDGE_ALLOW_ROOT", None)   # run as users do: as root, --user
 out = {}
 cmd = "bridge -w 4 -b 127.0.0.1:8000 main:app"
 r = subprocess.run(cmd, shell=True, cwd=flask_dir, env=env,
@@ -72,6 +73,7 @@ print(json.dumps(out))
 def run(args, env=None, cwd=None, timeout=30):
     e = dict(os.environ)
     e.pop("VIRTUAL_ENV", None)
+    e.pop("BRIDGE_ALLOW_ROOT", None)
     e.update(env or {})
     return subprocess.run([h.BRIDGE] + args, env=e, cwd=cwd,
                           stdin=subprocess.DEVNULL, capture_output=True,

@@ -118,6 +118,7 @@ class DjangoBehindNginx(unittest.TestCase):
         env = dict(os.environ)
         env.pop("VIRTUAL_ENV", None)
         env.pop("FORWARDED_ALLOW_IPS", None)
+        env.pop("BRIDGE_ALLOW_ROOT", None)
         cls.bridge = subprocess.Popen(args, env=env,
                                       stdin=subprocess.DEVNULL,
                                       stdout=subprocess.DEVNULL,
