@@ -145,24 +145,29 @@ static const char usage_text[] =
 "  --limit-request-field_size N  bytes of one header line, 431 above\n"
 "                          (default 0: only the 32k header section)\n"
 "\n"
-"Gunicorn's command line works as typed: bridge -w 4 -b 127.0.0.1:8000 main:app\n"
-"  APP                     MODULE:CALLABLE is --wsgi, a PATH.so --module;\n"
-"                          with no address, binds HTTP on 127.0.0.1:8000\n"
-"  -b, --bind ADDR         --http ADDR (HOST:PORT, HOST, unix:PATH, fd://N;\n"
-"                          --https when --certfile is given)\n"
-"  -t, --timeout           --timeout      --keep-alive     --idle-timeout\n"
-"  -u, --user              --user         -g, --group      --group\n"
-"  -m, --umask             --umask        -p, --pid        --pidfile\n"
-"  -c, --config            --config (key = value, not a Python file)\n"
-"  --certfile, --keyfile   --cert, --key  --access-logfile --access-log\n"
-"  --error-logfile         --error-log    --access-logformat --access-log-format\n"
-"  --worker-connections    --max-conns    --log-level warning, critical\n"
+"Gunicorn's command line, as typed: bridge -w 4 -b 127.0.0.1:8000 main:app\n"
+"  APP                     MODULE:CALLABLE is --wsgi, PATH.so is --module;\n"
+"                          no address: HTTP on 127.0.0.1:8000 (or $PORT)\n"
+"  -b, --bind ADDR         --http ADDR: HOST:PORT, HOST, unix:PATH, fd://N\n"
+"                          (--https with --certfile; repeatable)\n"
+"  --certfile, --keyfile   --cert, --key\n"
+"  -t, --timeout SECS      --timeout\n"
+"  --keep-alive SECS       --idle-timeout\n"
+"  -u, --user; -g, --group --user, --group\n"
+"  -m, --umask MASK        --umask (022 and 0o22 octal, 18 decimal)\n"
+"  -p, --pid PATH          --pidfile\n"
+"  -c, --config FILE       --config (key = value lines, not Python)\n"
+"  --access-logfile PATH   --access-log\n"
+"  --error-logfile PATH    --error-log\n"
+"  --access-logformat FMT  --access-log-format\n"
+"  --log-level LEVEL       also warning (warn) and critical (error)\n"
+"  --worker-connections N  --max-conns\n"
 "  -e, --env KEY=VALUE     set an environment variable for the application\n"
 "  -n, --name NAME         the processes' name (ps -o comm, top, pgrep)\n"
-"  -k, --worker-class      sync and gthread only (bridge has no others)\n"
+"  -k, --worker-class      sync and gthread (bridge has no others)\n"
 "  --worker-tmp-dir DIR    accepted, unused (heartbeats are in memory)\n"
 "  -w, --threads, --graceful-timeout, --max-requests[-jitter], --preload,\n"
-"  --reload, --chdir, --pythonpath, --check-config: the same as bridge's\n"
+"  --reload, --chdir, --pythonpath, --check-config: as bridge's own.\n"
 "  An activated virtualenv ($VIRTUAL_ENV) is used as --venv is.\n"
 "\n"
 "  -h, --help              this text\n"
@@ -1222,7 +1227,7 @@ config_parse_args(int argc, char **argv)
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			config.config_file = argv[i] + 9;
 		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-			config.config_file = argv[i + 1];	/* Gunicorn's */
+			config.config_file = argv[i + 1]; /* Gunicorn */
 		else if (strcmp(argv[i], "--") == 0)
 			break;
 	}
@@ -1238,8 +1243,9 @@ config_parse_args(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":w:hVb:c:e:g:k:m:n:p:t:u:D", long_options,
-	    NULL)) != -1) {
+	/* After w, h and V: Gunicorn's short options. */
+	while ((c = getopt_long(argc, argv, ":w:hVb:c:e:g:k:m:n:p:t:u:D",
+	    long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
 			break;
