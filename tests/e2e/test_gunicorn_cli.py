@@ -165,6 +165,19 @@ class Spellings(unittest.TestCase):
         for k, v in want.items():
             self.assertEqual(c.get(k), v, k)
 
+    def test_durations_take_suffixes(self):
+        """-t, --keep-alive and --graceful-timeout are bridge's duration
+        settings: 30 and 30s alike (once config.c parses durations)."""
+        probe = run(["--timeout", "1s", "main:app", "-u", "nobody",
+                     "--check-config"])
+        if probe.returncode != 0:
+            self.skipTest("this bridge takes seconds only: %s"
+                          % probe.stderr.decode().strip())
+        c, _ = check_config(self, ["-t", "30s", "--keep-alive", "5s",
+                                   "--graceful-timeout", "1m", "main:app"])
+        self.assertEqual((c["timeout"], c["idle-timeout"],
+                          c["graceful-timeout"]), ("30", "5", "60"))
+
     def test_binds_are_http_in_order(self):
         _, pairs = check_config(self, [
             "-b", "127.0.0.1:9001", "--bind", "unix:/tmp/g.sock", "-b",
@@ -349,7 +362,10 @@ class Errors(unittest.TestCase):
         (["-b", "fd://x", "main:app"], "--bind: 'fd://x' is not fd://N"),
         (["-b", "unix:", "main:app"], "has no socket path"),
         (["-b", "", "main:app"], "empty address"),
-        (["-t", "abc", "main:app"], "--timeout: 'abc' is not a number"),
+        (["-t", "abc", "main:app"],
+         "--timeout: 'abc' is not a (number|duration)"),
+        (["--keep-alive", "x", "main:app"],
+         "--idle-timeout: 'x' is not a (number|duration)"),
         (["-w", "0", "main:app"], "--workers: '0' is not a number"),
         (["-m", "999", "main:app"], "--umask: '999' is not a mask"),
         (["-m", "0o8", "main:app"], "--umask: '0o8' is not a mask"),
