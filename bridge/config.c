@@ -911,8 +911,10 @@ gunicorn_validate(void)
 	}
 	/* An activated virtualenv is the one the application expects. */
 	if (config.wsgi_app != NULL && config.venv == NULL &&
-	    (env = getenv("VIRTUAL_ENV")) != NULL && *env == '/')
+	    (env = getenv("VIRTUAL_ENV")) != NULL && *env == '/') {
 		config.venv = env;
+		config.venv_from_env = 1;
+	}
 	/* Gunicorn's --certfile makes its binds HTTPS. */
 	for (i = 0; i < config.nlisten; i++)
 		https |= config.listen[i].proto == PROTO_HTTPS;

@@ -101,6 +101,7 @@ struct config {
 	const char *forwarded_allow_ips; /* NULL: $FORWARDED_ALLOW_IPS or
 					 * 127.0.0.1,::1 (forwarded.h) */
 	const char *proc_name;	/* -n/--name: the processes' name */
+	int venv_from_env;	/* venv is $VIRTUAL_ENV, not --venv */
 	size_t limit_request_line; /* request-target bytes (414); 0: 8k */
 	int limit_request_fields; /* header lines (431); 0: 100 */
 	size_t limit_request_field_size; /* bytes of one header line

@@ -564,6 +564,7 @@ walk(const struct forwarded_trust *t, const struct slice *nodes, size_t n,
 		if (nodes[i].n == 0 || parse_node(nodes[i], &family, bin,
 		    &addr, &port) == -1)
 			return i;
+		unmap(&family, bin);	/* ::ffff:a.b.c.d reads as IPv4 */
 		if (inet_ntop(family, bin, text, sizeof(text)) == NULL)
 			return i;
 		snprintf(c->addr, sizeof(c->addr), "%s", text);

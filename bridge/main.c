@@ -74,6 +74,9 @@ main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
+	if (config.venv_from_env)
+		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
+		    "--venv", config.venv);
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,

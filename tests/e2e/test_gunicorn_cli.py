@@ -268,6 +268,8 @@ class Spellings(unittest.TestCase):
         h.wait_port("127.0.0.1", port, proc=p)
         st, _, body = h.http_request(port, path="/")
         self.assertEqual((st, body), (200, b"venv"), h.read_text(log))
+        self.assertIn("using the activated virtualenv %s (VIRTUAL_ENV)"
+                      % venv, h.read_text(log))
 
 
 class Running(unittest.TestCase):
