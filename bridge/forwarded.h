@@ -12,7 +12,8 @@
  * request became (HTTP_X_FORWARDED_FOR, ...) and says which variables to
  * set (REMOTE_ADDR, REQUEST_SCHEME, HTTPS, HTTP_HOST, SERVER_NAME,
  * SERVER_PORT) or which to drop; it allocates nothing and logs nothing.
- * The HTTP front end applies the result (http_conn.c, build_vars()).
+ * forwarded_req.c applies the result to a request, for the HTTP front
+ * end (http_conn.c, build_vars()).
  * FastCGI requests are left alone: there the web server's own variables
  * already describe the client.
  */

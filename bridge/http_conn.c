@@ -30,7 +30,7 @@
 #include "access_log.h"
 #include "buf.h"
 #include "config.h"
-#include "forwarded.h"
+#include "forwarded_req.h"
 #include "http_conn.h"
 #include "http_parse.h"
 #include "listen.h"
@@ -731,41 +731,6 @@ header_var(struct req *r, const struct http_header *h, char *name)
 	return req_add_var(r, name, n, h->value, h->value_len);
 }
 
-/*
- * X-Forwarded-* and Forwarded from a proxy of --forwarded-allow-ips say
- * who the client is and how it connected (forwarded.h); from anyone else
- * they are dropped, so that the application cannot be fooled either.
- * Returns 0 or 500.
- */
-static int
-proxy_vars(struct http_conn *c, struct req *r)
-{
-	const struct bg_var *peer;
-	struct forwarded fw;
-	size_t i;
-
-	switch (forwarded_resolve(&forwarded_trust, forwarded_trusts(
-	    &forwarded_trust, &c->peer.sa), r->vars, r->nvars, &fw)) {
-	case FORWARDED_NONE:
-		break;
-	case FORWARDED_UNTRUSTED:
-		r->nvars = forwarded_strip(r->vars, r->nvars);
-		if (log_level >= LOG_LEVEL_DEBUG &&
-		    (peer = req_find_var(r, "REMOTE_ADDR", 11)) != NULL)
-			log_msg(LOG_LEVEL_DEBUG, r->id, "http: proxy headers "
-			    "from %.*s ignored (not in --forwarded-allow-ips)",
-			    (int)peer->value_len, peer->value);
-		break;
-	case FORWARDED_USED:
-		for (i = 0; i < fw.nset; i++)
-			if (req_add_var(r, fw.set[i].name, fw.set[i].name_len,
-			    fw.set[i].value, fw.set[i].value_len) == -1)
-				return 500;
-		break;
-	}
-	return 0;
-}
-
 /* Build the request's variables; returns 0, or an HTTP status. */
 static int
 build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
@@ -870,7 +835,8 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	} else if (add_str(r, "SERVER_NAME", host) == -1)
 		return 500;
 	r->content_length = h->content_length;
-	return proxy_vars(c, r);
+	/* Proxy headers: believed from --forwarded-allow-ips only. */
+	return forwarded_req_apply(r, &c->peer.sa) == -1 ? 500 : 0;
 }
 
 /*
