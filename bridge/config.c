@@ -158,16 +158,19 @@ static const char usage_text[] =
 "  -p, --pid PATH          --pidfile\n"
 "  -c, --config FILE       --config (key = value lines, not Python)\n"
 "  --access-logfile PATH   --access-log\n"
-"  --error-logfile PATH    --error-log\n"
+"  --error-logfile, --log-file PATH  --error-log\n"
 "  --access-logformat FMT  --access-log-format\n"
 "  --log-level LEVEL       also warning (warn) and critical (error)\n"
 "  --worker-connections N  --max-conns\n"
+"  --print-config          --check-config\n"
+"  -v, --version           -V, --version\n"
 "  -e, --env KEY=VALUE     set an environment variable for the application\n"
 "  -n, --name NAME         the processes' name (ps -o comm, top, pgrep)\n"
 "  -k, --worker-class      sync and gthread (bridge has no others)\n"
 "  --worker-tmp-dir DIR    accepted, unused (heartbeats are in memory)\n"
 "  -w, --threads, --graceful-timeout, --max-requests[-jitter], --preload,\n"
 "  --reload, --chdir, --pythonpath, --check-config: as bridge's own.\n"
+"  $WEB_CONCURRENCY        the default of --workers\n"
 "  An activated virtualenv ($VIRTUAL_ENV) is used as --venv is.\n"
 "\n"
 "  -h, --help              this text\n"
@@ -350,6 +353,8 @@ static const struct option long_options[] = {
 	{ "access-logformat", required_argument, NULL,
 	    OPT_ACCESS_LOG_FORMAT },
 	{ "error-logfile", required_argument, NULL, OPT_ERROR_LOG },
+	{ "log-file", required_argument, NULL, OPT_ERROR_LOG },
+	{ "print-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "keep-alive", required_argument, NULL, OPT_G_KEEP_ALIVE },
 	{ "worker-connections", required_argument, NULL,
 	    OPT_G_WORKER_CONNECTIONS },
@@ -1222,6 +1227,11 @@ config_parse_args(int argc, char **argv)
 {
 	int c, i;
 
+	/* Gunicorn's default number of workers, below the file's and the
+	 * flags'. */
+	if (getenv("WEB_CONCURRENCY") != NULL)
+		config.workers = (int)number("WEB_CONCURRENCY",
+		    getenv("WEB_CONCURRENCY"), 1, 1024);
 	/* The config file first, so that flags override it. */
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -1246,7 +1256,7 @@ config_parse_args(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	/* After w, h and V: Gunicorn's short options. */
-	while ((c = getopt_long(argc, argv, ":w:hVb:c:e:g:k:m:n:p:t:u:D",
+	while ((c = getopt_long(argc, argv, ":w:hVb:c:e:g:k:m:n:p:t:u:Dv",
 	    long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
@@ -1258,6 +1268,7 @@ config_parse_args(int argc, char **argv)
 			fputs(usage_text, stdout);
 			exit(0);
 		case 'V':
+		case 'v':	/* Gunicorn's */
 			printf("bridge %s (gateway ABI %d)\n", PACKAGE_VERSION,
 			    BG_ABI_VERSION);
 			exit(0);

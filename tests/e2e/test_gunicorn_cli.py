@@ -178,6 +178,21 @@ class Spellings(unittest.TestCase):
         self.assertEqual((c["timeout"], c["idle-timeout"],
                           c["graceful-timeout"]), ("30", "5", "60"))
 
+    def test_web_concurrency_log_file_print_config_version(self):
+        c, _ = check_config(self, ["main:app"],
+                            env={"WEB_CONCURRENCY": "3"})
+        self.assertEqual(c["workers"], "3")
+        c, _ = check_config(self, ["-w", "2", "main:app"],
+                            env={"WEB_CONCURRENCY": "3"})
+        self.assertEqual(c["workers"], "2")
+        r = run(["main:app", "-u", "nobody", "--log-file", "/tmp/g.log",
+                 "--print-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"\nerror-log = /tmp/g.log\n", r.stdout)
+        r = run(["-v"])
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith(b"bridge "), r.stdout)
+
     def test_binds_are_http_in_order(self):
         _, pairs = check_config(self, [
             "-b", "127.0.0.1:9001", "--bind", "unix:/tmp/g.sock", "-b",
@@ -392,13 +407,16 @@ class Errors(unittest.TestCase):
         (["--certfile", "x.pem", "main:app"], "1 --cert but 0 --key"),
         (["main:app", "other:app"], "unexpected argument 'other:app'"),
         (["--bogus", "main:app"], "unknown option '--bogus'"),
+        (["main:app"], "WEB_CONCURRENCY: 'many' is not a number",
+         {"WEB_CONCURRENCY": "many"}),
     ]
 
     def test_bad_flags(self):
-        import re
-        for args, pattern in self.CASES:
+        for case in self.CASES:
+            args, pattern = case[:2]
             with self.subTest(args=args):
-                r = run(args, timeout=15)
+                r = run(args, env=case[2] if len(case) > 2 else None,
+                        timeout=15)
                 err = r.stderr.decode()
                 self.assertEqual(r.returncode, 2, err)
                 self.assertEqual(len(err.strip().splitlines()), 1, err)
