@@ -670,12 +670,18 @@ forwarded_resolve(const struct forwarded_trust *t, int peer_trusted,
 		return FORWARDED_NONE;
 	if (!peer_trusted)
 		return FORWARDED_UNTRUSTED;
+	/* X-Forwarded-* first: nginx sets them (conf/nginx-proxy.conf) and
+	 * passes a client's Forwarded on unless told to clear it. */
 	memset(&c, 0, sizeof(c));
-	if ((v = find(vars, nvars, "HTTP_FORWARDED")) == NULL ||
-	    claim_forwarded(t, v, &c) == -1) {
-		memset(&c, 0, sizeof(c));
+	for (i = 0; i < nvars; i++)
+		if (vars[i].name_len > 17 &&
+		    memcmp(vars[i].name, "HTTP_X_FORWARDED_", 17) == 0)
+			break;
+	if (i < nvars)
 		claim_x_forwarded(t, vars, nvars, &c);
-	}
+	else if ((v = find(vars, nvars, "HTTP_FORWARDED")) != NULL &&
+	    claim_forwarded(t, v, &c) == -1)
+		memset(&c, 0, sizeof(c));
 
 	if (c.addr[0] != '\0') {
 		memcpy(out->addr, c.addr, sizeof(out->addr));

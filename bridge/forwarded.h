@@ -87,7 +87,9 @@ enum forwarded_result {
  * peer_trusted comes from forwarded_trusts() for the connection's peer.
  * The client is found by walking X-Forwarded-For (or Forwarded's for=)
  * from the right, past addresses t trusts, as nginx's real_ip_recursive
- * does; Forwarded wins over X-Forwarded-*.  A value that does not parse
+ * does; Forwarded counts only without any X-Forwarded-* header (a proxy
+ * that sets those may pass a client's Forwarded on).  A value that does
+ * not parse
  * is ignored, leaving the connection's own.  The scheme changing without
  * a port given sets SERVER_PORT to the scheme's default.  Values in
  * out->set point into out.

@@ -12,7 +12,8 @@ nginx's (127.0.0.1, trusted by the default --forwarded-allow-ips):
 - the app and the access log see 127.0.0.2, not nginx's address;
 - the same X-Forwarded-*/Forwarded headers sent straight to bridge from
   127.0.0.2 (untrusted) change nothing, and the app does not see them;
-  from 127.0.0.1 (trusted) they are believed.
+  from 127.0.0.1 (trusted) they are believed; sent to nginx, they change
+  nothing either (nginx sets or clears each).
 """
 import http.client
 import importlib.util
@@ -210,6 +211,21 @@ class DjangoBehindNginx(unittest.TestCase):
             self.assertTrue(ok, h.read_text(self.access))
             line = self.access_lines("/whoami/?through=" + q)[-1]
             self.assertTrue(line.startswith(CLIENT + " "), line)
+
+    def test_client_headers_through_nginx_change_nothing(self):
+        """A client sends the proxy headers to nginx: nginx appends to
+        X-Forwarded-For, sets X-Forwarded-Proto and -Host and clears
+        Forwarded and X-Forwarded-Port (conf/nginx-proxy.conf), so the
+        app still sees the client's own address, scheme and host."""
+        spoof = dict(SPOOF, **{"X-Forwarded-Port": "443",
+                               "X-Forwarded-Ssl": "on"})
+        st, loc, _ = self.get(self.port, "/json/", headers=spoof)
+        self.assertEqual((st, loc), (301, "https://127.0.0.1/json/"))
+        me = self.whoami(self.port, "/whoami/", headers=spoof)
+        self.assertEqual((me["remote_addr"], me["secure"], me["scheme"],
+                          me["host"], me["server_port"]),
+                         (CLIENT, False, "http", "127.0.0.1",
+                          str(self.bport)))
 
     def test_untrusted_client_headers_change_nothing(self):
         """Straight to bridge from 127.0.0.2, not in the default
