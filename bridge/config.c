@@ -341,7 +341,6 @@ static const struct option long_options[] = {
 	{ "workers", required_argument, NULL, 'w' },
 	/* Gunicorn's names: the same settings, or apply_gunicorn(). */
 	{ "bind", required_argument, NULL, 'b' },
-	{ "timeout", required_argument, NULL, 't' },
 	{ "pid", required_argument, NULL, 'p' },
 	{ "env", required_argument, NULL, 'e' },
 	{ "name", required_argument, NULL, 'n' },
