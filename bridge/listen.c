@@ -176,6 +176,23 @@ open_inet(struct listener *l, const char *flag, const char *addr)
 	snprintf(l->name, sizeof(l->name), "%s", addr);
 }
 
+/* fd://N (Gunicorn's --bind): a listening socket left open for bridge by
+ * whoever started it. */
+static void
+open_fd(struct listener *l, const char *flag, const char *addr)
+{
+	int fd = atoi(addr + 5), on = 0;
+	socklen_t len = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 &&
+	    errno != ENOTSOCK)
+		fatal("%s %s: %s", flag, addr, strerror(errno));
+	if (!on)
+		fatal("%s %s: not a listening socket", flag, addr);
+	l->fd = fd;
+	snprintf(l->name, sizeof(l->name), "%s", addr);
+}
+
 /* Listeners handed over by the previous image (listen_import). */
 static struct listener inherited[LISTEN_MAX + 1];
 static int ninherited;
@@ -260,7 +277,8 @@ listen_open_all(void)
 	for (i = 0; i < config.nlisten; i++) {
 		struct listener *l = &listeners[nlisteners];
 		const struct config_listen *c = &config.listen[i];
-		const char *flag = proto_flag[c->proto];
+		const char *flag = c->bind ? "--bind" :
+		    proto_flag[c->proto];
 
 		memset(l, 0, sizeof(*l));
 		l->proto = c->proto;
@@ -271,6 +289,8 @@ listen_open_all(void)
 				l->unix_path = strdup(c->addr + 5);
 		} else if (strncmp(c->addr, "unix:", 5) == 0)
 			open_unix(l, flag, c->addr + 5);
+		else if (strncmp(c->addr, "fd://", 5) == 0)
+			open_fd(l, flag, c->addr);
 		else
 			open_inet(l, flag, c->addr);
 		set_nonblock_cloexec(l->fd);

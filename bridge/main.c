@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,6 +61,10 @@ main(int argc, char **argv)
 
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
+	/* Gunicorn's --name: what ps -o comm, top and pgrep show (the
+	 * kernel keeps 15 bytes), for the master and the workers. */
+	if (config.proc_name != NULL)
+		prctl(PR_SET_NAME, config.proc_name, 0, 0, 0);
 	notify_init();
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
@@ -69,6 +74,9 @@ main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
+	if (config.venv_from_env)
+		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
+		    "--venv", config.venv);
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,
