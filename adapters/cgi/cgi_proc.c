@@ -65,7 +65,7 @@ struct run {
 	int wstatus;
 	enum mode mode;
 	size_t unflushed;	/* body bytes (or the head) not yet flushed */
-	struct pollfd client;	/* client_gone()'s descriptor, fd -1: none */
+	struct pollfd client;	/* client_gone()'s to poll; fd -1: none */
 	int body_eof;
 	char *ibuf;		/* body bytes waiting for the script's stdin */
 	size_t ilen, ioff;
@@ -501,18 +501,19 @@ flush_out(struct run *u)
 
 /*
  * Ask the gateway whether the client is still there, and for the
- * descriptor to poll for a change (u->client).  Returns 1 when gone.
+ * descriptor to poll for a change (u->client).  Returns 1 when gone,
+ * after logging what then happens to the script.
  */
 static int
-client_gone(struct run *u)
+client_gone(struct run *u, const char *then)
 {
 	u->client.fd = -1;
 	if (cgi_srv->size <= offsetof(struct bg_server, client_gone) ||
 	    cgi_srv->client_gone == NULL ||
 	    cgi_srv->client_gone(u->job->r, &u->client) == 0)
 		return 0;
-	cgi_srv->log(u->job->r, BG_LOG_INFO, "cgi %s: client went away; "
-	    "stopping the script", script_name(u));
+	cgi_srv->log(u->job->r, BG_LOG_INFO, "cgi %s: client went away; %s",
+	    script_name(u), then);
 	return 1;
 }
 
@@ -677,10 +678,11 @@ loop(struct run *u)
 			pfd[n] = u->client;
 			cl_i = n++;
 		}
-		/* The script pauses, or has written a buffer's worth: out
-		 * with it (stdout ended: the response is complete anyway). */
-		if (u->unflushed > 0 && u->mode == BODY && u->out != -1 &&
-		    (u->unflushed >= CGI_IO_BUF || poll(pfd, (nfds_t)n, 0) ==
+		/* The script pauses (nothing more on its stdout now), or
+		 * has written a buffer's worth: out with it.  Once stdout
+		 * has ended the response is complete anyway. */
+		if (u->unflushed > 0 && u->mode == BODY && out_i != -1 &&
+		    (u->unflushed >= CGI_IO_BUF || poll(&pfd[out_i], 1, 0) ==
 		    0) && flush_out(u) == -1) {
 			terminate(u);
 			return CGI_RUN_CUT;
@@ -703,7 +705,8 @@ loop(struct run *u)
 				    CGI_RUN_FAILED;
 			} else if (i == pid_i)
 				check_exit(u);
-			else if (i == cl_i && client_gone(u)) {
+			else if (i == cl_i &&
+			    client_gone(u, "stopping the script")) {
 				terminate(u);
 				return CGI_RUN_CUT;
 			}
@@ -736,7 +739,7 @@ cgi_proc_run(struct cgi_job *job)
 		goto oom;
 	}
 	/* A client gone while the request waited for a thread. */
-	if (client_gone(u)) {
+	if (client_gone(u, "the script is not run")) {
 		rc = CGI_RUN_CUT;
 		goto done;
 	}
