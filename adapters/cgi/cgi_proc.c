@@ -11,12 +11,14 @@
  * blocks is the gateway's write() to a slow client; meanwhile the
  * script's pipes fill and it waits, which is back-pressure, not deadlock.
  *
- * Streaming: what the script writes goes to the gateway as it is read;
- * whenever the script pauses (its stdout has nothing more to read right
- * now), or CGI_IO_BUF bytes are waiting, the gateway is asked to flush
- * them to the client, as Apache's mod_cgi flushes when the script's pipe
- * runs dry.  A script that writes its whole answer at once still gets a
- * Content-Length from the HTTP front end.
+ * Streaming: what the script writes goes to the gateway as it is read,
+ * and the gateway is asked to flush it to the client at most FLUSH_MS
+ * after its first unflushed byte, or once CGI_IO_BUF bytes wait: output
+ * is never held longer, whatever the script does next.  A script done
+ * within FLUSH_MS of its first output has its answer sent whole, which
+ * the HTTP front end gives a Content-Length (flushing as soon as the
+ * pipe runs dry, as Apache's mod_cgi does, would chunk nearly every
+ * answer of a shell script: it pauses between its commands).
  *
  * The client going away is noticed while the script writes (write()
  * fails) and while it is silent: the gateway's client_gone() hands over
@@ -51,6 +53,7 @@
 
 #define LINGER_MS 3000		/* after output ends, before TERM */
 #define POLL_FALLBACK_MS 20	/* exit polling without a pidfd */
+#define FLUSH_MS 50		/* output waits at most this for more */
 
 enum mode { HEAD, BODY, DISCARD };
 
@@ -65,6 +68,7 @@ struct run {
 	int wstatus;
 	enum mode mode;
 	size_t unflushed;	/* body bytes (or the head) not yet flushed */
+	double flush_at;	/* when they go at the latest */
 	struct pollfd client;	/* client_gone()'s to poll; fd -1: none */
 	int body_eof;
 	char *ibuf;		/* body bytes waiting for the script's stdin */
@@ -468,6 +472,7 @@ commit(struct run *u, struct cgi_head *h)
 	}
 	u->mode = BODY;
 	u->unflushed = 1;	/* the head, until a flush */
+	u->flush_at = cgi_now() + FLUSH_MS / 1000.0;
 	return 0;
 }
 
@@ -482,6 +487,8 @@ send_body(struct run *u, const char *p, size_t n)
 		    "away; stopping the script", script_name(u));
 		return -1;
 	}
+	if (u->unflushed == 0)
+		u->flush_at = cgi_now() + FLUSH_MS / 1000.0;
 	u->unflushed += n;
 	return 0;
 }
@@ -648,6 +655,18 @@ loop(struct run *u)
 		}
 		if (linger_end != 0 && linger_end - cgi_now() < left)
 			left = linger_end - cgi_now();
+		/* Output due (once stdout has ended, the response is
+		 * complete anyway). */
+		if (u->unflushed > 0 && u->mode == BODY && u->out != -1) {
+			if (u->unflushed >= CGI_IO_BUF ||
+			    cgi_now() >= u->flush_at) {
+				if (flush_out(u) == -1) {
+					terminate(u);
+					return CGI_RUN_CUT;
+				}
+			} else if (u->flush_at - cgi_now() < left)
+				left = u->flush_at - cgi_now();
+		}
 		ms = left > 0 ? (int)(left * 1000) + 1 : 0;
 		n = 0;
 		in_i = out_i = err_i = pid_i = cl_i = -1;
@@ -677,15 +696,6 @@ loop(struct run *u)
 		if (u->client.fd != -1) {
 			pfd[n] = u->client;
 			cl_i = n++;
-		}
-		/* The script pauses (nothing more on its stdout now), or
-		 * has written a buffer's worth: out with it.  Once stdout
-		 * has ended the response is complete anyway. */
-		if (u->unflushed > 0 && u->mode == BODY && out_i != -1 &&
-		    (u->unflushed >= CGI_IO_BUF || poll(&pfd[out_i], 1, 0) ==
-		    0) && flush_out(u) == -1) {
-			terminate(u);
-			return CGI_RUN_CUT;
 		}
 		if (poll(pfd, (nfds_t)n, ms) == -1 && errno != EINTR) {
 			u->fail = "poll failed";
