@@ -530,9 +530,11 @@ g_client_gone(bg_request *h, struct pollfd *pfd)
 		return 1;
 	if (r->sink->gone == NULL || r->sink->gone(r, pfd) == 0)
 		return 0;
-	/* As a failed write: nothing more goes out, the response is cut. */
-	log_msg(LOG_LEVEL_INFO, r->id, "client gone; the response is "
-	    "dropped");
+	/* As a failed write: nothing more goes out, the response is cut
+	 * (the module says what it stopped; the front end how it closed). */
+	if (log_level >= LOG_LEVEL_DEBUG)
+		log_msg(LOG_LEVEL_DEBUG, r->id, "client gone; the response "
+		    "is dropped");
 	r->failed = 1;
 	pfd->fd = -1;
 	return 1;
