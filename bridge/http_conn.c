@@ -109,6 +109,7 @@ static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
 static int sink_discard(struct req *r);
+static int sink_gone(struct req *r, struct pollfd *pfd);
 
 static const struct resp_sink http_sink = {
 	.head = sink_head,
@@ -116,6 +117,7 @@ static const struct resp_sink http_sink = {
 	.file = NULL,
 	.flush = sink_flush,
 	.discard = sink_discard,
+	.gone = sink_gone,
 };
 
 /* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
@@ -554,6 +556,25 @@ sink_discard(struct req *r)
 	c->held = 0;
 	buf_free(&c->hold);
 	return 0;
+}
+
+/*
+ * On the module's thread, which has the connection: the client's FIN (or
+ * a reset) while its request runs means it gave the request up -- as
+ * nginx takes it (its proxy_ignore_client_abort off).  POLLRDHUP sees the
+ * FIN past any pipelined bytes still unread; nothing is read here.
+ */
+static int
+sink_gone(struct req *r, struct pollfd *pfd)
+{
+	struct http_conn *c = r->conn;
+
+	pfd->fd = c->io.fd;
+	pfd->events = POLLRDHUP;
+	pfd->revents = 0;
+	if (poll(pfd, 1, 0) < 1)
+		return 0;
+	return (pfd->revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 /* After the module returned: close the framing. */
