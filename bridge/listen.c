@@ -195,6 +195,23 @@ open_inet(struct listener *l, const char *flag, const char *addr)
 	snprintf(l->name, sizeof(l->name), "%s", addr);
 }
 
+/* fd://N (Gunicorn's --bind): a listening socket left open for bridge by
+ * whoever started it. */
+static void
+open_fd(struct listener *l, const char *flag, const char *addr)
+{
+	int fd = atoi(addr + 5), on = 0;
+	socklen_t len = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 &&
+	    errno != ENOTSOCK)
+		fatal("%s %s: %s", flag, addr, strerror(errno));
+	if (!on)
+		fatal("%s %s: not a listening socket", flag, addr);
+	l->fd = fd;
+	snprintf(l->name, sizeof(l->name), "%s", addr);
+}
+
 /* Listeners handed over by the previous image (listen_import). */
 static struct listener inherited[LISTEN_MAX + 1];
 static int ninherited;
@@ -346,7 +363,8 @@ listen_open_all(void)
 	for (i = 0; i < config.nlisten; i++) {
 		struct listener *l = &listeners[nlisteners];
 		const struct config_listen *c = &config.listen[i];
-		const char *flag = proto_flag[c->proto];
+		const char *flag = c->bind ? "--bind" :
+		    proto_flag[c->proto];
 
 		if ((old = take_external(c, flag)) != NULL) {
 			/* The configuration says which protocol it is. */
@@ -366,6 +384,8 @@ listen_open_all(void)
 				l->unix_path = strdup(c->addr + 5);
 		} else if (strncmp(c->addr, "unix:", 5) == 0)
 			open_unix(l, flag, c->addr + 5);
+		else if (strncmp(c->addr, "fd://", 5) == 0)
+			open_fd(l, flag, c->addr);
 		else
 			open_inet(l, flag, c->addr);
 		set_nonblock_cloexec(l->fd);
@@ -561,4 +581,45 @@ listen_unlink_all(void)
 			unlink(listeners[i].unix_path);
 	if (listen_stats.unix_path != NULL)
 		unlink(listen_stats.unix_path);
+}
+
+void
+listen_describe(const struct listener *l, char *out, size_t len)
+{
+	static const char *const scheme[] = {
+		[PROTO_FASTCGI] = "fastcgi",
+		[PROTO_HTTP] = "http",
+		[PROTO_HTTPS] = "https",
+		[PROTO_STATS] = "http",
+	};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8];
+	const char *kind = scheme[l->proto];
+	int n;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1) {
+		snprintf(out, len, "%s (%s)", l->name, kind);
+		return;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+
+		n = snprintf(out, len, "unix:%s (%s)", sun->sun_path[0] ?
+		    sun->sun_path : "(unnamed)", kind);
+	} else if (getnameinfo((struct sockaddr *)&ss, sl, host,
+	    sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		n = snprintf(out, len, "%s (%s)", l->name, kind);
+	} else if (l->proto == PROTO_FASTCGI) {
+		n = snprintf(out, len, ss.ss_family == AF_INET6 ?
+		    "[%s]:%s (fastcgi)" : "%s:%s (fastcgi)", host, port);
+	} else {
+		n = snprintf(out, len, ss.ss_family == AF_INET6 ?
+		    "%s://[%s]:%s" : "%s://%s:%s", kind, host, port);
+	}
+	/* Say where a socket bridge did not bind came from. */
+	if (l->external && n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, ", from %s", l->name);
 }

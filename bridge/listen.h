@@ -43,6 +43,14 @@ int listen_inherit_fd0(void);
  */
 int listen_inherit_systemd(void);
 
+/*
+ * The address l listens on, for people: "http://127.0.0.1:8000",
+ * "https://[::]:8443", "127.0.0.1:9000 (fastcgi)",
+ * "unix:/run/app.sock (fastcgi)", followed by ", from systemd fd 3
+ * (http)" or ", from fd:0" for a socket bridge was given.
+ */
+void listen_describe(const struct listener *l, char *out, size_t len);
+
 /* Remove the socket files bridge created. */
 void listen_unlink_all(void);
 

@@ -82,6 +82,15 @@ priv_check_config(void)
 }
 
 int
+priv_worker_uid(uid_t *out)
+{
+	if (!dropping || geteuid() != 0 || uid == 0)
+		return -1;
+	*out = uid;
+	return 0;
+}
+
+int
 priv_drop(void)
 {
 	if (!dropping)

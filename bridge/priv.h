@@ -8,6 +8,8 @@
 #ifndef BRIDGE_PRIV_H
 #define BRIDGE_PRIV_H
 
+#include <sys/types.h>
+
 /* Resolve --user/--group; exits with a message naming the unknown one. */
 void priv_resolve(void);
 
@@ -28,6 +30,12 @@ void priv_refuse_root(void);
  * refusing.  Exits with a message when the switch fails.
  */
 void priv_check_config(void);
+
+/*
+ * The uid workers switch to when a root master drops them to --user;
+ * -1 when workers keep the master's (no --user, not root, or root).
+ */
+int priv_worker_uid(uid_t *uid);
 
 /* In a worker: become --user/--group for good.  Returns 0, or -1 after
  * logging why. */

@@ -13,6 +13,8 @@ test_packages=(
 	openssl wrk systemd
 	python3 python3-flask python3-django
 	procps iproute2 util-linux
+	# conf/bridge.logrotate, run by test_deploy_logs.py
+	logrotate
 	# the --stats status page, rendered headless (test_stats.py)
 	chromium fonts-liberation
 )
