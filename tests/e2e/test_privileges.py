@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -182,4 +183,4 @@ class RootRefusalTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

@@ -14,6 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import (BRIDGE, BUILDDIR, SRCDIR, TempDir, free_port,  # noqa
                      http_request, stop_process, wait_for, wait_port)
 
@@ -346,4 +347,4 @@ bg_module_entry(void)
 """
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

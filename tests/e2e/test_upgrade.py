@@ -19,6 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import (BRIDGE, BUILDDIR, HELLO_SO, PROBE_SO, FcgiConn,  # noqa
                      TempDir, free_port, http_request, read_text,
                      wait_for)
@@ -425,4 +426,4 @@ class UpgradeTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

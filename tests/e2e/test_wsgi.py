@@ -62,14 +62,16 @@ class WsgiBridge(hh.HttpBridge):
     """
 
     def __init__(self, testcase, app, pythonpath=APPS, workers=1, extra=(),
-                 venv=None, chdir=None, start=True, tmp=None):
+                 venv=None, chdir=None, start=True, tmp=None,
+                 allow_root=False):
         if not os.path.exists(ADAPTER):
             testcase.skipTest("Python adapter %s not built (set "
                               "PYTHON_ADAPTER)" % ADAPTER)
         self.module_arg = module_arg(app, pythonpath, venv, chdir)
         super().__init__(testcase, module=ADAPTER, workers=workers,
                          extra=["--module-arg", self.module_arg]
-                         + list(extra), start=start, tmp=tmp)
+                         + list(extra), start=start, tmp=tmp,
+                         allow_root=allow_root)
 
     def get(self, target="/", method="GET", headers=(), body=b""):
         with self.connect() as c:
@@ -761,4 +763,4 @@ class Startup(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    h.main()

@@ -12,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -106,4 +107,4 @@ class WsgiCliTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()
