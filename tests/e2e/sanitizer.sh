@@ -4,9 +4,11 @@
 # sanitizer_check counts each report as a failure and prints it.  Also
 # sets user_args, the flags bridge gets for the application's user: as
 # root, --user nobody (the README's production setup).
+# Only under the ASan suite (ASAN_OPTIONS set).
 san_dir=$(mktemp -d /tmp/bridge-san-sh.XXXXXX)
 chmod 1777 "$san_dir"	# workers write theirs after --user nobody
 for san_var in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+	[ -n "${ASAN_OPTIONS:-}" ] || break
 	case ${!san_var:-} in
 	*log_path=*) ;;
 	'') export "$san_var=log_path=$san_dir/${san_var%_OPTIONS}" ;;

@@ -29,7 +29,7 @@ class BodyRateTest(unittest.TestCase):
         self.proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module", PROBE,
              "-w", "1", "--read-timeout", "1", "--min-body-rate", "1000",
-             "--error-log", self.log],
+             "--error-log", self.log] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(lambda: (self.proc.terminate(), self.proc.wait(10)))
         deadline = time.monotonic() + 5

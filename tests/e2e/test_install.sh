@@ -5,6 +5,7 @@
 set -u
 : "${BRIDGE:?}" "${BUILDDIR:?}" "${SRCDIR:?}"
 tmp=$(mktemp -d)
+chmod 755 "$tmp"	# the application runs as nobody (user_args)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 . "$SRCDIR/tests/e2e/sanitizer.sh"
@@ -34,7 +35,7 @@ check "example builds against the installed header" \
 check "example exports bg_module_entry" \
 	'nm -D "$tmp/ex/hello.so" | grep -q " T bg_module_entry"'
 out=$(cd /tmp && GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
-	"$root/bin/bridge" --module "$tmp/ex/hello.so" </dev/null 2>&1)
+	"$root/bin/bridge" "${user_args[@]}" --module "$tmp/ex/hello.so" </dev/null 2>&1)
 check "installed binary runs the example as CGI" \
 	'grep -q "Hello, world!" <<<"$out"'
 

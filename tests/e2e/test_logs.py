@@ -56,7 +56,7 @@ class LogTest(unittest.TestCase):
         self.proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module", PROBE,
              "-w", "2", "--access-log", self.access, "--error-log",
-             self.errors] + list(args),
+             self.errors] + list(args) + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
         deadline = time.monotonic() + 5
@@ -126,7 +126,8 @@ class LogTest(unittest.TestCase):
 
     def test_bad_format_refused(self):
         out = subprocess.run([BRIDGE, "--http", "127.0.0.1:1", "--module",
-                              PROBE, "--access-log-format", "%(nope)s"],
+                              PROBE, "--access-log-format", "%(nope)s"]
+                             + harness.user_args(),
                              capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"unknown atom %(nope)s", out.stderr)
@@ -159,7 +160,7 @@ class SyslogTest(unittest.TestCase):
         proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % port, "--module", PROBE,
              "--error-log", "syslog:server=unix:%s,facility=local3,"
-             "tag=myapp" % self.path],
+             "tag=myapp" % self.path] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # local3 = 19, info = 6: <158>; the start-up line.
@@ -208,7 +209,8 @@ class SyslogTest(unittest.TestCase):
             with self.subTest(spec=spec):
                 out = subprocess.run(
                     [BRIDGE, "--http", "127.0.0.1:1", "--module", PROBE,
-                     "--error-log", spec], capture_output=True, timeout=10)
+                     "--error-log", spec] + harness.user_args(),
+                    capture_output=True, timeout=10)
                 self.assertNotEqual(out.returncode, 0)
                 self.assertIn(msg, out.stderr)
                 self.assertEqual(len(out.stderr.strip().splitlines()), 1)

@@ -25,7 +25,8 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module",
-             PROBE, "--error-log", self.log.name] + list(args),
+             PROBE, "--error-log", self.log.name] + list(args)
+            + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 5
         while True:

@@ -225,7 +225,7 @@ class Timeouts(unittest.TestCase):
         out = subprocess.run(
             [h.BRIDGE, "--http", "127.0.0.1:%d" % port, "--module",
              h.PROBE_SO, "--module-arg", "init-sleep=20000", "-w", "1",
-             "--startup-timeout", "1", "--error-log", log],
+             "--startup-timeout", "1", "--error-log", log] + h.user_args(),
             capture_output=True, timeout=30)
         took = time.monotonic() - t0
         text = h.read_text(log)

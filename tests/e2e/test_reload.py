@@ -62,7 +62,10 @@ class ReloadTest(unittest.TestCase):
         self.port = free_port()
         self.write_conf(workers=1)
         self.proc = subprocess.Popen(
-            [BRIDGE, "--config", self.conf, "--error-log", self.log],
+            # preload = yes: the application loads in the master, which
+            # stays root; bridge refuses that without --allow-root.
+            [BRIDGE, "--config", self.conf, "--error-log", self.log]
+            + harness.user_args(allow_root=True),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
         self.assertTrue(wait_for(lambda: self.try_get()), self.text())

@@ -315,7 +315,8 @@ class TestStats(unittest.TestCase):
         for bad in ["nope", "", "127.0.0.1:99999", "[::1]9100", "unix:",
                     "127.0.0.1:"]:
             p = subprocess.run([h.BRIDGE, "--http", "127.0.0.1:1",
-                                "--module", h.PROBE_SO, "--stats", bad],
+                                "--module", h.PROBE_SO, "--stats", bad]
+                               + h.user_args(),
                                capture_output=True, timeout=10)
             self.assertNotEqual(p.returncode, 0, bad)
             err = p.stderr.decode().strip()
@@ -325,7 +326,8 @@ class TestStats(unittest.TestCase):
             f.write("stats = 9100\n")
             f.flush()
             p = subprocess.run([h.BRIDGE, "--config", f.name, "--http",
-                                "127.0.0.1:1", "--module", h.PROBE_SO],
+                                "127.0.0.1:1", "--module", h.PROBE_SO]
+                               + h.user_args(),
                                capture_output=True, timeout=10)
             self.assertNotEqual(p.returncode, 0)
             self.assertRegex(p.stderr.decode(), r":1: stats: ")
@@ -335,7 +337,7 @@ class TestStats(unittest.TestCase):
             f.flush()
             p = subprocess.run([h.BRIDGE, "--config", f.name, "--http",
                                 "127.0.0.1:1", "--module", h.PROBE_SO,
-                                "--check-config"],
+                                "--check-config"] + h.user_args(),
                                capture_output=True, timeout=10)
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertIn(b"stats = 127.0.0.1:9100\n", p.stdout)
@@ -347,7 +349,8 @@ class TestStats(unittest.TestCase):
             port = taken.getsockname()[1]
             p = subprocess.run([h.BRIDGE, "--http", "127.0.0.1:%d"
                                 % h.free_port(), "--module", h.PROBE_SO,
-                                "--stats", "127.0.0.1:%d" % port],
+                                "--stats", "127.0.0.1:%d" % port]
+                               + h.user_args(),
                                capture_output=True, timeout=10)
         self.assertNotEqual(p.returncode, 0)
         self.assertRegex(p.stderr.decode().strip(),

@@ -96,9 +96,9 @@ class SystemdTest(unittest.TestCase):
              "-l", "127.0.0.1:%d" % self.fcgi_port,
              "--fdname=http:fastcgi",
              "-E", "NOTIFY_SOCKET=" + self.notify_path,
-             "-E", "BRIDGE_ALLOW_ROOT",
              BRIDGE, "--module", PROBE, "-w", "2",
-             "--error-log", self.log, "--graceful-timeout", "5"],
+             "--error-log", self.log, "--graceful-timeout", "5"]
+            + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def tearDown(self):
@@ -181,8 +181,8 @@ class SystemdTest(unittest.TestCase):
         port = free_port()
         proc = subprocess.Popen(
             ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port,
-             "--fdname=gopher", "-E", "BRIDGE_ALLOW_ROOT",
-             BRIDGE, "--module", PROBE],
+             "--fdname=gopher",
+             BRIDGE, "--module", PROBE] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             try:

@@ -153,7 +153,7 @@ class UpgradeTest(unittest.TestCase):
              "--fastcgi", "unix:" + self.unix, "--module", module,
              "-w", "2", "--pidfile", self.pidfile,
              "--error-log", self.log_path, "--graceful-timeout", "5",
-             "--log-level", "debug"],
+             "--log-level", "debug"] + harness.user_args(),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=env)
         self.addCleanup(self.cleanup)

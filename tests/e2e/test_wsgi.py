@@ -151,7 +151,8 @@ class ProbeRaw(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.b = WsgiBridge(ClassScope(cls), cls.APP)
-        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-")
+        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-",
+                             writable=True)  # the apps write records
 
     def get(self, *a, **kw):
         return self.b.get(*a, **kw)
@@ -517,7 +518,8 @@ class ProbeValidated(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.b = WsgiBridge(ClassScope(cls), "validated:application")
-        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-val-")
+        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-val-",
+                             writable=True)  # the apps write records
 
     def tearDown(self):
         log = self.b.log() + self.b.output()
@@ -636,16 +638,14 @@ class FrontEnds(unittest.TestCase):
         env = dict(self.PARAMS)
         env["PATH"] = "/usr/bin:/bin"
         # The sanitizer settings of the ASan suite (leak suppressions for
-        # the interpreter) apply to this bridge too, as does the suite's
-        # BRIDGE_ALLOW_ROOT.
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-                  "BRIDGE_ALLOW_ROOT"):
+        # the interpreter, the report directory) apply to this bridge too.
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
         out = subprocess.run(
             [h.BRIDGE, "--module", ADAPTER, "--module-arg",
              module_arg("probe:app", APPS), "--error-log",
-             os.path.join(tmp.path, "log")],
+             os.path.join(tmp.path, "log")] + h.user_args(),
             input=b"hello", env=env, capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         head, body = self.split_cgi(out.stdout)

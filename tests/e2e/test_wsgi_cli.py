@@ -44,7 +44,11 @@ class WsgiCliTest(unittest.TestCase):
         port = free_port()
         log = tempfile.NamedTemporaryFile(suffix=".log", delete=False).name
         proc = subprocess.Popen([BRIDGE, "--http", "127.0.0.1:%d" % port,
-                                 "--error-log", log] + list(args),
+                                 "--error-log", log] + list(args) +
+                                # --preload loads the application in the
+                                # master, which stays root: refused
+                                # without --allow-root.
+                                harness.user_args("--preload" in args),
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         self.addCleanup(os.unlink, log)
@@ -97,7 +101,9 @@ class WsgiCliTest(unittest.TestCase):
     def test_preload_import_error_stops_at_once(self):
         t0 = time.monotonic()
         out = subprocess.run([BRIDGE, "--http", "127.0.0.1:1", "--wsgi",
-                              "no_such_module_x:app", "--preload", "-w", "4"],
+                              "no_such_module_x:app", "--preload", "-w", "4"]
+                             # --preload as root: see start().
+                             + harness.user_args(allow_root=True),
                              capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"No module named 'no_such_module_x'", out.stderr)

@@ -54,7 +54,7 @@ class ThreadsTest(unittest.TestCase):
         self.proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--wsgi",
              "threads:app", "--pythonpath", APPS, "--error-log",
-             self.log] + list(args),
+             self.log] + list(args) + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(os.unlink, self.log)
         self.addCleanup(lambda: (self.proc.terminate(), self.proc.wait(15)))
