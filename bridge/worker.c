@@ -531,10 +531,7 @@ worker_exit(int status)
 {
 #ifdef WORKER_ASAN
 	/* Reports go where ASAN_OPTIONS' log_path says; the tests fail on
-	 * any.  A leak does not change the exit status the master reads.
-	 * After --user the process is not dumpable, and LeakSanitizer's
-	 * tracer could not attach to its threads. */
-	prctl(PR_SET_DUMPABLE, 1);
+	 * any.  A leak does not change the exit status the master reads. */
 	__lsan_do_recoverable_leak_check();
 #endif
 #ifdef BRIDGE_GCOV_DUMP
