@@ -92,11 +92,39 @@ def _sanitizer_dir():
         opts = os.environ.get(var, "")
         if "log_path=" not in opts:
             os.environ[var] = (opts + ":" if opts else "") + \
-                "log_path=" + os.path.join(d, var[:-8].lower())
+                "log_path=" + os.path.join(d, "report")
     return d
 
 
+_SANITIZER_ENV = {v: os.environ.get(v) for v in
+                  ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")}
 SANITIZER_DIR = _sanitizer_dir()
+
+
+def preload_sanitizer_runtime():
+    """Under ASan: run this test file again with the ASan runtime
+    preloaded (never returns), so that a sanitizer-built module can be
+    loaded into this Python with ctypes.  The interpreter's own leaks are
+    not checked (detect_leaks=0); any other report fails the tests as
+    usual.  Does nothing otherwise."""
+    if not SANITIZED or os.environ.get("BRIDGE_ASAN_PRELOADED") == "1":
+        return
+    rt = subprocess.run(["clang", "-print-file-name=libclang_rt.asan-%s.so"
+                         % os.uname().machine], capture_output=True,
+                        text=True, timeout=TIMEOUT).stdout.strip()
+    if not os.path.isabs(rt) or not os.path.exists(rt):
+        raise AssertionError("ASan runtime not found (clang said %r)" % rt)
+    env = dict(os.environ, LD_PRELOAD=rt, BRIDGE_ASAN_PRELOADED="1")
+    for var, val in _SANITIZER_ENV.items():
+        if val is None:
+            env.pop(var, None)
+        else:
+            env[var] = val
+    env["ASAN_OPTIONS"] += ":detect_leaks=0"
+    _cleanup_sanitizer_dir()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
 _reports_seen = set()
 
 
@@ -119,7 +147,8 @@ def _sanitizer_message(reports):
 
 
 def _cleanup_sanitizer_dir():
-    if SANITIZER_DIR is not None and not os.listdir(SANITIZER_DIR):
+    if SANITIZER_DIR is not None and os.path.isdir(SANITIZER_DIR) and \
+            not os.listdir(SANITIZER_DIR):
         os.rmdir(SANITIZER_DIR)
 
 

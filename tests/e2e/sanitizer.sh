@@ -11,8 +11,8 @@ for san_var in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
 	[ -n "${ASAN_OPTIONS:-}" ] || break
 	case ${!san_var:-} in
 	*log_path=*) ;;
-	'') export "$san_var=log_path=$san_dir/${san_var%_OPTIONS}" ;;
-	*) export "$san_var=${!san_var}:log_path=$san_dir/${san_var%_OPTIONS}" ;;
+	'') export "$san_var=log_path=$san_dir/report" ;;
+	*) export "$san_var=${!san_var}:log_path=$san_dir/report" ;;
 	esac
 done
 user_args=()
