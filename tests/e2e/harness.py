@@ -284,6 +284,21 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=TIMEOUT):
         return None
 
 
+def stop_bridge(proc, log=None, sig=signal.SIGTERM):
+    """Stop a bridge a test started by hand (TERM) and assert that it
+    exited 0: a clean stop is part of every test.  log: its error log,
+    shown on failure.  If it has exited already, the test that stopped it
+    checked how; returns the status either way."""
+    if proc.poll() is not None:
+        return proc.returncode
+    rc = stop_process(proc, sig, 15)
+    if rc != 0:
+        raise AssertionError("bridge exited with status %s on signal %d, "
+                             "not 0%s" % (rc, sig, "; log:\n" + read_text(log)
+                                          if log else ""))
+    return rc
+
+
 class TempDir:
     """A directory removed at cleanup, readable by nobody (the user the
     application runs as); writable=True: writable by it too (sticky, as

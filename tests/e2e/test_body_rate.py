@@ -31,7 +31,7 @@ class BodyRateTest(unittest.TestCase):
              "-w", "1", "--read-timeout", "1", "--min-body-rate", "1000",
              "--error-log", self.log] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (self.proc.terminate(), self.proc.wait(10)))
+        self.addCleanup(harness.stop_bridge, self.proc, self.log)
         deadline = time.monotonic() + 5
         while True:
             try:

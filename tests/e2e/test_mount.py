@@ -52,9 +52,10 @@ class Server:
         return int(head.split()[1]), body.decode()
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        os.unlink(self.log.name)
+        try:
+            harness.stop_bridge(self.proc, self.log.name)
+        finally:
+            os.unlink(self.log.name)
 
 
 class MountTest(unittest.TestCase):

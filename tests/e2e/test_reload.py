@@ -90,9 +90,7 @@ class ReloadTest(unittest.TestCase):
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
+        harness.stop_bridge(self.proc, self.log)
 
     def test_config_and_preloaded_app_read_anew(self):
         before = get(self.port).split()

@@ -102,10 +102,10 @@ class SystemdTest(unittest.TestCase):
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def tearDown(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.notify.close()
+        try:
+            harness.stop_bridge(self.proc, self.log)
+        finally:
+            self.notify.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def messages_until(self, key):

@@ -89,9 +89,7 @@ class TlsTest(unittest.TestCase):
                 time.sleep(0.05)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
+        harness.stop_bridge(self.proc, self.log)
 
     def log_text(self):
         with open(self.log) as f:

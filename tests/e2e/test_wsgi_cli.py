@@ -8,6 +8,7 @@ import sys
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -52,7 +53,7 @@ class WsgiCliTest(unittest.TestCase):
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         self.addCleanup(os.unlink, log)
-        self.addCleanup(lambda: (proc.terminate(), proc.wait(15)))
+        self.addCleanup(harness.stop_bridge, proc, log)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -72,15 +73,31 @@ class WsgiCliTest(unittest.TestCase):
         # examples/wsgi/hello.py defines "application".
         proc, port = self.start("--wsgi", "hello", "--pythonpath",
                                 os.path.join(SRCDIR, "examples/wsgi"))
-        st, body = get(port, "/")
-        self.assertEqual(st, 200)
-        self.assertTrue(body)
+        self.assertEqual(get(port, "/"), (200, b"Hello, world!\n"))
 
     def served_by(self, port):
-        """(importing pid, serving pid, gc freeze count), from two
-        workers at most."""
-        return [tuple(int(x) for x in get(port)[1].split()[:3])
-                for _ in range(6)]
+        """(importing pid, serving pid, gc freeze count) of requests from
+        four clients at once until both workers answered (at most 10 s);
+        fails unless both did."""
+        out = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + 10
+
+        def client():
+            while time.monotonic() < deadline:
+                got = tuple(int(x) for x in get(port)[1].split()[:3])
+                with lock:
+                    out.append(got)
+                    if len({s for _, s, _ in out}) >= 2:
+                        return
+        ts = [threading.Thread(target=client) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(20)
+        self.assertEqual(len({s for _, s, _ in out}), 2,
+                         "not both workers served: %s" % out)
+        return out
 
     def test_without_preload_each_worker_imports(self):
         proc, port = self.start("--wsgi", "importpid:app", "--pythonpath",

@@ -57,7 +57,7 @@ class ThreadsTest(unittest.TestCase):
              self.log] + list(args) + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(os.unlink, self.log)
-        self.addCleanup(lambda: (self.proc.terminate(), self.proc.wait(15)))
+        self.addCleanup(harness.stop_bridge, self.proc, self.log)
         deadline = time.monotonic() + 20
         while True:
             try:
