@@ -191,7 +191,9 @@ probe_handle(void *ctx, bg_request *r)
 	if (q != NULL)
 		arg = q + 1;
 
-	if (strcmp(path, "/env") == 0)
+	/* ?show-env: the environment on any path (the mount itself). */
+	if (strcmp(path, "/env") == 0 ||
+	    (arg != NULL && strcmp(arg, "show-env") == 0))
 		return env(r);
 	if (strcmp(path, "/echo") == 0)
 		return echo(r);
