@@ -12,9 +12,11 @@ packages=(
 	clang libclang-rt-dev
 	# real peers for the end-to-end tests
 	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi fcgiwrap
-	openssl wrk systemd
+	openssl wrk systemd lighttpd
 	python3 python3-flask python3-django
 	procps iproute2
+	# line and branch coverage (tests/coverage.sh)
+	lcov
 	# the --stats status page, rendered headless (test_stats.py)
 	chromium fonts-liberation
 )
@@ -29,6 +31,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 # Debian starts the servers it installs; the tests run their own.
-for s in nginx apache2 haproxy; do
+for s in nginx apache2 haproxy lighttpd; do
 	service "$s" stop >/dev/null 2>&1 || true
 done
