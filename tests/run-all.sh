@@ -140,6 +140,13 @@ fi
 
 echo
 printf '%s\n' "${results[@]}"
+# What skipped, and why (unittest: "... skipped 'REASON'"; a known defect
+# marked as an expected failure counts with them).
+for dir in build build-asan; do
+	find "$dir/tests" -name '*.log' 2>/dev/null | sort |
+		xargs -r grep -H -E "\.\.\. (skipped '|expected failure)" |
+		sed "s|^$dir/tests/|SKIP ($dir) |"
+done
 # Test cases over both suites and the fuzz targets, from this run only.
 [ $status -eq 0 ] || [ "$nfail" -gt 0 ] || nfail=1
 echo "$npass passed, $nfail failed, $nskip skipped"
