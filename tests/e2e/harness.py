@@ -125,7 +125,12 @@ def preload_sanitizer_runtime():
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 _reports_seen = set()
+# Reports of no test's (a class-wide bridge stopping between tests):
+# main() fails the file with them.
+_between_reports = []
 
 
 def sanitizer_reports():
@@ -160,7 +165,7 @@ _unittest_run = unittest.TestCase.run
 def _run_checked(self, result=None):
     """TestCase.run, then fail the test if a sanitizer report appeared
     while it ran (its bridges are stopped by then: cleanups ran)."""
-    sanitizer_reports()
+    _between_reports.extend(sanitizer_reports())
     ret = _unittest_run(self, result)
     reports = sanitizer_reports()
     if reports and result is not None:
@@ -952,7 +957,7 @@ def main():
     r = prog.result
     failed = {_case_id(t) for t, _ in r.failures + r.errors}
     failed |= {_case_id(t) for t in r.unexpectedSuccesses}
-    late = sanitizer_reports()
+    late = _between_reports + sanitizer_reports()
     if late:
         sys.stderr.write("FAIL: sanitizer reports after the last test "
                          "(a class-wide process):\n%s\n"
