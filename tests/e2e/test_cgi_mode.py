@@ -37,9 +37,10 @@ def start_apache_cgi(tc):
 
 def run_cgi(env, body=b"", args=(), allow_root=True):
     """bridge as a CGI program: (exit status, stdout, stderr).  The
-    environment is exactly env: as root (CI), --allow-root says so."""
-    if allow_root and os.geteuid() == 0:
-        args = ["--allow-root"] + list(args)
+    environment is exactly env: as root (CI), with --user nobody, as the
+    README says; allow_root=False: neither flag (the refusal)."""
+    if allow_root:
+        args = h.user_args() + list(args)
     p = subprocess.run([h.BRIDGE, "--module", h.PROBE_SO] + list(args),
                        env=env, input=body, capture_output=True,
                        timeout=h.TIMEOUT)
