@@ -4,7 +4,7 @@ Flags and set-ups the rest of the suite did not exercise end to end
 (issue 14 item 6), each against the real binary: --version, the :PORT
 form, --access-log -, --log-level filtering, unix sockets with
 --socket-mode and --socket-owner, --group, a master that is not root,
---max-conns, --body-buffer with --tmp-dir, LISTEN_FDNAMES=https and
+--max-conns, --max-spool, --body-buffer with --tmp-dir, LISTEN_FDNAMES=https and
 WATCHDOG_USEC under systemd-socket-activate, and lighttpd's mod_fastcgi
 in front of bridge.
 """
@@ -242,6 +242,62 @@ class Limits(unittest.TestCase):
         st, _, body = h.http_request(b.port, "POST", "/echo",
                                      body=b"x" * 1000)
         self.assertEqual((st, body), (200, b"x" * 1000))
+        b.stop()
+
+
+class MaxSpool(unittest.TestCase):
+    """--max-spool: how much of a response bridge spools (to a file in
+    --tmp-dir) for a client that does not read, before the application
+    waits for it."""
+    SIZE = 20 * 1000 * 1000
+
+    def stalled(self, extra):
+        """A bridge and a client that asked for SIZE bytes and reads
+        nothing yet: (bridge, worker pid, client)."""
+        self.spool = h.TempDir(self, writable=True)
+        b = hh.HttpBridge(self, extra=["--write-timeout", "60", "--tmp-dir",
+                                       self.spool.path] + extra)
+        worker = get_pid(b.port)
+        c = hh.RawHttp(b.addr, timeout=h.TIMEOUT, rcvbuf=4096)
+        self.addCleanup(c.close)
+        c.send(hh.get_request("/big?%d" % self.SIZE))
+        return b, worker, c
+
+    def spooled(self, worker):
+        """Bytes in the worker's open files under --tmp-dir."""
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % worker):
+            path = "/proc/%d/fd/%s" % (worker, fd)
+            try:
+                if os.readlink(path).startswith(self.spool.path):
+                    n += os.stat(path).st_size
+            except OSError:
+                pass
+        return n
+
+    def read_all(self, c):
+        r = c.read_response()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.body), self.SIZE)
+
+    def test_spool_bounded_then_response_complete(self):
+        """A 20 MB response to a client that reads nothing: with the
+        default (64m) the spool takes most of it; with --max-spool 1m it
+        stays near 1 MB while the application waits; either way the
+        client, once it reads, gets every byte."""
+        b, worker, c = self.stalled([])
+        self.assertTrue(h.wait_for(lambda: self.spooled(worker) > 10 ** 7),
+                        "default spool holds %d bytes" % self.spooled(worker))
+        self.read_all(c)
+        b.stop()
+        b, worker, c = self.stalled(["--max-spool", "1m"])
+        self.assertTrue(h.wait_for(lambda: self.spooled(worker) > 0),
+                        "nothing spooled")
+        # A negative check: nothing to wait for but time.
+        over = h.wait_for(lambda: self.spooled(worker) > 2 * 2 ** 20, 3.0)
+        self.assertFalse(over, "spooled %d bytes with --max-spool 1m"
+                         % self.spooled(worker))
+        self.read_all(c)
         b.stop()
 
 
