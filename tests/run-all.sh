@@ -109,11 +109,7 @@ run_suite "tests" build || status=1
 # tests/lsan.supp; malloc_context_size keeps that affordable.
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_segv=0:allocator_may_return_null=1:fast_unwind_on_malloc=0:malloc_context_size=12
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# use_tls=0: workers run the leak check before they exit (worker_exit),
-# and LeakSanitizer's tracer dies on the dynamic TLS of a worker's
-# Python threads ("Tracer caught signal 11"); without TLS as roots it
-# can only report more, never less (tests/lsan.supp).
-export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0:use_tls=0
+export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
 run_suite "tests under ASan+UBSan" build-asan \
 	CC=clang \
 	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
