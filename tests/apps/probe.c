@@ -224,8 +224,11 @@ probe_handle(void *ctx, bg_request *r)
 	if (q != NULL)
 		arg = q + 1;
 
+	/* ?show-env or an X-Probe-Env header: the environment on any path
+	 * (the mount itself, dot-segments). */
 	if (strcmp(path, "/env") == 0 ||
-	    srv->var(r, "HTTP_X_PROBE_ENV", NULL) != NULL)
+	    srv->var(r, "HTTP_X_PROBE_ENV", NULL) != NULL ||
+	    (arg != NULL && strcmp(arg, "show-env") == 0))
 		return env(r);
 	if (strcmp(path, "/echo") == 0)
 		return echo(r);
