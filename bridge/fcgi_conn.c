@@ -72,6 +72,7 @@ struct fcgi_conn {
 
 static uint8_t *scratch;
 static struct fcgi_conn *conns;
+static int shutdown_queued;	/* shutdown_walk() is deferred */
 
 static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_close(struct fcgi_conn *c, const char *why);
@@ -971,15 +972,36 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	conn_update(c);
 }
 
-void
-fcgi_conn_shutdown(void)
+static void
+shutdown_walk(void *arg)
 {
 	struct fcgi_conn *c, *next;
 
+	(void)arg;
+	shutdown_queued = 0;
 	/* Idle connections get the drain window (a request may be on its
 	 * way); busy ones close after their answers. */
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
 		conn_update(c);
 	}
+}
+
+/*
+ * Called from inside a connection's own event (the request that reached
+ * --max-requests finishes in records(), still walking c->in): updating
+ * that connection now would run its records again and free c->in under
+ * the parser.  The walk runs after the round.
+ */
+void
+fcgi_conn_shutdown(void)
+{
+	if (shutdown_queued)
+		return;
+	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
+		log_error("fcgi: stopping: out of memory; idle connections "
+		    "wait for their timeout");
+		return;
+	}
+	shutdown_queued = 1;
 }

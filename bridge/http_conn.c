@@ -99,6 +99,7 @@ struct http_conn {
 
 static char *scratch;
 static struct http_conn *conns;
+static int shutdown_queued;	/* shutdown_walk() is deferred */
 
 static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_resume(struct http_conn *c);
@@ -1244,11 +1245,13 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	conn_update(c);
 }
 
-void
-http_conn_shutdown(void)
+static void
+shutdown_walk(void *arg)
 {
 	struct http_conn *c, *next;
 
+	(void)arg;
+	shutdown_queued = 0;
 	/* Idle connections get the drain window: a request on its way is
 	 * answered with "Connection: close" (start_request sees
 	 * worker.stopping), then the connection closes. */
@@ -1256,4 +1259,23 @@ http_conn_shutdown(void)
 		next = c->next;
 		conn_update(c);
 	}
+}
+
+/*
+ * Called from inside a connection's own event (the request that reached
+ * --max-requests finishes in process(), still walking c->in): updating
+ * that connection now would parse the same bytes again (a second run)
+ * or free the buffer under the parser.  The walk runs after the round.
+ */
+void
+http_conn_shutdown(void)
+{
+	if (shutdown_queued)
+		return;
+	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
+		log_error("http: stopping: out of memory; idle connections "
+		    "wait for their timeout");
+		return;
+	}
+	shutdown_queued = 1;
 }
