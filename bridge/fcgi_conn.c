@@ -31,6 +31,7 @@
 #include "module.h"
 #include "req.h"
 #include "scoreboard.h"
+#include "transport.h"
 #include "worker.h"
 
 #define FCGI_SCRATCH (FCGI_RECORD_MAX * 2)
@@ -63,11 +64,14 @@ struct fcgi_conn {
 	struct fcgi_req *reqs;
 	int nreqs;
 	ssize_t open_rec;	/* offset in out of an extendable STDOUT */
+	size_t unsent;		/* in the kernel, not taken by the peer */
 	uint16_t open_id;
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
 	unsigned served : 1;	/* answered a request since stopping */
 	unsigned busy : 1;	/* an application thread has it */
+	unsigned sent : 1;	/* write progress since the timer was set */
+	unsigned got : 1;	/* read progress since the timer was set */
 };
 
 static uint8_t *scratch;
@@ -77,6 +81,7 @@ static int shutdown_queued;	/* shutdown_walk() is deferred */
 static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_close(struct fcgi_conn *c, const char *why);
 static void conn_update(struct fcgi_conn *c);
+static void conn_timer(struct fcgi_conn *c);
 
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
@@ -97,7 +102,18 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	    offsetof(struct fcgi_conn, timer));
 
 	(void)l;
-	if (c->out.len > 0)
+	if (c->out.len == 0 && c->unsent > 0) {
+		/* Our output is all in the kernel's hands: the write state
+		 * lasts while the peer takes it. */
+		size_t now = transport_unsent(c->io.fd);
+
+		if (now < c->unsent) {
+			c->unsent = now;
+			conn_timer(c);
+			return;
+		}
+	}
+	if (c->out.len > 0 || c->unsent > 0)
 		conn_close(c, "write timeout: peer does not read");
 	else if (c->nreqs > 0)
 		conn_close(c, "read timeout: request incomplete");
@@ -267,6 +283,7 @@ conn_flush(struct fcgi_conn *c)
 		}
 		buf_consume(&c->out, (size_t)w);
 		c->open_rec = -1;
+		c->sent = 1;
 	}
 	buf_free(&c->out);
 	c->open_rec = -1;
@@ -860,6 +877,7 @@ conn_read(struct fcgi_conn *c)
 				    strerror(errno) : NULL);
 			return;
 		}
+		c->got = 1;
 		if (c->in.len > 0) {
 			c->in.len += (size_t)n;
 			p = c->in.data + c->in.off;
@@ -901,11 +919,42 @@ conn_resume(struct fcgi_conn *c)
 		buf_free(&c->in);
 }
 
+/*
+ * Each state owns its deadline and only its own progress extends it:
+ * output waiting, in our buffer or the kernel's (--write-timeout), by
+ * bytes the peer took, never by bytes it sent; a request arriving (--read-timeout) by bytes read; the
+ * drain window by nothing; idle (--idle-timeout) from the last request.
+ */
+static void
+conn_timer(struct fcgi_conn *c)
+{
+	struct loop_tq *q;
+	int progress = 0;
+
+	if (c->sent && c->out.len == 0)
+		c->unsent = transport_unsent(c->io.fd);
+	if (c->out.len > 0 || c->unsent > 0) {
+		q = worker.tq_write;
+		progress = c->sent;
+	} else if (c->nreqs > 0 || c->in.len > 0) {
+		q = worker.tq_read;
+		progress = c->got;
+	} else if (worker.stopping)
+		q = worker.tq_drain;
+	else {
+		/* A request that came and went while idle starts it anew. */
+		q = worker.tq_idle;
+		progress = c->got || c->sent;
+	}
+	c->sent = c->got = 0;
+	if (c->timer.q != q || progress)
+		loop_timer_arm(&worker.loop, q, &c->timer);
+}
+
 static void
 conn_update(struct fcgi_conn *c)
 {
 	uint32_t ev = 0;
-	struct loop_tq *q;
 
 	if (c->closed || c->busy)
 		return;
@@ -944,12 +993,7 @@ conn_update(struct fcgi_conn *c)
 		conn_close(c, strerror(errno));
 		return;
 	}
-	q = c->out.len > 0 ? worker.tq_write :
-	    (c->nreqs > 0 || c->in.len > 0) ? worker.tq_read :
-	    worker.stopping ? worker.tq_drain : worker.tq_idle;
-	/* The drain window is not extended by anything. */
-	if (q != worker.tq_drain || c->timer.q != q)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+	conn_timer(c);
 }
 
 static void

@@ -79,6 +79,7 @@ struct http_conn {
 	int spool_fd;		/* output beyond HTTP_OUT_HIGH, or -1 */
 	off_t spool_sent;	/* bytes of the spool already sent */
 	off_t spool_len;
+	size_t unsent;		/* in the kernel, not taken by the client */
 	struct req *r;		/* request being received or run */
 	struct http_chunked chunked;
 	uint64_t body_left;
@@ -95,6 +96,9 @@ struct http_conn {
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
 	unsigned busy : 1;	/* an application thread has it */
+	unsigned had_head : 1;	/* a request head arrived on it */
+	unsigned sent : 1;	/* write progress since the timer was set */
+	unsigned got : 1;	/* read progress since the timer was set */
 };
 
 static char *scratch;
@@ -105,6 +109,8 @@ static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_resume(struct http_conn *c);
 static void conn_update(struct http_conn *c);
 static void conn_close(struct http_conn *c, const char *why);
+static void conn_timer(struct http_conn *c);
+static int pending(const struct http_conn *c);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
@@ -143,7 +149,18 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	    offsetof(struct http_conn, timer));
 
 	(void)l;
-	if (c->out.len > 0 || c->spool_fd != -1)
+	if (!pending(c) && c->unsent > 0) {
+		/* Our output is all in the kernel's hands: the write state
+		 * lasts while the client takes it. */
+		size_t now = transport_unsent(c->io.fd);
+
+		if (now < c->unsent) {
+			c->unsent = now;
+			conn_timer(c);
+			return;
+		}
+	}
+	if (pending(c) || c->unsent > 0)
 		conn_close(c, "write timeout: client does not read");
 	else if (c->r != NULL || c->in.len > 0)
 		conn_close(c, "read timeout: request incomplete");
@@ -281,6 +298,8 @@ spool_flush(struct http_conn *c)
 			/* Zero-copy from the spool to the socket. */
 			w = sendfile(c->io.fd, c->spool_fd, &c->spool_sent,
 			    (size_t)left);
+			if (w > 0)
+				c->sent = 1;
 			if (w == -1) {
 				if (errno == EINTR)
 					continue;
@@ -301,6 +320,7 @@ spool_flush(struct http_conn *c)
 		if (w == -1)
 			return errno == EAGAIN ? 0 : -1;
 		c->spool_sent += w;
+		c->sent = 1;
 	}
 	return 0;
 }
@@ -326,6 +346,7 @@ conn_flush(struct http_conn *c)
 			return -1;
 		}
 		buf_consume(&c->out, (size_t)w);
+		c->sent = 1;
 	}
 	buf_free(&c->out);
 	return 0;
@@ -871,6 +892,7 @@ start_request(struct http_conn *c, const char *p, size_t len)
 		return -1;
 	}
 	c->minor = (uint8_t)h.minor_version;
+	c->had_head = 1;
 	/* Section 9.3: persistence by version and Connection. */
 	c->keep_alive = !h.conn_close && (h.minor_version >= 1 ||
 	    h.keep_alive) && !worker.stopping;
@@ -1123,6 +1145,7 @@ conn_read(struct http_conn *c)
 				    NULL);
 			return;
 		}
+		c->got = 1;
 		if (c->in.len > 0) {
 			c->in.len += (size_t)n;
 			p = (char *)c->in.data + c->in.off;
@@ -1169,11 +1192,59 @@ conn_resume(struct http_conn *c)
 		buf_free(&c->in);
 }
 
+/*
+ * Each state of the connection owns its deadline, and only the progress
+ * of that state extends it (STYLE.md rule 18):
+ *	write	output waiting, in our buffers or the kernel's:
+ *		--write-timeout, re-armed by bytes the client took, never
+ *		by bytes it sent (nginx's send_timeout)
+ *	body	a request read: --read-timeout, re-armed by bytes read
+ *	head	the TLS handshake and the first request head, or a later
+ *		head's first byte on: --header-timeout for the whole
+ *		head, never re-armed (slowloris, plain or TLS alike)
+ *	drain	stopping: the drain window, never re-armed
+ *	idle	keep-alive between requests: --idle-timeout from the
+ *		last request
+ */
+static void
+conn_timer(struct http_conn *c)
+{
+	struct loop_tq *q;
+	int progress = 0;
+
+	if (c->sent && !pending(c))
+		c->unsent = transport_unsent(c->io.fd);
+	if (pending(c)) {
+		q = worker.tq_write;
+		progress = c->sent;
+	} else if (c->unsent > 0) {
+		/* Handed to the kernel, not taken by the client yet: the
+		 * timeout handler measures the progress. */
+		q = worker.tq_write;
+		progress = c->sent;
+	} else if (c->r != NULL) {
+		q = worker.tq_read;
+		progress = c->got;
+	} else if (c->in.len > 0)
+		q = worker.tq_header;
+	else if (worker.stopping)
+		q = worker.tq_drain;
+	else if (!c->had_head)
+		q = worker.tq_header;
+	else {
+		/* A request that came and went while idle starts it anew. */
+		q = worker.tq_idle;
+		progress = c->got || c->sent;
+	}
+	c->sent = c->got = 0;
+	if (c->timer.q != q || progress)
+		loop_timer_arm(&worker.loop, q, &c->timer);
+}
+
 static void
 conn_update(struct http_conn *c)
 {
 	uint32_t ev = 0;
-	struct loop_tq *q;
 
 	if (c->closed || c->busy)
 		return;
@@ -1211,16 +1282,7 @@ conn_update(struct http_conn *c)
 		conn_close(c, strerror(errno));
 		return;
 	}
-	q = pending(c) ? worker.tq_write :
-	    c->r != NULL ? worker.tq_read :
-	    c->in.len > 0 ? worker.tq_header :
-	    worker.stopping ? worker.tq_drain : worker.tq_idle;
-	/* The header timer bounds the whole request head, so progress
-	 * does not re-arm it (a byte at a time must not hold a
-	 * connection: slowloris); the body and write timers bound a
-	 * pause, so progress does. */
-	if (c->timer.q != q || q == worker.tq_write || q == worker.tq_read)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+	conn_timer(c);
 }
 
 static void

@@ -1,7 +1,9 @@
 /*
  * The plain transport: the socket as it is.  (TLS is in tls_openssl.c.)
  */
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,3 +46,13 @@ const struct transport transport_plain = {
 	.pending = t_plain_pending,
 	.close = t_plain_close,
 };
+
+size_t
+transport_unsent(int fd)
+{
+	int n;
+
+	if (ioctl(fd, SIOCOUTQ, &n) == -1 || n < 0)
+		return 0;
+	return (size_t)n;
+}
