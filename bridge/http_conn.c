@@ -353,9 +353,12 @@ conn_flush(struct http_conn *c)
 }
 
 /*
- * The spool is bounded (--max-spool, as nginx's proxy_max_temp_file_size):
- * past it the module waits for the client after all, bounded by
- * --write-timeout, rather than fill the disk.
+ * The spool is bounded (--max-spool, as nginx's proxy_max_temp_file_size)
+ * rather than fill the disk.  Past it, an application thread (--threads)
+ * waits for the client, bounded by --write-timeout: only its own request
+ * waits.  With --threads 1 the module runs on the loop thread, where
+ * waiting would stall every other connection of the worker (STYLE.md
+ * rule 20): the response is cut instead, as for a client gone.
  */
 static int
 spool_bound(struct http_conn *c)
@@ -367,6 +370,17 @@ spool_bound(struct http_conn *c)
 		if (c->spool_fd == -1 || (uint64_t)(c->spool_len -
 		    c->spool_sent) <= config.max_spool / 2)
 			break;
+		if (!c->busy) {
+			log_msg(LOG_LEVEL_WARN, c->r->id, "http: fd %d: the "
+			    "client lags more than --max-spool behind; "
+			    "response cut (with --threads the application "
+			    "would wait for it)", c->io.fd);
+			errno = ENOBUFS;
+			return -1;
+		}
+		log_msg(LOG_LEVEL_DEBUG, c->r->id, "http: fd %d: past "
+		    "--max-spool; the application waits for the client",
+		    c->io.fd);
 		if (loop_wait_fd(c->io.fd, c->send_want == EPOLLIN ? POLLIN :
 		    POLLOUT, config.write_timeout) == -1)
 			return -1;
