@@ -52,7 +52,11 @@ transport_unsent(int fd)
 {
 	int n;
 
-	if (ioctl(fd, SIOCOUTQ, &n) == -1 || n < 0)
+	/* TCP: bytes not sent yet (in flight ones are on their way, and a
+	 * client that does not read closes its window); a unix socket
+	 * only knows what the peer has not read. */
+	if (ioctl(fd, SIOCOUTQNSD, &n) == -1 &&
+	    ioctl(fd, SIOCOUTQ, &n) == -1)
 		return 0;
-	return (size_t)n;
+	return n > 0 ? (size_t)n : 0;
 }

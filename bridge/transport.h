@@ -30,7 +30,8 @@ extern const struct transport transport_plain;
 
 /*
  * Bytes written to fd that the peer has not taken yet (the kernel's send
- * queue: SIOCOUTQ), 0 when the kernel cannot say.  Output handed to the
+ * queue: SIOCOUTQNSD for TCP, SIOCOUTQ for unix sockets), 0 when the
+ * kernel cannot say.  Output handed to the
  * kernel is still output waiting for a client that does not read.
  */
 size_t transport_unsent(int fd);
