@@ -922,8 +922,9 @@ conn_resume(struct fcgi_conn *c)
 /*
  * Each state owns its deadline and only its own progress extends it:
  * output waiting, in our buffer or the kernel's (--write-timeout), by
- * bytes the peer took, never by bytes it sent; a request arriving (--read-timeout) by bytes read; the
- * drain window by nothing; idle (--idle-timeout) from the last request.
+ * bytes the peer took, never by bytes it sent; a request arriving
+ * (--read-timeout) by bytes read; the drain window by nothing; idle
+ * (--idle-timeout) from the last request.
  */
 static void
 conn_timer(struct fcgi_conn *c)

@@ -17,9 +17,9 @@
  *	/log		logs a line through the gateway, answers "logged"
  *	/pid		the worker's process id
  *	/status?N	answers status N (200..999) with a short body
- *	/count?ID	appends "ID pid\n" to the --module-arg count=PATH file
- *			(one line per run: tests count how often a request
- *			ran), then echoes the request body
+ *	/count?ID	appends "ID pid\n" to the file of --module-arg
+ *			count=PATH (one line per run: tests count how often
+ *			a request ran), then echoes the request body
  *	anything else	"probe\n"
  *
  * --module-arg init-sleep=MS makes init() take MS milliseconds (a slow

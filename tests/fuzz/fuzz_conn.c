@@ -13,9 +13,10 @@
  *		bits 1-2  --max-requests: 0 (off), 1, 2, 3
  *		bit 3     a small send buffer on bridge's socket (output
  *		          drains over many rounds)
- *		bits 4-7  timer rate: 0 never, else one round in (17 - n)
- *		          lets one timer queue expire (header, read, write,
- *		          idle or drain: time passing that queue's duration)
+ *		bits 4-7  timer rate: 0 never, else one round in
+ *		          (17 - n) lets one timer queue expire (header,
+ *		          read, write, idle or drain: time passing that
+ *		          queue's duration)
  *	byte 1	seed of the cuts: each round sends 1..64 bytes (1..4 when
  *		bit 7 of the seed is set: reads split inside every head)
  *
