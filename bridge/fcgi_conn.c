@@ -10,8 +10,9 @@
  *
  * Writing: the module's output is framed into STDOUT records in the
  * connection's output buffer, drained by the event loop after the module
- * returns; a module writing more than FCGI_OUT_HIGH bytes waits for the
- * peer (bounded by --write-timeout).
+ * returns; past FCGI_OUT_HIGH bytes an application thread waits for the
+ * peer (bounded by --write-timeout), and with --threads 1 the output
+ * queues up to --max-spool (see conn_flush_blocking).
  */
 #include <errno.h>
 #include <poll.h>
@@ -290,15 +291,35 @@ conn_flush(struct fcgi_conn *c)
 	return 0;
 }
 
-/* The module is producing more than we queue: wait for the peer. */
+/*
+ * The module is producing more than the peer takes.  An application
+ * thread (--threads) waits for the peer, bounded by --write-timeout: only
+ * its own request waits.  With --threads 1 the module runs on the loop
+ * thread, where waiting would stall every other connection of the worker
+ * (STYLE.md rule 20): the output stays queued for the loop to drain, up
+ * to --max-spool, past which the response is cut.
+ */
 static int
-conn_flush_blocking(struct fcgi_conn *c)
+conn_flush_blocking(struct fcgi_conn *c, struct req *r)
 {
 	while (c->out.len > FCGI_OUT_HIGH / 2) {
 		if (conn_flush(c) == -1)
 			return -1;
 		if (c->out.len <= FCGI_OUT_HIGH / 2)
 			break;
+		if (!c->busy) {
+			if (c->out.len <= config.max_spool)
+				break;
+			log_msg(LOG_LEVEL_WARN, r->id, "fcgi: fd %d: the web "
+			    "server lags more than --max-spool behind; "
+			    "response cut (with --threads the application "
+			    "would wait for it)", c->io.fd);
+			errno = ENOBUFS;
+			return -1;
+		}
+		log_msg(LOG_LEVEL_DEBUG, r->id, "fcgi: fd %d: the "
+		    "application waits for the web server to read",
+		    c->io.fd);
 		if (loop_wait_fd(c->io.fd, POLLOUT, config.write_timeout) == -1)
 			return -1;
 	}
@@ -329,7 +350,7 @@ sink_body(struct req *r, const void *p, size_t n)
 
 	if (put_stream(c, FCGI_STDOUT, fr->id, p, n) == -1)
 		return -1;
-	if (c->out.len > FCGI_OUT_HIGH && conn_flush_blocking(c) == -1) {
+	if (c->out.len > FCGI_OUT_HIGH && conn_flush_blocking(c, r) == -1) {
 		log_msg(LOG_LEVEL_WARN, r->id, "fcgi: peer stopped reading: "
 		    "%s", strerror(errno));
 		return -1;

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """
-One slow reader does not freeze its worker.
+One slow reader does not freeze its worker (HTTP client or FastCGI
+web server).
 
 A client that asks for a large response and stops reading: once more
 than --max-spool of it waits, the worker used to wait for that client
@@ -77,6 +78,64 @@ class SlowReader(unittest.TestCase):
         got = slow.read_to_eof(timeout=h.TIMEOUT * 3)
         body = got.partition(b"\r\n\r\n")[2]
         self.assertEqual(body.count(b"x"), BIG, b.log())
+        self.assertNotIn("lags more than --max-spool", b.log())
+
+
+class SlowFastcgiPeer(unittest.TestCase):
+    """The same over FastCGI: a web server that stops reading a response
+    (nginx with fastcgi_buffering off, behind a slow client)."""
+
+    def start(self, threads):
+        return h.Bridge(self, workers=1, log_level="debug", extra=[
+            "--user", "nobody", "--threads", str(threads),
+            "--max-spool", "1m", "--write-timeout", "120"])
+
+    def stalled_peer(self, b):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(h.TIMEOUT)
+        s.connect(b.addr)
+        self.addCleanup(s.close)
+        s.sendall(h.request_bytes(rid=1, path="/big?%d" % BIG,
+                                  flags=h.FCGI_KEEP_CONN))
+        return s
+
+    def others_served(self, b):
+        for i in range(OTHERS):
+            with b.connect(timeout=h.TIMEOUT) as c:
+                try:
+                    r = c.request(rid=1, path="/status?200")
+                except socket.timeout:
+                    self.fail("request %d not answered in %.0f s while a "
+                              "peer stalled:\n%s" % (i, h.TIMEOUT,
+                                                     b.log()))
+                self.assertIn(b"Status: 200", r.stdout)
+
+    def test_threads_1_stalled_peer_cut_others_served(self):
+        b = self.start(1)
+        self.stalled_peer(b)
+        self.others_served(b)
+        b.wait_log("web server lags more than --max-spool behind",
+                   timeout=h.TIMEOUT)
+
+    def test_threads_2_stalled_peer_waits_others_served(self):
+        b = self.start(2)
+        s = self.stalled_peer(b)
+        b.wait_log("application waits for the web server",
+                   timeout=h.TIMEOUT)
+        self.others_served(b)
+        # Read it all now: every byte, then END_REQUEST.
+        s.settimeout(h.TIMEOUT * 3)
+        data, xs, ended = b"", 0, False
+        while not ended:
+            chunk = s.recv(1 << 20)
+            self.assertTrue(chunk, "closed before END_REQUEST:\n" + b.log())
+            recs, data = h.split_records(data + chunk)
+            for rec in recs:
+                if rec.type == h.FCGI_STDOUT:
+                    xs += rec.content.count(b"x")
+                ended = ended or rec.type == h.FCGI_END_REQUEST
+        self.assertEqual(xs, BIG, b.log())
         self.assertNotIn("lags more than --max-spool", b.log())
 
 
