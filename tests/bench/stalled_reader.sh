@@ -5,10 +5,10 @@
 #
 # One bridge worker (--http, the probe module, --max-spool 8m) under wrk
 # keep-alive load (wrk -t1 -c16 --latency, DUR seconds) on "/", twice:
-#   base     wrk alone
-#   stalled  one more client, 1 s into the run, asks for STALL_BYTES and
-#            never reads (4 KiB receive buffer), holding its connection
-#            to the end of the run
+#   base     wrk, and 1 s into the run one more client that asks for
+#            "/" and holds its connection (the control)
+#   stalled  the same, but the client asks for STALL_BYTES and never
+#            reads (4 KiB receive buffer), to the end of the run
 # for --threads 1 (the module on the loop thread: past --max-spool the
 # stalled response is cut) and --threads 2 (the module's thread waits for
 # its own client).  Prints p99 latency, requests/s and wrk timeouts of
@@ -68,14 +68,16 @@ timeouts() {
 		t = $(i + 1) } END { print t + 0 }' "$1"
 }
 
-# One client that asks for a large response and never reads it.
+# One client that asks for TARGET and never reads the answer: /big?N
+# stalls; "/" (the control in the base run: the same process, the same
+# connection held) does not.
 stall_client() {
-	"$PY" - "$PORT" "$STALL_BYTES" <<'EOF' &
+	"$PY" - "$PORT" "$1" <<'EOF' &
 import socket, sys, time
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
 s.connect(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"GET /big?%d HTTP/1.1\r\nHost: b\r\n\r\n" % int(sys.argv[2]))
+s.sendall(b"GET %s HTTP/1.1\r\nHost: b\r\n\r\n" % sys.argv[2].encode())
 time.sleep(3600)
 EOF
 	SPID=$!
@@ -94,9 +96,11 @@ run() {	# threads mode -> prints a row
 	wrk -t1 -c16 -d"${DUR}s" --latency "http://127.0.0.1:$PORT/" \
 	    >"$out" 2>&1 &
 	local wpid=$!
+	sleep 1
 	if [ "$mode" = stalled ]; then
-		sleep 1
-		stall_client
+		stall_client "/big?$STALL_BYTES"
+	else
+		stall_client /
 	fi
 	wait "$wpid"
 	[ -n "$SPID" ] && { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; }
