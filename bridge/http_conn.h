@@ -13,7 +13,11 @@ struct listener;
 /* Take an accepted, non-blocking socket.  Returns 0, or -1 (closed). */
 int http_conn_accept(int fd, const struct listener *l);
 
-/* Graceful stop: close idle connections now, busy ones when done. */
+/*
+ * Graceful stop (worker.stopping set): idle connections get the drain
+ * window, busy ones close when done.  Safe to call from inside a
+ * connection's own event: the walk runs after the current loop round.
+ */
 void http_conn_shutdown(void);
 
 #endif /* BRIDGE_HTTP_CONN_H */

@@ -22,6 +22,9 @@
  *	/notmodified	304 with the Content-Length 1234 of the resource it
  *			stands for, and no body
  *	/date		a response carrying the app's own Date header
+ *	/count?ID	appends "ID pid\n" to the file of --module-arg
+ *			count=PATH (one line per run: tests count how often
+ *			a request ran), then echoes the request body
  *	anything else	"probe\n"
  *
  * A request with the header X-Probe-Env (any path) is answered as /env:
@@ -42,12 +45,15 @@
 #include <bridge/gateway.h>
 
 static const struct bg_server *srv;
+static const char *count_path;	/* --module-arg count=PATH */
 
 static int
 probe_init(const struct bg_server *s, const char *arg, void **ctx)
 {
 	srv = s;
 	*ctx = NULL;
+	if (arg != NULL && strncmp(arg, "count=", 6) == 0)
+		count_path = arg + 6;
 	if (arg != NULL && strncmp(arg, "init-sleep=", 11) == 0) {
 		long ms = atol(arg + 11);
 		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -125,6 +131,29 @@ echo(bg_request *r)
 	rc = text(r, 200, all, len);
 	free(all);
 	return rc;
+}
+
+/* One line per run, written whole with O_APPEND (runs in several
+ * workers interleave by line, never within one). */
+static int
+count(bg_request *r, const char *arg)
+{
+	char line[128];
+	int fd, n;
+
+	if (count_path == NULL)
+		return text(r, 500, "no count= module argument\n", 26);
+	n = snprintf(line, sizeof(line), "%.64s %ld\n", arg ? arg : "",
+	    (long)getpid());
+	if ((fd = open(count_path, O_WRONLY | O_APPEND | O_CREAT, 0666)) ==
+	    -1)
+		return BG_ERROR;
+	if (write(fd, line, (size_t)n) != n) {
+		close(fd);
+		return BG_ERROR;
+	}
+	close(fd);
+	return echo(r);
 }
 
 static int
@@ -234,6 +263,8 @@ probe_handle(void *ctx, bg_request *r)
 		return echo(r);
 	if (strcmp(path, "/big") == 0)
 		return big(r, arg);
+	if (strcmp(path, "/count") == 0)
+		return count(r, arg);
 	if (strcmp(path, "/crash") == 0) {
 		raise(SIGSEGV);
 		return BG_ERROR;
