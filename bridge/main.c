@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "priv.h"
 #include "req.h"
+#include "static.h"
 #include "tls.h"
 
 /*
@@ -82,6 +83,8 @@ main(int argc, char **argv)
 	tls_configure();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
+	/* After --chdir: a relative DIR is the application's. */
+	static_init();
 	adapter_select();
 	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
 	req_server.multithread = config.threads > 1;
