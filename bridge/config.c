@@ -646,7 +646,8 @@ apply(int c, char *arg)
 		if (arg[0] != '/' || end == NULL || end[1] == '\0' ||
 		    memchr(arg, '?', (size_t)(end - arg)) != NULL ||
 		    memchr(arg, '%', (size_t)(end - arg)) != NULL)
-			usage_error("--static-map: '%s' is not /PREFIX=DIR", arg);
+			usage_error("--static-map: '%s' is not /PREFIX=DIR",
+			    arg);
 		if (config.nstatic_map == CONFIG_STATIC_MAX)
 			usage_error("--static-map: more than %d maps",
 			    CONFIG_STATIC_MAX);

@@ -81,7 +81,7 @@ struct http_conn {
 	off_t spool_sent;	/* bytes of the spool already sent */
 	off_t spool_len;
 	struct req *r;		/* request being received or run */
-	const struct static_map *smap;	/* r is a static file's, or NULL */
+	const struct static_map *smap;	/* r is for a static file */
 	struct static_body sbody;	/* file to send after out */
 	struct http_chunked chunked;
 	uint64_t body_left;

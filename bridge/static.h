@@ -82,8 +82,8 @@ void static_body_close(struct static_body *body);
  */
 
 /* Percent-decode a path up to '?' into out (n bytes of room suffice).
- * Returns the length, or -1 for a broken escape or %00.  *encslash is set
- * when an escaped '/' was decoded. */
+ * Returns the length, or -1 for a broken escape or a NUL (raw or %00).
+ * *encslash is set when an escaped '/' was decoded. */
 ssize_t static_path_decode(const char *s, size_t n, char *out,
     int *encslash);
 
