@@ -1030,6 +1030,16 @@ resolve_paths(void)
 	/* "hello.so" is looked for by dlopen(3); "./hello.so" is a file. */
 	if (config.module != NULL && strchr(config.module, '/') != NULL)
 		config.module = absolute(config.module);
+	for (i = 0; i < config.nstatic_map; i++) {
+		const char *m = config.static_map[i], *eq = strchr(m, '=');
+
+		if (eq[1] == '/')
+			continue;
+		if (asprintf(&addr, "%.*s=%s", (int)(eq - m), m,
+		    absolute(eq + 1)) == -1)
+			usage_error("out of memory");
+		config.static_map[i] = addr;
+	}
 	for (i = 0; i < config.ncerts; i++)
 		config.certs[i] = absolute(config.certs[i]);
 	for (i = 0; i < config.nkeys; i++)

@@ -83,7 +83,7 @@ main(int argc, char **argv)
 	tls_configure();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
-	/* After --chdir: a relative DIR is the application's. */
+	/* DIR is absolute (config.c), from where bridge started. */
 	static_init();
 	adapter_select();
 	/* PEP 3333 wsgi.multithread: true when requests run side by side. */

@@ -15,6 +15,8 @@ packages=(
 	openssl wrk systemd
 	python3 python3-flask python3-django
 	procps iproute2
+	# /etc/mime.types for --static-map (test_static_map.py)
+	media-types
 	# conf/bridge.logrotate, run by test_deploy_logs.py
 	logrotate
 	# the --stats status page, rendered headless (test_stats.py)

@@ -119,7 +119,7 @@ class StaticMapTest(unittest.TestCase):
                 "--https", "127.0.0.1:%d" % self.tport,
                 "--cert", self.cert, "--key", self.key,
                 "--wsgi", "counting:app", "--chdir", self.app_dir,
-                "--static-map", "/static=static",
+                "--static-map", "/static=" + self.static,
                 "--static-expires", "1h", "--user", "nobody", "-w", "1",
                 "--access-log", self.access, "--error-log", self.errlog,
                 "--log-level", "info"] + list(extra)
