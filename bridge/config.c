@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "forwarded.h"
 #include "gateway.h"
 #include "log.h"
 
@@ -104,7 +106,8 @@ static const char usage_text[] =
 "                          (repeatable)\n"
 "  --static-expires SECS   Cache-Control max-age of static files\n"
 "  --static-follow-symlinks  symlinks may lead out of a static DIR\n"
-"  --mount PREFIX          HTTP: the application's SCRIPT_NAME; paths\n"
+"  --mount PREFIX          the application's SCRIPT_NAME (HTTP, and FastCGI\n"
+"                          when the web server splits nothing); paths\n"
 "                          outside it get 404\n"
 "  --idle-timeout SECS     idle keep-alive connections close (default 300)\n"
 "  --write-timeout SECS    a stalled client is dropped after (default 60)\n"
@@ -139,6 +142,46 @@ static const char usage_text[] =
 "  --config FILE           read settings from FILE first ('key = value'\n"
 "                          lines, keys named as these flags); flags override\n"
 "  --check-config          validate, print the effective configuration, exit\n"
+"\n"
+"Behind a proxy (HTTP and HTTPS listeners):\n"
+"  --forwarded-allow-ips LIST  addresses (ADDR[/PREFIX], or *) whose\n"
+"                          X-Forwarded-For/-Proto/-Host/-Port and Forwarded\n"
+"                          headers are believed: the app sees the client's\n"
+"                          address, scheme and host (default 127.0.0.1,::1,\n"
+"                          or $FORWARDED_ALLOW_IPS); from others they are\n"
+"                          dropped\n"
+"  --limit-request-line N  request-target bytes, 414 above (default 8192)\n"
+"  --limit-request-fields N  header lines, 431 above (default and most 100)\n"
+"  --limit-request-field_size N  bytes of one header line, 431 above\n"
+"                          (default 0: only the 32k header section)\n"
+"\n"
+"Gunicorn's command line, as typed: bridge -w 4 -b 127.0.0.1:8000 main:app\n"
+"  APP                     MODULE:CALLABLE is --wsgi, PATH.so is --module;\n"
+"                          no address: HTTP on 127.0.0.1:8000 (or $PORT)\n"
+"  -b, --bind ADDR         --http ADDR: HOST:PORT, HOST, unix:PATH, fd://N\n"
+"                          (--https with --certfile; repeatable)\n"
+"  --certfile, --keyfile   --cert, --key\n"
+"  -t, --timeout SECS      --timeout\n"
+"  --keep-alive SECS       --idle-timeout\n"
+"  -u, --user; -g, --group --user, --group\n"
+"  -m, --umask MASK        --umask (022 and 0o22 octal, 18 decimal)\n"
+"  -p, --pid PATH          --pidfile\n"
+"  -c, --config FILE       --config (key = value lines, not Python)\n"
+"  --access-logfile PATH   --access-log\n"
+"  --error-logfile, --log-file PATH  --error-log\n"
+"  --access-logformat FMT  --access-log-format\n"
+"  --log-level LEVEL       also warning (warn) and critical (error)\n"
+"  --worker-connections N  --max-conns\n"
+"  --print-config          --check-config\n"
+"  -v, --version           -V, --version\n"
+"  -e, --env KEY=VALUE     set an environment variable for the application\n"
+"  -n, --name NAME         the processes' name (ps -o comm, top, pgrep)\n"
+"  -k, --worker-class      sync and gthread (bridge has no others)\n"
+"  --worker-tmp-dir DIR    accepted, unused (heartbeats are in memory)\n"
+"  -w, --threads, --graceful-timeout, --max-requests[-jitter], --preload,\n"
+"  --reload, --chdir, --pythonpath, --check-config: as bridge's own.\n"
+"  $WEB_CONCURRENCY        the default of --workers\n"
+"  An activated virtualenv ($VIRTUAL_ENV) is used as --venv is.\n"
 "\n"
 "  -h, --help              this text\n"
 "  -V, --version           version\n";
@@ -323,6 +366,20 @@ enum {
 	OPT_CHECK_CONFIG
 };
 
+/* Gunicorn's spellings that are not bridge's own (apply_gunicorn()). */
+enum {
+	OPT_G_CERTFILE = 512,
+	OPT_G_KEEP_ALIVE,
+	OPT_G_FORWARDED_ALLOW_IPS,
+	OPT_G_LIMIT_REQUEST_LINE,
+	OPT_G_LIMIT_REQUEST_FIELDS,
+	OPT_G_LIMIT_REQUEST_FIELD_SIZE,
+	OPT_G_WORKER_CONNECTIONS,
+	OPT_G_WORKER_TMP_DIR
+};
+
+static void apply_gunicorn(int c, char *arg);
+
 static const struct option long_options[] = {
 	{ "fastcgi", required_argument, NULL, OPT_FASTCGI },
 	{ "http", required_argument, NULL, OPT_HTTP },
@@ -341,6 +398,35 @@ static const struct option long_options[] = {
 	{ "preload", no_argument, NULL, OPT_PRELOAD },
 	{ "reload", no_argument, NULL, OPT_RELOAD },
 	{ "workers", required_argument, NULL, 'w' },
+	/* Gunicorn's names: the same settings, or apply_gunicorn(). */
+	{ "bind", required_argument, NULL, 'b' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "env", required_argument, NULL, 'e' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "worker-class", required_argument, NULL, 'k' },
+	{ "daemon", no_argument, NULL, 'D' },
+	{ "certfile", required_argument, NULL, OPT_G_CERTFILE },
+	{ "keyfile", required_argument, NULL, OPT_KEY },
+	{ "access-logfile", required_argument, NULL, OPT_ACCESS_LOG },
+	{ "access-logformat", required_argument, NULL,
+	    OPT_ACCESS_LOG_FORMAT },
+	{ "error-logfile", required_argument, NULL, OPT_ERROR_LOG },
+	{ "log-file", required_argument, NULL, OPT_ERROR_LOG },
+	{ "print-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "keep-alive", required_argument, NULL, OPT_G_KEEP_ALIVE },
+	{ "worker-connections", required_argument, NULL,
+	    OPT_G_WORKER_CONNECTIONS },
+	{ "worker-tmp-dir", required_argument, NULL, OPT_G_WORKER_TMP_DIR },
+	{ "forwarded-allow-ips", required_argument, NULL,
+	    OPT_G_FORWARDED_ALLOW_IPS },
+	{ "limit-request-line", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_LINE },
+	{ "limit-request-fields", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_FIELDS },
+	{ "limit-request-field_size", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_FIELD_SIZE },
+	{ "limit-request-field-size", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_FIELD_SIZE },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -703,8 +789,255 @@ apply(int c, char *arg)
 			    "error, warn, info, debug", arg);
 		break;
 	default:
+		apply_gunicorn(c, arg);
 		break;
 	}
+}
+
+/*
+ * Gunicorn's command line, as its users type it: "bridge -w 4 -b
+ * 127.0.0.1:8000 main:app" does what "gunicorn ..." did.  Settings bridge
+ * has under another name are applied as those; the few that make no
+ * sense here say what bridge does instead.
+ */
+
+/* -b/--bind: HTTP (HTTPS once --certfile is given), on HOST:PORT, HOST
+ * (port 8000, as Gunicorn), unix:PATH or fd://N, a listening socket the
+ * caller left open. */
+static void
+gunicorn_bind(char *arg)
+{
+	size_t n = strlen(arg);
+	char *addr = arg;
+
+	if (strncmp(arg, "fd://", 5) == 0) {
+		if (n == 5 || n > 12 || strspn(arg + 5, "0123456789") !=
+		    n - 5 || atol(arg + 5) > 65535)
+			usage_error("--bind: '%s' is not fd://N", arg);
+	} else if (strncmp(arg, "unix:", 5) != 0 && n > 0 &&
+	    ((arg[0] == '[' && arg[n - 1] == ']') || (arg[0] != '[' &&
+	    strchr(arg, ':') == NULL))) {
+		if ((addr = malloc(n + 6)) == NULL)
+			usage_error("out of memory");
+		snprintf(addr, n + 6, "%s:8000", arg);
+	} else if (n > 0)
+		check_addr("--bind", arg);
+	add_listen(PROTO_HTTP, addr);
+	config.listen[config.nlisten - 1].bind = 1;
+}
+
+static void
+apply_gunicorn(int c, char *arg)
+{
+	static char why[200];
+	struct forwarded_trust t;
+	char *eq, *end;
+	long v;
+
+	switch (c) {
+	case 'b':
+		gunicorn_bind(arg);
+		break;
+	case 't':
+		apply(OPT_TIMEOUT, arg);
+		break;
+	case 'p':
+		apply(OPT_PIDFILE, arg);
+		break;
+	case 'u':
+		apply(OPT_USER, arg);
+		break;
+	case 'g':
+		apply(OPT_GROUP, arg);
+		break;
+	case 'm':
+		/* Gunicorn reads the mask as Python's int(x, 0): 0o22,
+		 * 0x12 and 18 too. */
+		errno = 0;
+		v = strtol(strncmp(arg, "0o", 2) == 0 ? arg + 2 : arg, &end,
+		    strncmp(arg, "0x", 2) == 0 ? 16 : arg[0] == '0' ||
+		    strncmp(arg, "0o", 2) == 0 ? 8 : 10);
+		if (errno != 0 || end == arg || *end != '\0' || v < 0 ||
+		    v > 0777 || strcmp(arg, "0o") == 0)
+			usage_error("--umask: '%s' is not a mask like 022, "
+			    "0o22 or 18", arg);
+		config.umask = (int)v;
+		break;
+	case 'e':
+		if ((eq = strchr(arg, '=')) == NULL || eq == arg)
+			usage_error("--env: '%s' is not KEY=VALUE", arg);
+		*eq = '\0';
+		if (setenv(arg, eq + 1, 1) == -1) {
+			*eq = '=';
+			usage_error("--env: '%s': %s", arg, strerror(errno));
+		}
+		*eq = '=';
+		break;
+	case 'n':
+		if (*arg == '\0')
+			usage_error("--name: empty name");
+		config.proc_name = arg;
+		break;
+	case 'k':
+		if (strcmp(arg, "sync") == 0 || strcmp(arg, "gthread") == 0)
+			break;
+		if (strstr(arg, "uvicorn") != NULL ||
+		    strstr(arg, "asgi") != NULL || strstr(arg, "ASGI") != NULL)
+			usage_error("--worker-class %s: bridge serves WSGI "
+			    "applications, not ASGI ones", arg);
+		usage_error("--worker-class %s: bridge has no worker classes: "
+		    "each worker's event loop holds every connection (a slow "
+		    "client never holds the application); for an application "
+		    "that waits on I/O give --threads N", arg);
+	case 'D':
+		usage_error("--daemon: bridge does not detach; run it under "
+		    "systemd (conf/bridge.service) or another supervisor");
+	case OPT_G_CERTFILE:
+		apply(OPT_CERT, arg);
+		break;
+	case OPT_G_KEEP_ALIVE:
+		if (strcmp(arg, "0") == 0)
+			usage_error("--keep-alive: bridge always keeps "
+			    "connections alive; --idle-timeout 1 (seconds) "
+			    "is the shortest");
+		apply(OPT_IDLE_TIMEOUT, arg);
+		break;
+	case OPT_G_WORKER_CONNECTIONS:
+		apply(OPT_MAX_CONNS, arg);
+		break;
+	case OPT_G_WORKER_TMP_DIR:
+		/* Where Gunicorn's workers touch their heartbeat files;
+		 * bridge's heartbeat is in shared memory: nothing to do. */
+		break;
+	case OPT_G_FORWARDED_ALLOW_IPS:
+		if (forwarded_trust_parse(&t, arg, why, sizeof(why)) == -1)
+			usage_error("--forwarded-allow-ips: %s", why);
+		config.forwarded_allow_ips = arg;
+		break;
+	case OPT_G_LIMIT_REQUEST_LINE:
+		/* Gunicorn's 0 is "no limit": the largest bridge takes. */
+		config.limit_request_line = (size_t)number(
+		    "--limit-request-line", arg, 0, 65536);
+		if (config.limit_request_line == 0)
+			config.limit_request_line = 65536;
+		break;
+	case OPT_G_LIMIT_REQUEST_FIELDS:
+		config.limit_request_fields = (int)number(
+		    "--limit-request-fields", arg, 0, CONFIG_FIELDS_MAX);
+		if (config.limit_request_fields == 0)
+			config.limit_request_fields = CONFIG_FIELDS_MAX;
+		break;
+	case OPT_G_LIMIT_REQUEST_FIELD_SIZE:
+		config.limit_request_field_size = (size_t)number(
+		    "--limit-request-field_size", arg, 0, 32768);
+		break;
+	default:
+		break;
+	}
+}
+
+static int app_positional;	/* APP given as an argument */
+
+/* The positional APP: module:callable (or a module) is --wsgi, a .so
+ * --module, as "gunicorn main:app" or "bridge ./hello.so". */
+static void
+gunicorn_app(const char *app)
+{
+	size_t n = strlen(app);
+
+	app_positional = 1;
+
+	if (n > 3 && strcmp(app + n - 3, ".so") == 0)
+		config.module = app;
+	else
+		config.wsgi_app = app;
+}
+
+/* "main.py", "pkg/main.py", "main:app" as the WSGI app they name. */
+static void
+wsgi_suggestion(const char *s, char *out, size_t len)
+{
+	size_t n = strlen(s), i;
+
+	if (n > 3 && strcmp(s + n - 3, ".py") == 0) {
+		n -= 3;
+		while (n > 2 && strncmp(s, "./", 2) == 0) {
+			s += 2;
+			n -= 2;
+		}
+		snprintf(out, len, "%.*s:app", (int)n, s);
+		for (i = 0; i < n && i < len; i++)
+			if (out[i] == '/')
+				out[i] = '.';
+	} else
+		snprintf(out, len, "%s", s);
+}
+
+/* Before config_validate()'s own checks. */
+static void
+gunicorn_validate(void)
+{
+	static char suggest[256], bind[32];
+	const char *m = config.module, *list, *env;
+	size_t n = m != NULL ? strlen(m) : 0;
+	char why[200];
+	int i, https = 0, on = 0;
+	socklen_t len = sizeof(on);
+
+	/* uWSGI's --module is a Python module: bridge's loads a .so. */
+	if (m != NULL && (n < 3 || strcmp(m + n - 3, ".so") != 0) &&
+	    (strchr(m, ':') != NULL || (n > 3 &&
+	    strcmp(m + n - 3, ".py") == 0))) {
+		wsgi_suggestion(m, suggest, sizeof(suggest));
+		usage_error("--module %s: --module loads a native module "
+		    "(.so); did you mean --wsgi %s?", m, suggest);
+	}
+	m = config.wsgi_app;
+	n = m != NULL ? strlen(m) : 0;
+	if (m != NULL && n > 3 && strcmp(m + n - 3, ".py") == 0 &&
+	    strchr(m, ':') == NULL) {
+		wsgi_suggestion(m, suggest, sizeof(suggest));
+		usage_error("--wsgi %s: a WSGI app is MODULE:CALLABLE; did you "
+		    "mean --wsgi %s?", m, suggest);
+	}
+	/* An activated virtualenv is the one the application expects. */
+	if (config.wsgi_app != NULL && config.venv == NULL &&
+	    (env = getenv("VIRTUAL_ENV")) != NULL && *env == '/') {
+		config.venv = env;
+		config.venv_from_env = 1;
+	}
+	/* Gunicorn's --certfile makes its binds HTTPS. */
+	for (i = 0; i < config.nlisten; i++)
+		https |= config.listen[i].proto == PROTO_HTTPS;
+	if (config.ncerts > 0 && !https)
+		for (i = 0; i < config.nlisten; i++)
+			if (config.listen[i].bind)
+				config.listen[i].proto = PROTO_HTTPS;
+	/* "bridge main:app" with no address binds where Gunicorn would:
+	 * 127.0.0.1:8000, or 0.0.0.0:$PORT; unless a socket is inherited
+	 * (systemd, spawn-fcgi on fd 0) or bridge runs as a CGI program. */
+	if (app_positional && config.nlisten == 0 &&
+	    getenv("LISTEN_FDS") == NULL &&
+	    getenv("GATEWAY_INTERFACE") == NULL &&
+	    (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
+	    !on)) {
+		env = getenv("PORT");
+		if (env != NULL && *env != '\0' && strlen(env) <= 5 &&
+		    strspn(env, "0123456789") == strlen(env))
+			snprintf(bind, sizeof(bind), "0.0.0.0:%s", env);
+		else
+			snprintf(bind, sizeof(bind), "127.0.0.1:8000");
+		add_listen(PROTO_HTTP, bind);
+		config.listen[config.nlisten - 1].bind = 1;
+		if (config.ncerts > 0 && !https)
+			config.listen[config.nlisten - 1].proto = PROTO_HTTPS;
+	}
+	list = config.forwarded_allow_ips;
+	if (list == NULL && (list = getenv("FORWARDED_ALLOW_IPS")) == NULL)
+		list = FORWARDED_DEFAULT;
+	if (forwarded_trust_parse(&forwarded_trust, list, why,
+	    sizeof(why)) == -1)
+		usage_error("--forwarded-allow-ips: %s", why);
 }
 
 int
@@ -932,6 +1265,18 @@ config_print(FILE *out)
 	NUM("startup-timeout", config.startup_timeout);
 	NUM("max-requests", config.max_requests);
 	NUM("max-requests-jitter", config.max_requests_jitter);
+	STR("forwarded-allow-ips", config.forwarded_allow_ips ?
+	    config.forwarded_allow_ips : getenv("FORWARDED_ALLOW_IPS") ?
+	    getenv("FORWARDED_ALLOW_IPS") : FORWARDED_DEFAULT);
+	if (config.limit_request_line)
+		NUM("limit-request-line", config.limit_request_line);
+	if (config.limit_request_fields)
+		NUM("limit-request-fields", config.limit_request_fields);
+	if (config.limit_request_field_size)
+		NUM("limit-request-field-size",
+		    config.limit_request_field_size);
+	if (config.proc_name)
+		STR("name", config.proc_name);
 	if (config.stats)
 		STR("stats", config.stats);
 	STR("error-log", config.error_log ? config.error_log : "-");
@@ -951,6 +1296,7 @@ config_print(FILE *out)
 static void
 config_validate(void)
 {
+	gunicorn_validate();
 	check_tls();
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +
 	    (config.cgi_root != NULL) > 1)
@@ -1067,23 +1413,37 @@ config_parse_args(int argc, char **argv)
 {
 	int c, i;
 
+	/* Gunicorn's default number of workers, below the file's and the
+	 * flags'. */
+	if (getenv("WEB_CONCURRENCY") != NULL)
+		config.workers = (int)number("WEB_CONCURRENCY",
+		    getenv("WEB_CONCURRENCY"), 1, 1024);
 	/* The config file first, so that flags override it. */
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config.config_file = argv[i + 1];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			config.config_file = argv[i] + 9;
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			config.config_file = argv[i + 1]; /* Gunicorn */
 		else if (strcmp(argv[i], "--") == 0)
 			break;
 	}
+	if (config.config_file != NULL && strlen(config.config_file) > 3 &&
+	    strcmp(config.config_file + strlen(config.config_file) - 3,
+	    ".py") == 0)
+		usage_error("--config %s: bridge reads 'key = value' lines "
+		    "named as its long flags, not Gunicorn's Python files "
+		    "(README: Gunicorn -> bridge)", config.config_file);
 	if (config.config_file != NULL)
 		config_load(config.config_file);
 	from_file = 0;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":w:hV", long_options,
-	    NULL)) != -1) {
+	/* After w, h and V: Gunicorn's short options. */
+	while ((c = getopt_long(argc, argv, ":w:hVb:c:e:g:k:m:n:p:t:u:Dv",
+	    long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
 			break;
@@ -1094,6 +1454,7 @@ config_parse_args(int argc, char **argv)
 			fputs(usage_text, stdout);
 			exit(0);
 		case 'V':
+		case 'v':	/* Gunicorn's */
 			printf("bridge %s (gateway ABI %d)\n", PACKAGE_VERSION,
 			    BG_ABI_VERSION);
 			exit(0);
@@ -1106,6 +1467,9 @@ config_parse_args(int argc, char **argv)
 			break;
 		}
 	}
+	if (optind < argc && config.module == NULL &&
+	    config.wsgi_app == NULL && config.cgi_root == NULL)
+		gunicorn_app(argv[optind++]);
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	config_validate();

@@ -20,6 +20,8 @@ enum listen_proto {
 struct config_listen {
 	enum listen_proto proto;
 	const char *addr;	/* as given: unix:PATH, HOST:PORT, [V6]:PORT */
+	int bind;		/* from Gunicorn's -b/--bind: HTTPS once
+				 * --certfile is given */
 };
 
 #define CONFIG_LISTEN_MAX 16
@@ -100,7 +102,19 @@ struct config {
 
 	const char *config_file;
 	int check_config;	/* --check-config: validate, print, exit */
+
+	/* Proxies and Gunicorn's spellings (config.c, gunicorn_*). */
+	const char *forwarded_allow_ips; /* NULL: $FORWARDED_ALLOW_IPS or
+					 * 127.0.0.1,::1 (forwarded.h) */
+	const char *proc_name;	/* -n/--name: the processes' name */
+	int venv_from_env;	/* venv is $VIRTUAL_ENV, not --venv */
+	size_t limit_request_line; /* request-target bytes (414); 0: 8k */
+	int limit_request_fields; /* header lines (431); 0: 100 */
+	size_t limit_request_field_size; /* bytes of one header line
+					 * (431); 0: only the 32k head */
 };
+
+#define CONFIG_FIELDS_MAX 100	/* --limit-request-fields at most */
 
 extern struct config config;
 

@@ -272,6 +272,11 @@ log_level_parse(const char *s)
 	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
 		if (strcasecmp(s, level_names[i]) == 0)
 			return (int)i;
+	/* Gunicorn's names (Python's logging levels). */
+	if (strcasecmp(s, "warning") == 0)
+		return LOG_LEVEL_WARN;
+	if (strcasecmp(s, "critical") == 0)
+		return LOG_LEVEL_ERROR;
 	return -1;
 }
 

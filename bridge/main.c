@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,18 +59,27 @@ int
 main(int argc, char **argv)
 {
 	char err[512];
+	int nsystemd;
 
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
+	/* Gunicorn's --name: what ps -o comm, top and pgrep show (the
+	 * kernel keeps 15 bytes), for the master and the workers. */
+	if (config.proc_name != NULL)
+		prctl(PR_SET_NAME, config.proc_name, 0, 0, 0);
 	notify_init();
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
 	priv_resolve();
-	priv_refuse_root();
+	if (!config.check_config)
+		priv_refuse_root();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
+	if (config.venv_from_env)
+		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
+		    "--venv", config.venv);
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,
@@ -81,6 +91,9 @@ main(int argc, char **argv)
 		    strerror(errno));
 
 	tls_configure();
+	/* The application is checked as the workers would load it. */
+	if (config.check_config)
+		priv_check_config();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
 	/* DIR is absolute (config.c), from where bridge started. */
@@ -116,9 +129,12 @@ main(int argc, char **argv)
 	}
 
 	listen_import();	/* a reload's re-exec hands them over */
+	/* systemd's first: a configured address it passed is served on
+	 * its socket, not bound again. */
+	nsystemd = listen_inherit_systemd();
 	if (config.nlisten > 0)
 		listen_open_all();
-	if (listen_inherit_systemd() > 0) {
+	if (nsystemd > 0) {
 		int i;
 
 		for (i = 0; i < nlisteners; i++)

@@ -419,35 +419,47 @@ watchdog(long wait_ms)
  * A worker that has started the application marks its scoreboard slot
  * ready; the master notices here, every READY_POLL_MS while a worker is
  * starting (a reload retires the old workers only then), else at least
- * every 100 ms (the waits of master_run are bounded by check_timeouts).
- * Returns how many workers are still starting.  Shared memory rather than
+ * every 100 ms (the waits of master_run are bounded by check_timeouts),
+ * after the signals that came meanwhile.  Shared memory rather than
  * a signal: a worker that switched to --user may not signal a root
  * master.
  */
 static int
+child_says_ready(int i)
+{
+	struct scoreboard_slot *s = scoreboard_slot(i);
+
+	return s != NULL && s->pid == children[i].pid &&
+	    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SCOREBOARD_READY;
+}
+
+static void
 collect_ready(void)
 {
-	struct scoreboard_slot *s;
-	int i, any = 0, starting = 0;
+	int i, any = 0;
 
 	for (i = 0; i < nworkers; i++) {
 		struct child *c = &children[i];
 
-		if (c->pid <= 0 || c->ready)
+		if (c->pid <= 0 || c->ready || !child_says_ready(i))
 			continue;
-		if ((s = scoreboard_slot(i)) == NULL || s->pid != c->pid ||
-		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) !=
-		    SCOREBOARD_READY) {
-			starting++;
-			continue;
-		}
 		c->ready = 1;
 		ever_ready = 1;
 		any = 1;
 	}
 	if (any)
 		maybe_announce();
-	return starting;
+}
+
+/* Workers started whose readiness the master has not taken yet. */
+static int
+starting_workers(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nworkers; i++)
+		n += children[i].pid > 0 && !children[i].ready;
+	return n;
 }
 
 /*
@@ -1057,15 +1069,18 @@ master_run(char **argv)
 			wait_ms = watchdog(wait_ms);
 			wait_ms = status_update(wait_ms);
 			wait_ms = check_timeouts(wait_ms);
-			if (collect_ready() > 0 && wait_ms > READY_POLL_MS)
+			if (starting_workers() > 0 && wait_ms > READY_POLL_MS)
 				wait_ms = READY_POLL_MS;
 		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
-		collect_ready();
-		if (sig == -1)
+		if (sig == -1) {
+			/* Signals first: a USR2 sent during a start-up is
+			 * taken while it is one. */
+			collect_ready();
 			continue;	/* timeout or EINTR */
+		}
 		if (sig == SIG_UPGRADED) {
 			/* Only from the new master we started. */
 			if (upgrade_pid <= 0 || si.si_pid != upgrade_pid ||

@@ -23,6 +23,15 @@ void priv_resolve(void);
 void priv_refuse_root(void);
 
 /*
+ * --check-config: with --user, become that user now, so that the
+ * application is loaded and its files read as a worker would; as root
+ * without --user (a configuration for a systemd unit's User=, checked
+ * by root), say on stderr what starting it as root would do instead of
+ * refusing.  Exits with a message when the switch fails.
+ */
+void priv_check_config(void);
+
+/*
  * The uid workers switch to when a root master drops them to --user;
  * -1 when workers keep the master's (no --user, not root, or root).
  */

@@ -413,8 +413,8 @@ if_range_holds(const struct bg_var *v, const char *etag, time_t mtime)
 	    t == mtime;
 }
 
-int
-static_respond(const struct static_map *m, struct req *r, int head,
+static int
+respond(const struct static_map *m, struct req *r, int head,
     const char *conn_line, struct buf *out, struct static_body *body)
 {
 	static const char *const codings[][2] = {
@@ -561,6 +561,20 @@ static_respond(const struct static_map *m, struct req *r, int head,
 fail:
 	close(fd);
 	return -1;
+}
+
+int
+static_respond(const struct static_map *m, struct req *r, int head,
+    const char *conn_line, struct buf *out, struct static_body *body)
+{
+	size_t mark = out->len;
+
+	if (respond(m, r, head, conn_line, out, body) == -1) {
+		/* No half a head goes out: the caller closes. */
+		out->len = mark;
+		return -1;
+	}
+	return 0;
 }
 
 int
