@@ -321,6 +321,22 @@ class StaticMapTest(unittest.TestCase):
             self.assertEqual(got[6].body, b"hello world")
         self.assertEqual(self.app_calls(), ["/", "/json", "/"] * 2)
 
+    def test_client_not_reading_a_big_file_does_not_hold_the_worker(self):
+        # One worker: while a client takes none of the 10 MB, the loop
+        # still answers others (the file goes out as the socket takes it).
+        self.start()
+        with hh.RawHttp(("127.0.0.1", self.port), rcvbuf=65536) as slow:
+            slow.send(b"GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            for tls in (False, True):
+                r = self.get("/static/style.css", tls=tls)
+                self.assertEqual((r.status, r.body), (200, self.css))
+                r = self.get("/", tls=tls)
+                self.assertEqual((r.status, r.body), (200, b"hello world"))
+            # The slow client's file goes on from where it was.
+            r = slow.read_head()
+            self.assertEqual(r.header("Content-Length"), str(BIG))
+            self.assertEqual(slow._take(1 << 20), self.big[:1 << 20])
+
     def test_curl_10mb_download_sha256(self):
         if not shutil.which("curl"):
             self.skipTest("curl not installed")
