@@ -349,6 +349,22 @@ class StaticMapTest(unittest.TestCase):
             self.assertEqual(out.returncode, 0, out.stderr)
             self.assertEqual(hashlib.sha256(out.stdout).hexdigest(), want)
 
+    def test_config_keys_and_relative_dir_from_the_start_directory(self):
+        conf = os.path.join(self.tmp, "static.conf")
+        with open(conf, "w") as f:
+            f.write("http = 127.0.0.1:1\nwsgi = counting:app\n"
+                    "chdir = %s\nuser = nobody\n"
+                    "static-map = /static=app/static\n"
+                    "static-expires = 1d\nstatic-follow-symlinks = yes\n"
+                    % self.app_dir)
+        out = subprocess.run([BRIDGE, "--config", conf, "--check-config"],
+                             cwd=self.tmp, capture_output=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(("static-map = /static=%s\n" % self.static).encode(),
+                      out.stdout)
+        self.assertIn(b"static-expires = 86400\n", out.stdout)
+        self.assertIn(b"static-follow-symlinks = yes\n", out.stdout)
+
     def test_bad_static_map_is_one_line_and_exit_2(self):
         for arg in ("static=dir", "/static", "/static="):
             out = subprocess.run([BRIDGE, "--static-map", arg,
