@@ -38,6 +38,7 @@
 #include "module.h"
 #include "req.h"
 #include "scoreboard.h"
+#include "static.h"
 #include "tls.h"
 #include "transport.h"
 #include "worker.h"
@@ -82,6 +83,8 @@ struct http_conn {
 	off_t spool_len;
 	size_t unsent;		/* in the kernel, not taken by the client */
 	struct req *r;		/* request being received or run */
+	const struct static_map *smap;	/* r is for a static file */
+	struct static_body sbody;	/* file to send after out */
 	struct http_chunked chunked;
 	uint64_t body_left;
 	uint64_t body_start;	/* ms: when the head arrived (a body follows) */
@@ -202,6 +205,7 @@ http_conn_accept(int fd, const struct listener *l)
 	c->timer.fn = conn_timeout;
 	c->l = l;
 	c->spool_fd = -1;
+	c->sbody.fd = -1;
 	c->tp = &transport_plain;
 	if (l->proto == PROTO_HTTPS) {
 		c->tp = tls_transport();
@@ -252,6 +256,7 @@ conn_close(struct http_conn *c, const char *why)
 	buf_free(&c->hold);
 	if (c->spool_fd != -1)
 		close(c->spool_fd);
+	static_body_close(&c->sbody);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -271,14 +276,15 @@ conn_close(struct http_conn *c, const char *why)
 static int
 pending(const struct http_conn *c)
 {
-	return c->out.len > 0 || c->spool_fd != -1;
+	return c->out.len > 0 || c->spool_fd != -1 || c->sbody.fd != -1;
 }
 
 /* No more requests are taken from the input until output drains. */
 static int
 out_full(const struct http_conn *c)
 {
-	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1;
+	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1 ||
+	    c->sbody.fd != -1;
 }
 
 /* Send what the socket takes of the spool (which precedes out). */
@@ -352,7 +358,9 @@ conn_flush(struct http_conn *c)
 		c->sent = 1;
 	}
 	buf_free(&c->out);
-	return 0;
+	/* A static file's body follows its head. */
+	return static_body_send(&c->sbody, c->io.fd, c->tp, c->tls,
+	    &c->send_want);
 }
 
 /*
@@ -815,7 +823,8 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	} else if ((dlen = decode_path(target, plen, path)) < 0)
 		return 400;
 	script = "";
-	if (config.mount != NULL && h->target_form != HTTP_TARGET_ASTERISK) {
+	if (config.mount != NULL && h->target_form != HTTP_TARGET_ASTERISK &&
+	    c->smap == NULL) {
 		/* The application lives under the mount: SCRIPT_NAME is the
 		 * mount, PATH_INFO the rest (PEP 3333, RFC 3875 4.1.13). */
 		size_t m = strlen(config.mount);
@@ -950,6 +959,9 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	    h.keep_alive) && !worker.stopping;
 	c->head_method = h.method_len == 4 && memcmp(h.method, "HEAD", 4)
 	    == 0;
+	/* --static-map: answered by run_static(), outside any --mount. */
+	c->smap = static_enabled() && h.target_form != HTTP_TARGET_ASTERISK ?
+	    static_match(h.path, h.path_len) : NULL;
 	if ((status = build_vars(c, c->r, &h)) != 0) {
 		reject(c, status, status == 400 ? "bad percent-encoding in "
 		    "the path, or \"..\" above /" : status == 404 ?
@@ -1141,9 +1153,41 @@ done_job(struct worker_job *j)
 	worker_request_done();
 }
 
+/* A --static-map request, whole (a body was read and dropped): answered
+ * here on the loop, as the access log and scoreboard see any other. */
+static void
+run_static(struct http_conn *c)
+{
+	struct req *r = c->r;
+	uint64_t start = access_log_enabled() || scoreboard_counting() ?
+	    access_log_clock_us() : 0;
+
+	scoreboard_request_begin();
+	if (static_respond(c->smap, r, c->head_method, !c->keep_alive ?
+	    "Connection: close\r\n" : c->minor == 0 ?
+	    "Connection: keep-alive\r\n" : "", &c->out, &c->sbody) == -1) {
+		c->closing = 1;
+		c->keep_alive = 0;
+	}
+	if (start != 0)
+		access_log_request(r, start);
+	scoreboard_request_end(r->status, r->resp_sent, start != 0 ?
+	    access_log_clock_us() - start : 0);
+	c->smap = NULL;
+	c->r = NULL;
+	req_destroy(r);
+	if (!c->keep_alive)
+		c->closing = 1;
+	loop_timer_stop(&c->timer);
+}
+
 static void
 run(struct http_conn *c)
 {
+	if (c->smap != NULL) {
+		run_static(c);
+		return;
+	}
 	c->start = access_log_enabled() || scoreboard_counting() ?
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();

@@ -13,6 +13,8 @@ test_packages=(
 	openssl wrk systemd lighttpd
 	python3 python3-flask python3-django
 	procps iproute2 util-linux
+	# /etc/mime.types for --static-map (test_static_map.py)
+	media-types
 	# conf/bridge.logrotate, run by test_deploy_logs.py
 	logrotate
 	# line and branch coverage (tests/coverage.sh)
