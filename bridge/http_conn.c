@@ -44,6 +44,10 @@
 #include "worker.h"
 
 #define HTTP_SCRATCH (64 * 1024)
+/* Lingering close after a refusal: at most this long in all, each read
+ * re-arming the drain window (WORKER_DRAIN_MS) as nginx's
+ * lingering_time and lingering_timeout. */
+#define HTTP_LINGER_MS 10000
 #define HTTP_HOLD (64 * 1024)		/* response held back up to this */
 #define HTTP_OUT_HIGH (1024 * 1024)	/* module waits above this */
 #define HTTP_MAX_HEADERS 100
@@ -88,6 +92,7 @@ struct http_conn {
 	struct http_chunked chunked;
 	uint64_t body_left;
 	uint64_t body_start;	/* ms: when the head arrived (a body follows) */
+	uint64_t linger_end;	/* ms: lingering stops then at the latest */
 	enum http_state state;
 	union sockaddr_in46 peer;	/* small: kept by idle connections */
 	union sockaddr_in46 local;
@@ -98,6 +103,9 @@ struct http_conn {
 	unsigned held : 1;	/* head formatted, waiting in hold */
 	unsigned resp_chunked : 1;
 	unsigned closing : 1;	/* close once out is drained */
+	unsigned linger : 1;	/* ... after reading what the client still
+				   sends (a refused request's body) */
+	unsigned lingering : 1;	/* answered and half-closed: reading */
 	unsigned closed : 1;
 	unsigned busy : 1;	/* an application thread has it */
 	unsigned had_head : 1;	/* a request head arrived on it */
@@ -155,6 +163,10 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	    offsetof(struct http_conn, timer));
 
 	(void)l;
+	if (c->lingering) {
+		conn_close(c, NULL);
+		return;
+	}
 	if (!pending(c) && c->unsent > 0) {
 		/* Our output is all in the kernel's hands: the write state
 		 * lasts while the client takes it. */
@@ -677,6 +689,7 @@ reject(struct http_conn *c, int status, const char *why)
 	req_destroy(c->r);
 	c->r = NULL;
 	c->closing = 1;
+	c->linger = 1;
 }
 
 /*
@@ -1313,7 +1326,11 @@ conn_timer(struct http_conn *c)
 	 * graceful stop, which otherwise waited for --write-timeout). */
 	if ((c->sent || c->unsent > 0) && !pending(c))
 		c->unsent = transport_unsent(c->io.fd);
-	if (pending(c)) {
+	if (c->lingering) {
+		/* Each read extends it, up to linger_end (linger_read). */
+		q = worker.tq_drain;
+		progress = c->got;
+	} else if (pending(c)) {
 		q = worker.tq_write;
 		progress = c->sent;
 	} else if (c->unsent > 0) {
@@ -1340,6 +1357,39 @@ conn_timer(struct http_conn *c)
 		loop_timer_arm(&worker.loop, q, &c->timer);
 }
 
+/*
+ * RFC 9112 section 9.6: a server that closes while the client may still
+ * be sending (a body refused with 413, a bad request) half-closes and
+ * reads what comes, so that the client's unread bytes do not make the
+ * kernel reset the connection and destroy the answer before the client
+ * read it (curl: "Send failure: Broken pipe" instead of the 413).
+ * Returns 1 once the connection may close: the client closed, an error,
+ * or HTTP_LINGER_MS passed; 0 while it is still sending.
+ */
+static int
+linger_read(struct http_conn *c)
+{
+	ssize_t n;
+
+	if (!c->lingering) {
+		shutdown(c->io.fd, SHUT_WR);
+		c->lingering = 1;
+		c->linger_end = loop_clock_ms() + HTTP_LINGER_MS;
+	}
+	for (;;) {
+		n = recv(c->io.fd, scratch, HTTP_SCRATCH, 0);
+		if (n > 0) {
+			c->got = 1;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return loop_clock_ms() >= c->linger_end;
+		return 1;
+	}
+}
+
 static void
 conn_update(struct http_conn *c)
 {
@@ -1363,6 +1413,18 @@ conn_update(struct http_conn *c)
 			return;
 		if (c->in.len == before)
 			break;	/* only part of a request left */
+	}
+	if (!pending(c) && c->closing && c->linger && c->tls == NULL) {
+		if (linger_read(c)) {
+			conn_close(c, NULL);
+			return;
+		}
+		if (loop_mod(&worker.loop, &c->io, EPOLLIN) == -1) {
+			conn_close(c, strerror(errno));
+			return;
+		}
+		conn_timer(c);
+		return;
 	}
 	if (!pending(c) && c->closing) {
 		/* Section 9.6: half-close, so the client reads our answer
