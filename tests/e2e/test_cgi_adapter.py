@@ -489,10 +489,17 @@ class CgiHttpTest(unittest.TestCase):
 
     def test_timeout_fires_while_script_writes_without_pause(self):
         # A script that never stops writing, to a client that keeps up:
-        # the copy loop must still come back to the deadline.
+        # the copy loop must still come back to the deadline.  --threads
+        # 2: the script's thread waits for the client past --max-spool
+        # (with one thread the response would be cut there instead, and
+        # the deadline never reached); a small spool, so that what is
+        # left to read after the cut is small on a loaded machine.
+        b = hh.HttpBridge(self, module=CGI_SO, workers=1, extra=[
+            "--module-arg", module_arg(self.t.www, TIMEOUT_S, ""),
+            "--threads", "2", "--max-spool", "2m"])
         tag = "w%d" % time.monotonic_ns()
         t0 = time.monotonic()
-        with self.b.connect(timeout=30) as c:
+        with b.connect(timeout=30) as c:
             c.send(hh.get_request("/cgi-bin/stream.sh?" + tag))
             self.assertEqual(c.read_head().status, 200)
             c.read_to_eof(timeout=TIMEOUT_S + GRACE_S + 5)
@@ -501,6 +508,7 @@ class CgiHttpTest(unittest.TestCase):
         for pid in self.t.pids(tag):
             self.assertTrue(h.wait_for(lambda: not alive(pid), 5),
                             "pid %d left running" % pid)
+        b.wait_log(r"cgi stream\.sh: timed out .* cutting")
 
     def test_client_abort_kills_script(self):
         b = self.start_bridge(timeout=60)
