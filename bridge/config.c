@@ -9,6 +9,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "proxy_proto.h"
 
 struct config config = {
 	.workers = 1,
@@ -110,6 +111,19 @@ static const char usage_text[] =
 "                          (default 60)\n"
 "  --max-requests N        recycle a worker after N requests (0: never)\n"
 "  --max-requests-jitter N add up to N at random, per worker\n"
+"  --max-worker-memory SIZE  recycle a worker whose resident memory (RSS)\n"
+"                          passes SIZE (k, m, g), once its requests are\n"
+"                          answered; a new one takes its place (default 0:\n"
+"                          no cap)\n"
+"\n"
+"Behind a TCP proxy (HAProxy send-proxy, nginx stream proxy_protocol):\n"
+"  --proxy-protocol        HTTP and HTTPS connections begin with a PROXY\n"
+"                          protocol v1 or v2 header, whose client address\n"
+"                          the application sees; connections without one\n"
+"                          are closed\n"
+"  --proxy-allow-from LIST addresses (ADDR[/PREFIX], comma-separated, or *)\n"
+"                          allowed to connect with a PROXY header (default\n"
+"                          127.0.0.1,::1); others are closed\n"
 "\n"
 "Monitoring:\n"
 "  --stats ADDR            serve Prometheus metrics (/metrics) and a status\n"
@@ -262,7 +276,10 @@ enum {
 	OPT_MAX_REQUESTS_JITTER,
 	OPT_STATS,
 	OPT_CONFIG,
-	OPT_CHECK_CONFIG
+	OPT_CHECK_CONFIG,
+	OPT_PROXY_PROTOCOL,
+	OPT_PROXY_ALLOW_FROM,
+	OPT_MAX_WORKER_MEMORY
 };
 
 static const struct option long_options[] = {
@@ -320,6 +337,10 @@ static const struct option long_options[] = {
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ "proxy-allow-from", required_argument, NULL, OPT_PROXY_ALLOW_FROM },
+	{ "max-worker-memory", required_argument, NULL,
+	    OPT_MAX_WORKER_MEMORY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -616,6 +637,26 @@ apply(int c, char *arg)
 			usage_error("--log-level: '%s' is not one of "
 			    "error, warn, info, debug", arg);
 		break;
+	case OPT_PROXY_PROTOCOL:
+		config.proxy_protocol = 1;
+		break;
+	case OPT_PROXY_ALLOW_FROM: {
+		struct proxy_allow a;
+		char why[160];
+
+		if (proxy_allow_parse(&a, arg, why, sizeof(why)) == -1)
+			usage_error("--proxy-allow-from: %s", why);
+		config.proxy_allow_from = arg;
+		break;
+	}
+	case OPT_MAX_WORKER_MEMORY:
+		config.max_worker_memory = size("--max-worker-memory", arg, 0,
+		    UINT64_MAX >> 1);
+		if (config.max_worker_memory != 0 &&
+		    config.max_worker_memory < 1 << 20)
+			usage_error("--max-worker-memory: '%s' is below 1m "
+			    "(0: no cap)", arg);
+		break;
 	default:
 		break;
 	}
@@ -840,6 +881,13 @@ config_print(FILE *out)
 	NUM("startup-timeout", config.startup_timeout);
 	NUM("max-requests", config.max_requests);
 	NUM("max-requests-jitter", config.max_requests_jitter);
+	if (config.max_worker_memory)
+		NUM("max-worker-memory", config.max_worker_memory);
+	if (config.proxy_protocol) {
+		STR("proxy-protocol", "yes");
+		STR("proxy-allow-from", config.proxy_allow_from ?
+		    config.proxy_allow_from : PROXY_ALLOW_DEFAULT);
+	}
 	if (config.stats)
 		STR("stats", config.stats);
 	STR("error-log", config.error_log ? config.error_log : "-");

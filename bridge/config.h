@@ -94,6 +94,12 @@ struct config {
 
 	const char *config_file;
 	int check_config;	/* --check-config: validate, print, exit */
+
+	/* HTTP and HTTPS listeners behind a TCP proxy (proxy_conn.h). */
+	int proxy_protocol;	/* --proxy-protocol: a PROXY header first */
+	const char *proxy_allow_from;	/* whose headers; NULL: loopback */
+	/* Recycle a worker whose RSS passes this, gracefully (0: never). */
+	uint64_t max_worker_memory;
 };
 
 extern struct config config;
