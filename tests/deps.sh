@@ -12,6 +12,7 @@ packages=(
 	clang libclang-rt-dev
 	# real peers for the end-to-end tests
 	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi fcgiwrap
+	libnginx-mod-stream
 	openssl wrk systemd
 	python3 python3-flask python3-django
 	procps iproute2
