@@ -69,7 +69,8 @@ struct scoreboard_head {
 	volatile int32_t master_pid;
 	volatile uint64_t started_ms;	/* monotonic, this image's start */
 	volatile uint64_t restarts;	/* all workers' */
-	volatile uint64_t recycles[SCOREBOARD_RECYCLE_MAX];	/* by reason */
+	/* Workers replaced, by enum scoreboard_recycle. */
+	volatile uint64_t recycles[SCOREBOARD_RECYCLE_MAX];
 };
 
 /* Map the head and n slots shared with the children; exits on failure. */

@@ -678,8 +678,8 @@ START_TEST(test_allow_bad_lists)
 		    err);
 	}
 	for (i = 0; i <= PROXY_ALLOW_MAX; i++)
-		n += snprintf(many + n, sizeof(many) - (size_t)n, "%s10.0.0.%zu",
-		    i ? "," : "", i);
+		n += snprintf(many + n, sizeof(many) - (size_t)n,
+		    "%s10.0.0.%zu", i ? "," : "", i);
 	ck_assert_int_eq(proxy_allow_parse(&a, many, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "more than"));
 }
