@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "log.h"
 #include "req.h"
 
 #define ACCESS_LINE_MAX 4096
@@ -206,6 +207,14 @@ access_log_reopen(void)
 	if (log_fd == -1 || log_path == NULL || strcmp(log_path, "-") == 0)
 		return 0;
 	return access_log_open(log_path);
+}
+
+int
+access_log_give(uid_t uid)
+{
+	if (log_fd == -1 || log_path == NULL || strcmp(log_path, "-") == 0)
+		return 0;
+	return log_file_give(log_fd, uid);
 }
 
 int

@@ -15,6 +15,7 @@
 #define BRIDGE_ACCESS_LOG_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct req;
 
@@ -32,6 +33,8 @@ int access_log_open(const char *path);
 
 /* Reopen the same path (logrotate, USR1).  Returns 0 or -1. */
 int access_log_reopen(void);
+/* Give the open file to uid (see log_give()); 0 or -1 (errno). */
+int access_log_give(uid_t uid);
 
 /* True when a log is open: front ends skip the clock otherwise. */
 int access_log_enabled(void);

@@ -73,6 +73,8 @@ adapter_select(void)
 		line("chdir", config.chdir);
 		if (config.preload)
 			line("preload", "1");
+		if (config.capture_output)
+			line("capture-output", "1");
 	} else if (config.cgi_root != NULL) {
 		config.module = adapter_path("cgi", "adapters/cgi");
 		line("root", config.cgi_root);

@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "forwarded.h"
 #include "gateway.h"
 #include "log.h"
 #include "proxy_proto.h"
@@ -99,7 +102,8 @@ static const char usage_text[] =
 "                          (default 20; slow-header clients are dropped)\n"
 "  --min-body-rate BYTES   an HTTP body must arrive at this rate on average,\n"
 "                          after a --read-timeout grace (default 500/s)\n"
-"  --mount PREFIX          HTTP: the application's SCRIPT_NAME; paths\n"
+"  --mount PREFIX          the application's SCRIPT_NAME (HTTP, and FastCGI\n"
+"                          when the web server splits nothing); paths\n"
 "                          outside it get 404\n"
 "  --idle-timeout SECS     idle keep-alive connections close (default 300)\n"
 "  --write-timeout SECS    a stalled client is dropped after (default 60)\n"
@@ -115,15 +119,7 @@ static const char usage_text[] =
 "                          passes SIZE (k, m, g), once its requests are\n"
 "                          answered; a new one takes its place (default 0:\n"
 "                          no cap)\n"
-"\n"
-"Behind a TCP proxy (HAProxy send-proxy, nginx stream proxy_protocol):\n"
-"  --proxy-protocol        HTTP and HTTPS connections begin with a PROXY\n"
-"                          protocol v1 or v2 header, whose client address\n"
-"                          the application sees; connections without one\n"
-"                          are closed\n"
-"  --proxy-allow-from LIST addresses (ADDR[/PREFIX], comma-separated, or *)\n"
-"                          allowed to connect with a PROXY header (default\n"
-"                          127.0.0.1,::1); others are closed\n"
+"  (SECS: seconds, or a duration such as 30s, 5m, 1h)\n"
 "\n"
 "Monitoring:\n"
 "  --stats ADDR            serve Prometheus metrics (/metrics) and a status\n"
@@ -134,6 +130,8 @@ static const char usage_text[] =
 "  --error-log PATH        error log file ('-' for stderr, the default), or\n"
 "                          syslog[:server=unix:PATH,facility=F,tag=T]\n"
 "  --log-level LEVEL       error, warn, info (default) or debug\n"
+"  --capture-output        the Python application's stdout and stderr\n"
+"                          (print(), child processes) to the error log\n"
 "  --access-log PATH       one line per request ('-' for stderr; off by\n"
 "                          default)\n"
 "  --access-log-format FMT Gunicorn atoms: %(h)s %(t)s \"%(r)s\" %(s)s %(b)s\n"
@@ -144,6 +142,53 @@ static const char usage_text[] =
 "  --config FILE           read settings from FILE first ('key = value'\n"
 "                          lines, keys named as these flags); flags override\n"
 "  --check-config          validate, print the effective configuration, exit\n"
+"\n"
+"Behind a proxy (HTTP and HTTPS listeners):\n"
+"  --forwarded-allow-ips LIST  addresses (ADDR[/PREFIX], or *) whose\n"
+"                          X-Forwarded-For/-Proto/-Host/-Port and Forwarded\n"
+"                          headers are believed: the app sees the client's\n"
+"                          address, scheme and host (default 127.0.0.1,::1,\n"
+"                          or $FORWARDED_ALLOW_IPS); from others they are\n"
+"                          dropped\n"
+"  --limit-request-line N  request-target bytes, 414 above (default 8192)\n"
+"  --limit-request-fields N  header lines, 431 above (default and most 100)\n"
+"  --limit-request-field_size N  bytes of one header line, 431 above\n"
+"                          (default 0: only the 32k header section)\n"
+"  --proxy-protocol        HTTP and HTTPS connections begin with a PROXY\n"
+"                          protocol v1 or v2 header (HAProxy send-proxy,\n"
+"                          nginx stream proxy_protocol), whose client\n"
+"                          address the app sees; others are closed\n"
+"  --proxy-allow-from LIST addresses (ADDR[/PREFIX], or *) allowed to\n"
+"                          connect with a PROXY header (default\n"
+"                          127.0.0.1,::1); others are closed\n"
+"\n"
+"Gunicorn's command line, as typed: bridge -w 4 -b 127.0.0.1:8000 main:app\n"
+"  APP                     MODULE:CALLABLE is --wsgi, PATH.so is --module;\n"
+"                          no address: HTTP on 127.0.0.1:8000 (or $PORT)\n"
+"  -b, --bind ADDR         --http ADDR: HOST:PORT, HOST, unix:PATH, fd://N\n"
+"                          (--https with --certfile; repeatable)\n"
+"  --certfile, --keyfile   --cert, --key\n"
+"  -t, --timeout SECS      --timeout\n"
+"  --keep-alive SECS       --idle-timeout\n"
+"  -u, --user; -g, --group --user, --group\n"
+"  -m, --umask MASK        --umask (022 and 0o22 octal, 18 decimal)\n"
+"  -p, --pid PATH          --pidfile\n"
+"  -c, --config FILE       --config (key = value lines, not Python)\n"
+"  --access-logfile PATH   --access-log\n"
+"  --error-logfile, --log-file PATH  --error-log\n"
+"  --access-logformat FMT  --access-log-format\n"
+"  --log-level LEVEL       also warning (warn) and critical (error)\n"
+"  --worker-connections N  --max-conns\n"
+"  --print-config          --check-config\n"
+"  -v, --version           -V, --version\n"
+"  -e, --env KEY=VALUE     set an environment variable for the application\n"
+"  -n, --name NAME         the processes' name (ps -o comm, top, pgrep)\n"
+"  -k, --worker-class      sync and gthread (bridge has no others)\n"
+"  --worker-tmp-dir DIR    accepted, unused (heartbeats are in memory)\n"
+"  -w, --threads, --graceful-timeout, --max-requests[-jitter], --preload,\n"
+"  --reload, --chdir, --pythonpath, --check-config: as bridge's own.\n"
+"  $WEB_CONCURRENCY        the default of --workers\n"
+"  An activated virtualenv ($VIRTUAL_ENV) is used as --venv is.\n"
 "\n"
 "  -h, --help              this text\n"
 "  -V, --version           version\n";
@@ -213,6 +258,51 @@ number(const char *flag, const char *s, long min, long max)
 	return v;
 }
 
+/*
+ * A duration in whole seconds: "30", "30s", "5m", "1h" (as systemd and
+ * Gunicorn's users write them).
+ */
+int
+config_parse_duration(const char *s, unsigned long *out)
+{
+	unsigned long long v;
+	unsigned long mul = 1;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "s") == 0 || strcmp(end, "sec") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mul = 60;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400;
+	else if (*end != '\0')
+		return -1;
+	if (v > ULONG_MAX / mul)
+		return -1;
+	*out = (unsigned long)v * mul;
+	return 0;
+}
+
+static long
+duration(const char *flag, const char *s, long min, long max)
+{
+	unsigned long v;
+
+	if (config_parse_duration(s, &v) == -1 || v < (unsigned long)min ||
+	    v > (unsigned long)max)
+		usage_error("%s: '%s' is not a duration in %ld..%ld seconds "
+		    "(30, 30s, 5m, 1h)", flag, s, min, max);
+	return (long)v;
+}
+
 static uint64_t
 size(const char *flag, const char *s, uint64_t min, uint64_t max)
 {
@@ -275,12 +365,27 @@ enum {
 	OPT_MAX_REQUESTS,
 	OPT_MAX_REQUESTS_JITTER,
 	OPT_STATS,
+	OPT_CAPTURE_OUTPUT,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
 	OPT_PROXY_PROTOCOL,
 	OPT_PROXY_ALLOW_FROM,
 	OPT_MAX_WORKER_MEMORY
 };
+
+/* Gunicorn's spellings that are not bridge's own (apply_gunicorn()). */
+enum {
+	OPT_G_CERTFILE = 512,
+	OPT_G_KEEP_ALIVE,
+	OPT_G_FORWARDED_ALLOW_IPS,
+	OPT_G_LIMIT_REQUEST_LINE,
+	OPT_G_LIMIT_REQUEST_FIELDS,
+	OPT_G_LIMIT_REQUEST_FIELD_SIZE,
+	OPT_G_WORKER_CONNECTIONS,
+	OPT_G_WORKER_TMP_DIR
+};
+
+static void apply_gunicorn(int c, char *arg);
 
 static const struct option long_options[] = {
 	{ "fastcgi", required_argument, NULL, OPT_FASTCGI },
@@ -300,6 +405,35 @@ static const struct option long_options[] = {
 	{ "preload", no_argument, NULL, OPT_PRELOAD },
 	{ "reload", no_argument, NULL, OPT_RELOAD },
 	{ "workers", required_argument, NULL, 'w' },
+	/* Gunicorn's names: the same settings, or apply_gunicorn(). */
+	{ "bind", required_argument, NULL, 'b' },
+	{ "pid", required_argument, NULL, 'p' },
+	{ "env", required_argument, NULL, 'e' },
+	{ "name", required_argument, NULL, 'n' },
+	{ "worker-class", required_argument, NULL, 'k' },
+	{ "daemon", no_argument, NULL, 'D' },
+	{ "certfile", required_argument, NULL, OPT_G_CERTFILE },
+	{ "keyfile", required_argument, NULL, OPT_KEY },
+	{ "access-logfile", required_argument, NULL, OPT_ACCESS_LOG },
+	{ "access-logformat", required_argument, NULL,
+	    OPT_ACCESS_LOG_FORMAT },
+	{ "error-logfile", required_argument, NULL, OPT_ERROR_LOG },
+	{ "log-file", required_argument, NULL, OPT_ERROR_LOG },
+	{ "print-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "keep-alive", required_argument, NULL, OPT_G_KEEP_ALIVE },
+	{ "worker-connections", required_argument, NULL,
+	    OPT_G_WORKER_CONNECTIONS },
+	{ "worker-tmp-dir", required_argument, NULL, OPT_G_WORKER_TMP_DIR },
+	{ "forwarded-allow-ips", required_argument, NULL,
+	    OPT_G_FORWARDED_ALLOW_IPS },
+	{ "limit-request-line", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_LINE },
+	{ "limit-request-fields", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_FIELDS },
+	{ "limit-request-field_size", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_FIELD_SIZE },
+	{ "limit-request-field-size", required_argument, NULL,
+	    OPT_G_LIMIT_REQUEST_FIELD_SIZE },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
@@ -335,6 +469,7 @@ static const struct option long_options[] = {
 	{ "max-requests-jitter", required_argument, NULL,
 	    OPT_MAX_REQUESTS_JITTER },
 	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "capture-output", no_argument, NULL, OPT_CAPTURE_OUTPUT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
@@ -475,7 +610,7 @@ apply(int c, char *arg)
 		config.cgi_root = arg;
 		break;
 	case OPT_CGI_TIMEOUT:
-		config.cgi_timeout = (unsigned)number("--cgi-timeout",
+		config.cgi_timeout = (unsigned)duration("--cgi-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_CGI_EXT:
@@ -567,23 +702,23 @@ apply(int c, char *arg)
 		config.socket_owner = arg;
 		break;
 	case OPT_READ_TIMEOUT:
-		config.read_timeout = (unsigned)number(
+		config.read_timeout = (unsigned)duration(
 		    "--read-timeout", arg, 1, 86400);
 		break;
 	case OPT_IDLE_TIMEOUT:
-		config.idle_timeout = (unsigned)number(
+		config.idle_timeout = (unsigned)duration(
 		    "--idle-timeout", arg, 1, 86400);
 		break;
 	case OPT_WRITE_TIMEOUT:
-		config.write_timeout = (unsigned)number(
+		config.write_timeout = (unsigned)duration(
 		    "--write-timeout", arg, 1, 86400);
 		break;
 	case OPT_GRACEFUL_TIMEOUT:
-		config.graceful_timeout = (unsigned)number(
+		config.graceful_timeout = (unsigned)duration(
 		    "--graceful-timeout", arg, 0, 86400);
 		break;
 	case OPT_HEADER_TIMEOUT:
-		config.header_timeout = (unsigned)number("--header-timeout",
+		config.header_timeout = (unsigned)duration("--header-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_MIN_BODY_RATE:
@@ -599,10 +734,10 @@ apply(int c, char *arg)
 		config.mount = arg;
 		break;
 	case OPT_TIMEOUT:
-		config.timeout = (unsigned)number("--timeout", arg, 0, 86400);
+		config.timeout = (unsigned)duration("--timeout", arg, 0, 86400);
 		break;
 	case OPT_STARTUP_TIMEOUT:
-		config.startup_timeout = (unsigned)number("--startup-timeout",
+		config.startup_timeout = (unsigned)duration("--startup-timeout",
 		    arg, 1, 86400);
 		break;
 	case OPT_MAX_REQUESTS:
@@ -632,6 +767,9 @@ apply(int c, char *arg)
 		}
 		config.error_log = arg;
 		break;
+	case OPT_CAPTURE_OUTPUT:
+		config.capture_output = 1;
+		break;
 	case OPT_LOG_LEVEL:
 		if ((config.log_level = log_level_parse(arg)) < 0)
 			usage_error("--log-level: '%s' is not one of "
@@ -658,8 +796,255 @@ apply(int c, char *arg)
 			    "(0: no cap)", arg);
 		break;
 	default:
+		apply_gunicorn(c, arg);
 		break;
 	}
+}
+
+/*
+ * Gunicorn's command line, as its users type it: "bridge -w 4 -b
+ * 127.0.0.1:8000 main:app" does what "gunicorn ..." did.  Settings bridge
+ * has under another name are applied as those; the few that make no
+ * sense here say what bridge does instead.
+ */
+
+/* -b/--bind: HTTP (HTTPS once --certfile is given), on HOST:PORT, HOST
+ * (port 8000, as Gunicorn), unix:PATH or fd://N, a listening socket the
+ * caller left open. */
+static void
+gunicorn_bind(char *arg)
+{
+	size_t n = strlen(arg);
+	char *addr = arg;
+
+	if (strncmp(arg, "fd://", 5) == 0) {
+		if (n == 5 || n > 12 || strspn(arg + 5, "0123456789") !=
+		    n - 5 || atol(arg + 5) > 65535)
+			usage_error("--bind: '%s' is not fd://N", arg);
+	} else if (strncmp(arg, "unix:", 5) != 0 && n > 0 &&
+	    ((arg[0] == '[' && arg[n - 1] == ']') || (arg[0] != '[' &&
+	    strchr(arg, ':') == NULL))) {
+		if ((addr = malloc(n + 6)) == NULL)
+			usage_error("out of memory");
+		snprintf(addr, n + 6, "%s:8000", arg);
+	} else if (n > 0)
+		check_addr("--bind", arg);
+	add_listen(PROTO_HTTP, addr);
+	config.listen[config.nlisten - 1].bind = 1;
+}
+
+static void
+apply_gunicorn(int c, char *arg)
+{
+	static char why[200];
+	struct forwarded_trust t;
+	char *eq, *end;
+	long v;
+
+	switch (c) {
+	case 'b':
+		gunicorn_bind(arg);
+		break;
+	case 't':
+		apply(OPT_TIMEOUT, arg);
+		break;
+	case 'p':
+		apply(OPT_PIDFILE, arg);
+		break;
+	case 'u':
+		apply(OPT_USER, arg);
+		break;
+	case 'g':
+		apply(OPT_GROUP, arg);
+		break;
+	case 'm':
+		/* Gunicorn reads the mask as Python's int(x, 0): 0o22,
+		 * 0x12 and 18 too. */
+		errno = 0;
+		v = strtol(strncmp(arg, "0o", 2) == 0 ? arg + 2 : arg, &end,
+		    strncmp(arg, "0x", 2) == 0 ? 16 : arg[0] == '0' ||
+		    strncmp(arg, "0o", 2) == 0 ? 8 : 10);
+		if (errno != 0 || end == arg || *end != '\0' || v < 0 ||
+		    v > 0777 || strcmp(arg, "0o") == 0)
+			usage_error("--umask: '%s' is not a mask like 022, "
+			    "0o22 or 18", arg);
+		config.umask = (int)v;
+		break;
+	case 'e':
+		if ((eq = strchr(arg, '=')) == NULL || eq == arg)
+			usage_error("--env: '%s' is not KEY=VALUE", arg);
+		*eq = '\0';
+		if (setenv(arg, eq + 1, 1) == -1) {
+			*eq = '=';
+			usage_error("--env: '%s': %s", arg, strerror(errno));
+		}
+		*eq = '=';
+		break;
+	case 'n':
+		if (*arg == '\0')
+			usage_error("--name: empty name");
+		config.proc_name = arg;
+		break;
+	case 'k':
+		if (strcmp(arg, "sync") == 0 || strcmp(arg, "gthread") == 0)
+			break;
+		if (strstr(arg, "uvicorn") != NULL ||
+		    strstr(arg, "asgi") != NULL || strstr(arg, "ASGI") != NULL)
+			usage_error("--worker-class %s: bridge serves WSGI "
+			    "applications, not ASGI ones", arg);
+		usage_error("--worker-class %s: bridge has no worker classes: "
+		    "each worker's event loop holds every connection (a slow "
+		    "client never holds the application); for an application "
+		    "that waits on I/O give --threads N", arg);
+	case 'D':
+		usage_error("--daemon: bridge does not detach; run it under "
+		    "systemd (conf/bridge.service) or another supervisor");
+	case OPT_G_CERTFILE:
+		apply(OPT_CERT, arg);
+		break;
+	case OPT_G_KEEP_ALIVE:
+		if (strcmp(arg, "0") == 0)
+			usage_error("--keep-alive: bridge always keeps "
+			    "connections alive; --idle-timeout 1 (seconds) "
+			    "is the shortest");
+		apply(OPT_IDLE_TIMEOUT, arg);
+		break;
+	case OPT_G_WORKER_CONNECTIONS:
+		apply(OPT_MAX_CONNS, arg);
+		break;
+	case OPT_G_WORKER_TMP_DIR:
+		/* Where Gunicorn's workers touch their heartbeat files;
+		 * bridge's heartbeat is in shared memory: nothing to do. */
+		break;
+	case OPT_G_FORWARDED_ALLOW_IPS:
+		if (forwarded_trust_parse(&t, arg, why, sizeof(why)) == -1)
+			usage_error("--forwarded-allow-ips: %s", why);
+		config.forwarded_allow_ips = arg;
+		break;
+	case OPT_G_LIMIT_REQUEST_LINE:
+		/* Gunicorn's 0 is "no limit": the largest bridge takes. */
+		config.limit_request_line = (size_t)number(
+		    "--limit-request-line", arg, 0, 65536);
+		if (config.limit_request_line == 0)
+			config.limit_request_line = 65536;
+		break;
+	case OPT_G_LIMIT_REQUEST_FIELDS:
+		config.limit_request_fields = (int)number(
+		    "--limit-request-fields", arg, 0, CONFIG_FIELDS_MAX);
+		if (config.limit_request_fields == 0)
+			config.limit_request_fields = CONFIG_FIELDS_MAX;
+		break;
+	case OPT_G_LIMIT_REQUEST_FIELD_SIZE:
+		config.limit_request_field_size = (size_t)number(
+		    "--limit-request-field_size", arg, 0, 32768);
+		break;
+	default:
+		break;
+	}
+}
+
+static int app_positional;	/* APP given as an argument */
+
+/* The positional APP: module:callable (or a module) is --wsgi, a .so
+ * --module, as "gunicorn main:app" or "bridge ./hello.so". */
+static void
+gunicorn_app(const char *app)
+{
+	size_t n = strlen(app);
+
+	app_positional = 1;
+
+	if (n > 3 && strcmp(app + n - 3, ".so") == 0)
+		config.module = app;
+	else
+		config.wsgi_app = app;
+}
+
+/* "main.py", "pkg/main.py", "main:app" as the WSGI app they name. */
+static void
+wsgi_suggestion(const char *s, char *out, size_t len)
+{
+	size_t n = strlen(s), i;
+
+	if (n > 3 && strcmp(s + n - 3, ".py") == 0) {
+		n -= 3;
+		while (n > 2 && strncmp(s, "./", 2) == 0) {
+			s += 2;
+			n -= 2;
+		}
+		snprintf(out, len, "%.*s:app", (int)n, s);
+		for (i = 0; i < n && i < len; i++)
+			if (out[i] == '/')
+				out[i] = '.';
+	} else
+		snprintf(out, len, "%s", s);
+}
+
+/* Before config_validate()'s own checks. */
+static void
+gunicorn_validate(void)
+{
+	static char suggest[256], bind[32];
+	const char *m = config.module, *list, *env;
+	size_t n = m != NULL ? strlen(m) : 0;
+	char why[200];
+	int i, https = 0, on = 0;
+	socklen_t len = sizeof(on);
+
+	/* uWSGI's --module is a Python module: bridge's loads a .so. */
+	if (m != NULL && (n < 3 || strcmp(m + n - 3, ".so") != 0) &&
+	    (strchr(m, ':') != NULL || (n > 3 &&
+	    strcmp(m + n - 3, ".py") == 0))) {
+		wsgi_suggestion(m, suggest, sizeof(suggest));
+		usage_error("--module %s: --module loads a native module "
+		    "(.so); did you mean --wsgi %s?", m, suggest);
+	}
+	m = config.wsgi_app;
+	n = m != NULL ? strlen(m) : 0;
+	if (m != NULL && n > 3 && strcmp(m + n - 3, ".py") == 0 &&
+	    strchr(m, ':') == NULL) {
+		wsgi_suggestion(m, suggest, sizeof(suggest));
+		usage_error("--wsgi %s: a WSGI app is MODULE:CALLABLE; did you "
+		    "mean --wsgi %s?", m, suggest);
+	}
+	/* An activated virtualenv is the one the application expects. */
+	if (config.wsgi_app != NULL && config.venv == NULL &&
+	    (env = getenv("VIRTUAL_ENV")) != NULL && *env == '/') {
+		config.venv = env;
+		config.venv_from_env = 1;
+	}
+	/* Gunicorn's --certfile makes its binds HTTPS. */
+	for (i = 0; i < config.nlisten; i++)
+		https |= config.listen[i].proto == PROTO_HTTPS;
+	if (config.ncerts > 0 && !https)
+		for (i = 0; i < config.nlisten; i++)
+			if (config.listen[i].bind)
+				config.listen[i].proto = PROTO_HTTPS;
+	/* "bridge main:app" with no address binds where Gunicorn would:
+	 * 127.0.0.1:8000, or 0.0.0.0:$PORT; unless a socket is inherited
+	 * (systemd, spawn-fcgi on fd 0) or bridge runs as a CGI program. */
+	if (app_positional && config.nlisten == 0 &&
+	    getenv("LISTEN_FDS") == NULL &&
+	    getenv("GATEWAY_INTERFACE") == NULL &&
+	    (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 ||
+	    !on)) {
+		env = getenv("PORT");
+		if (env != NULL && *env != '\0' && strlen(env) <= 5 &&
+		    strspn(env, "0123456789") == strlen(env))
+			snprintf(bind, sizeof(bind), "0.0.0.0:%s", env);
+		else
+			snprintf(bind, sizeof(bind), "127.0.0.1:8000");
+		add_listen(PROTO_HTTP, bind);
+		config.listen[config.nlisten - 1].bind = 1;
+		if (config.ncerts > 0 && !https)
+			config.listen[config.nlisten - 1].proto = PROTO_HTTPS;
+	}
+	list = config.forwarded_allow_ips;
+	if (list == NULL && (list = getenv("FORWARDED_ALLOW_IPS")) == NULL)
+		list = FORWARDED_DEFAULT;
+	if (forwarded_trust_parse(&forwarded_trust, list, why,
+	    sizeof(why)) == -1)
+		usage_error("--forwarded-allow-ips: %s", why);
 }
 
 int
@@ -888,10 +1273,24 @@ config_print(FILE *out)
 		STR("proxy-allow-from", config.proxy_allow_from ?
 		    config.proxy_allow_from : PROXY_ALLOW_DEFAULT);
 	}
+	STR("forwarded-allow-ips", config.forwarded_allow_ips ?
+	    config.forwarded_allow_ips : getenv("FORWARDED_ALLOW_IPS") ?
+	    getenv("FORWARDED_ALLOW_IPS") : FORWARDED_DEFAULT);
+	if (config.limit_request_line)
+		NUM("limit-request-line", config.limit_request_line);
+	if (config.limit_request_fields)
+		NUM("limit-request-fields", config.limit_request_fields);
+	if (config.limit_request_field_size)
+		NUM("limit-request-field-size",
+		    config.limit_request_field_size);
+	if (config.proc_name)
+		STR("name", config.proc_name);
 	if (config.stats)
 		STR("stats", config.stats);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
+	if (config.capture_output)
+		STR("capture-output", "yes");
 	if (config.access_log)
 		STR("access-log", config.access_log);
 	if (config.access_log_format)
@@ -905,6 +1304,7 @@ config_print(FILE *out)
 static void
 config_validate(void)
 {
+	gunicorn_validate();
 	check_tls();
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +
 	    (config.cgi_root != NULL) > 1)
@@ -918,10 +1318,92 @@ config_validate(void)
 		usage_error("--group goes with --user");
 	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)
 		usage_error("--venv and --pythonpath go with --wsgi");
+	if (config.capture_output && config.wsgi_app == NULL)
+		usage_error("--capture-output goes with --wsgi (a native "
+		    "module or CGI script writes to the error log itself)");
 	if (config.wsgi_app != NULL && (*config.wsgi_app == '\0' ||
 	    *config.wsgi_app == ':' || strchr(config.wsgi_app, '\n')))
 		usage_error("--wsgi: '%s' is not MODULE[:CALLABLE]",
 		    config.wsgi_app);
+}
+
+/*
+ * A relative path given to bridge names a file relative to the directory
+ * bridge was started in, as Gunicorn's users expect, however often bridge
+ * later changes directory (--chdir) or reads its configuration again
+ * (HUP re-executes it there).  Resolved once, here, before any chdir().
+ */
+static const char *start_dir;
+
+static const char *
+absolute(const char *path)
+{
+	char *abs;
+
+	if (path == NULL || path[0] == '/' || path[0] == '\0')
+		return path;
+	while (path[0] == '.' && path[1] == '/' && path[2] != '\0')
+		path += 2;
+	if (start_dir == NULL)
+		usage_error("cannot resolve '%s': the current directory is "
+		    "unknown (getcwd failed)", path);
+	if (strcmp(path, ".") == 0)
+		return start_dir;
+	if (asprintf(&abs, "%s/%s", strcmp(start_dir, "/") == 0 ? "" :
+	    start_dir, path) == -1)
+		usage_error("out of memory");
+	return abs;
+}
+
+/* A log destination: "-" and syslog are not files. */
+static const char *
+absolute_log(const char *path)
+{
+	if (path == NULL || strcmp(path, "-") == 0 || log_is_syslog(path))
+		return path;
+	return absolute(path);
+}
+
+static void
+resolve_paths(void)
+{
+	static char cwd[PATH_MAX];
+	char *addr;
+	int i;
+
+	if (getcwd(cwd, sizeof(cwd)) != NULL)
+		start_dir = cwd;
+	config.config_file = absolute(config.config_file);
+	config.chdir = absolute(config.chdir);
+	config.error_log = absolute_log(config.error_log);
+	config.access_log = absolute_log(config.access_log);
+	config.pidfile = absolute(config.pidfile);
+	config.tmp_dir = absolute(config.tmp_dir);
+	config.cgi_root = absolute(config.cgi_root);
+	config.venv = absolute(config.venv);
+	/* "hello.so" is looked for by dlopen(3); "./hello.so" is a file. */
+	if (config.module != NULL && strchr(config.module, '/') != NULL)
+		config.module = absolute(config.module);
+	for (i = 0; i < config.ncerts; i++)
+		config.certs[i] = absolute(config.certs[i]);
+	for (i = 0; i < config.nkeys; i++)
+		config.keys[i] = absolute(config.keys[i]);
+	for (i = 0; i < config.nlisten; i++) {
+		const char *a = config.listen[i].addr;
+
+		if (strncmp(a, "unix:", 5) != 0 || a[5] == '/')
+			continue;
+		if (asprintf(&addr, "unix:%s", absolute(a + 5)) == -1)
+			usage_error("out of memory");
+		config.listen[i].addr = addr;
+	}
+	if (config.stats != NULL && strncmp(config.stats, "unix:", 5) == 0 &&
+	    config.stats[5] != '/') {
+		if (asprintf(&addr, "unix:%s", absolute(config.stats + 5)) ==
+		    -1)
+			usage_error("out of memory");
+		config.stats = addr;
+	}
 }
 
 void
@@ -929,23 +1411,37 @@ config_parse_args(int argc, char **argv)
 {
 	int c, i;
 
+	/* Gunicorn's default number of workers, below the file's and the
+	 * flags'. */
+	if (getenv("WEB_CONCURRENCY") != NULL)
+		config.workers = (int)number("WEB_CONCURRENCY",
+		    getenv("WEB_CONCURRENCY"), 1, 1024);
 	/* The config file first, so that flags override it. */
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config.config_file = argv[i + 1];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			config.config_file = argv[i] + 9;
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			config.config_file = argv[i + 1]; /* Gunicorn */
 		else if (strcmp(argv[i], "--") == 0)
 			break;
 	}
+	if (config.config_file != NULL && strlen(config.config_file) > 3 &&
+	    strcmp(config.config_file + strlen(config.config_file) - 3,
+	    ".py") == 0)
+		usage_error("--config %s: bridge reads 'key = value' lines "
+		    "named as its long flags, not Gunicorn's Python files "
+		    "(README: Gunicorn -> bridge)", config.config_file);
 	if (config.config_file != NULL)
 		config_load(config.config_file);
 	from_file = 0;
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":w:hV", long_options,
-	    NULL)) != -1) {
+	/* After w, h and V: Gunicorn's short options. */
+	while ((c = getopt_long(argc, argv, ":w:hVb:c:e:g:k:m:n:p:t:u:Dv",
+	    long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_CONFIG:
 			break;
@@ -956,6 +1452,7 @@ config_parse_args(int argc, char **argv)
 			fputs(usage_text, stdout);
 			exit(0);
 		case 'V':
+		case 'v':	/* Gunicorn's */
 			printf("bridge %s (gateway ABI %d)\n", PACKAGE_VERSION,
 			    BG_ABI_VERSION);
 			exit(0);
@@ -968,7 +1465,11 @@ config_parse_args(int argc, char **argv)
 			break;
 		}
 	}
+	if (optind < argc && config.module == NULL &&
+	    config.wsgi_app == NULL && config.cgi_root == NULL)
+		gunicorn_app(argv[optind++]);
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	config_validate();
+	resolve_paths();
 }

@@ -20,6 +20,8 @@ enum listen_proto {
 struct config_listen {
 	enum listen_proto proto;
 	const char *addr;	/* as given: unix:PATH, HOST:PORT, [V6]:PORT */
+	int bind;		/* from Gunicorn's -b/--bind: HTTPS once
+				 * --certfile is given */
 };
 
 #define CONFIG_LISTEN_MAX 16
@@ -91,9 +93,20 @@ struct config {
 	const char *access_log;
 	const char *access_log_format;
 	int log_level;
+	int capture_output;	/* Python's stdout/stderr to the error log */
 
 	const char *config_file;
 	int check_config;	/* --check-config: validate, print, exit */
+
+	/* Proxies and Gunicorn's spellings (config.c, gunicorn_*). */
+	const char *forwarded_allow_ips; /* NULL: $FORWARDED_ALLOW_IPS or
+					 * 127.0.0.1,::1 (forwarded.h) */
+	const char *proc_name;	/* -n/--name: the processes' name */
+	int venv_from_env;	/* venv is $VIRTUAL_ENV, not --venv */
+	size_t limit_request_line; /* request-target bytes (414); 0: 8k */
+	int limit_request_fields; /* header lines (431); 0: 100 */
+	size_t limit_request_field_size; /* bytes of one header line
+					 * (431); 0: only the 32k head */
 
 	/* HTTP and HTTPS listeners behind a TCP proxy (proxy_conn.h). */
 	int proxy_protocol;	/* --proxy-protocol: a PROXY header first */
@@ -101,6 +114,8 @@ struct config {
 	/* Recycle a worker whose RSS passes this, gracefully (0: never). */
 	uint64_t max_worker_memory;
 };
+
+#define CONFIG_FIELDS_MAX 100	/* --limit-request-fields at most */
 
 extern struct config config;
 
@@ -125,6 +140,9 @@ int config_parse_line(char *line, char **key, char **value,
 
 /* Write the effective configuration in config-file form. */
 void config_print(FILE *out);
+
+/* "30", "30s", "5m", "1h", "1d": seconds; returns 0 or -1. */
+int config_parse_duration(const char *s, unsigned long *out);
 
 /* "64k", "10m", "1g" or bytes; returns 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

@@ -30,11 +30,13 @@
 #include "log.h"
 #include "module.h"
 #include "req.h"
+#include "req_split.h"
 #include "scoreboard.h"
 #include "worker.h"
 
 #define FCGI_SCRATCH (FCGI_RECORD_MAX * 2)
 #define FCGI_OUT_HIGH (1024 * 1024)	/* module waits above this */
+#define FCGI_PEEK 4096		/* looked at for an ABORT_REQUEST */
 
 struct fcgi_conn;
 
@@ -49,6 +51,7 @@ struct fcgi_req {
 	uint64_t stdin_len;
 	uint16_t id;
 	uint8_t keep_conn;
+	uint8_t aborted;	/* ABORT_REQUEST seen while it ran */
 	unsigned params_done : 1;
 	unsigned stdin_done : 1;
 	int reject;		/* status to answer instead of running */
@@ -82,6 +85,7 @@ static void conn_update(struct fcgi_conn *c);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
+static int sink_gone(struct req *r, struct pollfd *pfd);
 
 static const struct resp_sink fcgi_sink = {
 	.head = sink_head,
@@ -89,6 +93,7 @@ static const struct resp_sink fcgi_sink = {
 	.file = NULL,
 	.flush = sink_flush,
 	.discard = NULL,
+	.gone = sink_gone,
 };
 
 static void
@@ -329,6 +334,49 @@ sink_flush(struct req *r)
 	return conn_flush(fr->conn);
 }
 
+/*
+ * On the module's thread, which has the connection while the request
+ * runs: has the web server given the request up?  It closed the
+ * connection (nginx does when its client goes, keep-conn or not), or
+ * sent ABORT_REQUEST for it (section 5.4).  Bytes are only peeked at;
+ * the loop reads them once the module has returned.  Not seen: records
+ * the loop already holds, and an ABORT_REQUEST behind FCGI_PEEK bytes of
+ * other records (nginx sends nothing while a request runs).
+ */
+static int
+sink_gone(struct req *r, struct pollfd *pfd)
+{
+	struct fcgi_req *fr = r->conn;
+	uint8_t peek[FCGI_PEEK];
+	struct fcgi_record rec;
+	size_t off = 0;
+	ssize_t n, k;
+
+	pfd->fd = fr->conn->io.fd;
+	pfd->events = POLLIN | POLLRDHUP;
+	pfd->revents = 0;
+	if (poll(pfd, 1, 0) < 1)
+		return 0;
+	if (pfd->revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return 1;
+	if ((n = recv(pfd->fd, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT))
+	    == 0)
+		return 1;
+	while (n > 0 && (k = fcgi_parse_record(peek + off, (size_t)n - off,
+	    &rec)) > 0) {
+		if (rec.type == FCGI_ABORT_REQUEST && rec.id == fr->id) {
+			log_msg(LOG_LEVEL_INFO, r->id, "fcgi: request "
+			    "aborted by the web server");
+			fr->aborted = 1;
+			return 1;
+		}
+		off += (size_t)k;
+	}
+	/* Records for the loop: poll for the close, not on them. */
+	pfd->events = POLLRDHUP;
+	return 0;
+}
+
 static int
 put_end_request(struct fcgi_conn *c, uint16_t id, uint8_t proto_status)
 {
@@ -375,7 +423,7 @@ decode_params(struct fcgi_req *fr)
 	size_t left = fr->params.len;
 	struct fcgi_pair pair;
 	ssize_t n;
-	int count = 0, rc;
+	int count = 0, rc, status;
 
 	if (left > 0)
 		p += fr->params.off;	/* no offset on an empty buffer */
@@ -412,6 +460,13 @@ decode_params(struct fcgi_req *fr)
 		left -= (size_t)n;
 	}
 	buf_free(&fr->params);
+	/* A split the web server made without knowing where the
+	 * application is mounted (see req_split.c). */
+	if ((status = req_split(fr->r, config.mount)) != 0) {
+		log_msg(LOG_LEVEL_INFO, fr->r->id, "fcgi: %s: %d", status ==
+		    404 ? "path outside --mount" : "out of memory", status);
+		fr->reject = status;
+	}
 	return 0;
 }
 
@@ -484,6 +539,7 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 {
 	uint16_t id = fr->id;
 	int keep = fr->keep_conn, failed = fr->r->failed;
+	int aborted = fr->aborted;
 	enum req_outcome out = fr->outcome;
 
 	if (fr->start != 0)
@@ -492,6 +548,15 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	    fr->r->resp_sent, fr->start != 0 ? access_log_clock_us() -
 	    fr->start : 0);
 	req_free(fr);
+	if (aborted) {
+		/* Section 5.4: ended by END_REQUEST; its ABORT_REQUEST,
+		 * still unread, is then one for an inactive request. */
+		if (put_end_request(c, id, FCGI_REQUEST_COMPLETE) == -1)
+			return -1;
+		if (!keep && c->nreqs == 0)
+			c->closing = 1;
+		return 0;
+	}
 	if (failed)
 		return -1;
 	if (out == REQ_CUT) {

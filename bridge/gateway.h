@@ -83,6 +83,9 @@ enum bg_log_level {
 #define BG_OK 0
 #define BG_ERROR (-1)
 
+/* <poll.h>'s, for client_gone(); a module that calls it includes that. */
+struct pollfd;
+
 /*
  * What the server offers a module.  One instance per process, valid from
  * init() until fini() returns.
@@ -187,6 +190,25 @@ struct bg_server {
 	 * size > offsetof(struct bg_server, watch_file).
 	 */
 	int (*watch_file)(const char *path);
+
+	/*
+	 * Has the client gone away?  write() only finds out when it
+	 * writes; a module that works for long without writing (a CGI
+	 * script that sleeps) asks here, and stops its work when told so.
+	 * Gone means: the client closed its connection (also a half-close:
+	 * as nginx, bridge takes a client's FIN during a request as an
+	 * abort), or the web server gave the request up (closed its
+	 * FastCGI connection, or sent FCGI_ABORT_REQUEST for it).  Once
+	 * gone, write() and flush() fail and the response is dropped.
+	 * Never blocks.  If pfd is not NULL it receives a descriptor and
+	 * events to add to the module's own poll(2): when poll reports any
+	 * revents on it, ask again.  The descriptor is the server's: only
+	 * poll it.  pfd->fd is -1 when the server cannot watch this
+	 * request (ask now and then instead, or not at all).  From the
+	 * thread running handle().  Returns 1 when gone, 0 otherwise.
+	 * Present when size > offsetof(struct bg_server, client_gone).
+	 */
+	int (*client_gone)(bg_request *r, struct pollfd *pfd);
 };
 
 /*

@@ -30,6 +30,7 @@
 #include "access_log.h"
 #include "buf.h"
 #include "config.h"
+#include "forwarded_req.h"
 #include "http_conn.h"
 #include "http_parse.h"
 #include "listen.h"
@@ -108,6 +109,7 @@ static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
 static int sink_discard(struct req *r);
+static int sink_gone(struct req *r, struct pollfd *pfd);
 
 static const struct resp_sink http_sink = {
 	.head = sink_head,
@@ -115,6 +117,7 @@ static const struct resp_sink http_sink = {
 	.file = NULL,
 	.flush = sink_flush,
 	.discard = sink_discard,
+	.gone = sink_gone,
 };
 
 /* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
@@ -575,6 +578,25 @@ sink_discard(struct req *r)
 	return 0;
 }
 
+/*
+ * On the module's thread, which has the connection: the client's FIN (or
+ * a reset) while its request runs means it gave the request up -- as
+ * nginx takes it (its proxy_ignore_client_abort off).  POLLRDHUP sees the
+ * FIN past any pipelined bytes still unread; nothing is read here.
+ */
+static int
+sink_gone(struct req *r, struct pollfd *pfd)
+{
+	struct http_conn *c = r->conn;
+
+	pfd->fd = c->io.fd;
+	pfd->events = POLLRDHUP;
+	pfd->revents = 0;
+	if (poll(pfd, 1, 0) < 1)
+		return 0;
+	return (pfd->revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 /* After the module returned: close the framing. */
 static int
 finish_response(struct http_conn *c, struct req *r)
@@ -857,7 +879,8 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	} else if (add_str(r, "SERVER_NAME", host) == -1)
 		return 500;
 	r->content_length = h->content_length;
-	return 0;
+	/* Proxy headers: believed from --forwarded-allow-ips only. */
+	return forwarded_req_apply(r, &c->peer.sa) == -1 ? 500 : 0;
 }
 
 /*
@@ -874,12 +897,15 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	struct http_header headers[HTTP_MAX_HEADERS];
 	struct http_request h = { .headers = headers };
 	struct http_limits lim = {
-		.max_target = HTTP_MAX_TARGET,
+		.max_target = config.limit_request_line ?
+		    config.limit_request_line : HTTP_MAX_TARGET,
 		.max_header_bytes = HTTP_MAX_HEADER_BYTES,
-		.max_headers = HTTP_MAX_HEADERS,
+		.max_headers = config.limit_request_fields ?
+		    (size_t)config.limit_request_fields : HTTP_MAX_HEADERS,
 		.max_body = config.max_body,
 	};
 	int n, status;
+	size_t i;
 
 	n = http_parse_request(p, len, &h, &lim);
 	if (n == HTTP_PARSE_AGAIN)
@@ -888,6 +914,15 @@ start_request(struct http_conn *c, const char *p, size_t len)
 		reject(c, -n, "malformed or refused request");
 		return -1;
 	}
+	/* Gunicorn's --limit-request-field_size: "name: value" bytes. */
+	for (i = 0; config.limit_request_field_size > 0 && i < h.nheaders;
+	    i++)
+		if (h.headers[i].name_len + h.headers[i].value_len + 2 >
+		    config.limit_request_field_size) {
+			reject(c, 431, "header line above "
+			    "--limit-request-field_size");
+			return -1;
+		}
 	if ((c->r = req_create(&http_sink, c)) == NULL) {
 		reject(c, 503, "out of memory");
 		return -1;

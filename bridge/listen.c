@@ -122,15 +122,20 @@ open_unix(struct listener *l, const char *flag, const char *path)
 	snprintf(l->name, sizeof(l->name), "unix:%s", path);
 }
 
-static void
-open_inet(struct listener *l, const char *flag, const char *addr)
+/*
+ * Resolve HOST:PORT, [IPV6]:PORT or :PORT (every address: [::], which
+ * takes IPv4 too, or 0.0.0.0 without IPv6).  Exits naming the address
+ * when it is not one.  *any is set for :PORT.
+ */
+static struct addrinfo *
+resolve_inet(const char *flag, const char *addr, int *any)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 		.ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *res;
 	char host[256], *port;
 	const char *h;
-	int fd, on = 1, off = 0, rc;
+	int rc;
 
 	snprintf(host, sizeof(host), "%s", addr);
 	if (host[0] == '[') {
@@ -161,17 +166,48 @@ open_inet(struct listener *l, const char *flag, const char *addr)
 	}
 	if (rc != 0)
 		fatal("%s %s: %s", flag, addr, gai_strerror(rc));
+	*any = h == NULL;
+	return res;
+}
+
+static void
+open_inet(struct listener *l, const char *flag, const char *addr)
+{
+	struct addrinfo *res;
+	int fd, on = 1, off = 0, any;
+
+	res = resolve_inet(flag, addr, &any);
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		fatal("%s %s: socket: %s", flag, addr, strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (res->ai_family == AF_INET6 && h == NULL)
+	if (res->ai_family == AF_INET6 && any)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-		fatal("%s %s: bind: %s", flag, addr, strerror(errno));
+		fatal("%s %s: bind: %s%s", flag, addr, strerror(errno),
+		    errno == EADDRINUSE && getenv("INVOCATION_ID") != NULL ?
+		    " (under systemd: is this address also a ListenStream= "
+		    "of a socket unit that did not pass it to bridge?)" : "");
 	freeaddrinfo(res);
 	if (listen(fd, config.backlog) == -1)
 		fatal("%s %s: listen: %s", flag, addr, strerror(errno));
+	l->fd = fd;
+	snprintf(l->name, sizeof(l->name), "%s", addr);
+}
+
+/* fd://N (Gunicorn's --bind): a listening socket left open for bridge by
+ * whoever started it. */
+static void
+open_fd(struct listener *l, const char *flag, const char *addr)
+{
+	int fd = atoi(addr + 5), on = 0;
+	socklen_t len = sizeof(on);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == -1 &&
+	    errno != ENOTSOCK)
+		fatal("%s %s: %s", flag, addr, strerror(errno));
+	if (!on)
+		fatal("%s %s: not a listening socket", flag, addr);
 	l->fd = fd;
 	snprintf(l->name, sizeof(l->name), "%s", addr);
 }
@@ -238,6 +274,73 @@ listen_import(void)
 	}
 }
 
+/* Is the socket bound to addr (an inet address of the configuration)? */
+static int
+same_inet(const struct sockaddr *sa, const char *flag, const char *addr)
+{
+	struct addrinfo *res;
+	int any, same = 0;
+
+	res = resolve_inet(flag, addr, &any);
+	if (sa->sa_family == AF_INET && res->ai_family == AF_INET) {
+		const struct sockaddr_in *a = (const void *)sa,
+		    *b = (const void *)res->ai_addr;
+
+		same = a->sin_port == b->sin_port && (a->sin_addr.s_addr ==
+		    b->sin_addr.s_addr || (any && a->sin_addr.s_addr ==
+		    htonl(INADDR_ANY)));
+	} else if (sa->sa_family == AF_INET6 && res->ai_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const void *)sa,
+		    *b = (const void *)res->ai_addr;
+
+		same = a->sin6_port == b->sin6_port && memcmp(&a->sin6_addr,
+		    &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+	} else if (any && sa->sa_family == AF_INET) {
+		/* :PORT, and systemd bound 0.0.0.0:PORT */
+		const struct sockaddr_in *a = (const void *)sa;
+		const struct sockaddr_in6 *b = (const void *)res->ai_addr;
+
+		same = a->sin_port == b->sin6_port &&
+		    a->sin_addr.s_addr == htonl(INADDR_ANY);
+	}
+	freeaddrinfo(res);
+	return same;
+}
+
+/*
+ * A socket systemd passed (or a reload handed over as one) that is bound
+ * to a configured address: bridge serves on it instead of binding the
+ * address again, which would fail with EADDRINUSE.
+ */
+static struct listener *
+take_external(const struct config_listen *c, const char *flag)
+{
+	union {
+		struct sockaddr sa;
+		struct sockaddr_un sun;
+		struct sockaddr_storage ss;
+	} u;
+	socklen_t len;
+	int i;
+
+	for (i = 0; i < nlisteners; i++) {
+		struct listener *l = &listeners[i];
+
+		len = sizeof(u);
+		if (!l->external || l->fd == -1 || l->adopted ||
+		    getsockname(l->fd, &u.sa, &len) == -1)
+			continue;
+		if (strncmp(c->addr, "unix:", 5) == 0 ?
+		    u.sa.sa_family == AF_UNIX && len > sizeof(sa_family_t) &&
+		    strncmp(u.sun.sun_path, c->addr + 5,
+		    sizeof(u.sun.sun_path)) == 0 :
+		    (u.sa.sa_family == AF_INET || u.sa.sa_family == AF_INET6) &&
+		    same_inet(&u.sa, flag, c->addr))
+			return l;
+	}
+	return NULL;
+}
+
 /* The inherited listener for a configured address, or NULL. */
 static struct listener *
 take_inherited(const struct config_listen *c)
@@ -260,8 +363,18 @@ listen_open_all(void)
 	for (i = 0; i < config.nlisten; i++) {
 		struct listener *l = &listeners[nlisteners];
 		const struct config_listen *c = &config.listen[i];
-		const char *flag = proto_flag[c->proto];
+		const char *flag = c->bind ? "--bind" :
+		    proto_flag[c->proto];
 
+		if ((old = take_external(c, flag)) != NULL) {
+			/* The configuration says which protocol it is. */
+			if (old->proto != c->proto)
+				log_warn("%s %s: served on %s as %s says",
+				    flag, c->addr, old->name, flag);
+			old->proto = c->proto;
+			old->adopted = 1;
+			continue;
+		}
 		memset(l, 0, sizeof(*l));
 		l->proto = c->proto;
 		if ((old = take_inherited(c)) != NULL) {
@@ -271,6 +384,8 @@ listen_open_all(void)
 				l->unix_path = strdup(c->addr + 5);
 		} else if (strncmp(c->addr, "unix:", 5) == 0)
 			open_unix(l, flag, c->addr + 5);
+		else if (strncmp(c->addr, "fd://", 5) == 0)
+			open_fd(l, flag, c->addr);
 		else
 			open_inet(l, flag, c->addr);
 		set_nonblock_cloexec(l->fd);
@@ -466,4 +581,45 @@ listen_unlink_all(void)
 			unlink(listeners[i].unix_path);
 	if (listen_stats.unix_path != NULL)
 		unlink(listen_stats.unix_path);
+}
+
+void
+listen_describe(const struct listener *l, char *out, size_t len)
+{
+	static const char *const scheme[] = {
+		[PROTO_FASTCGI] = "fastcgi",
+		[PROTO_HTTP] = "http",
+		[PROTO_HTTPS] = "https",
+		[PROTO_STATS] = "http",
+	};
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8];
+	const char *kind = scheme[l->proto];
+	int n;
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == -1) {
+		snprintf(out, len, "%s (%s)", l->name, kind);
+		return;
+	}
+	if (ss.ss_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+
+		n = snprintf(out, len, "unix:%s (%s)", sun->sun_path[0] ?
+		    sun->sun_path : "(unnamed)", kind);
+	} else if (getnameinfo((struct sockaddr *)&ss, sl, host,
+	    sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		n = snprintf(out, len, "%s (%s)", l->name, kind);
+	} else if (l->proto == PROTO_FASTCGI) {
+		n = snprintf(out, len, ss.ss_family == AF_INET6 ?
+		    "[%s]:%s (fastcgi)" : "%s:%s (fastcgi)", host, port);
+	} else {
+		n = snprintf(out, len, ss.ss_family == AF_INET6 ?
+		    "%s://[%s]:%s" : "%s://%s:%s", kind, host, port);
+	}
+	/* Say where a socket bridge did not bind came from. */
+	if (l->external && n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, ", from %s", l->name);
 }

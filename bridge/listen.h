@@ -13,6 +13,7 @@ struct listener {
 	char name[128];		/* for logs: "unix:/run/b.sock", "[::1]:9000" */
 	char *unix_path;	/* set when bridge created the socket file */
 	int external;		/* from systemd or fd 0, not from config */
+	int adopted;		/* external, and its address is configured */
 };
 
 #define LISTEN_MAX CONFIG_LISTEN_MAX
@@ -23,7 +24,9 @@ extern int nlisteners;
 extern struct listener listen_stats;
 
 /* Bind every configured address; exits with a one-line message naming
- * the address on failure. */
+ * the address on failure.  An address systemd already passed (call
+ * listen_inherit_systemd() first) is served on that socket, with the
+ * configuration's protocol. */
 void listen_open_all(void);
 /* The same for --stats ADDR, into listen_stats. */
 void listen_open_stats(const char *addr);
@@ -39,6 +42,14 @@ int listen_inherit_fd0(void);
  * number adopted; exits naming the fd when one is unusable.
  */
 int listen_inherit_systemd(void);
+
+/*
+ * The address l listens on, for people: "http://127.0.0.1:8000",
+ * "https://[::]:8443", "127.0.0.1:9000 (fastcgi)",
+ * "unix:/run/app.sock (fastcgi)", followed by ", from systemd fd 3
+ * (http)" or ", from fd:0" for a socket bridge was given.
+ */
+void listen_describe(const struct listener *l, char *out, size_t len);
 
 /* Remove the socket files bridge created. */
 void listen_unlink_all(void);

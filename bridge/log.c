@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -225,6 +226,44 @@ log_reopen(void)
 	return log_open(log_path);
 }
 
+void
+log_capture_std(void)
+{
+	if (sl.on)
+		return;		/* no stream to hand a child */
+	if (log_fd != STDOUT_FILENO)
+		dup2(log_fd, STDOUT_FILENO);
+	if (log_fd != STDERR_FILENO)
+		dup2(log_fd, STDERR_FILENO);
+}
+
+int
+log_file_give(int fd, uid_t uid)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		return 0;
+	if (st.st_uid != uid && fchown(fd, uid, (gid_t)-1) == -1)
+		return -1;
+	/* The owner must be able to write it (logrotate's "create" may
+	 * have made it 0440). */
+	if ((st.st_mode & 0600) != 0600 &&
+	    fchmod(fd, (st.st_mode & 07777) | 0600) == -1)
+		return -1;
+	return 0;
+}
+
+int
+log_give(uid_t uid)
+{
+	/* Only a file bridge opened: stderr redirected to a file by
+	 * whoever started bridge stays theirs. */
+	if (sl.on || log_path == NULL || log_fd == STDERR_FILENO)
+		return 0;
+	return log_file_give(log_fd, uid);
+}
+
 int
 log_level_parse(const char *s)
 {
@@ -233,6 +272,11 @@ log_level_parse(const char *s)
 	for (i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
 		if (strcasecmp(s, level_names[i]) == 0)
 			return (int)i;
+	/* Gunicorn's names (Python's logging levels). */
+	if (strcasecmp(s, "warning") == 0)
+		return LOG_LEVEL_WARN;
+	if (strcasecmp(s, "critical") == 0)
+		return LOG_LEVEL_ERROR;
 	return -1;
 }
 

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 enum log_level {
 	LOG_LEVEL_ERROR = 0,
@@ -35,7 +36,24 @@ int log_is_syslog(const char *path);
 int log_syslog_parse(const char *spec, char *err, size_t errlen);
 /* Reopen the file given to log_open() (logrotate, USR1); 0 or -1. */
 int log_reopen(void);
-/* Parse "error", "warn", "info", "debug"; returns -1 when unknown. */
+/*
+ * Give the open error log file to uid (the workers' --user), so that a
+ * worker can reopen it by name after the master, which may create it,
+ * has: fchown(2) when uid does not own it, and owner read-write.  0 or
+ * -1 (errno).  Not a file (stderr as a tty, syslog): nothing to do.
+ */
+int log_give(uid_t uid);
+/*
+ * --capture-output: make fds 1 and 2 the error log (a file, or stderr
+ * itself), so that what the application's children and C code write
+ * there lands in it, as Gunicorn's option does.  Again after each
+ * reopen.  Nothing with syslog.
+ */
+void log_capture_std(void);
+/* The same for any log file descriptor fd (the access log's). */
+int log_file_give(int fd, uid_t uid);
+/* Parse "error", "warn", "info", "debug" (and Gunicorn's "warning",
+ * "critical"); returns -1 when unknown. */
 int log_level_parse(const char *s);
 
 void log_msg(int level, const char *reqid, const char *fmt, ...)

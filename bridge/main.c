@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -57,18 +58,27 @@ int
 main(int argc, char **argv)
 {
 	char err[512];
+	int nsystemd;
 
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
+	/* Gunicorn's --name: what ps -o comm, top and pgrep show (the
+	 * kernel keeps 15 bytes), for the master and the workers. */
+	if (config.proc_name != NULL)
+		prctl(PR_SET_NAME, config.proc_name, 0, 0, 0);
 	notify_init();
 	if (config.umask >= 0)
 		umask((mode_t)config.umask);
 	priv_resolve();
-	priv_refuse_root();
+	if (!config.check_config)
+		priv_refuse_root();
 	log_level = config.log_level;
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
+	if (config.venv_from_env)
+		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
+		    "--venv", config.venv);
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,
@@ -80,6 +90,9 @@ main(int argc, char **argv)
 		    strerror(errno));
 
 	tls_configure();
+	/* The application is checked as the workers would load it. */
+	if (config.check_config)
+		priv_check_config();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
 	adapter_select();
@@ -96,15 +109,29 @@ main(int argc, char **argv)
 		fatal("--preload: module %s could not start the application "
 		    "(see the error log)", module.m->name);
 	if (config.check_config) {
+		/* A configuration that serves nothing is a mistake, unless
+		 * the sockets come from whoever starts bridge: systemd
+		 * (LISTEN_FDS), spawn-fcgi (fd 0), a web server running it
+		 * as a CGI program, or the master checking a reload. */
+		if (config.nlisten == 0 && getenv("LISTEN_FDS") == NULL &&
+		    getenv("BRIDGE_LISTENING") == NULL &&
+		    !cgi_mode_detect() && !listen_inherit_fd0())
+			fatal("nothing to serve: give --http ADDR, --https "
+			    "ADDR or --fastcgi ADDR (a configuration for "
+			    "systemd's sockets is checked with LISTEN_FDS=1 "
+			    "set)");
 		/* Everything is checked that can be without binding. */
 		config_print(stdout);
 		return 0;
 	}
 
 	listen_import();	/* a reload's re-exec hands them over */
+	/* systemd's first: a configured address it passed is served on
+	 * its socket, not bound again. */
+	nsystemd = listen_inherit_systemd();
 	if (config.nlisten > 0)
 		listen_open_all();
-	if (listen_inherit_systemd() > 0) {
+	if (nsystemd > 0) {
 		int i;
 
 		for (i = 0; i < nlisteners; i++)
@@ -115,9 +142,10 @@ main(int argc, char **argv)
 	} else if (nlisteners == 0 && !listen_inherit_fd0()) {
 		if (cgi_mode_detect())
 			return cgi_mode_run();
-		fatal("nothing to serve: give --fastcgi ADDR, or start bridge "
-		    "with a listening socket on fd 0 (spawn-fcgi) or as a CGI "
-		    "program");
+		fatal("nothing to serve: give --http ADDR, --https ADDR or "
+		    "--fastcgi ADDR, or start bridge with a listening socket "
+		    "on fd 0 (spawn-fcgi), from systemd's sockets, or as a "
+		    "CGI program");
 	}
 	/* Not in CGI program mode: no master, nothing to report on. */
 	if (config.stats != NULL)

@@ -15,12 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access_log.h"
 #include "config.h"
 #include "listen.h"
 #include "log.h"
 #include "loop.h"
 #include "master.h"
 #include "notify.h"
+#include "priv.h"
 #include "scoreboard.h"
 #include "stats.h"
 #include "tls.h"
@@ -33,6 +35,8 @@
 #define STATUS_EVERY_MS 5000
 /* New master to old one: my workers are ready, go (USR2). */
 #define SIG_UPGRADED (SIGRTMIN + 1)
+/* How often a starting worker's readiness is looked for (collect_ready). */
+#define READY_POLL_MS 5
 
 struct child {
 	pid_t pid;		/* 0: slot empty or waiting to respawn */
@@ -454,24 +458,31 @@ watchdog(long wait_ms)
 
 /*
  * A worker that has started the application marks its scoreboard slot
- * ready; the master notices here, at least every 100 ms (the waits of
- * master_run are bounded by check_timeouts).  Shared memory rather than
+ * ready; the master notices here, every READY_POLL_MS while a worker is
+ * starting (a reload retires the old workers only then), else at least
+ * every 100 ms (the waits of master_run are bounded by check_timeouts),
+ * after the signals that came meanwhile.  Shared memory rather than
  * a signal: a worker that switched to --user may not signal a root
  * master.
  */
+static int
+child_says_ready(int i)
+{
+	struct scoreboard_slot *s = scoreboard_slot(i);
+
+	return s != NULL && s->pid == children[i].pid &&
+	    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == SCOREBOARD_READY;
+}
+
 static void
 collect_ready(void)
 {
-	struct scoreboard_slot *s;
 	int i, any = 0;
 
 	for (i = 0; i < nworkers; i++) {
 		struct child *c = &children[i];
 
-		if (c->pid <= 0 || c->ready ||
-		    (s = scoreboard_slot(i)) == NULL || s->pid != c->pid ||
-		    __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) !=
-		    SCOREBOARD_READY)
+		if (c->pid <= 0 || c->ready || !child_says_ready(i))
 			continue;
 		c->ready = 1;
 		ever_ready = 1;
@@ -479,6 +490,17 @@ collect_ready(void)
 	}
 	if (any)
 		maybe_announce();
+}
+
+/* Workers started whose readiness the master has not taken yet. */
+static int
+starting_workers(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < nworkers; i++)
+		n += children[i].pid > 0 && !children[i].ready;
+	return n;
 }
 
 /*
@@ -602,6 +624,9 @@ check_new_config(const char *exe, const char *argv0, const char *cwd,
 		devnull = open("/dev/null", O_RDWR);
 		dup2(devnull, 1);
 		dup2(pfd[1], 2);
+		/* Sockets the new image will inherit count as listeners. */
+		if (nlisteners > 0)
+			setenv("BRIDGE_LISTENING", "1", 1);
 		if (cwd != NULL && cwd[0] != '\0' && chdir(cwd) == -1) {
 			dprintf(2, "chdir %s: %s\n", cwd, strerror(errno));
 		} else {
@@ -644,8 +669,10 @@ reexec(void)
 	char stats[24];
 	int i;
 
-	if (check_new_config("/proc/self/exe", master_argv[0], NULL, why,
-	    sizeof(why)) == -1) {
+	/* In the directory bridge was started in, where the command
+	 * line's relative paths (--config live.conf) mean what they did. */
+	if (check_new_config("/proc/self/exe", master_argv[0], origin_cwd,
+	    why, sizeof(why)) == -1) {
 		log_error("HUP: the new configuration does not load, keeping "
 		    "the running one: %s", why);
 		return -1;
@@ -668,9 +695,13 @@ reexec(void)
 	notify_env_restore();
 	log_info("HUP: replacing %d workers; configuration and application "
 	    "read anew", nworkers);
+	if (origin_cwd[0] != '\0' && chdir(origin_cwd) == -1)
+		log_error("HUP: chdir %s: %s", origin_cwd, strerror(errno));
 	execv("/proc/self/exe", master_argv);
 	log_error("HUP: exec: %s; replacing the workers instead",
 	    strerror(errno));
+	if (config.chdir != NULL && chdir(config.chdir) == -1)
+		log_error("HUP: chdir %s: %s", config.chdir, strerror(errno));
 	unsetenv("BRIDGE_RETIRE");
 	unsetenv("BRIDGE_RETIRE_STATS");
 	return 0;
@@ -976,6 +1007,33 @@ stop_workers(int sig, uint64_t within_ms)
 		listen_close_all();
 }
 
+/*
+ * USR1 (logrotate's postrotate): the master reopens the log files first,
+ * creating them where only root may, gives them to the workers' --user,
+ * and only then tells the workers, which reopen them by name (nginx's
+ * master does the same).  A worker under --user could not create a file
+ * in a directory such as /var/log/bridge, and would log on into the
+ * rotated file.
+ */
+static void
+logs_reopen(void)
+{
+	uid_t uid;
+
+	if (log_reopen() == -1)
+		log_error("USR1: reopening the error log %s: %s",
+		    config.error_log, log_open_error());
+	if (access_log_reopen() == -1)
+		log_error("USR1: reopening the access log %s: %s",
+		    config.access_log, strerror(errno));
+	if (priv_worker_uid(&uid) == 0 &&
+	    (log_give(uid) == -1 || access_log_give(uid) == -1))
+		log_error("USR1: giving the log files to --user %s: %s",
+		    config.user, strerror(errno));
+	log_info("USR1: logs reopened");
+	signal_all(SIGUSR1);
+}
+
 int
 master_run(char **argv)
 {
@@ -1015,6 +1073,18 @@ master_run(char **argv)
 	adopt_retiring();
 	if (retire_when_ready && tls_enabled())
 		log_info("HUP: certificates reloaded");
+	for (i = 0; i < nlisteners; i++) {
+		char where[256];
+
+		listen_describe(&listeners[i], where, sizeof(where));
+		log_info("Listening at: %s", where);
+	}
+	if (listen_stats.fd != -1) {
+		char where[256];
+
+		listen_describe(&listen_stats, where, sizeof(where));
+		log_info("Statistics at: %s (/metrics)", where);
+	}
 	for (i = 0; i < nworkers; i++)
 		spawn(i);
 	log_info("bridge %s serving on %d listener%s with %d worker%s",
@@ -1040,13 +1110,18 @@ master_run(char **argv)
 			wait_ms = watchdog(wait_ms);
 			wait_ms = status_update(wait_ms);
 			wait_ms = check_timeouts(wait_ms);
+			if (starting_workers() > 0 && wait_ms > READY_POLL_MS)
+				wait_ms = READY_POLL_MS;
 		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
-		collect_ready();
-		if (sig == -1)
+		if (sig == -1) {
+			/* Signals first: a USR2 sent during a start-up is
+			 * taken while it is one. */
+			collect_ready();
 			continue;	/* timeout or EINTR */
+		}
 		if (sig == SIG_UPGRADED) {
 			/* Only from the new master we started. */
 			if (upgrade_pid <= 0 || si.si_pid != upgrade_pid ||
@@ -1107,11 +1182,7 @@ master_run(char **argv)
 				upgrade();
 			break;
 		case SIGUSR1:
-			if (log_reopen() == -1)
-				log_error("USR1: reopening the error log: %s",
-				    strerror(errno));
-			log_info("USR1: logs reopened");
-			signal_all(SIGUSR1);
+			logs_reopen();
 			break;
 		case SIGTTIN:
 			if (!stopping && nworkers < MASTER_WORKERS_MAX) {

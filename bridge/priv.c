@@ -60,6 +60,36 @@ priv_refuse_root(void)
 		    config.user);
 }
 
+void
+priv_check_config(void)
+{
+	const char *env = getenv("BRIDGE_ALLOW_ROOT");
+
+	if (dropping) {
+		if (priv_drop() == -1)
+			fatal("--check-config: could not become --user %s",
+			    user);
+		return;
+	}
+	if (geteuid() != 0 || config.allow_root ||
+	    (env != NULL && strcmp(env, "1") == 0))
+		return;
+	fprintf(stderr, "bridge: note: checked as root without --user: "
+	    "fine for a service that starts bridge as its User=, but "
+	    "started as root bridge refuses to run the application; to "
+	    "check as that user, add --user USER or run it as "
+	    "`runuser -u USER -- bridge ... --check-config`\n");
+}
+
+int
+priv_worker_uid(uid_t *out)
+{
+	if (!dropping || geteuid() != 0 || uid == 0)
+		return -1;
+	*out = uid;
+	return 0;
+}
+
 int
 priv_drop(void)
 {

@@ -8,6 +8,8 @@
 #ifndef BRIDGE_PRIV_H
 #define BRIDGE_PRIV_H
 
+#include <sys/types.h>
+
 /* Resolve --user/--group; exits with a message naming the unknown one. */
 void priv_resolve(void);
 
@@ -19,6 +21,21 @@ void priv_resolve(void);
  * everything as root) says the operator means it.
  */
 void priv_refuse_root(void);
+
+/*
+ * --check-config: with --user, become that user now, so that the
+ * application is loaded and its files read as a worker would; as root
+ * without --user (a configuration for a systemd unit's User=, checked
+ * by root), say on stderr what starting it as root would do instead of
+ * refusing.  Exits with a message when the switch fails.
+ */
+void priv_check_config(void);
+
+/*
+ * The uid workers switch to when a root master drops them to --user;
+ * -1 when workers keep the master's (no --user, not root, or root).
+ */
+int priv_worker_uid(uid_t *uid);
 
 /* In a worker: become --user/--group for good.  Returns 0, or -1 after
  * logging why. */

@@ -4,6 +4,7 @@
  * more bytes than Content-Length) applied to C.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -618,6 +619,31 @@ g_flush(bg_request *h)
 	return 0;
 }
 
+static int
+g_client_gone(bg_request *h, struct pollfd *pfd)
+{
+	struct req *r = R(h);
+	struct pollfd none = { .fd = -1 };
+
+	if (pfd == NULL)
+		pfd = &none;
+	pfd->fd = -1;
+	pfd->events = 0;
+	pfd->revents = 0;
+	if (r->failed)
+		return 1;
+	if (r->sink->gone == NULL || r->sink->gone(r, pfd) == 0)
+		return 0;
+	/* As a failed write: nothing more goes out, the response is cut
+	 * (the module says what it stopped; the front end how it closed). */
+	if (log_level >= LOG_LEVEL_DEBUG)
+		log_msg(LOG_LEVEL_DEBUG, r->id, "client gone; the response "
+		    "is dropped");
+	r->failed = 1;
+	pfd->fd = -1;
+	return 1;
+}
+
 static const char *
 g_request_id(bg_request *h)
 {
@@ -643,6 +669,7 @@ struct bg_server req_server = {
 	.run_once = 0,
 	.flush = g_flush,
 	.own_pgid = NULL,	/* set by the worker, which can honour it */
+	.client_gone = g_client_gone,
 };
 
 int

@@ -35,6 +35,10 @@ struct resp_sink {
 	/* Drop the response if none of it has reached the wire yet and
 	 * return 0 (a 500 can still be sent), else -1; may be NULL. */
 	int (*discard)(struct req *r);
+	/* On the module's thread: 1 when the client (or the web server)
+	 * has given the request up, else 0 with *pfd set to what to poll
+	 * for a change (fd -1: nothing).  Never blocks.  May be NULL. */
+	int (*gone)(struct req *r, struct pollfd *pfd);
 };
 
 /* What req_run() reports to the front end. */

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -94,6 +96,95 @@ sni_select(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* Does OpenSSL's error queue hold reason (of library lib)?  Clears it. */
+static int
+ssl_reason(int lib, int reason)
+{
+	unsigned long e;
+	int found = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		if (ERR_GET_LIB(e) == lib && ERR_GET_REASON(e) == reason)
+			found = 1;
+	return found;
+}
+
+/* The file can be read (as the master, which reads keys). */
+static int
+file_check(const char *flag, const char *path, char *err, size_t errlen)
+{
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s %s: %s", flag, path,
+		    errno == ENOENT ? "no such file" : strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* A key with a passphrase fails at once instead of prompting. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *arg)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)arg;
+	return -1;
+}
+
+/*
+ * Load cert and key into ctx, saying in err which file is wrong and how
+ * (OpenSSL's "error:0480006C:PEM routines::no start line" names
+ * neither).  Returns 0 or -1.
+ */
+static int
+load_files(SSL_CTX *ctx, const char *cert, const char *key, char *err,
+    size_t errlen)
+{
+	if (file_check("--cert", cert, err, errlen) == -1 ||
+	    file_check("--key", key, err, errlen) == -1)
+		return -1;
+	ERR_clear_error();
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		if (ssl_reason(ERR_LIB_PEM, PEM_R_NO_START_LINE))
+			snprintf(err, errlen, "--cert %s: not a PEM "
+			    "certificate (no -----BEGIN CERTIFICATE----- line)",
+			    cert);
+		else
+			snprintf(err, errlen, "--cert %s: a damaged or "
+			    "truncated PEM certificate", cert);
+		return -1;
+	}
+	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		unsigned long e = ERR_peek_last_error();
+
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			snprintf(err, errlen, "--key %s does not match --cert "
+			    "%s", key, cert);
+		else if (ssl_reason(ERR_LIB_PEM, PEM_R_BAD_PASSWORD_READ))
+			snprintf(err, errlen, "--key %s: the key is "
+			    "encrypted; bridge needs it without a passphrase",
+			    key);
+		else
+			snprintf(err, errlen, "--key %s: not a PEM private "
+			    "key", key);
+		ERR_clear_error();
+		return -1;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "--key %s does not match --cert %s",
+		    key, cert);
+		return -1;
+	}
+	return 0;
+}
+
 /* Build one context; returns 0 or -1 with a reason in err. */
 static int
 load_pair(const char *cert, const char *key, struct tls_cert *out,
@@ -117,20 +208,8 @@ load_pair(const char *cert, const char *key, struct tls_cert *out,
 		snprintf(err, errlen, "TLS ciphers: %s", ssl_error());
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		snprintf(err, errlen, "--cert %s: %s", cert, ssl_error());
+	if (load_files(ctx, cert, key, err, errlen) == -1)
 		goto fail;
-	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		snprintf(err, errlen, "--key %s: %s", key, ssl_error());
-		goto fail;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		ERR_clear_error();
-		snprintf(err, errlen, "--key %s does not match the certificate "
-		    "in --cert %s", key, cert);
-		goto fail;
-	}
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ctx, sni_select);
 	/* Stateless resumption (tickets); keys are made here, before the

@@ -503,9 +503,14 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 			break;
 		case SIGUSR1:
 			/* logrotate moved the files: open them anew. */
-			if (log_reopen() == -1 || access_log_reopen() == -1)
+			if (log_reopen() == -1 || access_log_reopen() == -1) {
 				log_error("USR1: reopening logs: %s",
 				    strerror(errno));
+				break;
+			}
+			if (config.capture_output)
+				log_capture_std();
+			log_debug("worker %d: logs reopened", worker.index);
 			break;
 		default:
 			break;
@@ -552,8 +557,19 @@ app_start(int index)
 		what = "init";
 	else if (what == NULL && module_worker_init() == -1)
 		what = "worker_init";
-	if (what == NULL)
+	if (what == NULL) {
+		if (config.wsgi_app != NULL)
+			log_info("worker %d (pid %ld): application %s %s",
+			    index, (long)getpid(), config.wsgi_app,
+			    config.preload ? "ready (preloaded)" : "loaded");
+		else if (config.cgi_root != NULL)
+			log_info("worker %d (pid %ld): CGI scripts under %s "
+			    "ready", index, (long)getpid(), config.cgi_root);
+		else
+			log_info("worker %d (pid %ld): module %s loaded", index,
+			    (long)getpid(), module.path);
 		return;
+	}
 	log_error("worker %d: module %s: %s failed", index,
 	    module.m != NULL ? module.m->name : module.path, what);
 	if (!config.reload)
@@ -615,6 +631,8 @@ worker_main(int index)
 
 	if (priv_drop() == -1)
 		_exit(WORKER_EXIT_INIT);
+	if (config.capture_output)
+		log_capture_std();
 	slot = scoreboard_slot(index);
 	if (slot != NULL) {
 		slot->busy_since = 0;

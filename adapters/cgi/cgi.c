@@ -423,7 +423,20 @@ script_vars(struct hreq *q, const struct cgi_loc *loc)
 		path_len = q->sfl;
 	tail = path + loc->script_len;
 	tail_len = path_len - loc->script_len;
-	if (q->hop == 0 && q->sfl > 0) {
+	if (q->hop == 0 && q->sfl > 0 && tail_len < q->snl + q->pil &&
+	    q->snl + q->pil <= q->sfl &&
+	    memcmp(q->sf + q->sfl - q->snl - q->pil, q->sn, q->snl) == 0 &&
+	    memcmp(q->sf + q->sfl - q->pil, q->pi, q->pil) == 0) {
+		/* SCRIPT_FILENAME is the document root and the whole URL
+		 * path: the web server split nothing off (nginx without
+		 * fastcgi_split_path_info; bridge then moves the path to
+		 * PATH_INFO, see bridge/req_split.c).  The script is what
+		 * the file system found, the rest is PATH_INFO. */
+		n = q->snl + q->pil;
+		setvar(q, "SCRIPT_NAME", q->sf + q->sfl - n, n - tail_len);
+		pi = tail;
+		pil = tail_len;
+	} else if (q->hop == 0 && q->sfl > 0) {
 		/* nginx without fastcgi_split_path_info: SCRIPT_NAME and
 		 * SCRIPT_FILENAME both carry the tail. */
 		snl = q->snl;

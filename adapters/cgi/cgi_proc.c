@@ -11,6 +11,19 @@
  * blocks is the gateway's write() to a slow client; meanwhile the
  * script's pipes fill and it waits, which is back-pressure, not deadlock.
  *
+ * Streaming: what the script writes goes to the gateway as it is read,
+ * and the gateway is asked to flush it to the client at most FLUSH_MS
+ * after its first unflushed byte, or once CGI_IO_BUF bytes wait: output
+ * is never held longer, whatever the script does next.  A script done
+ * within FLUSH_MS of its first output has its answer sent whole, which
+ * the HTTP front end gives a Content-Length (flushing as soon as the
+ * pipe runs dry, as Apache's mod_cgi does, would chunk nearly every
+ * answer of a shell script: it pauses between its commands).
+ *
+ * The client going away is noticed while the script writes (write()
+ * fails) and while it is silent: the gateway's client_gone() hands over
+ * a descriptor polled with the pipes.
+ *
  * Processes: the script gets a process group of its own, so a timeout or
  * a client abort can signal everything it started (TERM, then KILL after
  * a grace).  Only the script's own pid is waited for (never waitpid(-1):
@@ -40,6 +53,7 @@
 
 #define LINGER_MS 3000		/* after output ends, before TERM */
 #define POLL_FALLBACK_MS 20	/* exit polling without a pidfd */
+#define FLUSH_MS 50		/* output waits at most this for more */
 
 enum mode { HEAD, BODY, DISCARD };
 
@@ -53,6 +67,9 @@ struct run {
 	int killed;		/* we signalled it */
 	int wstatus;
 	enum mode mode;
+	size_t unflushed;	/* body bytes (or the head) not yet flushed */
+	double flush_at;	/* when they go at the latest */
+	struct pollfd client;	/* client_gone()'s to poll; fd -1: none */
 	int body_eof;
 	char *ibuf;		/* body bytes waiting for the script's stdin */
 	size_t ilen, ioff;
@@ -454,6 +471,8 @@ commit(struct run *u, struct cgi_head *h)
 		return -1;
 	}
 	u->mode = BODY;
+	u->unflushed = 1;	/* the head, until a flush */
+	u->flush_at = cgi_now() + FLUSH_MS / 1000.0;
 	return 0;
 }
 
@@ -468,7 +487,41 @@ send_body(struct run *u, const char *p, size_t n)
 		    "away; stopping the script", script_name(u));
 		return -1;
 	}
+	if (u->unflushed == 0)
+		u->flush_at = cgi_now() + FLUSH_MS / 1000.0;
+	u->unflushed += n;
 	return 0;
+}
+
+/* Push what the script wrote to the client now; -1 when it has gone. */
+static int
+flush_out(struct run *u)
+{
+	u->unflushed = 0;
+	if (cgi_srv->size <= offsetof(struct bg_server, flush) ||
+	    cgi_srv->flush == NULL || cgi_srv->flush(u->job->r) == 0)
+		return 0;
+	cgi_srv->log(u->job->r, BG_LOG_INFO, "cgi %s: client went away; "
+	    "stopping the script", script_name(u));
+	return -1;
+}
+
+/*
+ * Ask the gateway whether the client is still there, and for the
+ * descriptor to poll for a change (u->client).  Returns 1 when gone,
+ * after logging what then happens to the script.
+ */
+static int
+client_gone(struct run *u, const char *then)
+{
+	u->client.fd = -1;
+	if (cgi_srv->size <= offsetof(struct bg_server, client_gone) ||
+	    cgi_srv->client_gone == NULL ||
+	    cgi_srv->client_gone(u->job->r, &u->client) == 0)
+		return 0;
+	cgi_srv->log(u->job->r, BG_LOG_INFO, "cgi %s: client went away; %s",
+	    script_name(u), then);
+	return 1;
 }
 
 /*
@@ -558,8 +611,8 @@ outcome(const struct run *u)
 static enum cgi_run
 loop(struct run *u)
 {
-	struct pollfd pfd[4];
-	int n, ms, i, out_i, err_i, in_i, pid_i;
+	struct pollfd pfd[5];
+	int n, ms, i, out_i, err_i, in_i, pid_i, cl_i;
 	double left, now, linger_end = 0;
 
 	for (;;) {
@@ -602,9 +655,21 @@ loop(struct run *u)
 		}
 		if (linger_end != 0 && linger_end - cgi_now() < left)
 			left = linger_end - cgi_now();
+		/* Output due (once stdout has ended, the response is
+		 * complete anyway). */
+		if (u->unflushed > 0 && u->mode == BODY && u->out != -1) {
+			if (u->unflushed >= CGI_IO_BUF ||
+			    cgi_now() >= u->flush_at) {
+				if (flush_out(u) == -1) {
+					terminate(u);
+					return CGI_RUN_CUT;
+				}
+			} else if (u->flush_at - cgi_now() < left)
+				left = u->flush_at - cgi_now();
+		}
 		ms = left > 0 ? (int)(left * 1000) + 1 : 0;
 		n = 0;
-		in_i = out_i = err_i = pid_i = -1;
+		in_i = out_i = err_i = pid_i = cl_i = -1;
 		if (u->in != -1) {
 			pfd[n].fd = u->in;
 			pfd[n].events = POLLOUT;
@@ -628,6 +693,10 @@ loop(struct run *u)
 			} else if (ms > POLL_FALLBACK_MS)
 				ms = POLL_FALLBACK_MS;
 		}
+		if (u->client.fd != -1) {
+			pfd[n] = u->client;
+			cl_i = n++;
+		}
 		if (poll(pfd, (nfds_t)n, ms) == -1 && errno != EINTR) {
 			u->fail = "poll failed";
 			terminate(u);
@@ -646,6 +715,11 @@ loop(struct run *u)
 				    CGI_RUN_FAILED;
 			} else if (i == pid_i)
 				check_exit(u);
+			else if (i == cl_i &&
+			    client_gone(u, "stopping the script")) {
+				terminate(u);
+				return CGI_RUN_CUT;
+			}
 		}
 	}
 }
@@ -661,7 +735,7 @@ cgi_proc_run(struct cgi_job *job)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		goto oom;
 	u->job = job;
-	u->in = u->out = u->err = u->pidfd = -1;
+	u->in = u->out = u->err = u->pidfd = u->client.fd = -1;
 	if ((p = strrchr(job->loc->file, '/')) == NULL)
 		p = job->loc->file;
 	else
@@ -673,6 +747,11 @@ cgi_proc_run(struct cgi_job *job)
 		free(u->ibuf);
 		free(u);
 		goto oom;
+	}
+	/* A client gone while the request waited for a thread. */
+	if (client_gone(u, "the script is not run")) {
+		rc = CGI_RUN_CUT;
+		goto done;
 	}
 	if (spawn(u) == -1) {
 		cgi_srv->log(job->r, BG_LOG_ERROR, "cgi %s: cannot run: %s: "

@@ -60,6 +60,7 @@ struct py_config {
 	char *venv;
 	char *chdir;
 	char *preload;		/* "1": init runs in bridge's master */
+	char *capture;		/* "1": sys.stdout/stderr to the log */
 };
 
 /*
@@ -142,6 +143,7 @@ config_free(struct py_config *c)
 	free(c->venv);
 	free(c->chdir);
 	free(c->preload);
+	free(c->capture);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -158,6 +160,7 @@ config_parse(const char *arg, struct py_config *c)
 		{ "venv", offsetof(struct py_config, venv) },
 		{ "chdir", offsetof(struct py_config, chdir) },
 		{ "preload", offsetof(struct py_config, preload) },
+		{ "capture-output", offsetof(struct py_config, capture) },
 	};
 	const char *line, *end, *eq;
 	size_t i, klen;
@@ -186,7 +189,8 @@ config_parse(const char *arg, struct py_config *c)
 				break;
 		if (i == sizeof(keys) / sizeof(keys[0])) {
 			py.srv->log(NULL, BG_LOG_ERROR, "python: unknown "
-			    "argument \"%.*s\" (app, pythonpath, venv, chdir)",
+			    "argument \"%.*s\" (app, pythonpath, venv, chdir, "
+			    "preload, capture-output)",
 			    (int)klen, line);
 			return -1;
 		}
@@ -585,6 +589,32 @@ fail:
 	return -1;
 }
 
+/*
+ * --capture-output (Gunicorn's name): print() and whatever else writes to
+ * sys.stdout or sys.stderr goes to the error log, a line at a time:
+ * stdout at info, stderr at error, unless the line starts with a
+ * logging level name (errors.c).  Set before the application is
+ * imported, so that what it prints while loading is caught too.
+ */
+static int
+capture_output(void)
+{
+	PyObject *out, *err;
+	int rc = -1;
+
+	out = errors_stream(BG_LOG_INFO, "<bridge stdout>");
+	err = errors_stream(BG_LOG_ERROR, "<bridge stderr>");
+	if (out != NULL && err != NULL &&
+	    PySys_SetObject("stdout", out) == 0 &&
+	    PySys_SetObject("stderr", err) == 0)
+		rc = 0;
+	else
+		py_log_exception(NULL, "--capture-output");
+	Py_XDECREF(out);
+	Py_XDECREF(err);
+	return rc;
+}
+
 static int
 py_init(const struct bg_server *srv, const char *arg, void **ctx)
 {
@@ -631,9 +661,12 @@ py_init(const struct bg_server *srv, const char *arg, void **ctx)
 		py_log_exception(NULL, "cannot set up the WSGI types");
 		goto out;
 	}
+	if (c.capture != NULL && strcmp(c.capture, "1") == 0 &&
+	    capture_output() == -1)
+		goto out;
 	if (paths_setup(&c) == -1 || app_load(c.app) == -1)
 		goto out;
-	srv->log(NULL, BG_LOG_INFO, "python: %s loaded (Python %s)", c.app,
+	srv->log(NULL, BG_LOG_DEBUG, "python: %s loaded (Python %s)", c.app,
 	    PY_VERSION_MM);
 	watch_loaded();
 	if (c.preload != NULL && strcmp(c.preload, "1") == 0) {

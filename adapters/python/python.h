@@ -73,6 +73,9 @@ void input_detach(PyObject *input);
  * line and detaches it (later writes go to the log without request id). */
 extern PyTypeObject py_errors_type;
 PyObject *errors_new(bg_request *r);
+/* A stream like wsgi.errors for no request, logging lines that name no
+ * level at level (sys.stdout and sys.stderr under --capture-output). */
+PyObject *errors_stream(int level, const char *name);
 void errors_end(PyObject *errors);
 
 /* filewrapper.c: the wsgi.file_wrapper type.  filewrapper_file() says

@@ -3,12 +3,14 @@
     bridge --http :8000 --wsgi main:app -w 4
 
 Besides the seed's hello world it has a JSON route, a form POST, a file
-upload and static/ (Flask's static route, sent through wsgi.file_wrapper),
-which the end-to-end tests (tests/e2e/test_wsgi_flask.py) drive over HTTP.
+upload, links built by url_for, a redirect and static/ (Flask's static
+route, sent through wsgi.file_wrapper), which the end-to-end tests
+(tests/e2e/test_wsgi_flask.py, test_deploy_*.py) drive over HTTP and
+behind nginx, Apache and HAProxy.
 """
 import hashlib
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, redirect, request, url_for
 
 app = Flask(__name__)
 
@@ -22,6 +24,19 @@ def index():
 def json_route():
     return jsonify(message='hello', items=[1, 2, 3],
                    query=request.args.get('q', ''))
+
+
+@app.route('/links')
+def links():
+    # url_for prefixes SCRIPT_NAME: where the app is mounted.
+    return jsonify(json=url_for('json_route'),
+                   static=url_for('static', filename='hello.txt'),
+                   external=url_for('index', _external=True))
+
+
+@app.route('/go')
+def go():
+    return redirect(url_for('json_route', q='redirected'))
 
 
 @app.route('/form', methods=['POST'])

@@ -633,9 +633,11 @@ class Nginx:
     """nginx in the foreground with its own prefix, pid and logs.
 
     main: the test's main config (tests/e2e/nginx-main.conf.in) which
-    includes the rendered conf/nginx-bridge.conf."""
+    includes the rendered conf/nginx-bridge.conf; subs: further
+    render_conf substitutions (e.g. fastcgi_keep_conn off)."""
 
-    def __init__(self, testcase, bridge_tcp, bridge_unix, tmp=None):
+    def __init__(self, testcase, bridge_tcp, bridge_unix, tmp=None,
+                 subs=None):
         (self.bin,) = require(testcase, "nginx")
         self.tc = testcase
         self.tmp = tmp or TempDir(testcase, "bridge-nginx-")
@@ -656,6 +658,7 @@ class Nginx:
             "listen 127.0.0.1:8080;": "listen 127.0.0.1:%d;" % self.port,
             "listen 127.0.0.1:8081;": "listen 127.0.0.1:%d;"
                                       % self.port_unix,
+            **(subs or {}),
         }, t.join("bridge.conf"))
         with open(os.path.join(HERE, "nginx-main.conf.in")) as f:
             main = f.read().replace("@PREFIX@", t.path)

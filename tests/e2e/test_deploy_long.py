@@ -14,6 +14,7 @@ libfcgi client, cgi-fcgi) and under a NOTIFY_SOCKET as systemd would.
 """
 import os
 import pwd
+import re
 import socket
 import subprocess
 import time
@@ -22,9 +23,12 @@ import unittest
 import harness
 from harness import BRIDGE, HELLO_SO, SRCDIR, TempDir, free_port, wait_for
 
-STARTUP_TIMEOUT = 2     # s; the deployments below run for several times
+# Short, but long enough for Flask's import on a loaded 2-core machine.
+STARTUP_TIMEOUT = 6     # s; the deployments below run for twice as long
 REQUEST_TIMEOUT = 2     # s, --timeout
-RUN_FOR = 3 * (STARTUP_TIMEOUT + REQUEST_TIMEOUT)
+RUN_FOR = 2 * (STARTUP_TIMEOUT + REQUEST_TIMEOUT)
+# Each worker logs this once it has the application (or module).
+LOADED = re.compile(r"worker \d+ \(pid \d+\): .* (loaded|ready)")
 
 
 def uid_of(pid):
@@ -77,8 +81,14 @@ class Deployment:
         if self.proc.poll() is None:
             harness.stop_process(self.proc, timeout=15)
 
-    def run_past_timeouts(self, request):
-        """Serve for RUN_FOR seconds; returns the worker pids seen."""
+    def run_past_timeouts(self, request, workers):
+        """Once every worker has the application, serve for RUN_FOR
+        seconds; returns the worker pids seen."""
+        if not wait_for(lambda: len(LOADED.findall(self.log())) >= workers
+                        or self.proc.poll() is not None,
+                        STARTUP_TIMEOUT + 5):
+            self.tc.fail("workers never loaded the application:\n"
+                         + self.log())
         first = None
         end = time.monotonic() + RUN_FOR
         n = 0
@@ -119,7 +129,7 @@ class TestRootWithUser(unittest.TestCase):
             st, _, body = harness.http_request(port, "GET", "/")
             self.assertEqual(st, 200)
             self.assertEqual(body, b"Hello, world!\n")
-        pids = d.run_past_timeouts(get)
+        pids = d.run_past_timeouts(get, 2)
         self.assertEqual(len(pids), 2)
         for pid in pids:
             self.assertEqual(uid_of(pid), self.nobody)
@@ -145,7 +155,7 @@ class TestRootWithUser(unittest.TestCase):
                                  stdin=subprocess.DEVNULL,
                                  capture_output=True, timeout=10).stdout
             self.assertIn(b"hello world", out)
-        pids = d.run_past_timeouts(get)
+        pids = d.run_past_timeouts(get, 2)
         for pid in pids:
             self.assertEqual(uid_of(pid), self.nobody)
         d.stop()
@@ -173,7 +183,7 @@ class TestRootWithUser(unittest.TestCase):
         def get():
             st, _, _ = harness.http_request(port, "GET", "/")
             self.assertEqual(st, 200)
-        d.run_past_timeouts(get)
+        d.run_past_timeouts(get, 2)
         d.stop()
 
 

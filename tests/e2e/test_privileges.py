@@ -118,11 +118,14 @@ class RootRefusalTest(unittest.TestCase):
         self.assertIn("--user", lines[0])
         self.assertIn("--allow-root", lines[0])
 
-    def test_check_config_refuses_too(self):
+    def test_check_config_as_root_checks_and_says_root_is_refused(self):
+        # A configuration for a systemd unit's User=, checked by root:
+        # checked, with a note that starting it as root is refused
+        # (issue 10; test_deploy_install.sh checks --user too).
         out = self.run_bridge(["--check-config"])
-        self.assertNotEqual(out.returncode, 0)
-        self.assertIn(b"refusing to run the application as root",
-                      out.stderr)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn(b"bridge refuses to run the application", out.stderr)
+        self.assertIn(b"--user", out.stderr)
 
     def test_preload_as_root_refused_even_with_user(self):
         out = self.run_bridge(["--user", "nobody", "--preload"])

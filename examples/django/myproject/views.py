@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import (FileResponse, Http404, HttpResponse,
                          HttpResponseBadRequest, JsonResponse)
 from django.middleware.csrf import get_token
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 FORM = """<!doctype html>
@@ -40,7 +41,7 @@ def json_view(request):
 @require_http_methods(['GET', 'POST'])
 def form(request):
     if request.method == 'GET':
-        return _form_page(request, 'form', '/form/',
+        return _form_page(request, 'form', reverse('form'),
                           'application/x-www-form-urlencoded',
                           '<input name="name">')
     name = request.POST.get('name', '')
@@ -50,7 +51,7 @@ def form(request):
 @require_http_methods(['GET', 'POST'])
 def upload(request):
     if request.method == 'GET':
-        return _form_page(request, 'upload', '/upload/',
+        return _form_page(request, 'upload', reverse('upload'),
                           'multipart/form-data',
                           '<input type="file" name="file">')
     f = request.FILES.get('file')
