@@ -267,7 +267,9 @@ memory_check(int starting)
 
 	if (!starting && worker.loop.now - rss_read_at < 1000)
 		return;
-	rss_read_at = worker.loop.now;
+	/* At start the loop's clock is as old as the application's
+	 * loading: read the clock. */
+	rss_read_at = starting ? loop_clock_ms() : worker.loop.now;
 	rss = rss_bytes();
 	if (slot != NULL)
 		slot->rss_bytes = rss;
