@@ -102,6 +102,11 @@ static const char usage_text[] =
 "                          (default 20; slow-header clients are dropped)\n"
 "  --min-body-rate BYTES   an HTTP body must arrive at this rate on average,\n"
 "                          after a --read-timeout grace (default 500/s)\n"
+"  --static-map /PREFIX=DIR  HTTP(S): serve files under PREFIX from DIR\n"
+"                          in the worker, without the application\n"
+"                          (repeatable)\n"
+"  --static-expires SECS   Cache-Control max-age of static files\n"
+"  --static-follow-symlinks  symlinks may lead out of a static DIR\n"
 "  --mount PREFIX          the application's SCRIPT_NAME (HTTP, and FastCGI\n"
 "                          when the web server splits nothing); paths\n"
 "                          outside it get 404\n"
@@ -360,6 +365,9 @@ enum {
 	OPT_HEADER_TIMEOUT,
 	OPT_MIN_BODY_RATE,
 	OPT_MOUNT,
+	OPT_STATIC_MAP,
+	OPT_STATIC_EXPIRES,
+	OPT_STATIC_FOLLOW_SYMLINKS,
 	OPT_TIMEOUT,
 	OPT_STARTUP_TIMEOUT,
 	OPT_MAX_REQUESTS,
@@ -463,6 +471,10 @@ static const struct option long_options[] = {
 	{ "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
 	{ "min-body-rate", required_argument, NULL, OPT_MIN_BODY_RATE },
 	{ "mount", required_argument, NULL, OPT_MOUNT },
+	{ "static-map", required_argument, NULL, OPT_STATIC_MAP },
+	{ "static-expires", required_argument, NULL, OPT_STATIC_EXPIRES },
+	{ "static-follow-symlinks", no_argument, NULL,
+	    OPT_STATIC_FOLLOW_SYMLINKS },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "startup-timeout", required_argument, NULL, OPT_STARTUP_TIMEOUT },
 	{ "max-requests", required_argument, NULL, OPT_MAX_REQUESTS },
@@ -732,6 +744,26 @@ apply(int c, char *arg)
 		    strstr(arg, "//") != NULL)
 			usage_error("--mount: '%s' is not a path like /app", arg);
 		config.mount = arg;
+		break;
+	case OPT_STATIC_MAP:
+		/* uWSGI's form: /PREFIX=DIR. */
+		end = strchr(arg, '=');
+		if (arg[0] != '/' || end == NULL || end[1] == '\0' ||
+		    memchr(arg, '?', (size_t)(end - arg)) != NULL ||
+		    memchr(arg, '%', (size_t)(end - arg)) != NULL)
+			usage_error("--static-map: '%s' is not /PREFIX=DIR",
+			    arg);
+		if (config.nstatic_map == CONFIG_STATIC_MAX)
+			usage_error("--static-map: more than %d maps",
+			    CONFIG_STATIC_MAX);
+		config.static_map[config.nstatic_map++] = arg;
+		break;
+	case OPT_STATIC_EXPIRES:
+		config.static_expires = (unsigned long)duration(
+		    "--static-expires", arg, 0, 10L * 365 * 86400);
+		break;
+	case OPT_STATIC_FOLLOW_SYMLINKS:
+		config.static_follow_symlinks = 1;
 		break;
 	case OPT_TIMEOUT:
 		config.timeout = (unsigned)duration("--timeout", arg, 0, 86400);
@@ -1259,6 +1291,12 @@ config_print(FILE *out)
 	NUM("min-body-rate", config.min_body_rate);
 	if (config.mount)
 		STR("mount", config.mount);
+	for (i = 0; i < config.nstatic_map; i++)
+		STR("static-map", config.static_map[i]);
+	if (config.static_expires)
+		NUM("static-expires", config.static_expires);
+	if (config.static_follow_symlinks)
+		STR("static-follow-symlinks", "yes");
 	NUM("idle-timeout", config.idle_timeout);
 	NUM("write-timeout", config.write_timeout);
 	NUM("graceful-timeout", config.graceful_timeout);
@@ -1384,6 +1422,16 @@ resolve_paths(void)
 	/* "hello.so" is looked for by dlopen(3); "./hello.so" is a file. */
 	if (config.module != NULL && strchr(config.module, '/') != NULL)
 		config.module = absolute(config.module);
+	for (i = 0; i < config.nstatic_map; i++) {
+		const char *m = config.static_map[i], *eq = strchr(m, '=');
+
+		if (eq[1] == '/')
+			continue;
+		if (asprintf(&addr, "%.*s=%s", (int)(eq - m), m,
+		    absolute(eq + 1)) == -1)
+			usage_error("out of memory");
+		config.static_map[i] = addr;
+	}
 	for (i = 0; i < config.ncerts; i++)
 		config.certs[i] = absolute(config.certs[i]);
 	for (i = 0; i < config.nkeys; i++)

@@ -25,6 +25,7 @@ struct config_listen {
 };
 
 #define CONFIG_LISTEN_MAX 16
+#define CONFIG_STATIC_MAX 16
 #define CONFIG_CERT_MAX 16
 
 struct config {
@@ -79,6 +80,10 @@ struct config {
 	unsigned header_timeout; /* seconds: an HTTP request head must */
 	unsigned min_body_rate;	/* bytes/s an HTTP body must keep up */
 	const char *mount;	/* HTTP: SCRIPT_NAME of the application */
+	const char *static_map[CONFIG_STATIC_MAX]; /* "/PREFIX=DIR" */
+	int nstatic_map;
+	unsigned long static_expires; /* s: Cache-Control max-age, 0 none */
+	int static_follow_symlinks; /* symlinks may leave DIR */
 	unsigned idle_timeout;	/* seconds: idle keep-alive connection */
 	unsigned write_timeout; /* seconds: client must take output */
 	unsigned graceful_timeout;

@@ -10,8 +10,9 @@
  *
  * Writing: the module's output is framed into STDOUT records in the
  * connection's output buffer, drained by the event loop after the module
- * returns; a module writing more than FCGI_OUT_HIGH bytes waits for the
- * peer (bounded by --write-timeout).
+ * returns; past FCGI_OUT_HIGH bytes an application thread waits for the
+ * peer (bounded by --write-timeout), and with --threads 1 the output
+ * queues up to --max-spool (see conn_flush_blocking).
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,6 +33,7 @@
 #include "req.h"
 #include "req_split.h"
 #include "scoreboard.h"
+#include "transport.h"
 #include "worker.h"
 
 #define FCGI_SCRATCH (FCGI_RECORD_MAX * 2)
@@ -66,6 +68,7 @@ struct fcgi_conn {
 	struct fcgi_req *reqs;
 	int nreqs;
 	ssize_t open_rec;	/* offset in out of an extendable STDOUT */
+	size_t unsent;		/* in the kernel, not taken by the peer */
 	uint16_t open_id;
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
@@ -73,14 +76,18 @@ struct fcgi_conn {
 	unsigned busy : 1;	/* an application thread has it */
 	unsigned cut : 1;	/* a response was cut: close when the
 				   requests still arriving are answered */
+	unsigned sent : 1;	/* write progress since the timer was set */
+	unsigned got : 1;	/* read progress since the timer was set */
 };
 
 static uint8_t *scratch;
 static struct fcgi_conn *conns;
+static int shutdown_queued;	/* shutdown_walk() is deferred */
 
 static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_close(struct fcgi_conn *c, const char *why);
 static void conn_update(struct fcgi_conn *c);
+static void conn_timer(struct fcgi_conn *c);
 
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
@@ -103,7 +110,18 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	    offsetof(struct fcgi_conn, timer));
 
 	(void)l;
-	if (c->out.len > 0)
+	if (c->out.len == 0 && c->unsent > 0) {
+		/* Our output is all in the kernel's hands: the write state
+		 * lasts while the peer takes it. */
+		size_t now = transport_unsent(c->io.fd);
+
+		if (now < c->unsent) {
+			c->unsent = now;
+			conn_timer(c);
+			return;
+		}
+	}
+	if (c->out.len > 0 || c->unsent > 0)
 		conn_close(c, "write timeout: peer does not read");
 	else if (c->nreqs > 0)
 		conn_close(c, "read timeout: request incomplete");
@@ -273,21 +291,42 @@ conn_flush(struct fcgi_conn *c)
 		}
 		buf_consume(&c->out, (size_t)w);
 		c->open_rec = -1;
+		c->sent = 1;
 	}
 	buf_free(&c->out);
 	c->open_rec = -1;
 	return 0;
 }
 
-/* The module is producing more than we queue: wait for the peer. */
+/*
+ * The module is producing more than the peer takes.  An application
+ * thread (--threads) waits for the peer, bounded by --write-timeout: only
+ * its own request waits.  With --threads 1 the module runs on the loop
+ * thread, where waiting would stall every other connection of the worker
+ * (STYLE.md rule 20): the output stays queued for the loop to drain, up
+ * to --max-spool, past which the response is cut.
+ */
 static int
-conn_flush_blocking(struct fcgi_conn *c)
+conn_flush_blocking(struct fcgi_conn *c, struct req *r)
 {
 	while (c->out.len > FCGI_OUT_HIGH / 2) {
 		if (conn_flush(c) == -1)
 			return -1;
 		if (c->out.len <= FCGI_OUT_HIGH / 2)
 			break;
+		if (!c->busy) {
+			if (c->out.len <= config.max_spool)
+				break;
+			log_msg(LOG_LEVEL_WARN, r->id, "fcgi: fd %d: the web "
+			    "server lags more than --max-spool behind; "
+			    "response cut (with --threads the application "
+			    "would wait for it)", c->io.fd);
+			errno = ENOBUFS;
+			return -1;
+		}
+		log_msg(LOG_LEVEL_DEBUG, r->id, "fcgi: fd %d: the "
+		    "application waits for the web server to read",
+		    c->io.fd);
 		if (loop_wait_fd(c->io.fd, POLLOUT, config.write_timeout) == -1)
 			return -1;
 	}
@@ -318,7 +357,7 @@ sink_body(struct req *r, const void *p, size_t n)
 
 	if (put_stream(c, FCGI_STDOUT, fr->id, p, n) == -1)
 		return -1;
-	if (c->out.len > FCGI_OUT_HIGH && conn_flush_blocking(c) == -1) {
+	if (c->out.len > FCGI_OUT_HIGH && conn_flush_blocking(c, r) == -1) {
 		log_msg(LOG_LEVEL_WARN, r->id, "fcgi: peer stopped reading: "
 		    "%s", strerror(errno));
 		return -1;
@@ -954,6 +993,7 @@ conn_read(struct fcgi_conn *c)
 				    strerror(errno) : NULL);
 			return;
 		}
+		c->got = 1;
 		if (c->in.len > 0) {
 			c->in.len += (size_t)n;
 			p = c->in.data + c->in.off;
@@ -995,11 +1035,43 @@ conn_resume(struct fcgi_conn *c)
 		buf_free(&c->in);
 }
 
+/*
+ * Each state owns its deadline and only its own progress extends it:
+ * output waiting, in our buffer or the kernel's (--write-timeout), by
+ * bytes the peer took, never by bytes it sent; a request arriving
+ * (--read-timeout) by bytes read; the drain window by nothing; idle
+ * (--idle-timeout) from the last request.
+ */
+static void
+conn_timer(struct fcgi_conn *c)
+{
+	struct loop_tq *q;
+	int progress = 0;
+
+	if (c->sent && c->out.len == 0)
+		c->unsent = transport_unsent(c->io.fd);
+	if (c->out.len > 0 || c->unsent > 0) {
+		q = worker.tq_write;
+		progress = c->sent;
+	} else if (c->nreqs > 0 || c->in.len > 0) {
+		q = worker.tq_read;
+		progress = c->got;
+	} else if (worker.stopping)
+		q = worker.tq_drain;
+	else {
+		/* A request that came and went while idle starts it anew. */
+		q = worker.tq_idle;
+		progress = c->got || c->sent;
+	}
+	c->sent = c->got = 0;
+	if (c->timer.q != q || progress)
+		loop_timer_arm(&worker.loop, q, &c->timer);
+}
+
 static void
 conn_update(struct fcgi_conn *c)
 {
 	uint32_t ev = 0;
-	struct loop_tq *q;
 
 	if (c->closed || c->busy)
 		return;
@@ -1038,12 +1110,7 @@ conn_update(struct fcgi_conn *c)
 		conn_close(c, strerror(errno));
 		return;
 	}
-	q = c->out.len > 0 ? worker.tq_write :
-	    (c->nreqs > 0 || c->in.len > 0) ? worker.tq_read :
-	    worker.stopping ? worker.tq_drain : worker.tq_idle;
-	/* The drain window is not extended by anything. */
-	if (q != worker.tq_drain || c->timer.q != q)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+	conn_timer(c);
 }
 
 static void
@@ -1066,15 +1133,36 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	conn_update(c);
 }
 
-void
-fcgi_conn_shutdown(void)
+static void
+shutdown_walk(void *arg)
 {
 	struct fcgi_conn *c, *next;
 
+	(void)arg;
+	shutdown_queued = 0;
 	/* Idle connections get the drain window (a request may be on its
 	 * way); busy ones close after their answers. */
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
 		conn_update(c);
 	}
+}
+
+/*
+ * Called from inside a connection's own event (the request that reached
+ * --max-requests finishes in records(), still walking c->in): updating
+ * that connection now would run its records again and free c->in under
+ * the parser.  The walk runs after the round.
+ */
+void
+fcgi_conn_shutdown(void)
+{
+	if (shutdown_queued)
+		return;
+	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
+		log_error("fcgi: stopping: out of memory; idle connections "
+		    "wait for their timeout");
+		return;
+	}
+	shutdown_queued = 1;
 }

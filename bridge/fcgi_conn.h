@@ -12,7 +12,11 @@
 struct listener;
 int fcgi_conn_accept(int fd, const struct listener *l);
 
-/* Graceful stop: close idle connections now, busy ones when done. */
+/*
+ * Graceful stop (worker.stopping set): idle connections get the drain
+ * window, busy ones close when done.  Safe to call from inside a
+ * connection's own event: the walk runs after the current loop round.
+ */
 void fcgi_conn_shutdown(void);
 
 #endif /* BRIDGE_FCGI_CONN_H */

@@ -38,6 +38,7 @@
 #include "module.h"
 #include "req.h"
 #include "scoreboard.h"
+#include "static.h"
 #include "tls.h"
 #include "transport.h"
 #include "worker.h"
@@ -80,7 +81,10 @@ struct http_conn {
 	int spool_fd;		/* output beyond HTTP_OUT_HIGH, or -1 */
 	off_t spool_sent;	/* bytes of the spool already sent */
 	off_t spool_len;
+	size_t unsent;		/* in the kernel, not taken by the client */
 	struct req *r;		/* request being received or run */
+	const struct static_map *smap;	/* r is for a static file */
+	struct static_body sbody;	/* file to send after out */
 	struct http_chunked chunked;
 	uint64_t body_left;
 	uint64_t body_start;	/* ms: when the head arrived (a body follows) */
@@ -96,15 +100,21 @@ struct http_conn {
 	unsigned closing : 1;	/* close once out is drained */
 	unsigned closed : 1;
 	unsigned busy : 1;	/* an application thread has it */
+	unsigned had_head : 1;	/* a request head arrived on it */
+	unsigned sent : 1;	/* write progress since the timer was set */
+	unsigned got : 1;	/* read progress since the timer was set */
 };
 
 static char *scratch;
 static struct http_conn *conns;
+static int shutdown_queued;	/* shutdown_walk() is deferred */
 
 static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
 static void conn_resume(struct http_conn *c);
 static void conn_update(struct http_conn *c);
 static void conn_close(struct http_conn *c, const char *why);
+static void conn_timer(struct http_conn *c);
+static int pending(const struct http_conn *c);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
@@ -145,7 +155,18 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	    offsetof(struct http_conn, timer));
 
 	(void)l;
-	if (c->out.len > 0 || c->spool_fd != -1)
+	if (!pending(c) && c->unsent > 0) {
+		/* Our output is all in the kernel's hands: the write state
+		 * lasts while the client takes it. */
+		size_t now = transport_unsent(c->io.fd);
+
+		if (now < c->unsent) {
+			c->unsent = now;
+			conn_timer(c);
+			return;
+		}
+	}
+	if (pending(c) || c->unsent > 0)
 		conn_close(c, "write timeout: client does not read");
 	else if (c->r != NULL || c->in.len > 0)
 		conn_close(c, "read timeout: request incomplete");
@@ -204,6 +225,7 @@ http_conn_accept_from(int fd, const struct listener *l,
 	c->timer.fn = conn_timeout;
 	c->l = l;
 	c->spool_fd = -1;
+	c->sbody.fd = -1;
 	c->tp = &transport_plain;
 	if (l->proto == PROTO_HTTPS) {
 		c->tp = tls_transport();
@@ -254,6 +276,7 @@ conn_close(struct http_conn *c, const char *why)
 	buf_free(&c->hold);
 	if (c->spool_fd != -1)
 		close(c->spool_fd);
+	static_body_close(&c->sbody);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -273,14 +296,15 @@ conn_close(struct http_conn *c, const char *why)
 static int
 pending(const struct http_conn *c)
 {
-	return c->out.len > 0 || c->spool_fd != -1;
+	return c->out.len > 0 || c->spool_fd != -1 || c->sbody.fd != -1;
 }
 
 /* No more requests are taken from the input until output drains. */
 static int
 out_full(const struct http_conn *c)
 {
-	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1;
+	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1 ||
+	    c->sbody.fd != -1;
 }
 
 /* Send what the socket takes of the spool (which precedes out). */
@@ -303,6 +327,8 @@ spool_flush(struct http_conn *c)
 			/* Zero-copy from the spool to the socket. */
 			w = sendfile(c->io.fd, c->spool_fd, &c->spool_sent,
 			    (size_t)left);
+			if (w > 0)
+				c->sent = 1;
 			if (w == -1) {
 				if (errno == EINTR)
 					continue;
@@ -323,6 +349,7 @@ spool_flush(struct http_conn *c)
 		if (w == -1)
 			return errno == EAGAIN ? 0 : -1;
 		c->spool_sent += w;
+		c->sent = 1;
 	}
 	return 0;
 }
@@ -348,15 +375,21 @@ conn_flush(struct http_conn *c)
 			return -1;
 		}
 		buf_consume(&c->out, (size_t)w);
+		c->sent = 1;
 	}
 	buf_free(&c->out);
-	return 0;
+	/* A static file's body follows its head. */
+	return static_body_send(&c->sbody, c->io.fd, c->tp, c->tls,
+	    &c->send_want);
 }
 
 /*
- * The spool is bounded (--max-spool, as nginx's proxy_max_temp_file_size):
- * past it the module waits for the client after all, bounded by
- * --write-timeout, rather than fill the disk.
+ * The spool is bounded (--max-spool, as nginx's proxy_max_temp_file_size)
+ * rather than fill the disk.  Past it, an application thread (--threads)
+ * waits for the client, bounded by --write-timeout: only its own request
+ * waits.  With --threads 1 the module runs on the loop thread, where
+ * waiting would stall every other connection of the worker (STYLE.md
+ * rule 20): the response is cut instead, as for a client gone.
  */
 static int
 spool_bound(struct http_conn *c)
@@ -368,6 +401,17 @@ spool_bound(struct http_conn *c)
 		if (c->spool_fd == -1 || (uint64_t)(c->spool_len -
 		    c->spool_sent) <= config.max_spool / 2)
 			break;
+		if (!c->busy) {
+			log_msg(LOG_LEVEL_WARN, c->r->id, "http: fd %d: the "
+			    "client lags more than --max-spool behind; "
+			    "response cut (with --threads the application "
+			    "would wait for it)", c->io.fd);
+			errno = ENOBUFS;
+			return -1;
+		}
+		log_msg(LOG_LEVEL_DEBUG, c->r->id, "http: fd %d: past "
+		    "--max-spool; the application waits for the client",
+		    c->io.fd);
 		if (loop_wait_fd(c->io.fd, c->send_want == EPOLLIN ? POLLIN :
 		    POLLOUT, config.write_timeout) == -1)
 			return -1;
@@ -799,7 +843,8 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	} else if ((dlen = decode_path(target, plen, path)) < 0)
 		return 400;
 	script = "";
-	if (config.mount != NULL && h->target_form != HTTP_TARGET_ASTERISK) {
+	if (config.mount != NULL && h->target_form != HTTP_TARGET_ASTERISK &&
+	    c->smap == NULL) {
 		/* The application lives under the mount: SCRIPT_NAME is the
 		 * mount, PATH_INFO the rest (PEP 3333, RFC 3875 4.1.13). */
 		size_t m = strlen(config.mount);
@@ -928,11 +973,15 @@ start_request(struct http_conn *c, const char *p, size_t len)
 		return -1;
 	}
 	c->minor = (uint8_t)h.minor_version;
+	c->had_head = 1;
 	/* Section 9.3: persistence by version and Connection. */
 	c->keep_alive = !h.conn_close && (h.minor_version >= 1 ||
 	    h.keep_alive) && !worker.stopping;
 	c->head_method = h.method_len == 4 && memcmp(h.method, "HEAD", 4)
 	    == 0;
+	/* --static-map: answered by run_static(), outside any --mount. */
+	c->smap = static_enabled() && h.target_form != HTTP_TARGET_ASTERISK ?
+	    static_match(h.path, h.path_len) : NULL;
 	if ((status = build_vars(c, c->r, &h)) != 0) {
 		reject(c, status, status == 400 ? "bad percent-encoding in "
 		    "the path, or \"..\" above /" : status == 404 ?
@@ -1124,9 +1173,41 @@ done_job(struct worker_job *j)
 	worker_request_done();
 }
 
+/* A --static-map request, whole (a body was read and dropped): answered
+ * here on the loop, as the access log and scoreboard see any other. */
+static void
+run_static(struct http_conn *c)
+{
+	struct req *r = c->r;
+	uint64_t start = access_log_enabled() || scoreboard_counting() ?
+	    access_log_clock_us() : 0;
+
+	scoreboard_request_begin();
+	if (static_respond(c->smap, r, c->head_method, !c->keep_alive ?
+	    "Connection: close\r\n" : c->minor == 0 ?
+	    "Connection: keep-alive\r\n" : "", &c->out, &c->sbody) == -1) {
+		c->closing = 1;
+		c->keep_alive = 0;
+	}
+	if (start != 0)
+		access_log_request(r, start);
+	scoreboard_request_end(r->status, r->resp_sent, start != 0 ?
+	    access_log_clock_us() - start : 0);
+	c->smap = NULL;
+	c->r = NULL;
+	req_destroy(r);
+	if (!c->keep_alive)
+		c->closing = 1;
+	loop_timer_stop(&c->timer);
+}
+
 static void
 run(struct http_conn *c)
 {
+	if (c->smap != NULL) {
+		run_static(c);
+		return;
+	}
 	c->start = access_log_enabled() || scoreboard_counting() ?
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();
@@ -1180,6 +1261,7 @@ conn_read(struct http_conn *c)
 				    NULL);
 			return;
 		}
+		c->got = 1;
 		if (c->in.len > 0) {
 			c->in.len += (size_t)n;
 			p = (char *)c->in.data + c->in.off;
@@ -1226,11 +1308,59 @@ conn_resume(struct http_conn *c)
 		buf_free(&c->in);
 }
 
+/*
+ * Each state of the connection owns its deadline, and only the progress
+ * of that state extends it (STYLE.md rule 18):
+ *	write	output waiting, in our buffers or the kernel's:
+ *		--write-timeout, re-armed by bytes the client took, never
+ *		by bytes it sent (nginx's send_timeout)
+ *	body	a request read: --read-timeout, re-armed by bytes read
+ *	head	the TLS handshake and the first request head, or a later
+ *		head's first byte on: --header-timeout for the whole
+ *		head, never re-armed (slowloris, plain or TLS alike)
+ *	drain	stopping: the drain window, never re-armed
+ *	idle	keep-alive between requests: --idle-timeout from the
+ *		last request
+ */
+static void
+conn_timer(struct http_conn *c)
+{
+	struct loop_tq *q;
+	int progress = 0;
+
+	if (c->sent && !pending(c))
+		c->unsent = transport_unsent(c->io.fd);
+	if (pending(c)) {
+		q = worker.tq_write;
+		progress = c->sent;
+	} else if (c->unsent > 0) {
+		/* Handed to the kernel, not taken by the client yet: the
+		 * timeout handler measures the progress. */
+		q = worker.tq_write;
+		progress = c->sent;
+	} else if (c->r != NULL) {
+		q = worker.tq_read;
+		progress = c->got;
+	} else if (c->in.len > 0)
+		q = worker.tq_header;
+	else if (worker.stopping)
+		q = worker.tq_drain;
+	else if (!c->had_head)
+		q = worker.tq_header;
+	else {
+		/* A request that came and went while idle starts it anew. */
+		q = worker.tq_idle;
+		progress = c->got || c->sent;
+	}
+	c->sent = c->got = 0;
+	if (c->timer.q != q || progress)
+		loop_timer_arm(&worker.loop, q, &c->timer);
+}
+
 static void
 conn_update(struct http_conn *c)
 {
 	uint32_t ev = 0;
-	struct loop_tq *q;
 
 	if (c->closed || c->busy)
 		return;
@@ -1268,16 +1398,7 @@ conn_update(struct http_conn *c)
 		conn_close(c, strerror(errno));
 		return;
 	}
-	q = pending(c) ? worker.tq_write :
-	    c->r != NULL ? worker.tq_read :
-	    c->in.len > 0 ? worker.tq_header :
-	    worker.stopping ? worker.tq_drain : worker.tq_idle;
-	/* The header timer bounds the whole request head, so progress
-	 * does not re-arm it (a byte at a time must not hold a
-	 * connection: slowloris); the body and write timers bound a
-	 * pause, so progress does. */
-	if (c->timer.q != q || q == worker.tq_write || q == worker.tq_read)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+	conn_timer(c);
 }
 
 static void
@@ -1302,11 +1423,13 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 	conn_update(c);
 }
 
-void
-http_conn_shutdown(void)
+static void
+shutdown_walk(void *arg)
 {
 	struct http_conn *c, *next;
 
+	(void)arg;
+	shutdown_queued = 0;
 	/* Idle connections get the drain window: a request on its way is
 	 * answered with "Connection: close" (start_request sees
 	 * worker.stopping), then the connection closes. */
@@ -1314,4 +1437,23 @@ http_conn_shutdown(void)
 		next = c->next;
 		conn_update(c);
 	}
+}
+
+/*
+ * Called from inside a connection's own event (the request that reached
+ * --max-requests finishes in process(), still walking c->in): updating
+ * that connection now would parse the same bytes again (a second run)
+ * or free the buffer under the parser.  The walk runs after the round.
+ */
+void
+http_conn_shutdown(void)
+{
+	if (shutdown_queued)
+		return;
+	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
+		log_error("http: stopping: out of memory; idle connections "
+		    "wait for their timeout");
+		return;
+	}
+	shutdown_queued = 1;
 }

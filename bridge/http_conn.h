@@ -23,7 +23,11 @@ struct sockaddr;
 int http_conn_accept_from(int fd, const struct listener *l,
     const struct sockaddr *peer, const struct sockaddr *local);
 
-/* Graceful stop: close idle connections now, busy ones when done. */
+/*
+ * Graceful stop (worker.stopping set): idle connections get the drain
+ * window, busy ones close when done.  Safe to call from inside a
+ * connection's own event: the walk runs after the current loop round.
+ */
 void http_conn_shutdown(void);
 
 #endif /* BRIDGE_HTTP_CONN_H */

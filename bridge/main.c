@@ -23,6 +23,7 @@
 #include "notify.h"
 #include "priv.h"
 #include "req.h"
+#include "static.h"
 #include "tls.h"
 
 /*
@@ -95,6 +96,8 @@ main(int argc, char **argv)
 		priv_check_config();
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
 		fatal("--chdir %s: %s", config.chdir, strerror(errno));
+	/* DIR is absolute (config.c), from where bridge started. */
+	static_init();
 	adapter_select();
 	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
 	req_server.multithread = config.threads > 1;

@@ -337,13 +337,13 @@ stats_server_main(void)
 	prctl(PR_SET_NAME, "bridge-stats");
 	if ((sfd = signals_open()) == -1) {
 		log_error("stats: signalfd: %s", strerror(errno));
-		_exit(1);
+		worker_exit(1);
 	}
 	/* The master died before PDEATHSIG was set. */
 	if (getppid() == 1)
-		_exit(0);
+		worker_exit(0);
 	if (priv_drop() == -1)
-		_exit(1);
+		worker_exit(1);
 	for (i = 0; i < STATS_CONNS_MAX; i++)
 		conns[i].fd = -1;
 	log_debug("stats: serving %s", listen_stats.name);
@@ -355,5 +355,5 @@ stats_server_main(void)
 		serve_once(sfd, 1);
 	/* _exit: nothing of the master's (a preloaded application) may
 	 * run its exit handlers here. */
-	_exit(0);
+	worker_exit(0);
 }

@@ -1,7 +1,9 @@
 /*
  * The plain transport: the socket as it is.  (TLS is in tls_openssl.c.)
  */
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,3 +46,17 @@ const struct transport transport_plain = {
 	.pending = t_plain_pending,
 	.close = t_plain_close,
 };
+
+size_t
+transport_unsent(int fd)
+{
+	int n;
+
+	/* TCP: bytes not sent yet (in flight ones are on their way, and a
+	 * client that does not read closes its window); a unix socket
+	 * only knows what the peer has not read. */
+	if (ioctl(fd, SIOCOUTQNSD, &n) == -1 &&
+	    ioctl(fd, SIOCOUTQ, &n) == -1)
+		return 0;
+	return n > 0 ? (size_t)n : 0;
+}

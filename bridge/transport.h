@@ -28,4 +28,12 @@ struct transport {
 
 extern const struct transport transport_plain;
 
+/*
+ * Bytes written to fd that the peer has not taken yet (the kernel's send
+ * queue: SIOCOUTQNSD for TCP, SIOCOUTQ for unix sockets), 0 when the
+ * kernel cannot say.  Output handed to the
+ * kernel is still output waiting for a client that does not read.
+ */
+size_t transport_unsent(int fd);
+
 #endif /* BRIDGE_TRANSPORT_H */

@@ -20,6 +20,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WORKER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define WORKER_ASAN 1
+#endif
+#ifdef WORKER_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #include "access_log.h"
 #include "config.h"
 #include "fcgi_conn.h"
@@ -351,6 +363,7 @@ on_timeout(int sig)
 			write_fully(c->fd, c->answer, c->answer_len);
 		}
 	}
+	/* Not worker_exit(): in a signal handler, with requests running. */
 	_exit(WORKER_EXIT_TIMEOUT);
 }
 
@@ -575,7 +588,7 @@ app_start(int index)
 	log_error("worker %d: module %s: %s failed", index,
 	    module.m != NULL ? module.m->name : module.path, what);
 	if (!config.reload)
-		_exit(WORKER_EXIT_INIT);
+		worker_exit(WORKER_EXIT_INIT);
 	log_error("worker %d: --reload: answering 500 until a watched file "
 	    "changes", index);
 	module_fail();
@@ -597,6 +610,24 @@ worker_signalfd(void)
 	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+#ifdef BRIDGE_GCOV_DUMP
+void __gcov_dump(void);
+#endif
+
+void
+worker_exit(int status)
+{
+#ifdef WORKER_ASAN
+	/* Reports go where ASAN_OPTIONS' log_path says; the tests fail on
+	 * any.  A leak does not change the exit status the master reads. */
+	__lsan_do_recoverable_leak_check();
+#endif
+#ifdef BRIDGE_GCOV_DUMP
+	__gcov_dump();
+#endif
+	_exit(status);
+}
+
 void
 worker_main(int index)
 {
@@ -608,7 +639,7 @@ worker_main(int index)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (loop_init(&worker.loop) == -1) {
 		log_error("worker: epoll: %s", strerror(errno));
-		_exit(WORKER_EXIT_INIT);
+		worker_exit(WORKER_EXIT_INIT);
 	}
 	worker.tq_read = loop_tq_new(&worker.loop,
 	    (uint64_t)config.read_timeout * 1000);
@@ -624,7 +655,7 @@ worker_main(int index)
 
 	if ((sig_io.fd = worker_signalfd()) == -1) {
 		log_error("worker: signalfd: %s", strerror(errno));
-		_exit(WORKER_EXIT_INIT);
+		worker_exit(WORKER_EXIT_INIT);
 	}
 	sig_io.fn = on_signal;
 	loop_add(&worker.loop, &sig_io, EPOLLIN);
@@ -632,7 +663,7 @@ worker_main(int index)
 	signal(SIGCHLD, SIG_DFL);
 
 	if (priv_drop() == -1)
-		_exit(WORKER_EXIT_INIT);
+		worker_exit(WORKER_EXIT_INIT);
 	if (config.capture_output)
 		log_capture_std();
 	slot = scoreboard_slot(index);
@@ -677,7 +708,7 @@ worker_main(int index)
 	if (threads_start() == -1) {
 		log_error("worker %d: starting %d application threads: %s",
 		    index, config.threads, strerror(errno));
-		_exit(WORKER_EXIT_INIT);
+		worker_exit(WORKER_EXIT_INIT);
 	}
 	accept_enable(1);
 	memory_check(1);
@@ -693,6 +724,6 @@ worker_main(int index)
 	log_debug("worker %d ready", index);
 	loop_run(&worker.loop);
 	module_worker_fini();
-	_exit(reloading ? WORKER_EXIT_RELOAD : over_memory ?
+	worker_exit(reloading ? WORKER_EXIT_RELOAD : over_memory ?
 	    WORKER_EXIT_MEMORY : WORKER_EXIT_OK);
 }

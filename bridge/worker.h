@@ -73,6 +73,15 @@ void worker_main(int index) __attribute__((noreturn));
 int worker_signalfd(void);
 
 /*
+ * Leave a forked child (a worker, the --stats process) with _exit(), so
+ * that nothing of the master's (a preloaded application) runs its exit
+ * handlers, but first do what exit() would have done for the tools: the
+ * LeakSanitizer check in an ASan build, the gcov dump in a coverage
+ * build (CFLAGS -DBRIDGE_GCOV_DUMP).  Not async-signal-safe.
+ */
+void worker_exit(int status) __attribute__((noreturn));
+
+/*
  * A stopping worker keeps idle connections this long: a request already
  * on its way (a keep-alive client, nginx's upstream connection) is still
  * answered, with the connection closed after it, rather than reset.

@@ -11,17 +11,21 @@ test_packages=(
 	# real peers for the end-to-end tests
 	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi fcgiwrap
 	libnginx-mod-stream
-	openssl wrk systemd
+	openssl wrk systemd lighttpd
 	python3 python3-flask python3-django
 	procps iproute2 util-linux
+	# /etc/mime.types for --static-map (test_static_map.py)
+	media-types
 	# conf/bridge.logrotate, run by test_deploy_logs.py
 	logrotate
+	# line and branch coverage (tests/coverage.sh)
+	lcov
 	# the --stats status page, rendered headless (test_stats.py)
 	chromium fonts-liberation
 )
 deps_install "${build_packages[@]}" "${test_packages[@]}"
 # Debian starts the servers it installs; the tests run their own.  Only
 # here, for the test machine: examples/serve.sh stops nothing.
-for s in nginx apache2 haproxy; do
+for s in nginx apache2 haproxy lighttpd; do
 	service "$s" stop >/dev/null 2>&1 || true
 done

@@ -17,33 +17,90 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 
 status=0
 results=()
+npass=0 nfail=0 nskip=0
 # deps.sh installed every peer: a test that cannot find one fails.
 export BRIDGE_REQUIRE_PEERS=1
+
+# tally DIR: add the test cases of DIR's last make check to the totals.
+# Counted per case: an e2e file's "# cases: pass=N fail=N skip=N" line
+# (tests/e2e/harness.py main(), the shell tests), a Check program's
+# "Checks: N, Failures: N, Errors: N"; a file that printed neither (it
+# died first) counts as one case of its automake result.  A file automake
+# calls failed counts at least one failure whatever its line says.
+tally() {
+	local dir=$1 trs log res p f s line ck
+	while read -r trs; do
+		log=${trs%.trs}.log
+		res=$(sed -n 's/^:test-result: //p' "$trs" | head -1)
+		p=0 f=0 s=0
+		line=$(grep -E '^# cases: pass=[0-9]+ fail=[0-9]+ skip=[0-9]+' \
+		    "$log" 2>/dev/null | tail -1)
+		ck=$(grep -E '[0-9]+%: Checks: [0-9]+' "$log" 2>/dev/null |
+		    tail -1)
+		if [ -n "$line" ]; then
+			read -r p f s < <(sed -E \
+			    's/.*pass=([0-9]+) fail=([0-9]+) skip=([0-9]+).*/\1 \2 \3/' \
+			    <<<"$line")
+		elif [ -n "$ck" ]; then
+			line=$ck
+			read -r p f < <(sed -E \
+			    's/.*Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2 \3/' \
+			    <<<"$line" | awk '{print $1 - $2 - $3, $2 + $3}')
+		else
+			case $res in
+			PASS) p=1 ;;
+			SKIP) s=1 ;;
+			*) f=1 ;;
+			esac
+		fi
+		case $res in
+		FAIL|ERROR|XPASS) [ "$f" -gt 0 ] || f=1 ;;
+		esac
+		npass=$((npass + p)) nfail=$((nfail + f)) nskip=$((nskip + s))
+	done < <(find "$dir/tests" -name '*.trs' 2>/dev/null | sort)
+}
 
 run_suite() {
 	local name=$1 dir=$2
 	shift 2
 	mkdir -p "$dir"
-	(cd "$dir" && "$top/configure" -q --enable-werror "$@") || return 1
-	make -C "$dir" -j2 >/dev/null || make -C "$dir" -j2
+	# Only this run's results count: no log or .trs of an earlier one.
+	find "$dir" \( -name '*.trs' -o -name '*.log' \) -path '*tests*' \
+	    -delete 2>/dev/null
+	rm -f "$dir/test-suite.log"
+	if ! (cd "$dir" && "$top/configure" -q --enable-werror "$@"); then
+		results+=("$name: FAILED (configure; $dir/config.log)")
+		nfail=$((nfail + 1))
+		return 1
+	fi
+	if ! { make -C "$dir" -j2 >/dev/null || make -C "$dir" -j2; } ||
+	    ! make -C "$dir" -j2 check TESTS= >/dev/null; then
+		results+=("$name: FAILED (build)")
+		nfail=$((nfail + 1))
+		return 1
+	fi
 	if make -C "$dir" -j2 check; then
 		results+=("$name: passed")
+		tally "$dir"
 	else
 		results+=("$name: FAILED")
+		tally "$dir"
 		# Show the logs of what failed.
-		find "$dir/tests" -name '*.log' -newer "$dir/Makefile" |
-			while read -r log; do
-				grep -q '^FAIL\|^ERROR' "${log%.log}.trs" \
-					2>/dev/null || continue
-				echo "==== $log"; tail -n 60 "$log"
-			done
+		find "$dir/tests" -name '*.trs' | sort | while read -r trs; do
+			grep -q '^:test-result: \(FAIL\|ERROR\|XPASS\)' \
+			    "$trs" || continue
+			echo "==== ${trs%.trs}.log"; tail -n 60 "${trs%.trs}.log"
+		done
 		return 1
 	fi
 }
 
 run_suite "tests" build || status=1
 
-# Sanitizers: the same suite, every process of it instrumented.
+# Sanitizers: the same suite, every process of it instrumented.  Each
+# test file points log_path at a report directory of its own
+# (tests/e2e/harness.py, tests/e2e/sanitizer.sh) and fails the test
+# during which a report appeared.
 # handle_segv=0: the tests crash workers on purpose and expect SIGSEGV.
 # allocator_may_return_null=1: the tests ask for absurd sizes on purpose
 # and expect NULL (ENOMEM), not an abort.
@@ -59,23 +116,34 @@ run_suite "tests under ASan+UBSan" build-asan \
 	LDFLAGS="-fsanitize=address,undefined" || status=1
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
-if BUILDDIR="$top/build" bash tests/fuzz/run.sh; then
+# Each fuzz target is one case ("ok   NAME" or "FAIL NAME" from run.sh).
+fuzzlog=$(mktemp)
+BUILDDIR="$top/build" bash tests/fuzz/run.sh 2>&1 | tee "$fuzzlog"
+frc=${PIPESTATUS[0]}
+fp=$(grep -c '^ok ' "$fuzzlog")
+ff=$(grep -c '^FAIL ' "$fuzzlog")
+rm -f "$fuzzlog"
+npass=$((npass + fp)) nfail=$((nfail + ff))
+if [ "$frc" -eq 0 ]; then
 	results+=("fuzz: passed")
 else
-	results+=("fuzz: FAILED")
+	# 77: no clang, which deps.sh installs; any other failure without
+	# a FAIL line still counts once.
+	results+=("fuzz: FAILED (exit $frc)")
+	[ "$ff" -gt 0 ] || nfail=$((nfail + 1))
 	status=1
 fi
 
 echo
 printf '%s\n' "${results[@]}"
-# Totals over both suites, from automake's summaries, plus fuzz targets.
-count() {
-	cat build/test-suite.log build-asan/test-suite.log 2>/dev/null |
-		awk -v k="$1" '$1 == "#" && $2 == k":" { n += $3 } END { print n + 0 }'
-}
-pass=$(count PASS)
-fail=$(( $(count FAIL) + $(count ERROR) + $(count XPASS) ))
-skip=$(count SKIP)
-[ $status -eq 0 ] || [ "$fail" -gt 0 ] || fail=1
-echo "$pass passed, $fail failed, $skip skipped"
+# What skipped, and why (unittest: "... skipped 'REASON'"; a known defect
+# marked as an expected failure counts with them).
+for dir in build build-asan; do
+	find "$dir/tests" -name '*.log' 2>/dev/null | sort |
+		xargs -r grep -H -E "\.\.\. (skipped '|expected failure)" |
+		sed "s|^$dir/tests/|SKIP ($dir) |"
+done
+# Test cases over both suites and the fuzz targets, from this run only.
+[ $status -eq 0 ] || [ "$nfail" -gt 0 ] || nfail=1
+echo "$npass passed, $nfail failed, $nskip skipped"
 exit $status

@@ -22,6 +22,9 @@
  *	/notmodified	304 with the Content-Length 1234 of the resource it
  *			stands for, and no body
  *	/date		a response carrying the app's own Date header
+ *	/count?ID	appends "ID pid\n" to the file of --module-arg
+ *			count=PATH (one line per run: tests count how often
+ *			a request ran), then echoes the request body
  *	/leak?MB	keeps MB mebibytes (written: resident) for good, then
  *			answers as /pid (--max-worker-memory)
  *	anything else	"probe\n"
@@ -44,12 +47,15 @@
 #include <bridge/gateway.h>
 
 static const struct bg_server *srv;
+static const char *count_path;	/* --module-arg count=PATH */
 
 static int
 probe_init(const struct bg_server *s, const char *arg, void **ctx)
 {
 	srv = s;
 	*ctx = NULL;
+	if (arg != NULL && strncmp(arg, "count=", 6) == 0)
+		count_path = arg + 6;
 	if (arg != NULL && strncmp(arg, "init-sleep=", 11) == 0) {
 		long ms = atol(arg + 11);
 		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -127,6 +133,29 @@ echo(bg_request *r)
 	rc = text(r, 200, all, len);
 	free(all);
 	return rc;
+}
+
+/* One line per run, written whole with O_APPEND (runs in several
+ * workers interleave by line, never within one). */
+static int
+count(bg_request *r, const char *arg)
+{
+	char line[128];
+	int fd, n;
+
+	if (count_path == NULL)
+		return text(r, 500, "no count= module argument\n", 26);
+	n = snprintf(line, sizeof(line), "%.64s %ld\n", arg ? arg : "",
+	    (long)getpid());
+	if ((fd = open(count_path, O_WRONLY | O_APPEND | O_CREAT, 0666)) ==
+	    -1)
+		return BG_ERROR;
+	if (write(fd, line, (size_t)n) != n) {
+		close(fd);
+		return BG_ERROR;
+	}
+	close(fd);
+	return echo(r);
 }
 
 static int
@@ -226,13 +255,18 @@ probe_handle(void *ctx, bg_request *r)
 	if (q != NULL)
 		arg = q + 1;
 
+	/* ?show-env or an X-Probe-Env header: the environment on any path
+	 * (the mount itself, dot-segments). */
 	if (strcmp(path, "/env") == 0 ||
-	    srv->var(r, "HTTP_X_PROBE_ENV", NULL) != NULL)
+	    srv->var(r, "HTTP_X_PROBE_ENV", NULL) != NULL ||
+	    (arg != NULL && strcmp(arg, "show-env") == 0))
 		return env(r);
 	if (strcmp(path, "/echo") == 0)
 		return echo(r);
 	if (strcmp(path, "/big") == 0)
 		return big(r, arg);
+	if (strcmp(path, "/count") == 0)
+		return count(r, arg);
 	if (strcmp(path, "/crash") == 0) {
 		raise(SIGSEGV);
 		return BG_ERROR;

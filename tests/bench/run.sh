@@ -24,6 +24,8 @@
 #            same number of processes; bridge as it comes (4 scripts at
 #            a time per worker) and with --threads 1 (one at a time, as
 #            a fcgiwrap process)
+#   static   a 10 KB and a 10 MB file: bridge --http --static-map vs
+#            nginx (alias, sendfile on, tcp_nopush on), keep-alive wrk
 #
 # Every server has 2 workers (WORKERS), nginx has 2. Everything listens on
 # loopback; every process started is stopped at exit.
@@ -103,7 +105,7 @@ TRANSPORT=${TRANSPORT:-unix}
 KEEP_TMP=${KEEP_TMP:-0}
 CC=${CC:-cc}
 LIST_ONLY=0
-ALL_GROUPS=(fastcgi http wsgi cgi)
+ALL_GROUPS=(fastcgi http wsgi cgi static)
 
 # ---------------------------------------------------------------------------
 # The groups. Each group_NAME function sets:
@@ -132,7 +134,9 @@ ALL_GROUPS=(fastcgi http wsgi cgi)
 #              tls   wrk on the instance's HTTPS URL
 #              hs    HS_CLIENTS parallel `openssl s_time -new`: full TLS
 #                    handshakes per second, no request
-#     expect   the body every URL must answer first: hello, flask or cgi
+#     expect   the body every URL must answer first: hello, flask or cgi;
+#              file: the file at path under STATIC_ROOT (sha256)
+#     path     (optional) the URL's path instead of the instance's
 #   TARGETS      the ratios to print, from the issues:
 #     kind     rps   median req/s of ref over peer's, higher is better
 #              rss   worker VmRSS sum of instance ref over peer's after
@@ -275,6 +279,27 @@ group_cgi() {
 	)
 	TARGETS=(
 		"rps  cgi-bridge-keep  cgi-fcgiwrap-new  >= 1.3"
+	)
+	IDLE=()
+	REF_SCENARIO=
+	CEILING_SCENARIO=
+	NGINX_TLS=0
+}
+
+group_static() {
+	GROUP_TITLE="static files over HTTP: bridge --static-map vs nginx"
+	INSTANCES=(
+		"bridge-static  bridge  start_bridge_static  http"
+	)
+	SCENARIOS=(
+		"nginx-10k    nginx          $CONNS  wrk  file  /static/10k.bin"
+		"bridge-10k   bridge-static  $CONNS  wrk  file  /static/10k.bin"
+		"nginx-10m    nginx          16      wrk  file  /static/10m.bin"
+		"bridge-10m   bridge-static  16      wrk  file  /static/10m.bin"
+	)
+	TARGETS=(
+		"rps  bridge-10k  nginx-10k  >= 0.8"
+		"rps  bridge-10m  nginx-10m  >= 0.9"
 	)
 	IDLE=()
 	REF_SCENARIO=
@@ -688,6 +713,13 @@ start_bridge_http() {
 	    --key "$CERTS/ec.key" --module "$HELLO_BIN"
 }
 
+# --http with the hello module and --static-map /static=STATIC_ROOT.
+start_bridge_static() {
+	prepare_bridge hello || return 1
+	run_bridge "$1" "$2" --module "$HELLO_BIN" \
+	    --static-map "/static=$STATIC_ROOT"
+}
+
 # HTTPS only, RSA certificate, on ADDR.
 start_bridge_rsa() {
 	prepare_bridge hello && prepare_bridge tls || return 1
@@ -947,6 +979,10 @@ write_nginx_conf() {
 		echo "  server {"
 		echo "    listen 127.0.0.1:$PORT;"
 		printf '%s\n' '    location = /return { default_type text/plain; return 200 "Hello, world!\n"; }'
+		if [ -n "$STATIC_ROOT" ]; then
+			echo "    location /static/ { alias $STATIC_ROOT/;"
+			echo "      sendfile on; tcp_nopush on; }"
+		fi
 		for inst in "${!INST_STATE[@]}"; do
 			[ "${INST_STATE[$inst]}" = ok ] || continue
 			addr=${INST_ADDR[$inst]}
@@ -1177,7 +1213,7 @@ parse_hs() {
 # chart; then stop everything it started.
 
 declare -A SC_URL=() SC_CONNS=() SC_BACKEND=() SC_INST=() SC_STATE=() \
-    SC_TOOL=() SC_EXPECT=()
+    SC_TOOL=() SC_EXPECT=() SC_PATH=()
 
 # 0 if a scenario of the current group matches ONLY.
 group_selected() {
@@ -1189,7 +1225,7 @@ group_selected() {
 }
 
 run_group() {
-	local g=$1 row name inst backend start kind conns tool expect body
+	local g=$1 row name inst backend start kind conns tool expect body path
 	local gout=$OUT/$g
 	GTMP=$TMP/$g
 	mkdir -p "$GTMP"
@@ -1197,8 +1233,15 @@ run_group() {
 	INST_KIND=() INST_BACKEND=() INST_TLS=() INST_PATH=() INST_PARAMS=()
 	INST_IDLE=()
 	SC_URL=() SC_CONNS=() SC_BACKEND=() SC_INST=() SC_STATE=() SC_TOOL=()
-	SC_EXPECT=()
+	SC_EXPECT=() SC_PATH=()
 	BRIDGE_USED=()
+	STATIC_ROOT=
+	if [ "$g" = static ]; then
+		STATIC_ROOT=$GTMP/static
+		mkdir -p "$STATIC_ROOT"
+		head -c 10240 /dev/urandom >"$STATIC_ROOT/10k.bin"
+		head -c 10485760 /dev/urandom >"$STATIC_ROOT/10m.bin"
+	fi
 	CGI_ROOT=$GTMP/cgi
 	if [ "$g" = cgi ]; then
 		mkdir -p "$CGI_ROOT"
@@ -1216,7 +1259,8 @@ run_group() {
 	local -A wanted=()
 	local order=()
 	for row in "${SCENARIOS[@]}"; do
-		read -r name inst conns tool expect <<<"$row"
+		path=
+		read -r name inst conns tool expect path <<<"$row"
 		if [ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]]; then
 			continue
 		fi
@@ -1225,6 +1269,7 @@ run_group() {
 		SC_INST[$name]=$inst
 		SC_TOOL[$name]=$tool
 		SC_EXPECT[$name]=$expect
+		SC_PATH[$name]=$path
 		[ "$tool" = hs ] && conns=$HS_CLIENTS
 		SC_CONNS[$name]=$conns
 	done
@@ -1247,8 +1292,18 @@ run_group() {
 		SC_STATE[$name]=${INST_STATE[$inst]:-"skipped: no instance $inst in group $g"}
 		[ "${SC_STATE[$name]}" = ok ] || continue
 		SC_URL[$name]=$(inst_url "$inst" "${SC_TOOL[$name]}")
-		expect=${EXPECT_BODY[${SC_EXPECT[$name]}]}
-		body=$(curl -ksS --max-time 10 -w '\n%{http_code}' "${SC_URL[$name]}" 2>&1) || true
+		if [ -n "${SC_PATH[$name]}" ]; then
+			SC_URL[$name]=${SC_URL[$name]%"${INST_PATH[$inst]}"}${SC_PATH[$name]}
+		fi
+		if [ "${SC_EXPECT[$name]}" = file ]; then
+			# Binary: compared by digest.
+			expect=$(sha256sum <"$STATIC_ROOT/${SC_PATH[$name]#/static/}")
+			body=$(curl -ksS --max-time 60 "${SC_URL[$name]}" | sha256sum)
+			[ "$body" = "$expect" ] && body=$expect$'\n200'
+		else
+			expect=${EXPECT_BODY[${SC_EXPECT[$name]}]}
+			body=$(curl -ksS --max-time 10 -w '\n%{http_code}' "${SC_URL[$name]}" 2>&1) || true
+		fi
 		if [ "$body" != "$expect"$'\n200' ]; then
 			SC_STATE[$name]="skipped: sanity request to ${SC_URL[$name]} got: $(printf '%s' "$body" | tr '\n' ' ' | head -c 200)"
 		elif [ "${SC_TOOL[$name]}" = pipe ]; then

@@ -11,6 +11,21 @@ Environment (set by automake's AM_TESTS_ENVIRONMENT):
     BRIDGE      the bridge binary
     BUILDDIR    top build directory (modules under */.libs/*.so)
     SRCDIR      top source directory (conf/ templates)
+    BRIDGE_REQUIRE_PEERS=1  (tests/run-all.sh) a skip is a failure,
+                unless its reason starts with "under ASan"
+
+How bridge runs: as root (CI) with --user nobody, the README's
+production path (user_args()); only a test that passes allow_root=True
+(and says why) runs the application as root.
+
+Sanitizers (when ASAN_OPTIONS is set, as tests/run-all.sh does for
+the ASan build): every process started from here inherits ASAN_OPTIONS,
+UBSAN_OPTIONS and LSAN_OPTIONS with log_path in a report directory of
+this file's own (SANITIZER_DIR, writable by nobody).  A report that
+appears while a test runs fails that test with the report's text; one
+that appears later (a class-wide bridge stopping) fails the file.
+main() prints "# cases: pass=N fail=N skip=N" for tests/run-all.sh and
+exits 77 when every case skipped.
 
 Contents:
     Bridge          start/stop bridge, its error log
@@ -19,6 +34,8 @@ Contents:
     render_conf     conf/ file -> test config (checked substitutions)
     http_request    one HTTP/1.1 request with http.client
 """
+import atexit
+import glob
 import http.client
 import os
 import re
@@ -27,6 +44,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -42,6 +60,123 @@ PROBE_SO = os.path.join(BUILDDIR, "tests", "apps", ".libs", "probe.so")
 HELLO_SO = os.path.join(BUILDDIR, "examples", "native", ".libs", "hello.so")
 
 TIMEOUT = 10.0          # default bound on any single wait
+
+REQUIRE_PEERS = os.environ.get("BRIDGE_REQUIRE_PEERS") == "1"
+# The ASan suite (tests/run-all.sh) sets ASAN_OPTIONS.
+SANITIZED = "ASAN_OPTIONS" in os.environ
+# Reasons a skip may have under BRIDGE_REQUIRE_PEERS: what the sanitizers
+# make meaningless, said per test ("under ASan: <why>").
+ASAN_SKIP = "under ASan"
+
+
+def user_args(allow_root=False):
+    """bridge's flags for the user the application runs as: as root,
+    --user nobody (README: the production setup); --allow-root only
+    for a test that asks (allow_root=True, with a comment saying why).
+    An ordinary user needs neither."""
+    if os.geteuid() != 0:
+        return []
+    return ["--allow-root"] if allow_root else ["--user", "nobody"]
+
+
+# --- sanitizer reports --------------------------------------------------
+
+def _sanitizer_dir():
+    if not SANITIZED:
+        return None
+    d = tempfile.mkdtemp(prefix="bridge-san-%s-"
+                         % os.path.basename(sys.argv[0] or "py"))
+    # Workers write their reports after --user nobody.
+    os.chmod(d, 0o1777)
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        opts = os.environ.get(var, "")
+        if "log_path=" not in opts:
+            os.environ[var] = (opts + ":" if opts else "") + \
+                "log_path=" + os.path.join(d, "report")
+    return d
+
+
+_SANITIZER_ENV = {v: os.environ.get(v) for v in
+                  ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")}
+SANITIZER_DIR = _sanitizer_dir()
+
+
+def preload_sanitizer_runtime():
+    """Under ASan: run this test file again with the ASan runtime
+    preloaded (never returns), so that a sanitizer-built module can be
+    loaded into this Python with ctypes.  The interpreter's own leaks are
+    not checked (detect_leaks=0); any other report fails the tests as
+    usual.  Does nothing otherwise."""
+    if not SANITIZED or os.environ.get("BRIDGE_ASAN_PRELOADED") == "1":
+        return
+    rt = subprocess.run(["clang", "-print-file-name=libclang_rt.asan-%s.so"
+                         % os.uname().machine], capture_output=True,
+                        text=True, timeout=TIMEOUT).stdout.strip()
+    if not os.path.isabs(rt) or not os.path.exists(rt):
+        raise AssertionError("ASan runtime not found (clang said %r)" % rt)
+    env = dict(os.environ, LD_PRELOAD=rt, BRIDGE_ASAN_PRELOADED="1")
+    for var, val in _SANITIZER_ENV.items():
+        if val is None:
+            env.pop(var, None)
+        else:
+            env[var] = val
+    env["ASAN_OPTIONS"] += ":detect_leaks=0"
+    _cleanup_sanitizer_dir()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
+_reports_seen = set()
+# Reports of no test's (a class-wide bridge stopping between tests):
+# main() fails the file with them.
+_between_reports = []
+
+
+def sanitizer_reports():
+    """Reports written since the last call: [(path, text)]."""
+    out = []
+    if SANITIZER_DIR is None:
+        return out
+    for path in sorted(glob.glob(os.path.join(SANITIZER_DIR, "*"))):
+        if path in _reports_seen:
+            continue
+        _reports_seen.add(path)
+        out.append((path, read_text(path)))
+    return out
+
+
+def _sanitizer_message(reports):
+    return "\n".join("sanitizer report %s:\n%s" % (p, t[-8000:])
+                     for p, t in reports)
+
+
+def _cleanup_sanitizer_dir():
+    if SANITIZER_DIR is not None and os.path.isdir(SANITIZER_DIR) and \
+            not os.listdir(SANITIZER_DIR):
+        os.rmdir(SANITIZER_DIR)
+
+
+atexit.register(_cleanup_sanitizer_dir)
+
+_unittest_run = unittest.TestCase.run
+
+
+def _run_checked(self, result=None):
+    """TestCase.run, then fail the test if a sanitizer report appeared
+    while it ran (its bridges are stopped by then: cleanups ran)."""
+    _between_reports.extend(sanitizer_reports())
+    ret = _unittest_run(self, result)
+    reports = sanitizer_reports()
+    if reports and result is not None:
+        try:
+            raise AssertionError(_sanitizer_message(reports))
+        except AssertionError:
+            result.addFailure(self, sys.exc_info())
+    return ret
+
+
+unittest.TestCase.run = _run_checked
 
 # --- FastCGI wire constants (FastCGI Specification 1.0, section 8) -------
 FCGI_VERSION_1 = 1
@@ -154,10 +289,29 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=TIMEOUT):
         return None
 
 
+def stop_bridge(proc, log=None, sig=signal.SIGTERM):
+    """Stop a bridge a test started by hand (TERM) and assert that it
+    exited 0: a clean stop is part of every test.  log: its error log,
+    shown on failure.  If it has exited already, the test that stopped it
+    checked how; returns the status either way."""
+    if proc.poll() is not None:
+        return proc.returncode
+    rc = stop_process(proc, sig, 15)
+    if rc != 0:
+        raise AssertionError("bridge exited with status %s on signal %d, "
+                             "not 0%s" % (rc, sig, "; log:\n" + read_text(log)
+                                          if log else ""))
+    return rc
+
+
 class TempDir:
-    def __init__(self, testcase, prefix="bridge-e2e-"):
+    """A directory removed at cleanup, readable by nobody (the user the
+    application runs as); writable=True: writable by it too (sticky, as
+    /tmp), for the files an application or a CGI script writes."""
+
+    def __init__(self, testcase, prefix="bridge-e2e-", writable=False):
         self.path = tempfile.mkdtemp(prefix=prefix)
-        os.chmod(self.path, 0o755)
+        os.chmod(self.path, 0o1777 if writable else 0o755)
         testcase.addCleanup(shutil.rmtree, self.path, True)
 
     def join(self, *parts):
@@ -174,10 +328,14 @@ class Bridge:
 
     Stopped at test cleanup with TERM; the test fails if bridge did not
     exit 0 within the bound (a graceful stop is part of every test).
+
+    As root the application runs as nobody (--user nobody, appended to
+    args) unless allow_root=True (--allow-root instead).
     """
 
     def __init__(self, testcase, module=None, workers=1, unix=False,
-                 extra=(), log_level="info", start=True, tmp=None):
+                 extra=(), log_level="info", start=True, tmp=None,
+                 allow_root=False):
         self.tc = testcase
         self.tmp = tmp or TempDir(testcase)
         self.module = module or PROBE_SO
@@ -194,9 +352,11 @@ class Bridge:
             self.port = free_port()
             self.addr = ("127.0.0.1", self.port)
             self.spec = "127.0.0.1:%d" % self.port
+        self.user_args = user_args(allow_root)
         self.args = [BRIDGE, "--fastcgi", self.spec, "--module", self.module,
                      "-w", str(workers), "--error-log", self.log_path,
-                     "--log-level", log_level] + list(extra)
+                     "--log-level", log_level] + list(extra) + \
+            self.user_args
         self.proc = None
         self.stopped = False
         if start:
@@ -236,16 +396,19 @@ class Bridge:
                                  % (pattern, self.log()))
         return m
 
-    def stop(self):
-        """TERM, and assert that bridge stopped cleanly."""
+    def stop(self, sig=signal.SIGTERM, expect=0):
+        """Signal (TERM) and assert that bridge exited with status expect
+        (None: do not check).  Returns the status."""
         if self.stopped or self.proc is None:
-            return
+            return None
         self.stopped = True
-        rc = stop_process(self.proc, signal.SIGTERM, 15)
+        rc = stop_process(self.proc, sig, 15)
         self.stdout.close()
-        if rc != 0:
-            raise AssertionError("bridge did not exit cleanly on TERM "
-                                 "(status %s); log:\n%s" % (rc, self.log()))
+        if expect is not None and rc != expect:
+            raise AssertionError("bridge exited with status %s on signal %d"
+                                 ", not %s; log:\n%s"
+                                 % (rc, sig, expect, self.log()))
+        return rc
 
     def _cleanup(self):
         if not self.stopped:
@@ -766,5 +929,67 @@ class Haproxy:
         stop_process(self.proc, signal.SIGUSR1)
 
 
+# --- running a test file ---------------------------------------------------
+
+def _case_id(test):
+    return getattr(test, "test_case", test).id()
+
+
+class _Result(unittest.TextTestResult):
+    """Skips under BRIDGE_REQUIRE_PEERS are failures, except those the
+    sanitizers make meaningless."""
+
+    def addSkip(self, test, reason):
+        if REQUIRE_PEERS and not reason.startswith(ASAN_SKIP):
+            try:
+                raise AssertionError("skipped under BRIDGE_REQUIRE_PEERS=1"
+                                     ": %s" % reason)
+            except AssertionError:
+                self.addFailure(test, sys.exc_info())
+            return
+        super().addSkip(test, reason)
+
+
 def main():
-    unittest.main(verbosity=2)
+    """unittest.main() that also prints "# cases: pass=N fail=N skip=N"
+    (counted per test case; a case with several failing subtests is one
+    failure) and exits 77 (automake SKIP) when every case skipped."""
+    prog = unittest.main(verbosity=2, exit=False,
+                         testRunner=unittest.TextTestRunner(
+                             resultclass=_Result, verbosity=2))
+    r = prog.result
+    failed = {_case_id(t) for t, _ in r.failures + r.errors}
+    failed |= {_case_id(t) for t in r.unexpectedSuccesses}
+    late = _between_reports + sanitizer_reports()
+    if late:
+        sys.stderr.write("FAIL: sanitizer reports after the last test "
+                         "(a class-wide process):\n%s\n"
+                         % _sanitizer_message(late))
+        failed.add("<sanitizer report after the tests>")
+    # An expected failure (a known defect, said where it is marked) is
+    # neither a pass nor a failure: it counts with the skips.
+    skipped = {_case_id(t) for t, _ in r.skipped + r.expectedFailures} \
+        - failed
+    passed = r.testsRun - len(failed & _run_ids(r)) - len(skipped)
+    passed = max(passed, 0)
+    print("# cases: pass=%d fail=%d skip=%d"
+          % (passed, len(failed), len(skipped)))
+    sys.stdout.flush()
+    if failed:
+        sys.exit(1)
+    if skipped and passed == 0:
+        sys.exit(77)
+    sys.exit(0)
+
+
+def _run_ids(result):
+    """Ids of failed cases that counted in testsRun (not class fixtures
+    or the after-the-tests check)."""
+    out = set()
+    for t, _ in result.failures + result.errors:
+        if not isinstance(t, unittest.case._SubTest) and \
+                type(t).__name__ == "_ErrorHolder":
+            continue
+        out.add(_case_id(t))
+    out |= {_case_id(t) for t in result.unexpectedSuccesses}
+    return out

@@ -49,10 +49,11 @@ class HttpBridge(h.Bridge):
     """
 
     def __init__(self, testcase, module=None, workers=1, extra=(),
-                 ipv6=False, log_level="info", start=True, tmp=None):
+                 ipv6=False, log_level="info", start=True, tmp=None,
+                 allow_root=False):
         super().__init__(testcase, module=module, workers=workers,
                          extra=(), log_level=log_level, start=False,
-                         tmp=tmp)
+                         tmp=tmp, allow_root=allow_root)
         self.port6 = None
         args = [h.BRIDGE, "--http", self.spec]
         if ipv6:
@@ -60,7 +61,7 @@ class HttpBridge(h.Bridge):
             args += ["--http", "[::1]:%d" % self.port6]
         args += ["--module", self.module, "-w", str(workers),
                  "--error-log", self.log_path, "--log-level", log_level]
-        self.args = args + list(extra)
+        self.args = args + list(extra) + self.user_args
         if start:
             self.start()
 

@@ -12,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -28,9 +29,9 @@ class BodyRateTest(unittest.TestCase):
         self.proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module", PROBE,
              "-w", "1", "--read-timeout", "1", "--min-body-rate", "1000",
-             "--error-log", self.log],
+             "--error-log", self.log] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(lambda: (self.proc.terminate(), self.proc.wait(10)))
+        self.addCleanup(harness.stop_bridge, self.proc, self.log)
         deadline = time.monotonic() + 5
         while True:
             try:
@@ -87,4 +88,4 @@ class BodyRateTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

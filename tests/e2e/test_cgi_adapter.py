@@ -21,6 +21,7 @@ build of it.
 import ctypes
 import http.client
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -103,6 +104,11 @@ class Tree:
             shutil.copyfile(os.path.join(SCRIPTS, name), dst)
             os.chmod(dst, 0o644 if name == "noexec.sh" else 0o755)
         os.makedirs(os.path.join(self.bin, "sub"))
+        if os.geteuid() == 0:
+            # The scripts run as nobody (bridge --user nobody) and write
+            # their pids-TAG files here.
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.bin, nobody.pw_uid, nobody.pw_gid)
         shutil.copy(os.path.join(self.bin, "env.sh"),
                     os.path.join(self.bin, "sub", "env.sh"))
         self.marker = os.path.join(self.outside, "evil-ran")
@@ -517,8 +523,8 @@ class CgiHttpTest(unittest.TestCase):
         the build tree (or BRIDGE_ADAPTER_DIR) with key=value lines."""
         help_text = subprocess.run([h.BRIDGE, "--help"], capture_output=True,
                                    text=True, timeout=10)
-        if "--cgi-timeout" not in help_text.stdout + help_text.stderr:
-            self.skipTest("this bridge has no --cgi flags yet")
+        for flag in ("--cgi ", "--cgi-timeout", "--cgi-ext"):
+            self.assertIn(flag, help_text.stdout + help_text.stderr)
         b = self.cli_bridge(["--cgi-timeout", "2", "--cgi-ext", ".sh,.pl"])
         st, _, body = self.get("/cgi-bin/env.sh", bridge=b)
         self.assertEqual(st, 200, body)
@@ -583,13 +589,15 @@ class CgiHttpTest(unittest.TestCase):
     def test_check_config_shows_cgi_threads(self):
         out = subprocess.run(
             [h.BRIDGE, "--http", "127.0.0.1:1", "--cgi", self.t.www,
-             "--check-config"], capture_output=True, text=True, timeout=10,
+             "--check-config"] + h.user_args(), capture_output=True,
+            text=True, timeout=10,
             env=dict(os.environ, BRIDGE_ADAPTER_DIR=os.path.dirname(CGI_SO)))
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("threads = 4\n", out.stdout)
         out = subprocess.run(
             [h.BRIDGE, "--http", "127.0.0.1:1", "--cgi", self.t.www,
-             "--threads", "2", "--check-config"], capture_output=True,
+             "--threads", "2", "--check-config"] + h.user_args(),
+            capture_output=True,
             text=True, timeout=10,
             env=dict(os.environ, BRIDGE_ADAPTER_DIR=os.path.dirname(CGI_SO)))
         self.assertIn("threads = 2\n", out.stdout)

@@ -88,7 +88,7 @@ class SpawnFcgiTest(unittest.TestCase):
         # -n: spawn-fcgi binds, then execs bridge with the socket on fd 0
         p = subprocess.Popen([spawn, "-n"] + bind_args + [
             "--", h.BRIDGE, "--module", h.PROBE_SO, "-w", "2",
-            "--error-log", log], stdin=subprocess.DEVNULL,
+            "--error-log", log] + h.user_args(), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
         def stop():

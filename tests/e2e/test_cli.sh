@@ -3,19 +3,20 @@
 # naming the problem and a non-zero exit, never a hang or a respawn loop.
 # Run by make check with BRIDGE and BUILDDIR set.
 set -u
-: "${BRIDGE:?}" "${BUILDDIR:?}"
+: "${BRIDGE:?}" "${BUILDDIR:?}" "${SRCDIR:?}"
 apps=$BUILDDIR/tests/apps/.libs
 hello=$BUILDDIR/examples/native/.libs/hello.so
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
+. "$SRCDIR/tests/e2e/sanitizer.sh"
 
 # expect NAME STATUS PATTERN -- ARGS...: bridge exits with STATUS within
 # 10 s and its stderr has PATTERN (an extended regexp) on one line.
 expect() {
 	local name=$1 want=$2 pattern=$3 rc out
 	shift 4
-	out=$(timeout 10 "$BRIDGE" "$@" 2>&1 >/dev/null </dev/null)
+	out=$(timeout 10 "$BRIDGE" "${user_args[@]}" "$@" 2>&1 >/dev/null </dev/null)
 	rc=$?
 	if [ "$rc" -eq "$want" ] && grep -Eq -- "$pattern" <<<"$out"; then
 		pass=$((pass + 1))
@@ -58,7 +59,7 @@ expect "config missing file" 2 "--config $tmp/none.conf: No such file" -- --conf
 
 # --check-config prints the effective configuration, flags over file.
 printf 'http = 127.0.0.1:1\nworkers = 2 # two\nmodule = %s\nmax-body = "10m"\n' "$hello" >"$tmp/ok.conf"
-out=$("$BRIDGE" --config "$tmp/ok.conf" -w 3 --check-config 2>&1)
+out=$("$BRIDGE" "${user_args[@]}" --config "$tmp/ok.conf" -w 3 --check-config 2>&1)
 if [ $? -eq 0 ] && grep -qx 'workers = 3' <<<"$out" &&
 	grep -qx 'max-body = 10485760' <<<"$out" &&
 	grep -qx 'http = 127.0.0.1:1' <<<"$out"; then
@@ -67,7 +68,7 @@ else
 	fail=$((fail + 1))
 	echo "FAIL: check-config: $out"
 fi
-out=$("$BRIDGE" --config "$tmp/ok.conf" --http 127.0.0.1:2 --check-config 2>&1)
+out=$("$BRIDGE" "${user_args[@]}" --config "$tmp/ok.conf" --http 127.0.0.1:2 --check-config 2>&1)
 if grep -qx 'http = 127.0.0.1:2' <<<"$out" && ! grep -q '127.0.0.1:1' <<<"$out"; then
 	pass=$((pass + 1))
 else
@@ -76,12 +77,14 @@ else
 fi
 # The shipped example config is valid as it is (all keys commented out)
 # and with a module added.
-if "$BRIDGE" --config "$SRCDIR/conf/bridge.conf" --module "$hello" --http 127.0.0.1:1 --check-config >/dev/null; then
+if "$BRIDGE" "${user_args[@]}" --config "$SRCDIR/conf/bridge.conf" --module "$hello" --http 127.0.0.1:1 --check-config >/dev/null; then
 	pass=$((pass + 1))
 else
 	fail=$((fail + 1))
 	echo "FAIL: conf/bridge.conf does not load"
 fi
 
+sanitizer_check
 echo "$pass passed, $fail failed"
+echo "# cases: pass=$pass fail=$fail skip=0"
 [ "$fail" -eq 0 ]

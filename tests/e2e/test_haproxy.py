@@ -67,6 +67,61 @@ class HaproxyTest(unittest.TestCase):
                          503)
 
 
+def bridge_conns(port):
+    """Established TCP connections whose server end is 127.0.0.1:port
+    (/proc/net/tcp: local address 0100007F:PORT, state 01)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f.readlines()[1:]
+                   if line.split()[1] == want and line.split()[3] == "01")
+
+
+class HaproxyMpxTest(unittest.TestCase):
+    # Seen: HAProxy opens one connection per concurrent request (20 for
+    # 20) although bridge answers FCGI_MPXS_CONNS=1 and the config says
+    # option mpxs-conns, so the multiplexing conf/haproxy-bridge.cfg
+    # promises does not happen.  Counted as skipped (expected failure)
+    # until the config or bridge is fixed; then remove the decorator.
+    @unittest.expectedFailure
+    def test_requests_share_connections(self):
+        """The shipped config's option mpxs-conns, with bridge answering
+        FCGI_MPXS_CONNS=1: HAProxy sends concurrent requests over shared
+        connections, fewer connections than requests in flight."""
+        h.require(self, "haproxy")
+        b = h.Bridge(self, workers=2)
+        hp = h.Haproxy(self, b.addr)
+        n = 20
+        results = [None] * n
+        peak = [0]
+        done = threading.Event()
+
+        def one(i):
+            try:
+                results[i] = h.http_request(hp.port, "GET", "/sleep?1000",
+                                            timeout=30)[0]
+            except Exception as e:              # noqa: B902
+                results[i] = repr(e)
+
+        def watch():
+            while not done.is_set():
+                peak[0] = max(peak[0], bridge_conns(b.port))
+                done.wait(0.01)
+        w = threading.Thread(target=watch)
+        w.start()
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        done.set()
+        w.join(5)
+        self.assertEqual(results, [200] * n)
+        self.assertGreater(peak[0], 0)
+        self.assertLess(peak[0], n, "HAProxy opened a connection per "
+                        "request: not multiplexed")
+        b.stop()
+
+
 class HaproxyNoMpxTest(HaproxyTest):
     """bridge answers FCGI_MPXS_CONNS=0: HAProxy must not multiplex (a
     second request on a busy connection would get FCGI_CANT_MPX_CONN,

@@ -229,8 +229,31 @@ class PythonClient(unittest.TestCase):
         self.assertEqual(r.read(), b"".join(parts))
 
     def test_204_304(self):
-        self.skipTest("probe.c cannot produce 204 or 304; covered by "
-                      "status_has_body in bridge/http_conn.c only")
+        """RFC 9110 6.4.1, 15.3.5, 15.4.5: 204 and 304 end at their head.
+        The application writes a body anyway (probe's /status?N); none
+        of it reaches the client, no Transfer-Encoding, and the
+        connection stays in step for the next request."""
+        with self.b.connect() as c:
+            for code in (204, 304):
+                with self.subTest(code=code):
+                    c.send(hh.get_request("/status?%d" % code))
+                    r = c.read_response()
+                    self.assertEqual(r.status, code)
+                    self.assertEqual(r.tokens("transfer-encoding"), [])
+                    c.send(hh.get_request("/"))
+                    r = c.read_response()
+                    self.assertEqual((r.status, r.body), (200, b"probe\n"),
+                                     "body bytes of the %d leaked into the "
+                                     "next response" % code)
+
+    def test_204_without_content_length(self):
+        """RFC 9110 8.6: a server MUST NOT send Content-Length in a 204,
+        even when the application set one."""
+        with self.b.connect() as c:
+            c.send(hh.get_request("/status?204"))
+            r = c.read_response()
+        self.assertEqual(r.status, 204)
+        self.assertEqual(r.header_all("content-length"), [])
 
     def test_date_header(self):
         """RFC 9110 6.6.1: an origin server with a clock sends Date, in
@@ -279,9 +302,11 @@ class GracefulStop(unittest.TestCase):
 
 
 class Ipv6(unittest.TestCase):
-    def test_ipv6_listener(self):
+    def setUp(self):
         if not hh.have_ipv6_loopback():
             self.skipTest("no IPv6 loopback")
+
+    def test_ipv6_listener(self):
         b = hh.HttpBridge(self, workers=1, ipv6=True)
         c = http.client.HTTPConnection("::1", b.port6, timeout=10)
         self.addCleanup(c.close)
@@ -298,8 +323,6 @@ class Ipv6(unittest.TestCase):
         self.assertEqual((st, body), (200, b"probe\n"))
 
     def test_ipv6_with_curl(self):
-        if not hh.have_ipv6_loopback():
-            self.skipTest("no IPv6 loopback")
         (curl,) = h.require(self, "curl")
         b = hh.HttpBridge(self, workers=1, ipv6=True)
         p = subprocess.run([curl, "-sS", "--max-time", "10", "-g",
@@ -307,6 +330,19 @@ class Ipv6(unittest.TestCase):
                            capture_output=True, timeout=20)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(h.parse_env(p.stdout)["REMOTE_ADDR"], "::1")
+
+
+    def test_fastcgi_over_ipv6(self):
+        """--fastcgi [::1]:PORT: a FastCGI listener on IPv6 loopback."""
+        port6 = hh.free_port6()
+        b = h.Bridge(self, extra=["--fastcgi", "[::1]:%d" % port6])
+        h.wait_port("::1", port6, proc=b.proc)
+        with h.FcgiConn(("::1", port6)) as c:
+            r = c.request(path="/env?v6=1")
+        self.assertEqual(r.status, 200, r.stdout)
+        self.assertEqual(r.env()["QUERY_STRING"], "v6=1")
+        self.assertEqual(r.end, (0, h.FCGI_REQUEST_COMPLETE))
+        b.stop()
 
 
 class Failures(unittest.TestCase):

@@ -5,15 +5,18 @@
 set -u
 : "${BRIDGE:?}" "${BUILDDIR:?}" "${SRCDIR:?}"
 tmp=$(mktemp -d)
+chmod 755 "$tmp"	# the application runs as nobody (user_args)
 trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
+. "$SRCDIR/tests/e2e/sanitizer.sh"
 check() {
 	if eval "$2"; then pass=$((pass + 1)); else
 		fail=$((fail + 1)); echo "FAIL: $1"; fi
 }
 
 make -s -C "$BUILDDIR" install DESTDIR="$tmp/root" >"$tmp/install.log" 2>&1 ||
-	{ cat "$tmp/install.log"; echo "0 passed, 1 failed"; exit 1; }
+	{ cat "$tmp/install.log"; echo "0 passed, 1 failed"
+	echo "# cases: pass=0 fail=1 skip=0"; exit 1; }
 prefix=$(sed -n 's/^prefix=//p' "$BUILDDIR/bridge-gateway.pc")
 root=$tmp/root$prefix
 check "binary installed" '[ -x "$root/bin/bridge" ]'
@@ -32,9 +35,11 @@ check "example builds against the installed header" \
 check "example exports bg_module_entry" \
 	'nm -D "$tmp/ex/hello.so" | grep -q " T bg_module_entry"'
 out=$(cd /tmp && GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
-	"$root/bin/bridge" --module "$tmp/ex/hello.so" </dev/null 2>&1)
+	"$root/bin/bridge" "${user_args[@]}" --module "$tmp/ex/hello.so" </dev/null 2>&1)
 check "installed binary runs the example as CGI" \
 	'grep -q "Hello, world!" <<<"$out"'
 
+sanitizer_check
 echo "$pass passed, $fail failed"
+echo "# cases: pass=$pass fail=$fail skip=0"
 [ "$fail" -eq 0 ]

@@ -2,7 +2,9 @@
 """Access log (format atoms, combined by default, escaping), error log
 with request ids, and USR1 reopening both after logrotate moves them;
 the error log to syslog (a datagram socket standing in for the daemon)."""
+import glob
 import os
+import pwd
 import sys
 import re
 import signal
@@ -13,6 +15,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
+import http_harness as hh                                # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -49,13 +53,18 @@ def wait_for(path, pattern, timeout=5):
 class LogTest(unittest.TestCase):
     def start(self, *args):
         self.tmp = tempfile.mkdtemp()
+        if os.geteuid() == 0:
+            # The log directory belongs to the user the workers run as
+            # (--user nobody): on USR1 each worker opens the files anew.
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.tmp, nobody.pw_uid, nobody.pw_gid)
         self.access = os.path.join(self.tmp, "access.log")
         self.errors = os.path.join(self.tmp, "error.log")
         self.port = free_port()
         self.proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--module", PROBE,
              "-w", "2", "--access-log", self.access, "--error-log",
-             self.errors] + list(args),
+             self.errors] + list(args) + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
         deadline = time.monotonic() + 5
@@ -69,9 +78,7 @@ class LogTest(unittest.TestCase):
                 time.sleep(0.05)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
+        harness.stop_bridge(self.proc, self.errors)
 
     def test_combined_by_default(self):
         self.start()
@@ -110,22 +117,48 @@ class LogTest(unittest.TestCase):
         os.rename(self.errors, self.errors + ".1")
         self.proc.send_signal(signal.SIGUSR1)
         wait_for(self.errors, r"USR1: logs reopened")
-        # Both workers have reopened once the master has forwarded it;
-        # send enough requests to reach both.
-        time.sleep(0.3)
-        for i in range(6):
-            request(self.port, b"GET /second%d HTTP/1.1\r\nHost: x\r\n"
-                    b"Connection: close\r\n\r\n" % i)
-        text = wait_for(self.access, r"GET /second5")
+        # Both workers have reopened: each holds the new file open.
+        self.assertTrue(harness.wait_for(self.workers_reopened),
+                        "workers' open files: %s" % self.worker_files())
+        # Requests until both workers served some (/pid says which).
+        served = set()
+        i = 0
+        while len(served) < 2 and i < 200:
+            raw = request(self.port, b"GET /pid?second%d HTTP/1.1\r\n"
+                          b"Host: x\r\nConnection: close\r\n\r\n" % i)
+            served.add(int(raw.partition(b"\r\n\r\n")[2]))
+            i += 1
+        self.assertEqual(len(served), 2, "one worker served all %d" % i)
+        text = wait_for(self.access, r"GET /pid\?second%d " % (i - 1))
         self.assertNotIn("/first", text)
-        for i in range(6):
-            self.assertIn("/second%d" % i, text)
+        for k in range(i):
+            self.assertIn("/pid?second%d " % k, text)
         with open(self.access + ".1") as f:
             self.assertNotIn("/second", f.read())
 
+    def worker_files(self):
+        """{worker pid: the files it has open}."""
+        out = {}
+        for pid in hh.worker_pids(self.proc.pid):
+            files = set()
+            for fd in glob.glob("/proc/%d/fd/*" % pid):
+                try:
+                    files.add(os.readlink(fd))
+                except OSError:
+                    pass
+            out[pid] = files
+        return out
+
+    def workers_reopened(self):
+        files = self.worker_files()
+        return len(files) == 2 and all(self.access in f and
+                                       self.access + ".1" not in f
+                                       for f in files.values())
+
     def test_bad_format_refused(self):
         out = subprocess.run([BRIDGE, "--http", "127.0.0.1:1", "--module",
-                              PROBE, "--access-log-format", "%(nope)s"],
+                              PROBE, "--access-log-format", "%(nope)s"]
+                             + harness.user_args(),
                              capture_output=True, timeout=10)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"unknown atom %(nope)s", out.stderr)
@@ -137,9 +170,12 @@ class SyslogTest(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
+        # Workers (nobody) send to the socket, as to /dev/log.
+        os.chmod(self.tmp, 0o755)
         self.path = os.path.join(self.tmp, "log.sock")
         self.daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.daemon.bind(self.path)
+        os.chmod(self.path, 0o666)
         self.daemon.settimeout(5)
         self.addCleanup(self.daemon.close)
 
@@ -158,7 +194,7 @@ class SyslogTest(unittest.TestCase):
         proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % port, "--module", PROBE,
              "--error-log", "syslog:server=unix:%s,facility=local3,"
-             "tag=myapp" % self.path],
+             "tag=myapp" % self.path] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # local3 = 19, info = 6: <158>; the start-up line.
@@ -187,14 +223,16 @@ class SyslogTest(unittest.TestCase):
             os.unlink(self.path)
             self.daemon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self.daemon.bind(self.path)
+            os.chmod(self.path, 0o666)
             self.daemon.settimeout(5)
             request(port, b"GET /log HTTP/1.1\r\nHost: x\r\n"
                     b"Connection: close\r\n\r\n")
             self.receive_until("probe log line 42")
         finally:
-            proc.terminate()
-            proc.wait(10)
-            proc.stderr.close()
+            try:
+                harness.stop_bridge(proc)
+            finally:
+                proc.stderr.close()
 
     def test_bad_specs_refused(self):
         for spec, msg in (
@@ -207,11 +245,12 @@ class SyslogTest(unittest.TestCase):
             with self.subTest(spec=spec):
                 out = subprocess.run(
                     [BRIDGE, "--http", "127.0.0.1:1", "--module", PROBE,
-                     "--error-log", spec], capture_output=True, timeout=10)
+                     "--error-log", spec] + harness.user_args(),
+                    capture_output=True, timeout=10)
                 self.assertNotEqual(out.returncode, 0)
                 self.assertIn(msg, out.stderr)
                 self.assertEqual(len(out.stderr.strip().splitlines()), 1)
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

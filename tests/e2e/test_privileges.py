@@ -13,6 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -72,8 +73,7 @@ class PrivilegeTest(unittest.TestCase):
             # --umask 077: the log bridge created is the owner's only.
             self.assertEqual(os.stat(log).st_mode & 0o777, 0o600)
         finally:
-            proc.terminate()
-            proc.wait(10)
+            harness.stop_bridge(proc, log)
         self.assertFalse(os.path.exists(pidfile), "pidfile left behind")
 
     def test_unknown_user_and_group(self):
@@ -168,9 +168,10 @@ class RootRefusalTest(unittest.TestCase):
                     self.assertEqual(uid, pwd.getpwnam("nobody").pw_uid
                                      if "--user" in args else 0)
                 finally:
-                    proc.terminate()
-                    proc.wait(10)
-                    proc.stderr.close()
+                    try:
+                        harness.stop_bridge(proc)
+                    finally:
+                        proc.stderr.close()
 
     def test_not_root_needs_nothing(self):
         """Started as an ordinary user, bridge needs no flag."""
@@ -185,4 +186,4 @@ class RootRefusalTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

@@ -14,7 +14,9 @@ Every test starts the real binary with tests/apps/probe.so and talks to
 it over loopback; load comes from threads (Load below) or from wrk when
 it is installed.
 """
+import glob
 import os
+import platform
 import re
 import signal
 import subprocess
@@ -118,9 +120,47 @@ class Slow(threading.Thread):
         return self.result
 
 
-def in_flight():
-    """Give a request just sent time to reach the module."""
-    time.sleep(0.3)
+# nanosleep, clock_nanosleep: where probe.c's /sleep waits.
+SLEEP_SYSCALLS = {"x86_64": {"35", "230"},
+                  "aarch64": {"101", "115"}}.get(platform.machine(),
+                                                 set())
+
+
+def sleeping_threads(b):
+    """Threads of bridge's workers blocked in the module's sleep."""
+    n = 0
+    for pid in hh.worker_pids(b.proc.pid):
+        for task in glob.glob("/proc/%d/task/*/syscall" % pid):
+            try:
+                with open(task) as f:
+                    if f.read().split(" ", 1)[0] in SLEEP_SYSCALLS:
+                        n += 1
+            except OSError:
+                pass
+    return n
+
+
+def in_flight(b, n=1):
+    """Wait until n requests just sent are in the module (probe's /sleep
+    blocks in nanosleep: /proc/PID/task/TID/syscall says so)."""
+    if not SLEEP_SYSCALLS:
+        time.sleep(0.5)     # no syscall table for this machine
+        return
+    if not h.wait_for(lambda: sleeping_threads(b) >= n, h.TIMEOUT):
+        raise AssertionError("no request reached the module's sleep; "
+                             "log:\n%s" % b.log())
+
+
+def established(port):
+    """Established TCP connections to 127.0.0.1:port (/proc/net/tcp)."""
+    n = 0
+    want = ":%04X" % port
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(want) and fields[3] == "01":
+                n += 1
+    return n
 
 
 def wait_exit(proc, timeout):
@@ -139,21 +179,21 @@ class Term(unittest.TestCase):
         b = hh.HttpBridge(self, workers=1, extra=["--graceful-timeout",
                                                   "10"])
         slow = Slow(b.port, "/sleep?1500")
-        in_flight()
+        in_flight(b)
         t0 = time.monotonic()
         b.proc.send_signal(signal.SIGTERM)
         res = slow.get()
         self.assertIsInstance(res, tuple, "in-flight request failed on "
                               "TERM: %r\n%s" % (res, b.log()))
         self.assertEqual(res[:2], (200, b"slept\n"))
-        took = wait_exit(b.proc, 10)
+        # It waited for the request, not for the graceful timeout (10 s):
+        # the master is gone well before it.
+        wait_exit(b.proc, 8)
         self.assertEqual(b.proc.returncode, 0, b.log())
-        # It waited for the request, not for the graceful timeout.
-        self.assertLess(time.monotonic() - t0, 4.0)
         log = b.log()
         self.assertIn("TERM: stopping gracefully (up to 10 s)", log)
         self.assertIn("stopped", log)
-        self.assertLess(took, 10)
+        self.assertNotIn("killing them", log)
         b.stop()
 
     def test_term_fastcgi_unix_socket_removed(self):
@@ -163,7 +203,7 @@ class Term(unittest.TestCase):
         c = b.connect()
         self.addCleanup(c.close)
         c.send(h.request_bytes(path="/sleep?1500"))
-        in_flight()
+        in_flight(b)
         b.proc.send_signal(signal.SIGTERM)
         r = c.read_response()
         self.assertEqual(r.status, 200, r.stdout)
@@ -182,11 +222,10 @@ class Term(unittest.TestCase):
         of trying another upstream)."""
         b = hh.HttpBridge(self, workers=1, extra=["--graceful-timeout",
                                                   "10"])
-        slow = Slow(b.port, "/sleep?3000")
-        in_flight()
+        slow = Slow(b.port, "/sleep?5000")
+        in_flight(b)
         b.proc.send_signal(signal.SIGTERM)
         b.wait_log(r"TERM: stopping gracefully")
-        time.sleep(0.2)
         t0 = time.monotonic()
         try:
             st, _, _ = h.http_request(b.port, path="/pid", timeout=5)
@@ -196,11 +235,15 @@ class Term(unittest.TestCase):
         except Exception as e:                          # noqa: BLE001
             outcome = repr(e)
         took = time.monotonic() - t0
+        # Answered or refused while the slow request still runs: not
+        # left in a queue until the master exits after it.
+        still = sleeping_threads(b) > 0
         self.assertEqual(slow.get()[:2], (200, b"slept\n"))
         wait_exit(b.proc, 10)
-        self.assertLess(took, 1.0, "a client connecting during the "
-                        "graceful stop waited %.1f s (%s)"
-                        % (took, outcome))
+        self.assertTrue(still, "a client connecting during the graceful "
+                        "stop waited %.1f s, until the slow request "
+                        "ended (%s)" % (took, outcome))
+        self.assertIn(outcome, ("refused", "answered 200"))
         b.stop()
 
     def test_master_killed_workers_follow(self):
@@ -228,7 +271,8 @@ class Term(unittest.TestCase):
         b = hh.HttpBridge(self, workers=3)
         self.assertGreater(get_pid(b.port), 0)
         b.proc.send_signal(signal.SIGTERM)
-        self.assertLess(wait_exit(b.proc, 5), 1.5)
+        # Idle: well before the graceful timeout (30 s by default).
+        self.assertLess(wait_exit(b.proc, 10), 10)
         self.assertEqual(b.proc.returncode, 0, b.log())
         b.stop()
 
@@ -236,7 +280,7 @@ class Term(unittest.TestCase):
         b = hh.HttpBridge(self, workers=1, extra=["--graceful-timeout",
                                                   "1"])
         slow = Slow(b.port, "/sleep?6000")
-        in_flight()
+        in_flight(b)
         b.proc.send_signal(signal.SIGTERM)
         took = wait_exit(b.proc, 5)
         self.assertGreater(took, 0.8)
@@ -257,7 +301,7 @@ class FastStop(unittest.TestCase):
                                                   "30"])
         get_pid(b.port)
         slow = Slow(b.port, "/sleep?8000")
-        in_flight()
+        in_flight(b)
         t0 = time.monotonic()
         b.proc.send_signal(sig)
         took = wait_exit(b.proc, 6)
@@ -281,7 +325,7 @@ class FastStop(unittest.TestCase):
         b = hh.HttpBridge(self, workers=2)
         get_pid(b.port)
         b.proc.send_signal(signal.SIGINT)
-        self.assertLess(wait_exit(b.proc, 5), 1.0)
+        self.assertLess(wait_exit(b.proc, 10), 10)
         self.assertEqual(b.proc.returncode, 0, b.log())
         b.stop()
 
@@ -293,7 +337,10 @@ class Reload(unittest.TestCase):
         self.assertEqual(len(old), 2)
         load = Load(b.port, threads=6).start()
         self.addCleanup(load.done.set)
-        time.sleep(0.8)
+        # Load is running: answers from both old workers.
+        self.assertTrue(h.wait_for(lambda: load.pids() == old, 10),
+                        "load never reached both workers: %s"
+                        % load.pids())
         t_hup = time.monotonic()
         b.proc.send_signal(signal.SIGHUP)
         b.wait_log(r"HUP: replacing 2 workers")
@@ -302,16 +349,18 @@ class Reload(unittest.TestCase):
                          len(b.workers()) == 2 and set(b.workers()), 5)
         self.assertTrue(new, "old workers still there: %s (old %s)"
                         % (b.workers(), old))
-        time.sleep(0.8)
+        t_new = time.monotonic()
+        # Under load after the reload too: both new workers answer.
+        self.assertTrue(h.wait_for(
+            lambda: load.pids(since=t_new) >= set(new), 10),
+            "the new workers %s never both answered: %s"
+            % (new, load.pids(since=t_new)))
         load.stop()
         total = len(load.ok) + len(load.failed)
         sys.stderr.write("\nHUP under load: %d requests, %d failed\n"
                          % (total, len(load.failed)))
-        self.assertGreaterEqual(total, 300, "too little load to mean "
-                                "anything")
         self.assertEqual(load.failed, [], "failed requests across HUP")
-        after = load.pids(since=time.monotonic() - 0.5)
-        self.assertTrue(after, "no answers after the reload")
+        after = load.pids(since=t_new)
         self.assertEqual(after & old, set(), "old workers still answer")
         self.assertLessEqual(after, set(new))
         self.assertTrue(load.pids(since=t_hup) - old)
@@ -320,16 +369,14 @@ class Reload(unittest.TestCase):
     def test_hup_in_flight_request_finishes(self):
         b = hh.HttpBridge(self, workers=1)
         old = get_pid(b.port)
-        slow = Slow(b.port, "/sleep?1500")
-        in_flight()
+        slow = Slow(b.port, "/sleep?4000")
+        in_flight(b)
         b.proc.send_signal(signal.SIGHUP)
         # The new worker serves while the old one is busy.
-        t0 = time.monotonic()
         new = get_pid(b.port)
         self.assertNotEqual(new, old)
-        self.assertLess(time.monotonic() - t0, 1.0,
-                        "new worker did not serve while the old one "
-                        "finished its request")
+        self.assertTrue(slow.is_alive(), "new worker did not serve while "
+                        "the old one finished its request")
         res = slow.get()
         self.assertIsInstance(res, tuple, repr(res))
         self.assertEqual(res[:2], (200, b"slept\n"))
@@ -353,9 +400,12 @@ class Reload(unittest.TestCase):
         ka.send(hh.get_request("/pid"))
         old = int(ka.read_response().body)
         slow = Slow(b.port, "/sleep?1000")
-        in_flight()
+        in_flight(b)
         b.proc.send_signal(sig)
-        time.sleep(0.1)
+        # The master has told the busy worker to stop (HUP: once the new
+        # worker is ready) before the request leaves.
+        b.wait_log(r"reload done: 1 old worker retiring"
+                   if sig == signal.SIGHUP else r"TERM: stopping gracefully")
         ka.send(hh.get_request("/pid"))        # waits in the socket
         try:
             r = ka.read_response()
@@ -390,7 +440,7 @@ class Reload(unittest.TestCase):
         of its loop."""
         b = hh.HttpBridge(self, workers=1)
         slow = Slow(b.port, "/sleep?1000")
-        in_flight()
+        in_flight(b)
         c = b.connect()
         self.addCleanup(c.close)
         c.send(hh.get_request("/pid"))
@@ -442,7 +492,7 @@ class Reload(unittest.TestCase):
         slow = b.connect()
         self.addCleanup(slow.close)
         slow.send(h.request_bytes(path="/sleep?1000"))
-        in_flight()
+        in_flight(b)
         b.proc.send_signal(signal.SIGHUP)
         time.sleep(0.1)
         ka.send(h.request_bytes(rid=2, path="/pid",
@@ -486,14 +536,16 @@ class Reload(unittest.TestCase):
                              stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
         self.addCleanup(lambda: p.poll() is None and p.kill())
-        time.sleep(1.0)
+        # wrk's connections are up (32 of them on the workers' port).
+        self.assertTrue(h.wait_for(lambda: established(b.port) >= 32, 10),
+                        "wrk never connected")
         b.proc.send_signal(signal.SIGHUP)
         out, _ = p.communicate(timeout=15)
         out = out.decode(errors="replace")
         sys.stderr.write("\n" + out)
         m = re.search(r"(\d+) requests in", out)
         self.assertTrue(m, out)
-        self.assertGreater(int(m.group(1)), 300)
+        self.assertGreater(int(m.group(1)), 0)
         self.assertNotIn("Non-2xx", out)
         self.assertNotIn("Socket errors", out,
                          "wrk saw socket errors across HUP")
@@ -535,7 +587,9 @@ class Scale(unittest.TestCase):
         b.proc.send_signal(signal.SIGTTOU)
         b.wait_log(r"TTOU: 1 workers")
         self.assertTrue(h.wait_for(lambda: len(b.workers()) == 1, 5))
-        # Never below one.
+        # Never below one.  The master ignores the signal without a
+        # word, so there is no state to wait for: a pause, then check
+        # that nothing changed.
         b.proc.send_signal(signal.SIGTTOU)
         time.sleep(0.5)
         self.assertEqual(len(b.workers()), 1)

@@ -49,13 +49,13 @@ class Deaths(unittest.TestCase):
         t_kill = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         served = h.wait_for(lambda: load.pids(since=t_kill) - set(old),
-                            1.0, 0.01)
-        t_back = time.monotonic() - t_kill
-        time.sleep(0.5)
+                            h.TIMEOUT, 0.01)
+        self.assertTrue(served, "no replacement answered after the kill; "
+                        "workers %s" % b.workers())
+        # The load goes on against the new set for a while.
+        t_new = time.monotonic()
+        h.wait_for(lambda: len([t for t, _ in load.ok if t > t_new]) >= 20)
         load.stop()
-        self.assertTrue(served, "no replacement answered within 1 s of "
-                        "the kill; workers %s" % b.workers())
-        self.assertLess(t_back, 1.0)
         new = (set(b.workers()) - set(old))
         self.assertEqual(len(new), 1, b.workers())
         self.assertIn(old[1], b.workers())
@@ -67,11 +67,12 @@ class Deaths(unittest.TestCase):
                             [f for _, f in load.failed][:3]))
         self.assertLessEqual(len(load.failed), nthreads, load.failed)
         for t, what in load.failed:
-            self.assertLess(abs(t - t_kill), 1.0,
+            self.assertLess(abs(t - t_kill), 3.0,
                             "a failure away from the kill: %s" % what)
-        self.assertGreater(len(load.ok), 200)
+        self.assertGreater(len([t for t, _ in load.ok if t > t_new]), 0)
+        # A plain respawn, no back-off ("respawning in N ms").
         b.wait_log(r"worker \d \(pid %d\) killed by signal 9 \(Killed\); "
-                   r"respawning" % victim)
+                   r"respawning\n" % victim)
         b.stop()
 
     def test_crash_replaced_next_request_succeeds(self):
@@ -79,10 +80,8 @@ class Deaths(unittest.TestCase):
         old = tp.get_pid(b.port)
         with self.assertRaises(Exception):
             h.http_request(b.port, path="/crash", timeout=5)
-        t0 = time.monotonic()
         new = tp.get_pid(b.port)
         self.assertNotEqual(new, old)
-        self.assertLess(time.monotonic() - t0, 1.5)
         self.assertEqual(tp.get_pid(b.port), new)
         b.wait_log(r"worker 0 \(pid %d\) killed by signal 11 "
                    r"\(Segmentation fault\)" % old)
@@ -119,9 +118,7 @@ class Deaths(unittest.TestCase):
         n = len(delays)
         with self.assertRaises(Exception):
             h.http_request(b.port, path="/crash", timeout=5)
-        t0 = time.monotonic()
         tp.get_pid(b.port)
-        self.assertLess(time.monotonic() - t0, 0.5)
         b.wait_log(r"\(Segmentation fault\); respawning\n")
         self.assertEqual(len(re.findall(r"respawning in (\d+) ms",
                                         b.log())), n)
@@ -129,37 +126,35 @@ class Deaths(unittest.TestCase):
 
 
 class Timeouts(unittest.TestCase):
-    def others_answer_meanwhile(self, port, slow, bound=0.5):
-        """Fast requests, one at a time, while slow is running.
+    def others_answer_meanwhile(self, b, slow):
+        """Fast requests, one at a time, answered while slow is running
+        (so not queued behind it).
 
-        They start once the slow request is surely in the application:
-        a connection accepted by the same worker in the same wakeup as
-        the slow request would wait behind it (one event loop per
-        worker), which is not what this checks."""
-        time.sleep(0.3)
-        times = []
-        while slow.is_alive() and len(times) < 20:
-            t0 = time.monotonic()
-            tp.get_pid(port)
-            times.append(time.monotonic() - t0)
+        They start once the slow request is in the application: a
+        connection accepted by the same worker in the same wakeup as the
+        slow request would wait behind it (one event loop per worker),
+        which is not what this checks."""
+        tp.in_flight(b)
+        answered = 0
+        while slow.is_alive() and answered < 20:
+            tp.get_pid(b.port)
+            if slow.is_alive():
+                answered += 1
             time.sleep(0.05)
-        self.assertGreater(len(times), 1)
-        self.assertLess(max(times), bound, "a fast request waited %.2f s "
-                        "while another worker was stuck" % max(times))
+        self.assertGreater(answered, 1, "fast requests were answered only "
+                           "after the stuck one")
 
     def test_http_504_after_timeout(self):
         b = hh.HttpBridge(self, workers=2, extra=["--timeout", "1"])
         old = set(b.workers())
         slow = tp.Slow(b.port, "/sleep?3000")
-        self.others_answer_meanwhile(b.port, slow)
+        self.others_answer_meanwhile(b, slow)
         res = slow.get()
         self.assertIsInstance(res, tuple, repr(res))
         st, body, took = res
         self.assertEqual(st, 504, body)
+        # 504, not the app's 200 after 3 s: the timeout answered.
         self.assertGreater(took, 0.9)
-        # Before the app's own 3 s: the timeout answered, not the app.
-        self.assertLess(took, 2.9, "504 after %.2f s with --timeout 1"
-                        % took)
         m = b.wait_log(r"worker (\d) \(pid (\d+)\) replaced after a "
                        r"request ran past --timeout 1 s")
         stuck = int(m.group(2))
@@ -182,27 +177,28 @@ class Timeouts(unittest.TestCase):
         t0 = time.monotonic()
         c.send(h.request_bytes(path="/sleep?3000"))
         fast = []
+        answered = threading.Event()
 
         def others():
-            time.sleep(0.3)     # see others_answer_meanwhile
-            while time.monotonic() - t0 < 0.9:
-                t1 = time.monotonic()
+            tp.in_flight(b)     # see others_answer_meanwhile
+            while not answered.is_set() and len(fast) < 20:
                 with b.connect(timeout=5) as f:
                     r = f.request(path="/pid")
-                fast.append((r.status, time.monotonic() - t1))
+                if not answered.is_set():
+                    fast.append((r.status, 0))
                 time.sleep(0.05)
         th = threading.Thread(target=others, daemon=True)
         th.start()
         r = c.read_response()
+        answered.set()
         took = time.monotonic() - t0
         th.join(10)
         self.assertEqual(r.status, 504, r.stdout)
-        self.assertIsNotNone(r.end)
+        self.assertEqual(r.end, (0, h.FCGI_REQUEST_COMPLETE))
+        # 504, not the app's 200 after 3 s: the timeout answered.
         self.assertGreater(took, 0.9)
-        self.assertLess(took, 2.9)     # before the app's own 3 s
         self.assertGreater(len(fast), 1)
         self.assertEqual({s for s, _ in fast}, {200})
-        self.assertLess(max(t for _, t in fast), 0.5)
         m = b.wait_log(r"worker \d \(pid (\d+)\) replaced after a request "
                        r"ran past --timeout 1 s")
         self.assertTrue(h.wait_for(
@@ -225,7 +221,7 @@ class Timeouts(unittest.TestCase):
         out = subprocess.run(
             [h.BRIDGE, "--http", "127.0.0.1:%d" % port, "--module",
              h.PROBE_SO, "--module-arg", "init-sleep=20000", "-w", "1",
-             "--startup-timeout", "1", "--error-log", log],
+             "--startup-timeout", "1", "--error-log", log] + h.user_args(),
             capture_output=True, timeout=30)
         took = time.monotonic() - t0
         text = h.read_text(log)
@@ -270,7 +266,7 @@ class Recycle(unittest.TestCase):
     def test_max_requests_jitter(self):
         b = hh.HttpBridge(self, workers=1, extra=[
             "--max-requests", "5", "--max-requests-jitter", "3"])
-        pids = [tp.get_pid(b.port) for _ in range(40)]
+        pids = [tp.get_pid(b.port) for _ in range(90)]
         runs = []
         for p in pids:
             if runs and runs[-1][0] == p:
@@ -278,11 +274,15 @@ class Recycle(unittest.TestCase):
             else:
                 runs.append([p, 1])
         complete = [n for _, n in runs[:-1]]
-        self.assertGreaterEqual(len(complete), 4, runs)
+        self.assertGreaterEqual(len(complete), 10, runs)
         for n in complete:
             self.assertTrue(5 <= n <= 8, "a worker served %d requests "
                             "with --max-requests 5 and jitter 3: %s"
                             % (n, complete))
+        # The jitter is applied: not every worker stopped at exactly 5
+        # (each does with probability 1/4; all of 10 or more: < 1e-6).
+        self.assertGreater(len(set(complete)), 1,
+                           "every worker served exactly %s" % complete)
         b.stop()
 
     def test_jitter_alone_accepted(self):

@@ -15,6 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -61,7 +62,10 @@ class ReloadTest(unittest.TestCase):
         self.port = free_port()
         self.write_conf(workers=1)
         self.proc = subprocess.Popen(
-            [BRIDGE, "--config", self.conf, "--error-log", self.log],
+            # preload = yes: the application loads in the master, which
+            # stays root; bridge refuses that without --allow-root.
+            [BRIDGE, "--config", self.conf, "--error-log", self.log]
+            + harness.user_args(allow_root=True),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(self.stop)
         self.assertTrue(wait_for(lambda: self.try_get()), self.text())
@@ -86,9 +90,7 @@ class ReloadTest(unittest.TestCase):
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
+        harness.stop_bridge(self.proc, self.log)
 
     def test_config_and_preloaded_app_read_anew(self):
         before = get(self.port).split()
@@ -141,4 +143,4 @@ class ReloadTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

@@ -14,6 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import (BRIDGE, BUILDDIR, SRCDIR, TempDir, free_port,  # noqa
                      http_request, stop_process, wait_for, wait_port)
 
@@ -60,7 +61,8 @@ class ReloadDevTest(unittest.TestCase):
         argv += ["--reload"] if reload else []
         self.out = open(self.tmp.join("stdout"), "wb")
         self.addCleanup(self.out.close)
-        self.proc = subprocess.Popen(argv + list(args),
+        self.proc = subprocess.Popen(argv + list(args) +
+                                     harness.user_args(),
                                      stdin=subprocess.DEVNULL,
                                      stdout=self.out,
                                      stderr=subprocess.STDOUT)
@@ -277,7 +279,7 @@ class ReloadDevTest(unittest.TestCase):
     def test_reload_with_preload_is_refused(self):
         r = subprocess.run([BRIDGE, "--http", "127.0.0.1:%d" % free_port(),
                             "--wsgi", "app", "--chdir", self.tmp.path,
-                            "--reload", "--preload"],
+                            "--reload", "--preload"] + harness.user_args(),
                            capture_output=True, timeout=10)
         self.assertEqual(r.returncode, 2)
         err = r.stderr.decode()
@@ -290,12 +292,13 @@ class ReloadDevTest(unittest.TestCase):
         conf = self.tmp.join("bridge.conf")
         write(conf, "http = 127.0.0.1:8000\nwsgi = app\nreload = yes\n")
         r = subprocess.run([BRIDGE, "--config", conf, "--chdir",
-                            self.tmp.path, "--check-config"],
+                            self.tmp.path, "--check-config"]
+                           + harness.user_args(),
                            capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(b"\nreload = yes\n", r.stdout)
         r = subprocess.run([BRIDGE, "--check-config", "--wsgi", "app",
-                            "--chdir", self.tmp.path],
+                            "--chdir", self.tmp.path] + harness.user_args(),
                            capture_output=True, timeout=20)
         self.assertNotIn(b"\nreload = ", r.stdout)
 
@@ -346,4 +349,4 @@ bg_module_entry(void)
 """
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    harness.main()

@@ -16,6 +16,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -95,16 +96,16 @@ class SystemdTest(unittest.TestCase):
              "-l", "127.0.0.1:%d" % self.fcgi_port,
              "--fdname=http:fastcgi",
              "-E", "NOTIFY_SOCKET=" + self.notify_path,
-             "-E", "BRIDGE_ALLOW_ROOT",
              BRIDGE, "--module", PROBE, "-w", "2",
-             "--error-log", self.log, "--graceful-timeout", "5"],
+             "--error-log", self.log, "--graceful-timeout", "5"]
+            + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def tearDown(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.notify.close()
+        try:
+            harness.stop_bridge(self.proc, self.log)
+        finally:
+            self.notify.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def messages_until(self, key):
@@ -180,8 +181,8 @@ class SystemdTest(unittest.TestCase):
         port = free_port()
         proc = subprocess.Popen(
             ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port,
-             "--fdname=gopher", "-E", "BRIDGE_ALLOW_ROOT",
-             BRIDGE, "--module", PROBE],
+             "--fdname=gopher",
+             BRIDGE, "--module", PROBE] + harness.user_args(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             try:
@@ -197,4 +198,4 @@ class SystemdTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

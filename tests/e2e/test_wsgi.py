@@ -62,14 +62,16 @@ class WsgiBridge(hh.HttpBridge):
     """
 
     def __init__(self, testcase, app, pythonpath=APPS, workers=1, extra=(),
-                 venv=None, chdir=None, start=True, tmp=None):
+                 venv=None, chdir=None, start=True, tmp=None,
+                 allow_root=False):
         if not os.path.exists(ADAPTER):
             testcase.skipTest("Python adapter %s not built (set "
                               "PYTHON_ADAPTER)" % ADAPTER)
         self.module_arg = module_arg(app, pythonpath, venv, chdir)
         super().__init__(testcase, module=ADAPTER, workers=workers,
                          extra=["--module-arg", self.module_arg]
-                         + list(extra), start=start, tmp=tmp)
+                         + list(extra), start=start, tmp=tmp,
+                         allow_root=allow_root)
 
     def get(self, target="/", method="GET", headers=(), body=b""):
         with self.connect() as c:
@@ -149,7 +151,8 @@ class ProbeRaw(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.b = WsgiBridge(ClassScope(cls), cls.APP)
-        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-")
+        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-",
+                             writable=True)  # the apps write records
 
     def get(self, *a, **kw):
         return self.b.get(*a, **kw)
@@ -515,7 +518,8 @@ class ProbeValidated(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.b = WsgiBridge(ClassScope(cls), "validated:application")
-        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-val-")
+        cls.tmp = h.TempDir(ClassScope(cls), "bridge-wsgi-val-",
+                             writable=True)  # the apps write records
 
     def tearDown(self):
         log = self.b.log() + self.b.output()
@@ -634,16 +638,14 @@ class FrontEnds(unittest.TestCase):
         env = dict(self.PARAMS)
         env["PATH"] = "/usr/bin:/bin"
         # The sanitizer settings of the ASan suite (leak suppressions for
-        # the interpreter) apply to this bridge too, as does the suite's
-        # BRIDGE_ALLOW_ROOT.
-        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
-                  "BRIDGE_ALLOW_ROOT"):
+        # the interpreter, the report directory) apply to this bridge too.
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
         out = subprocess.run(
             [h.BRIDGE, "--module", ADAPTER, "--module-arg",
              module_arg("probe:app", APPS), "--error-log",
-             os.path.join(tmp.path, "log")],
+             os.path.join(tmp.path, "log")] + h.user_args(),
             input=b"hello", env=env, capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         head, body = self.split_cgi(out.stdout)
@@ -761,4 +763,4 @@ class Startup(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    h.main()

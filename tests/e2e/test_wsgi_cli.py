@@ -8,10 +8,12 @@ import sys
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
 from harness import free_port                            # noqa: E402
 
 BRIDGE = os.environ.get("BRIDGE", "")
@@ -43,11 +45,15 @@ class WsgiCliTest(unittest.TestCase):
         port = free_port()
         log = tempfile.NamedTemporaryFile(suffix=".log", delete=False).name
         proc = subprocess.Popen([BRIDGE, "--http", "127.0.0.1:%d" % port,
-                                 "--error-log", log] + list(args),
+                                 "--error-log", log] + list(args) +
+                                # --preload loads the application in the
+                                # master, which stays root: refused
+                                # without --allow-root.
+                                harness.user_args("--preload" in args),
                                 stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         self.addCleanup(os.unlink, log)
-        self.addCleanup(lambda: (proc.terminate(), proc.wait(15)))
+        self.addCleanup(harness.stop_bridge, proc, log)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -67,15 +73,31 @@ class WsgiCliTest(unittest.TestCase):
         # examples/wsgi/hello.py defines "application".
         proc, port = self.start("--wsgi", "hello", "--pythonpath",
                                 os.path.join(SRCDIR, "examples/wsgi"))
-        st, body = get(port, "/")
-        self.assertEqual(st, 200)
-        self.assertTrue(body)
+        self.assertEqual(get(port, "/"), (200, b"Hello, world!\n"))
 
     def served_by(self, port):
-        """(importing pid, serving pid, gc freeze count), from two
-        workers at most."""
-        return [tuple(int(x) for x in get(port)[1].split()[:3])
-                for _ in range(6)]
+        """(importing pid, serving pid, gc freeze count) of requests from
+        four clients at once until both workers answered (at most 10 s);
+        fails unless both did."""
+        out = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + 10
+
+        def client():
+            while time.monotonic() < deadline:
+                got = tuple(int(x) for x in get(port)[1].split()[:3])
+                with lock:
+                    out.append(got)
+                    if len({s for _, s, _ in out}) >= 2:
+                        return
+        ts = [threading.Thread(target=client) for _ in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(20)
+        self.assertEqual(len({s for _, s, _ in out}), 2,
+                         "not both workers served: %s" % out)
+        return out
 
     def test_without_preload_each_worker_imports(self):
         proc, port = self.start("--wsgi", "importpid:app", "--pythonpath",
@@ -96,7 +118,9 @@ class WsgiCliTest(unittest.TestCase):
     def test_preload_import_error_stops_at_once(self):
         t0 = time.monotonic()
         out = subprocess.run([BRIDGE, "--http", "127.0.0.1:1", "--wsgi",
-                              "no_such_module_x:app", "--preload", "-w", "4"],
+                              "no_such_module_x:app", "--preload", "-w", "4"]
+                             # --preload as root: see start().
+                             + harness.user_args(allow_root=True),
                              capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b"No module named 'no_such_module_x'", out.stderr)
@@ -106,4 +130,4 @@ class WsgiCliTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

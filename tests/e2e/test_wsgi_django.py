@@ -103,4 +103,4 @@ class Django(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    w.h.main()

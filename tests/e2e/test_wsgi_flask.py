@@ -91,4 +91,4 @@ class Flask(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    w.h.main()

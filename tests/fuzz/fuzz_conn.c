@@ -1,0 +1,485 @@
+/*
+ * Fuzz target: whole connections through the real connection state
+ * machines, HTTP (bridge/http_conn.c) and FastCGI (bridge/fcgi_conn.c),
+ * with the worker's recycling (--max-requests) and timer expiries
+ * interleaved with the reads.  The input is written into one end of a
+ * socketpair, cut at pseudo-random boundaries; the other end is served by
+ * the real event loop, request model and a small in-file module, one
+ * loop round at a time, as a worker with --threads 1 does.
+ *
+ * Input layout: two control bytes, then the stream the client (HTTP) or
+ * web server (FastCGI) sends.
+ *	byte 0	bit 0     front end: 0 HTTP, 1 FastCGI
+ *		bits 1-2  --max-requests: 0 (off), 1, 2, 3
+ *		bit 3     a small send buffer on bridge's socket (output
+ *		          drains over many rounds)
+ *		bits 4-7  timer rate: 0 never, else one round in
+ *		          (17 - n) lets one timer queue expire (header,
+ *		          read, write, idle or drain: time passing that
+ *		          queue's duration)
+ *	byte 1	seed of the cuts: each round sends 1..64 bytes (1..4 when
+ *		bit 7 of the seed is set: reads split inside every head)
+ *
+ * Checks beyond ASan/UBSan/LeakSanitizer:
+ *	- the module never runs more often than the input holds requests:
+ *	  HTTP heads end with CR LF CR LF, FastCGI requests begin with
+ *	  BEGIN_REQUEST (a request run twice, as --max-requests recycling
+ *	  once did when a head arrived in two reads, exceeds the bound);
+ *	- FastCGI: the output is a well-formed record stream, with no more
+ *	  END_REQUESTs than BEGIN_REQUESTs were sent;
+ *	- HTTP: the output starts with a status line;
+ *	- once the peer has closed its side and read everything, the
+ *	  connection closes within a bounded number of rounds, and every
+ *	  finish hook a request registered has run.
+ *
+ * Recycling is worker.c's stop_gracefully() as far as connections see
+ * it: worker.stopping set, then fcgi_conn_shutdown() and
+ * http_conn_shutdown() called from inside the request's completion.
+ *
+ * FUZZ_SOURCES: bridge/http_conn.c bridge/http_parse.c bridge/fcgi_conn.c
+ * FUZZ_SOURCES: bridge/fcgi.c bridge/buf.c bridge/body.c bridge/pool.c
+ * FUZZ_SOURCES: bridge/req.c bridge/loop.c bridge/log.c bridge/config.c
+ * FUZZ_SOURCES: bridge/module.c bridge/access_log.c bridge/scoreboard.c
+ * FUZZ_SOURCES: bridge/transport.c
+ * FUZZ_SOURCES: bridge/proxy_proto.c
+ * FUZZ_LIBS: -ldl
+ * FUZZ_CORPUS: conn
+ */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "body.h"
+#include "config.h"
+#include "fcgi.h"
+#include "fcgi_conn.h"
+#include "http_conn.h"
+#include "listen.h"
+#include "log.h"
+#include "loop.h"
+#include "module.h"
+#include "req.h"
+#include "tls.h"
+#include "worker.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define ROUND_MAX 100000	/* loop rounds, whatever happens */
+#define QUIET_MAX 64		/* rounds without output once the peer is
+				 * done: a stall */
+#define BIG_SIZE (256 * 1024)
+#define HUGE_SIZE (3 * 1024 * 1024)	/* past --max-spool (1 MiB) */
+
+/*
+ * The worker, as worker.c has it for the connections; worker.c itself
+ * is not linked (listeners, signals, module loading).
+ */
+struct worker worker;
+static unsigned long requests_left;
+
+void
+worker_conn_closed(void)
+{
+	worker.nconns--;
+}
+
+void
+worker_request_begin(struct req *r, int fd, const void *pending,
+    size_t pending_len, const void *answer, size_t answer_len)
+{
+	(void)r;
+	(void)fd;
+	(void)pending;
+	(void)pending_len;
+	(void)answer;
+	(void)answer_len;
+}
+
+void
+worker_request_end(void)
+{
+}
+
+/* worker.c: the request that reaches --max-requests stops the worker,
+ * from inside its own completion. */
+void
+worker_request_done(void)
+{
+	if (requests_left > 0 && --requests_left == 0 && !worker.stopping) {
+		worker.stopping = 1;
+		fcgi_conn_shutdown();
+		http_conn_shutdown();
+	}
+}
+
+void
+worker_dispatch(struct worker_job *j)
+{
+	j->run(j);
+	j->done(j);
+}
+
+/* No TLS here (tls.c loads the TLS module). */
+void *
+tls_new(int fd)
+{
+	(void)fd;
+	return NULL;
+}
+
+const struct transport *
+tls_transport(void)
+{
+	return NULL;
+}
+
+static struct listener fz_http = { .fd = -1, .proto = PROTO_HTTP,
+	.name = "fuzz-http" };
+static struct listener fz_fcgi = { .fd = -1, .proto = PROTO_FASTCGI,
+	.name = "fuzz-fcgi" };
+
+static long runs;
+static int hooks_pending;
+
+static void
+check(int ok, const char *what)
+{
+	if (!ok) {
+		fprintf(stderr, "fuzz_conn: %s\n", what);
+		abort();
+	}
+}
+
+/*
+ * The module: the first letter after the path's '/' chooses.
+ *	b  BIG_SIZE bytes, no Content-Length (held back, then streamed)
+ *	h  HUGE_SIZE bytes (spooled; cut past --max-spool)
+ *	e  BG_ERROR before any output
+ *	c  Content-Length 100, 3 bytes written (cut)
+ *	else  the body echoed with a Content-Length
+ */
+
+static void
+fz_finish(void *arg)
+{
+	(void)arg;
+	hooks_pending--;
+	check(hooks_pending >= 0, "finish hook ran twice");
+}
+
+static int
+fz_handle(void *ctx, bg_request *r)
+{
+	const struct bg_server *s = &req_server;
+	struct req *rq = (struct req *)(void *)r;
+	static char big[65536];
+	struct bg_header h[1];
+	char buf[4096], len[32];
+	const char *uri;
+	size_t ulen = 0, total = 0, want, n, i;
+	ssize_t got;
+
+	(void)ctx;
+	runs++;
+	if (s->on_finish(r, fz_finish, NULL) == 0)
+		hooks_pending++;
+	while ((got = s->read(r, buf, sizeof(buf))) > 0)
+		total += (size_t)got;
+	check(got == 0 && total == rq->body.len, "body read back wrong");
+	uri = s->var(r, "REQUEST_URI", &ulen);
+	switch (uri != NULL && ulen > 1 ? uri[1] : 'o') {
+	case 'e':
+		return BG_ERROR;
+	case 'c':
+		h[0] = (struct bg_header){ "Content-Length", 14, "100", 3 };
+		if (s->start_response(r, 200, NULL, h, 1, 0) == -1)
+			return BG_ERROR;
+		return s->write(r, "abc", 3) == 0 ? BG_OK : BG_ERROR;
+	case 'b':
+	case 'h':
+		want = uri[1] == 'b' ? BIG_SIZE : HUGE_SIZE;
+		if (s->start_response(r, 200, NULL, NULL, 0, 0) == -1)
+			return BG_ERROR;
+		memset(big, 'x', sizeof(big));
+		for (i = 0; i < want; i += n) {
+			n = want - i < sizeof(big) ? want - i : sizeof(big);
+			if (s->write(r, big, n) == -1)
+				return BG_ERROR;
+		}
+		return BG_OK;
+	default:
+		n = (size_t)snprintf(len, sizeof(len), "%zu", total);
+		h[0] = (struct bg_header){ "Content-Length", 14, len, n };
+		if (s->start_response(r, 200, NULL, h, 1, 0) == -1)
+			return BG_ERROR;
+		rq->body.rpos = 0;
+		while ((got = s->read(r, buf, sizeof(buf))) > 0)
+			if (s->write(r, buf, (size_t)got) == -1)
+				return BG_ERROR;
+		return BG_OK;
+	}
+}
+
+static const struct bg_module fz_module = {
+	.abi_version = BG_ABI_VERSION,
+	.size = sizeof(struct bg_module),
+	.name = "fuzz",
+	.handle = fz_handle,
+};
+
+/*
+ * The harness.
+ */
+
+/* An always-readable eventfd whose callback stops the loop: one
+ * loop_run() call is then exactly one round, deferred work included. */
+static struct loop_io stopper;
+
+static void
+stop_round(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	(void)io;
+	(void)events;
+	l->stop = 1;
+}
+
+static void
+setup(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	check(loop_init(&worker.loop) == 0, "loop_init");
+	/* Real durations: only the harness makes time pass. */
+	worker.tq_read = loop_tq_new(&worker.loop, 60000);
+	worker.tq_header = loop_tq_new(&worker.loop, 20000);
+	worker.tq_idle = loop_tq_new(&worker.loop, 300000);
+	worker.tq_write = loop_tq_new(&worker.loop, 60000);
+	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
+	stopper.fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
+	stopper.fn = stop_round;
+	check(stopper.fd != -1 &&
+	    loop_add(&worker.loop, &stopper, EPOLLIN) == 0, "stopper");
+
+	config.threads = 1;
+	config.fcgi_max_reqs = 4;
+	config.max_params = 64;
+	config.max_params_bytes = 16384;
+	config.max_body = 256 * 1024;
+	config.max_spool = 1024 * 1024;
+	config.read_timeout = 60;
+	config.min_body_rate = 1;
+	config.write_timeout = 60;
+	body_configure(4096, "/tmp");
+	module.m = &fz_module;
+	module.ctx = NULL;
+	if (getenv("FUZZ_LOG") == NULL)
+		check(log_open("/dev/null") == 0, "log_open");
+	log_level = LOG_LEVEL_DEBUG;
+}
+
+/* Time passes for one queue: every timer on it expires next round. */
+static void
+expire_queue(struct loop_tq *q)
+{
+	struct loop_timer *t;
+
+	for (t = q->head; t != NULL; t = t->next)
+		t->deadline = 0;
+}
+
+static uint32_t
+prng(uint32_t *s)
+{
+	/* xorshift32; never 0 */
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Upper bounds on the requests the stream holds. */
+static long
+http_heads(const uint8_t *p, size_t n)
+{
+	long k = 0;
+	size_t i;
+
+	for (i = 0; i + 4 <= n; i++)
+		if (memcmp(p + i, "\r\n\r\n", 4) == 0)
+			k++;
+	return k;
+}
+
+static long
+fcgi_begins(const uint8_t *p, size_t n)
+{
+	struct fcgi_record rec;
+	size_t off = 0;
+	ssize_t k;
+	long b = 0;
+
+	while ((k = fcgi_parse_record(p + off, n - off, &rec)) > 0) {
+		if (rec.type == FCGI_BEGIN_REQUEST)
+			b++;
+		off += (size_t)k;
+	}
+	return b;
+}
+
+struct out_state {
+	uint8_t *data;
+	size_t len, cap;
+	size_t total;
+	long ends;
+};
+
+/* FastCGI output: complete records parsed and dropped. */
+static void
+fcgi_output(struct out_state *o)
+{
+	struct fcgi_record rec;
+	size_t off = 0;
+	ssize_t n;
+
+	while ((n = fcgi_parse_record(o->data + off, o->len - off, &rec)) >
+	    0) {
+		check(rec.type == FCGI_STDOUT || rec.type == FCGI_END_REQUEST ||
+		    rec.type == FCGI_GET_VALUES_RESULT ||
+		    rec.type == FCGI_UNKNOWN_TYPE,
+		    "record type an application must not send");
+		if (rec.type == FCGI_END_REQUEST)
+			o->ends++;
+		off += (size_t)n;
+	}
+	check(n != FCGI_PARSE_BAD, "output record has a bad version");
+	memmove(o->data, o->data + off, o->len - off);
+	o->len -= off;
+}
+
+/* Read what bridge sent.  Returns 1 at EOF, else 0; *got counts. */
+static int
+drain(int fd, struct out_state *o, int fcgi, size_t *got)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (o->cap - o->len < 65536) {
+			uint8_t *p = realloc(o->data, o->cap + 262144);
+
+			check(p != NULL, "out of memory");
+			o->data = p;
+			o->cap += 262144;
+		}
+		n = recv(fd, o->data + o->len, o->cap - o->len, 0);
+		if (n == 0)
+			return 1;
+		if (n == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : 1;
+		if (o->total == 0 && !fcgi)
+			check(n < 9 || memcmp(o->data + o->len, "HTTP/1.1 ",
+			    9) == 0, "HTTP output without a status line");
+		*got += (size_t)n;
+		o->total += (size_t)n;
+		o->len += (size_t)n;
+		if (fcgi)
+			fcgi_output(o);
+		else
+			o->len = 0;	/* bytes counted, not kept */
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct out_state o = { 0 };
+	struct loop_tq *queues[5];
+	int sv[2], eof = 0, shut = 0, fcgi, rate;
+	uint32_t seed;
+	size_t off = 2, w, got;
+	long rounds, quiet = 0, bound;
+	ssize_t n;
+
+	if (size < 2)
+		return 0;
+	setup();
+	fcgi = data[0] & 1;
+	requests_left = (data[0] >> 1) & 3;
+	rate = data[0] >> 4;
+	seed = 0x9e3779b9u ^ data[1];
+	worker.stopping = 0;
+	runs = 0;
+	queues[0] = worker.tq_header;
+	queues[1] = worker.tq_read;
+	queues[2] = worker.tq_write;
+	queues[3] = worker.tq_idle;
+	queues[4] = worker.tq_drain;
+	bound = fcgi ? fcgi_begins(data + 2, size - 2) :
+	    http_heads(data + 2, size - 2);
+
+	check(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, sv) == 0, "socketpair");
+	if (data[0] & 8) {
+		int sz = 4096;
+
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
+	check(worker.nconns == 0, "a connection outlived its run");
+	check((fcgi ? fcgi_conn_accept(sv[0], &fz_fcgi) :
+	    http_conn_accept(sv[0], &fz_http)) == 0, "accept");
+
+	for (rounds = 0; rounds < ROUND_MAX; rounds++) {
+		if (off < size) {
+			w = 1 + prng(&seed) % ((data[1] & 0x80) ? 4 : 64);
+			if (w > size - off)
+				w = size - off;
+			n = send(sv[1], data + off, w, MSG_NOSIGNAL);
+			if (n > 0)
+				off += (size_t)n;
+			else if (n == -1 && errno != EAGAIN && errno != EINTR)
+				off = size;	/* bridge closed */
+		}
+		if (off >= size && !shut) {
+			shutdown(sv[1], SHUT_WR);
+			shut = 1;
+		}
+		if (rate > 0 && prng(&seed) % (uint32_t)(17 - rate) == 0)
+			expire_queue(queues[prng(&seed) % 5]);
+		worker.loop.stop = 0;
+		check(loop_run(&worker.loop) == 0, "loop_run");
+		check(runs <= bound, "the module ran more often than the "
+		    "input holds requests (a request ran twice)");
+		got = 0;
+		if (!eof)
+			eof = drain(sv[1], &o, fcgi, &got);
+		if (fcgi)
+			check(o.ends <= bound, "more END_REQUESTs than "
+			    "BEGIN_REQUESTs");
+		if (eof && worker.nconns == 0)
+			break;
+		quiet = shut && got == 0 ? quiet + 1 : 0;
+		if (quiet > QUIET_MAX)
+			break;
+	}
+	check(worker.nconns == 0,
+	    "connection still open after the peer closed and read all");
+	check(hooks_pending == 0, "a request's finish hooks never ran");
+	close(sv[1]);
+	free(o.data);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+#include <string.h>
+
+#include "standalone.h"
+#endif
