@@ -1048,7 +1048,8 @@ conn_timer(struct fcgi_conn *c)
 	struct loop_tq *q;
 	int progress = 0;
 
-	if (c->sent && c->out.len == 0)
+	/* Again while the kernel still held some (http_conn.c says why). */
+	if ((c->sent || c->unsent > 0) && c->out.len == 0)
 		c->unsent = transport_unsent(c->io.fd);
 	if (c->out.len > 0 || c->unsent > 0) {
 		q = worker.tq_write;

@@ -1328,7 +1328,10 @@ conn_timer(struct http_conn *c)
 	struct loop_tq *q;
 	int progress = 0;
 
-	if (c->sent && !pending(c))
+	/* Again while the kernel still held some: a client that took it
+	 * since moves the connection on (to idle, or to the drain of a
+	 * graceful stop, which otherwise waited for --write-timeout). */
+	if ((c->sent || c->unsent > 0) && !pending(c))
 		c->unsent = transport_unsent(c->io.fd);
 	if (pending(c)) {
 		q = worker.tq_write;

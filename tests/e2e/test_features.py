@@ -282,15 +282,15 @@ class MaxSpool(unittest.TestCase):
 
     def test_spool_bounded_then_response_complete(self):
         """A 20 MB response to a client that reads nothing: with the
-        default (64m) the spool takes most of it; with --max-spool 1m it
-        stays near 1 MB while the application waits; either way the
-        client, once it reads, gets every byte."""
+        default (64m) the spool takes most of it; with --max-spool 1m and
+        --threads 2 it stays near 1 MB while the application thread
+        waits; either way the client, once it reads, gets every byte."""
         b, worker, c = self.stalled([])
         self.assertTrue(h.wait_for(lambda: self.spooled(worker) > 10 ** 7),
                         "default spool holds %d bytes" % self.spooled(worker))
         self.read_all(c)
         b.stop()
-        b, worker, c = self.stalled(["--max-spool", "1m"])
+        b, worker, c = self.stalled(["--max-spool", "1m", "--threads", "2"])
         self.assertTrue(h.wait_for(lambda: self.spooled(worker) > 0),
                         "nothing spooled")
         # A negative check: nothing to wait for but time.
@@ -298,6 +298,17 @@ class MaxSpool(unittest.TestCase):
         self.assertFalse(over, "spooled %d bytes with --max-spool 1m"
                          % self.spooled(worker))
         self.read_all(c)
+        b.stop()
+
+    def test_spool_bound_cuts_response_on_the_loop_thread(self):
+        """With --threads 1 the module runs on the loop thread, which
+        must not wait for one client (the others would stall): past
+        --max-spool the response is cut, and logged."""
+        b, worker, c = self.stalled(["--max-spool", "1m"])
+        b.wait_log(r"more than --max-spool behind; response cut")
+        self.assertLess(self.spooled(worker), 2 * 2 ** 20)
+        got = c.read_to_eof(timeout=h.TIMEOUT)
+        self.assertLess(len(got), self.SIZE)
         b.stop()
 
 
