@@ -12,6 +12,7 @@
 #include "forwarded.h"
 #include "gateway.h"
 #include "log.h"
+#include "proxy_proto.h"
 
 struct config config = {
 	.workers = 1,
@@ -119,6 +120,10 @@ static const char usage_text[] =
 "                          (default 60)\n"
 "  --max-requests N        recycle a worker after N requests (0: never)\n"
 "  --max-requests-jitter N add up to N at random, per worker\n"
+"  --max-worker-memory SIZE  recycle a worker whose resident memory (RSS)\n"
+"                          passes SIZE (k, m, g), once its requests are\n"
+"                          answered; a new one takes its place (default 0:\n"
+"                          no cap)\n"
 "  (SECS: seconds, or a duration such as 30s, 5m, 1h)\n"
 "\n"
 "Monitoring:\n"
@@ -154,6 +159,13 @@ static const char usage_text[] =
 "  --limit-request-fields N  header lines, 431 above (default and most 100)\n"
 "  --limit-request-field_size N  bytes of one header line, 431 above\n"
 "                          (default 0: only the 32k header section)\n"
+"  --proxy-protocol        HTTP and HTTPS connections begin with a PROXY\n"
+"                          protocol v1 or v2 header (HAProxy send-proxy,\n"
+"                          nginx stream proxy_protocol), whose client\n"
+"                          address the app sees; others are closed\n"
+"  --proxy-allow-from LIST addresses (ADDR[/PREFIX], or *) allowed to\n"
+"                          connect with a PROXY header (default\n"
+"                          127.0.0.1,::1); others are closed\n"
 "\n"
 "Gunicorn's command line, as typed: bridge -w 4 -b 127.0.0.1:8000 main:app\n"
 "  APP                     MODULE:CALLABLE is --wsgi, PATH.so is --module;\n"
@@ -363,7 +375,10 @@ enum {
 	OPT_STATS,
 	OPT_CAPTURE_OUTPUT,
 	OPT_CONFIG,
-	OPT_CHECK_CONFIG
+	OPT_CHECK_CONFIG,
+	OPT_PROXY_PROTOCOL,
+	OPT_PROXY_ALLOW_FROM,
+	OPT_MAX_WORKER_MEMORY
 };
 
 /* Gunicorn's spellings that are not bridge's own (apply_gunicorn()). */
@@ -469,6 +484,10 @@ static const struct option long_options[] = {
 	{ "capture-output", no_argument, NULL, OPT_CAPTURE_OUTPUT },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+	{ "proxy-protocol", no_argument, NULL, OPT_PROXY_PROTOCOL },
+	{ "proxy-allow-from", required_argument, NULL, OPT_PROXY_ALLOW_FROM },
+	{ "max-worker-memory", required_argument, NULL,
+	    OPT_MAX_WORKER_MEMORY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -787,6 +806,26 @@ apply(int c, char *arg)
 		if ((config.log_level = log_level_parse(arg)) < 0)
 			usage_error("--log-level: '%s' is not one of "
 			    "error, warn, info, debug", arg);
+		break;
+	case OPT_PROXY_PROTOCOL:
+		config.proxy_protocol = 1;
+		break;
+	case OPT_PROXY_ALLOW_FROM: {
+		struct proxy_allow a;
+		char why[160];
+
+		if (proxy_allow_parse(&a, arg, why, sizeof(why)) == -1)
+			usage_error("--proxy-allow-from: %s", why);
+		config.proxy_allow_from = arg;
+		break;
+	}
+	case OPT_MAX_WORKER_MEMORY:
+		config.max_worker_memory = size("--max-worker-memory", arg, 0,
+		    UINT64_MAX >> 1);
+		if (config.max_worker_memory != 0 &&
+		    config.max_worker_memory < 1 << 20)
+			usage_error("--max-worker-memory: '%s' is below 1m "
+			    "(0: no cap)", arg);
 		break;
 	default:
 		apply_gunicorn(c, arg);
@@ -1265,6 +1304,13 @@ config_print(FILE *out)
 	NUM("startup-timeout", config.startup_timeout);
 	NUM("max-requests", config.max_requests);
 	NUM("max-requests-jitter", config.max_requests_jitter);
+	if (config.max_worker_memory)
+		NUM("max-worker-memory", config.max_worker_memory);
+	if (config.proxy_protocol) {
+		STR("proxy-protocol", "yes");
+		STR("proxy-allow-from", config.proxy_allow_from ?
+		    config.proxy_allow_from : PROXY_ALLOW_DEFAULT);
+	}
 	STR("forwarded-allow-ips", config.forwarded_allow_ips ?
 	    config.forwarded_allow_ips : getenv("FORWARDED_ALLOW_IPS") ?
 	    getenv("FORWARDED_ALLOW_IPS") : FORWARDED_DEFAULT);

@@ -112,6 +112,12 @@ struct config {
 	int limit_request_fields; /* header lines (431); 0: 100 */
 	size_t limit_request_field_size; /* bytes of one header line
 					 * (431); 0: only the 32k head */
+
+	/* HTTP and HTTPS listeners behind a TCP proxy (proxy_conn.h). */
+	int proxy_protocol;	/* --proxy-protocol: a PROXY header first */
+	const char *proxy_allow_from;	/* whose headers; NULL: loopback */
+	/* Recycle a worker whose RSS passes this, gracefully (0: never). */
+	uint64_t max_worker_memory;
 };
 
 #define CONFIG_FIELDS_MAX 100	/* --limit-request-fields at most */

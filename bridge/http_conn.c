@@ -189,6 +189,22 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 int
 http_conn_accept(int fd, const struct listener *l)
 {
+	return http_conn_accept_from(fd, l, NULL, NULL);
+}
+
+/* A PROXY protocol header's address (proxy_conn.c) over the socket's. */
+static void
+addr_take(union sockaddr_in46 *a, const struct sockaddr *from)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(a, from, from->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+}
+
+int
+http_conn_accept_from(int fd, const struct listener *l,
+    const struct sockaddr *peer, const struct sockaddr *local)
+{
 	struct http_conn *c;
 	socklen_t len;
 	int on = 1;
@@ -212,6 +228,10 @@ http_conn_accept(int fd, const struct listener *l)
 	if (getsockname(fd, &c->local.sa, &len) == -1 ||
 	    len > sizeof(c->local))
 		c->local.sa.sa_family = AF_UNSPEC;
+	if (peer != NULL)
+		addr_take(&c->peer, peer);
+	if (local != NULL)
+		addr_take(&c->local, local);
 	c->io.fd = fd;
 	c->io.fn = conn_io;
 	c->timer.fn = conn_timeout;

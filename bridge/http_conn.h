@@ -13,6 +13,16 @@ struct listener;
 /* Take an accepted, non-blocking socket.  Returns 0, or -1 (closed). */
 int http_conn_accept(int fd, const struct listener *l);
 
+struct sockaddr;
+
+/*
+ * The same, for a connection whose endpoints a PROXY protocol header
+ * gave (proxy_conn.c): peer and local (IPv4 or IPv6; NULL: the socket's
+ * own) become REMOTE_ADDR/REMOTE_PORT and SERVER_ADDR/SERVER_PORT.
+ */
+int http_conn_accept_from(int fd, const struct listener *l,
+    const struct sockaddr *peer, const struct sockaddr *local);
+
 /*
  * Graceful stop (worker.stopping set): idle connections get the drain
  * window, busy ones close when done.  Safe to call from inside a

@@ -143,6 +143,7 @@ spawn(int i)
 	/* Before the fork: the child's own writes must come after. */
 	s->state = SCOREBOARD_STARTING;
 	s->busy_since = 0;
+	s->rss_bytes = 0;
 	__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELAXED);
 	if ((pid = fork()) == -1) {
 		s->state = SCOREBOARD_EMPTY;
@@ -252,6 +253,36 @@ slot_vacate(int i, pid_t pid)
 	}
 }
 
+/* Why worker i ended with status, for the scoreboard's counts. */
+static enum scoreboard_recycle
+recycle_reason(int i, int status)
+{
+	if (WIFSIGNALED(status))
+		return children[i].kill_reason == KILL_TIMEOUT ?
+		    SCOREBOARD_RECYCLE_TIMEOUT : SCOREBOARD_RECYCLE_CRASH;
+	switch (WEXITSTATUS(status)) {
+	case WORKER_EXIT_OK:
+		return SCOREBOARD_RECYCLE_REQUESTS;
+	case WORKER_EXIT_MEMORY:
+		return SCOREBOARD_RECYCLE_MEMORY;
+	case WORKER_EXIT_TIMEOUT:
+		return SCOREBOARD_RECYCLE_TIMEOUT;
+	case WORKER_EXIT_RELOAD:
+		return SCOREBOARD_RECYCLE_RELOAD;
+	default:
+		return SCOREBOARD_RECYCLE_CRASH;
+	}
+}
+
+static void
+recycle_count(int i, int status)
+{
+	enum scoreboard_recycle why = recycle_reason(i, status);
+
+	scoreboard_head()->recycles[why]++;
+	scoreboard_slot(i)->last_recycle = (int32_t)why + 1;
+}
+
 /*
  * Collect every exited worker (all of them: SIGCHLD does not queue).
  * Returns -1 when the application cannot start at all.
@@ -299,6 +330,7 @@ reap(void)
 		restarts++;
 		scoreboard_head()->restarts = restarts;
 		scoreboard_slot(i)->restarts++;
+		recycle_count(i, status);
 		if (WIFEXITED(status) &&
 		    WEXITSTATUS(status) == WORKER_EXIT_TIMEOUT) {
 			/* Not the application failing to start: no
@@ -323,6 +355,15 @@ reap(void)
 		    WEXITSTATUS(status) == WORKER_EXIT_OK) {
 			/* Recycled (--max-requests): expected. */
 			log_info("worker %d (pid %ld) recycled", i, (long)pid);
+			children[i].respawn_at = now;
+			continue;
+		}
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_MEMORY) {
+			/* Recycled (--max-worker-memory): expected; the
+			 * worker logged its RSS. */
+			log_info("worker %d (pid %ld) recycled "
+			    "(--max-worker-memory)", i, (long)pid);
 			children[i].respawn_at = now;
 			continue;
 		}

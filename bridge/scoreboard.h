@@ -30,6 +30,16 @@ enum scoreboard_state {
 /* Status classes: 1xx..5xx, then anything else (no status sent). */
 #define SCOREBOARD_CLASSES 6
 
+/* Why the master replaced a worker (stats.c names them). */
+enum scoreboard_recycle {
+	SCOREBOARD_RECYCLE_REQUESTS,	/* --max-requests served */
+	SCOREBOARD_RECYCLE_MEMORY,	/* RSS passed --max-worker-memory */
+	SCOREBOARD_RECYCLE_TIMEOUT,	/* a request ran past --timeout */
+	SCOREBOARD_RECYCLE_RELOAD,	/* --reload: a source file changed */
+	SCOREBOARD_RECYCLE_CRASH,	/* died otherwise */
+	SCOREBOARD_RECYCLE_MAX
+};
+
 struct scoreboard_slot {
 	volatile uint64_t busy_since;	/* ms (monotonic) a request began
 					 * in the module, 0 when idle */
@@ -38,6 +48,12 @@ struct scoreboard_slot {
 	volatile int32_t state;		/* enum scoreboard_state */
 	/* Written by the master: times this slot's worker was replaced. */
 	volatile uint64_t restarts;
+	/* Written by the worker: its resident memory, read after requests
+	 * at most once a second (0: not read yet). */
+	volatile uint64_t rss_bytes;
+	/* Written by the master: why this slot's last worker was replaced,
+	 * an enum scoreboard_recycle + 1 (0: never). */
+	volatile int32_t last_recycle;
 	/* --stats counters, of finished requests. */
 	uint64_t in_flight;		/* taken by the application, not
 					 * yet finished */
@@ -53,6 +69,8 @@ struct scoreboard_head {
 	volatile int32_t master_pid;
 	volatile uint64_t started_ms;	/* monotonic, this image's start */
 	volatile uint64_t restarts;	/* all workers' */
+	/* Workers replaced, by enum scoreboard_recycle. */
+	volatile uint64_t recycles[SCOREBOARD_RECYCLE_MAX];
 };
 
 /* Map the head and n slots shared with the children; exits on failure. */

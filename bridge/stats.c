@@ -37,6 +37,10 @@ static const char *const le[SCOREBOARD_BUCKETS] = {
 static const char *const class_name[SCOREBOARD_CLASSES] = {
 	"1xx", "2xx", "3xx", "4xx", "5xx", "other"
 };
+/* enum scoreboard_recycle, as the flags that cause them are named. */
+static const char *const recycle_name[SCOREBOARD_RECYCLE_MAX] = {
+	"max-requests", "max-worker-memory", "timeout", "reload", "crash"
+};
 
 /* Everything summed over the slots, taken once per rendering. */
 struct totals {
@@ -350,6 +354,19 @@ metrics_workers(struct buf *b, const struct totals *t)
 	for (i = 0; i < t->shown && rc == 0; i++)
 		rc = put(b, "bridge_worker_restarts_total{worker=\"%d\"} "
 		    "%llu\n", i, (unsigned long long)scoreboard_slot(i)->restarts);
+	rc = rc ? rc : family(b, "bridge_worker_rss_bytes", "gauge",
+	    "Resident memory of each worker, read after its requests at "
+	    "most once a second (0: not read yet).");
+	for (i = 0; i < t->shown && rc == 0; i++)
+		rc = put(b, "bridge_worker_rss_bytes{worker=\"%d\"} %llu\n", i,
+		    (unsigned long long)scoreboard_slot(i)->rss_bytes);
+	rc = rc ? rc : family(b, "bridge_worker_recycles_total", "counter",
+	    "Workers replaced, by reason (max-requests, max-worker-memory, "
+	    "timeout, reload, crash).");
+	for (k = 0; k < SCOREBOARD_RECYCLE_MAX && rc == 0; k++)
+		rc = put(b, "bridge_worker_recycles_total{reason=\"%s\"} "
+		    "%llu\n", recycle_name[k], (unsigned long long)(h != NULL ?
+		    h->recycles[k] : 0));
 	return rc;
 }
 
@@ -407,18 +424,31 @@ json_quantile(struct buf *b, const char *name, double v)
 static int
 json_workers(struct buf *b, const struct totals *t)
 {
+	struct scoreboard_head *h = scoreboard_head();
 	struct scoreboard_slot *s;
+	int32_t why;
 	int i, rc = put(b, "\"worker_list\":[");
 
 	for (i = 0; i < t->shown && rc == 0; i++) {
 		s = scoreboard_slot(i);
+		why = s->last_recycle;
 		rc = put(b, "%s{\"id\":%d,\"pid\":%d,\"state\":\"%s\","
-		    "\"requests\":%llu,\"restarts\":%llu}", i ? "," : "", i,
+		    "\"requests\":%llu,\"restarts\":%llu,\"rss\":%llu,"
+		    "\"last_recycle\":%s%s%s}", i ? "," : "", i,
 		    s->state != SCOREBOARD_EMPTY ? (int)s->pid : 0,
 		    slot_state(s), (unsigned long long)slot_requests(s),
-		    (unsigned long long)s->restarts);
+		    (unsigned long long)s->restarts,
+		    (unsigned long long)s->rss_bytes,
+		    why > 0 && why <= SCOREBOARD_RECYCLE_MAX ? "\"" : "",
+		    why > 0 && why <= SCOREBOARD_RECYCLE_MAX ?
+		    recycle_name[why - 1] : "null",
+		    why > 0 && why <= SCOREBOARD_RECYCLE_MAX ? "\"" : "");
 	}
-	return rc ? rc : put(b, "],");
+	rc = rc ? rc : put(b, "],\"recycles\":{");
+	for (i = 0; i < SCOREBOARD_RECYCLE_MAX && rc == 0; i++)
+		rc = put(b, "%s\"%s\":%llu", i ? "," : "", recycle_name[i],
+		    (unsigned long long)(h != NULL ? h->recycles[i] : 0));
+	return rc ? rc : put(b, "},");
 }
 
 static int
@@ -511,7 +541,8 @@ const char stats_page[] =
 "<tbody><tr id=\"classes\"><td>requests</td><td>-</td><td>-</td>"
 "<td>-</td><td>-</td><td>-</td><td>-</td></tr></tbody></table>\n"
 "<table><thead><tr><th>worker</th><th>pid</th><th>state</th>"
-"<th>requests</th><th>restarts</th></tr></thead>\n"
+"<th>requests</th><th>restarts</th><th>RSS</th><th>last recycled for</th>"
+"</tr></thead>\n"
 "<tbody id=\"worker_rows\"></tbody></table>\n"
 "<table><thead><tr><th>listener</th><th>queue</th><th>backlog</th>"
 "</tr></thead>\n"
@@ -561,7 +592,8 @@ const char stats_page[] =
 "  for (i = 0; i < k.length; i++) cells[i + 1].textContent = d.classes[k[i]];\n"
 "  fill(\"worker_rows\", d.worker_list.map(function (w) {\n"
 "    return row(\"worker \" + w.state, [w.id, w.pid || \"-\", w.state,\n"
-"      w.requests, w.restarts]);\n"
+"      w.requests, w.restarts, w.rss ? (w.rss / 1048576).toFixed(1) +\n"
+"      \" MiB\" : \"-\", w.last_recycle || \"-\"]);\n"
 "  }));\n"
 "  fill(\"listener_rows\", d.listeners.map(function (l) {\n"
 "    return row(\"listener\", [l.name, \"queue\" in l ? l.queue : \"-\",\n"

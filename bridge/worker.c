@@ -5,9 +5,11 @@
  * and QUIT stop at once.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -38,6 +40,7 @@
 #include "log.h"
 #include "module.h"
 #include "priv.h"
+#include "proxy_conn.h"
 #include "req.h"
 #include "scoreboard.h"
 #include "watch.h"
@@ -69,6 +72,8 @@ static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scoreboard_slot *slot;
 static unsigned long requests_left;	/* before recycling; 0: no limit */
 static int reloading;			/* --reload: a source changed */
+static int over_memory;			/* --max-worker-memory passed */
+static uint64_t rss_read_at;		/* ms: last look at the RSS */
 
 static void stop_gracefully(void);
 
@@ -237,6 +242,67 @@ threads_start(void)
 	return 0;
 }
 
+/* Resident set size from /proc/self/statm (pages, its second field);
+ * 0 when it cannot be read. */
+static uint64_t
+rss_bytes(void)
+{
+	unsigned long long size, resident;
+	char text[128];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	text[n] = '\0';
+	if (sscanf(text, "%llu %llu", &size, &resident) != 2)
+		return 0;
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * The RSS for the scoreboard and --max-worker-memory, read at most once a
+ * second (a read of statm costs a few microseconds).  Past the cap the
+ * worker stops as --max-requests stops it: it accepts nothing more,
+ * answers what it has, exits, and the master starts another.  At start
+ * (starting) a worker already past the cap is only reported: it would
+ * be replaced after each request.
+ */
+static void
+memory_check(int starting)
+{
+	uint64_t rss;
+
+	if (!starting && worker.loop.now - rss_read_at < 1000)
+		return;
+	/* At start the loop's clock is as old as the application's
+	 * loading: read the clock. */
+	rss_read_at = starting ? loop_clock_ms() : worker.loop.now;
+	rss = rss_bytes();
+	if (slot != NULL)
+		slot->rss_bytes = rss;
+	if (config.max_worker_memory == 0 || rss <= config.max_worker_memory ||
+	    worker.stopping)
+		return;
+	if (starting) {
+		log_warn("worker %d: RSS %.1fm at start is already above "
+		    "--max-worker-memory %.1fm: it will be replaced after "
+		    "every request", worker.index, (double)rss / 1048576,
+		    (double)config.max_worker_memory / 1048576);
+		return;
+	}
+	log_info("worker %d: RSS %.1fm passed --max-worker-memory %.1fm; "
+	    "recycling once its requests are answered", worker.index,
+	    (double)rss / 1048576, (double)config.max_worker_memory /
+	    1048576);
+	over_memory = 1;
+	stop_gracefully();
+}
+
 void
 worker_request_done(void)
 {
@@ -245,6 +311,7 @@ worker_request_done(void)
 		    worker.index);
 		stop_gracefully();
 	}
+	memory_check(0);
 }
 
 /* Blocking write for the timeout handler: async-signal-safe calls only. */
@@ -378,7 +445,11 @@ on_accept(struct loop *l, struct loop_io *io, uint32_t events)
 			close(fd);
 			continue;
 		}
-		front_accept[li->l->proto](fd, li->l);
+		/* --proxy-protocol: the header before HTTP or TLS. */
+		if (config.proxy_protocol && li->l->proto != PROTO_FASTCGI)
+			proxy_conn_accept(fd, li->l);
+		else
+			front_accept[li->l->proto](fd, li->l);
 	}
 }
 
@@ -425,6 +496,7 @@ stop_gracefully(void)
 	}
 	fcgi_conn_shutdown();
 	http_conn_shutdown();
+	proxy_conn_shutdown();
 	if (worker.nconns == 0)
 		worker.loop.stop = 1;
 }
@@ -639,6 +711,7 @@ worker_main(int index)
 		worker_exit(WORKER_EXIT_INIT);
 	}
 	accept_enable(1);
+	memory_check(1);
 	/*
 	 * Tell the master (sd_notify READY waits for every worker) through
 	 * the shared scoreboard, which it reads every 100 ms: a signal
@@ -651,5 +724,6 @@ worker_main(int index)
 	log_debug("worker %d ready", index);
 	loop_run(&worker.loop);
 	module_worker_fini();
-	worker_exit(reloading ? WORKER_EXIT_RELOAD : WORKER_EXIT_OK);
+	worker_exit(reloading ? WORKER_EXIT_RELOAD : over_memory ?
+	    WORKER_EXIT_MEMORY : WORKER_EXIT_OK);
 }

@@ -93,5 +93,6 @@ void worker_exit(int status) __attribute__((noreturn));
 #define WORKER_EXIT_INIT 3	/* module init failed: back off */
 #define WORKER_EXIT_TIMEOUT 4	/* a request ran past --timeout */
 #define WORKER_EXIT_RELOAD 5	/* --reload: a source file changed */
+#define WORKER_EXIT_MEMORY 6	/* RSS passed --max-worker-memory */
 
 #endif /* BRIDGE_WORKER_H */

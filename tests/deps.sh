@@ -10,6 +10,7 @@ test_packages=(
 	clang libclang-rt-dev
 	# real peers for the end-to-end tests
 	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi fcgiwrap
+	libnginx-mod-stream
 	openssl wrk systemd lighttpd
 	python3 python3-flask python3-django
 	procps iproute2 util-linux

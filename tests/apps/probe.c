@@ -25,6 +25,8 @@
  *	/count?ID	appends "ID pid\n" to the file of --module-arg
  *			count=PATH (one line per run: tests count how often
  *			a request ran), then echoes the request body
+ *	/leak?MB	keeps MB mebibytes (written: resident) for good, then
+ *			answers as /pid (--max-worker-memory)
  *	anything else	"probe\n"
  *
  * A request with the header X-Probe-Env (any path) is answered as /env:
@@ -311,7 +313,20 @@ probe_handle(void *ctx, bg_request *r)
 	}
 	if (strcmp(path, "/file") == 0)
 		return file(r, arg);
-	if (strcmp(path, "/pid") == 0) {
+	if (strcmp(path, "/leak") == 0) {
+		/* Kept on a list, so that it is reachable: a leak to the
+		 * process, not to LeakSanitizer. */
+		static void **kept;
+		size_t mb = arg ? (size_t)atol(arg) : 1;
+		void **p = malloc(sizeof(void *) + (mb << 20));
+
+		if (p == NULL)
+			return text(r, 503, "no memory\n", 10);
+		memset(p + 1, 1, mb << 20);
+		*p = kept;
+		kept = p;
+	}
+	if (strcmp(path, "/pid") == 0 || strcmp(path, "/leak") == 0) {
 		char pid[24];
 		int k = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 

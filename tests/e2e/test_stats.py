@@ -428,7 +428,8 @@ class TestStats(unittest.TestCase):
         # Rows only the script creates, with the numbers sent.
         rows = re.findall(r'<tr class="worker (\w+)"><td>(\d+)</td>'
                           r'<td>(\d+)</td><td>(\w+)</td><td>(\d+)</td>'
-                          r'<td>(\d+)</td></tr>', dom)
+                          r'<td>(\d+)</td><td>([\d.]+ MiB)</td>'
+                          r'<td>-</td></tr>', dom)
         self.assertEqual(len(rows), 2, dom)
         self.assertEqual(sorted(int(r[2]) for r in rows),
                          sorted(w["pid"] for w in js["worker_list"]))

@@ -2,6 +2,7 @@
  * Fuzz target for the config file line parser (bridge/config.c) and the
  * --error-log syslog:... spec parser (bridge/log.c).
  * FUZZ_SOURCES: bridge/config.c bridge/log.c bridge/forwarded.c
+ * FUZZ_SOURCES: bridge/proxy_proto.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -41,6 +41,7 @@
  * FUZZ_SOURCES: bridge/req.c bridge/loop.c bridge/log.c bridge/config.c
  * FUZZ_SOURCES: bridge/module.c bridge/access_log.c bridge/scoreboard.c
  * FUZZ_SOURCES: bridge/transport.c
+ * FUZZ_SOURCES: bridge/proxy_proto.c
  * FUZZ_LIBS: -ldl
  * FUZZ_CORPUS: conn
  */
