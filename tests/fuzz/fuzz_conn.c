@@ -42,6 +42,8 @@
  * FUZZ_SOURCES: bridge/module.c bridge/access_log.c bridge/scoreboard.c
  * FUZZ_SOURCES: bridge/transport.c
  * FUZZ_SOURCES: bridge/proxy_proto.c
+ * FUZZ_SOURCES: bridge/forwarded.c bridge/forwarded_req.c bridge/req_split.c
+ * FUZZ_SOURCES: bridge/static.c bridge/static_parse.c
  * FUZZ_LIBS: -ldl
  * FUZZ_CORPUS: conn
  */

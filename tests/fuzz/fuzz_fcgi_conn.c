@@ -40,6 +40,8 @@
  * FUZZ_SOURCES: bridge/config.c bridge/module.c bridge/access_log.c
  * FUZZ_SOURCES: bridge/scoreboard.c bridge/transport.c
  * FUZZ_SOURCES: bridge/proxy_proto.c
+ * FUZZ_SOURCES: bridge/forwarded.c bridge/forwarded_req.c bridge/req_split.c
+ * FUZZ_SOURCES: bridge/static.c bridge/static_parse.c
  * FUZZ_LIBS: -ldl
  * FUZZ_CORPUS: fcgi
  */
