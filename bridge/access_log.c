@@ -214,7 +214,7 @@ access_log_give(uid_t uid)
 {
 	if (log_fd == -1 || log_path == NULL || strcmp(log_path, "-") == 0)
 		return 0;
-	return log_file_give(log_fd, uid);
+	return log_file_give(log_fd, log_path, uid);
 }
 
 int

@@ -369,7 +369,9 @@ spool_flush(struct http_conn *c)
 static int
 conn_flush(struct http_conn *c)
 {
+	off_t before;
 	ssize_t w;
+	int rc;
 
 	c->send_want = 0;
 	if (spool_flush(c) == -1)
@@ -390,9 +392,16 @@ conn_flush(struct http_conn *c)
 		c->sent = 1;
 	}
 	buf_free(&c->out);
-	/* A static file's body follows its head. */
-	return static_body_send(&c->sbody, c->io.fd, c->tp, c->tls,
+	if (c->sbody.fd == -1)
+		return 0;
+	/* A static file's body follows its head; bytes of it the client
+	 * took are write progress like any others (--write-timeout). */
+	before = c->sbody.off;
+	rc = static_body_send(&c->sbody, c->io.fd, c->tp, c->tls,
 	    &c->send_want);
+	if (c->sbody.fd == -1 || c->sbody.off != before)
+		c->sent = 1;
+	return rc;
 }
 
 /*
@@ -1297,7 +1306,9 @@ conn_read(struct http_conn *c)
 		}
 		/* A request head larger than any we accept. */
 		if (c->state == HTTP_HEAD && c->in.len >
-		    HTTP_MAX_TARGET + HTTP_MAX_HEADER_BYTES + 1024) {
+		    (config.limit_request_line > HTTP_MAX_TARGET ?
+		    config.limit_request_line : HTTP_MAX_TARGET) +
+		    HTTP_MAX_HEADER_BYTES + 1024) {
 			reject(c, 431, "request head too large");
 			return;
 		}
@@ -1390,6 +1401,7 @@ static int
 linger_read(struct http_conn *c)
 {
 	ssize_t n;
+	int reads = 0;
 
 	if (!c->lingering) {
 		shutdown(c->io.fd, SHUT_WR);
@@ -1400,6 +1412,10 @@ linger_read(struct http_conn *c)
 		n = recv(c->io.fd, scratch, HTTP_SCRATCH, 0);
 		if (n > 0) {
 			c->got = 1;
+			/* A fast sender does not hold the loop: the rest on
+			 * the next turn (level-triggered). */
+			if (++reads == 16)
+				return loop_clock_ms() >= c->linger_end;
 			continue;
 		}
 		if (n == -1 && errno == EINTR)

@@ -237,13 +237,28 @@ log_capture_std(void)
 		dup2(log_fd, STDERR_FILENO);
 }
 
+/*
+ * The master is root and the log's directory may be writable by the
+ * workers' user: a worker that replaced the file by a symbolic or hard
+ * link to another file (/etc/shadow) before a USR1 would have the master
+ * open that file and give it away (nginx's CVE-2016-1247).  Only a
+ * regular file with one link, which path names without a symbolic link,
+ * is given.
+ */
 int
-log_file_give(int fd, uid_t uid)
+log_file_give(int fd, const char *path, uid_t uid)
 {
-	struct stat st;
+	struct stat st, lst;
 
 	if (fd < 0 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
 		return 0;
+	if (st.st_nlink != 1 || lstat(path, &lst) == -1 ||
+	    !S_ISREG(lst.st_mode) || lst.st_dev != st.st_dev ||
+	    lst.st_ino != st.st_ino) {
+		log_warn("%s: not a regular file with one link; not given "
+		    "to the workers' user", path);
+		return 0;
+	}
 	if (st.st_uid != uid && fchown(fd, uid, (gid_t)-1) == -1)
 		return -1;
 	/* The owner must be able to write it (logrotate's "create" may
@@ -261,7 +276,7 @@ log_give(uid_t uid)
 	 * whoever started bridge stays theirs. */
 	if (sl.on || log_path == NULL || log_fd == STDERR_FILENO)
 		return 0;
-	return log_file_give(log_fd, uid);
+	return log_file_give(log_fd, log_path, uid);
 }
 
 int

@@ -51,7 +51,7 @@ int log_give(uid_t uid);
  */
 void log_capture_std(void);
 /* The same for any log file descriptor fd (the access log's). */
-int log_file_give(int fd, uid_t uid);
+int log_file_give(int fd, const char *path, uid_t uid);
 /* Parse "error", "warn", "info", "debug" (and Gunicorn's "warning",
  * "critical"); returns -1 when unknown. */
 int log_level_parse(const char *s);

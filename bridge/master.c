@@ -528,8 +528,11 @@ check_timeouts(long wait_ms)
 			}
 			continue;
 		}
+		/* Ready but not taken yet (signals kept the master busy):
+		 * not a worker that failed to start. */
 		if (!c->ready && now - c->started >
-		    (uint64_t)config.startup_timeout * 1000) {
+		    (uint64_t)config.startup_timeout * 1000 &&
+		    !child_says_ready(i)) {
 			log_error("worker %d (pid %ld) did not start the "
 			    "application within --startup-timeout %u s; "
 			    "killing it", i, (long)c->pid,

@@ -311,7 +311,14 @@ open_file(const struct static_map *m, const char *rel, struct stat *st)
 
 	if ((fd = open_beneath(m, rel)) == -1)
 		return -1;
-	if (fstat(fd, st) == -1 || !S_ISREG(st->st_mode)) {
+	if (fstat(fd, st) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (!S_ISREG(st->st_mode)) {
 		errno = S_ISDIR(st->st_mode) ? EISDIR : EACCES;
 		close(fd);
 		return -1;

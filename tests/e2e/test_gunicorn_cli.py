@@ -355,6 +355,16 @@ class Running(unittest.TestCase):
             "X-Long": "v" * 250})
         self.assertEqual(st, 431)
 
+    def test_limit_request_line_above_the_default_head_bound(self):
+        # The head was refused (431) past 8k + 32k of unparsed bytes
+        # whatever --limit-request-line allowed.
+        self.start(["-b", "127.0.0.1:PORT", "--limit-request-line", "60000",
+                    hh_probe()])
+        st, _, _ = h.http_request(self.port, path="/" + "a" * 50000)
+        self.assertEqual(st, 200)
+        st, _, _ = h.http_request(self.port, path="/" + "a" * 61000)
+        self.assertEqual(st, 414)
+
 
 def hh_probe():
     return os.path.join(h.BUILDDIR, "tests", "apps", ".libs", "probe.so")

@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -336,6 +337,26 @@ class StaticMapTest(unittest.TestCase):
             r = slow.read_head()
             self.assertEqual(r.header("Content-Length"), str(BIG))
             self.assertEqual(slow._take(1 << 20), self.big[:1 << 20])
+
+    def test_slow_reader_of_a_big_file_outlives_write_timeout(self):
+        # Bytes of the file the client takes are write progress: a
+        # download slower than --write-timeout but steady is not cut
+        # (the timer was re-armed only by the head's bytes, and the
+        # download was closed after --write-timeout).
+        self.start("--write-timeout", "2")
+        with hh.RawHttp(("127.0.0.1", self.port), rcvbuf=65536) as slow:
+            slow.send(b"GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+            r = slow.read_head()
+            self.assertEqual(r.header("Content-Length"), str(BIG))
+            got = b""
+            t0 = time.monotonic()
+            # About 6 s in all: three times --write-timeout.
+            step = BIG // 60
+            while len(got) < BIG:
+                got += slow._take(min(step, BIG - len(got)))
+                time.sleep(0.1)
+            self.assertGreater(time.monotonic() - t0, 4)
+            self.assertEqual(got, self.big)
 
     def test_curl_10mb_download_sha256(self):
         if not shutil.which("curl"):
