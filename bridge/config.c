@@ -1406,6 +1406,7 @@ static void
 resolve_paths(void)
 {
 	static char cwd[PATH_MAX];
+	const char *dir;
 	char *addr;
 	int i;
 
@@ -1427,9 +1428,11 @@ resolve_paths(void)
 
 		if (eq[1] == '/')
 			continue;
-		if (asprintf(&addr, "%.*s=%s", (int)(eq - m), m,
-		    absolute(eq + 1)) == -1)
+		dir = absolute(eq + 1);
+		if (asprintf(&addr, "%.*s=%s", (int)(eq - m), m, dir) == -1)
 			usage_error("out of memory");
+		if (dir != eq + 1 && dir != start_dir)
+			free((char *)dir);
 		config.static_map[i] = addr;
 	}
 	for (i = 0; i < config.ncerts; i++)

@@ -174,21 +174,26 @@ static void
 open_inet(struct listener *l, const char *flag, const char *addr)
 {
 	struct addrinfo *res;
-	int fd, on = 1, off = 0, any;
+	int fd, on = 1, off = 0, any, rc, e;
 
 	res = resolve_inet(flag, addr, &any);
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1)
-		fatal("%s %s: socket: %s", flag, addr, strerror(errno));
+	if (fd == -1) {
+		e = errno;
+		freeaddrinfo(res);
+		fatal("%s %s: socket: %s", flag, addr, strerror(e));
+	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
 	if (res->ai_family == AF_INET6 && any)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) == -1)
-		fatal("%s %s: bind: %s%s", flag, addr, strerror(errno),
-		    errno == EADDRINUSE && getenv("INVOCATION_ID") != NULL ?
+	rc = bind(fd, res->ai_addr, res->ai_addrlen);
+	e = errno;
+	freeaddrinfo(res);
+	if (rc == -1)
+		fatal("%s %s: bind: %s%s", flag, addr, strerror(e),
+		    e == EADDRINUSE && getenv("INVOCATION_ID") != NULL ?
 		    " (under systemd: is this address also a ListenStream= "
 		    "of a socket unit that did not pass it to bridge?)" : "");
-	freeaddrinfo(res);
 	if (listen(fd, config.backlog) == -1)
 		fatal("%s %s: listen: %s", flag, addr, strerror(errno));
 	l->fd = fd;
