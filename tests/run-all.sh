@@ -112,10 +112,7 @@ run_suite "tests" build || status=1
 # tests/lsan.supp; malloc_context_size keeps that affordable.
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_segv=0:allocator_may_return_null=1:fast_unwind_on_malloc=0:malloc_context_size=12
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# use_tls=0: clang 14's leak-check tracer dies (SIGSEGV) scanning the
-# thread-local storage of a worker that embeds Python with threads; no
-# heap block of bridge's is referenced from TLS alone.
-export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0:use_tls=0
+export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
 run_suite "tests under ASan+UBSan" build-asan \
 	CC=clang \
 	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
