@@ -38,6 +38,7 @@ import atexit
 import glob
 import http.client
 import os
+import random
 import re
 import shutil
 import signal
@@ -225,11 +226,31 @@ def require(testcase, *programs):
     return paths
 
 
+# Ports for servers under test come from below the kernel's ephemeral
+# range (ip_local_port_range, 32768-60999 by default): a port the kernel
+# handed out as "free" could be taken as the local port of some client's
+# connection before bridge bound it ("bind: Address already in use", seen
+# in CI with two test files running side by side).
+_PORT_LOW, _PORT_HIGH = 20000, 32768
+_port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
+def _free_below_ephemeral(family, host):
+    for _ in range(200):
+        port = _port_rng.randrange(_PORT_LOW, _PORT_HIGH)
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in %d-%d" % (_PORT_LOW, _PORT_HIGH))
+
+
 def free_port():
-    """An ephemeral loopback port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that was free a moment ago, outside the range
+    the kernel gives clients' connections."""
+    return _free_below_ephemeral(socket.AF_INET, "127.0.0.1")
 
 
 def wait_port(host, port, timeout=TIMEOUT, proc=None):

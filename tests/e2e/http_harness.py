@@ -36,9 +36,7 @@ def have_ipv6_loopback():
 
 
 def free_port6():
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-        s.bind(("::1", 0))
-        return s.getsockname()[1]
+    return h._free_below_ephemeral(socket.AF_INET6, "::1")
 
 
 class HttpBridge(h.Bridge):
