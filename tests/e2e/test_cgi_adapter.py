@@ -504,7 +504,11 @@ class CgiHttpTest(unittest.TestCase):
             self.assertEqual(c.read_head().status, 200)
             c.read_to_eof(timeout=TIMEOUT_S + GRACE_S + 5)
             self.assertTrue(c.eof)
-        self.assertLess(time.monotonic() - t0, TIMEOUT_S + GRACE_S + SLACK)
+        # Without the deadline the script (yes) never ends; what is
+        # left in the spool after the cut takes a loaded machine a few
+        # seconds to read (12.6 s in all seen in CI): a loose bound, and
+        # the log line says the deadline is what ended it.
+        self.assertLess(time.monotonic() - t0, TIMEOUT_S + GRACE_S + 30)
         for pid in self.t.pids(tag):
             self.assertTrue(h.wait_for(lambda: not alive(pid), 5),
                             "pid %d left running" % pid)
