@@ -6,9 +6,10 @@
  *	const struct bg_module *bg_module_entry(void);
  *
  * bridge dlopen()s the object, calls bg_module_entry() and checks that
- * abi_version equals BG_ABI_VERSION and that size is at least the size of
- * the struct it knows.  A module built against an older header of the same
- * ABI version therefore keeps loading: structs only grow at their end.
+ * abi_version is one it serves (BG_ABI_VERSION_MIN..BG_ABI_VERSION) and
+ * that size is at least the size of the struct it knows.  Structs only
+ * grow at their end, so a module built against an older header keeps
+ * loading: an ABI 1 module runs exactly as before ABI 2 existed.
  *
  * This is PEP 3333 (WSGI) expressed in C:
  *
@@ -31,6 +32,14 @@
  * hands to the server (status reason, header arrays, write buffers) is
  * copied before the call returns.
  *
+ * ABI 2 adds asynchronous requests (the "ABI 2" parts below): a
+ * module that sets BG_MODULE_ASYNC is called on the worker's event-loop
+ * thread as soon as a request's head has arrived, may return BG_PENDING
+ * and finish the request later, reads the body as it arrives, and never
+ * blocks in a write.  Such a module can watch its own descriptors and arm
+ * timers on the worker's loop, or run its own loop (asyncio) with the
+ * worker's loop embedded in it.
+ *
  * This header includes only the C library headers it needs and nothing of
  * bridge's internals.
  */
@@ -45,7 +54,8 @@
 extern "C" {
 #endif
 
-#define BG_ABI_VERSION 1
+#define BG_ABI_VERSION 2
+#define BG_ABI_VERSION_MIN 1	/* oldest ABI the server still loads */
 
 /* Opaque handle of one request; valid until the finish hooks have run. */
 typedef struct bg_request bg_request;
@@ -82,6 +92,35 @@ enum bg_log_level {
 /* Return values of handle() and of server calls. */
 #define BG_OK 0
 #define BG_ERROR (-1)
+/* ABI 2, asynchronous modules only.  From handle(): the request stays
+ * open and the module ends it later with finish().  From write(),
+ * sendfile() and flush(): the bytes were taken, but more than
+ * high_water bytes now wait for the client; write again after
+ * BG_EV_DRAINED. */
+#define BG_PENDING 1
+#define BG_AGAIN 1
+
+/* ABI 2: what the event callback of an asynchronous request is told
+ * (a mask: several can come at once). */
+#define BG_EV_BODY 0x1	  /* body bytes, or the body's end, can be read */
+#define BG_EV_DRAINED 0x2 /* queued output fell to high_water / 2 or less */
+#define BG_EV_GONE 0x4	  /* the client went away, or the request ran past
+			     --timeout (answered 504 if nothing was sent):
+			     nothing more reaches the client; finish() is
+			     still owed */
+
+/* ABI 2: readiness for watch(), as epoll's EPOLLIN/EPOLLOUT/... */
+#define BG_WATCH_IN 0x001
+#define BG_WATCH_OUT 0x004
+#define BG_WATCH_ERR 0x008
+#define BG_WATCH_HUP 0x010
+
+/* ABI 2: a descriptor watched, a timer armed on the worker's loop. */
+typedef struct bg_watch bg_watch;
+typedef struct bg_timer bg_timer;
+
+/* ABI 2: the event callback of an asynchronous request. */
+typedef void (*bg_event_fn)(bg_request *r, unsigned events, void *arg);
 
 /* <poll.h>'s, for client_gone(); a module that calls it includes that. */
 struct pollfd;
@@ -209,6 +248,80 @@ struct bg_server {
 	 * Present when size > offsetof(struct bg_server, client_gone).
 	 */
 	int (*client_gone)(bg_request *r, struct pollfd *pfd);
+
+	/*
+	 * ABI 2.  Everything below is present when
+	 * size > offsetof(struct bg_server, on_event), and is called from
+	 * the worker's loop thread only (init(), worker_init(), handle(),
+	 * the module's event, watch and timer callbacks, or its own loop's
+	 * callbacks inside run()).  The calls above keep their meaning for
+	 * synchronous requests; for a request of a BG_MODULE_ASYNC module:
+	 *   read()	never blocks: the count, 0 at the body's end, or -1
+	 *		with errno EAGAIN when nothing has arrived yet
+	 *		(BG_EV_BODY follows).  The server buffers a bounded
+	 *		amount and stops reading from the client until the
+	 *		module reads (backpressure).
+	 *   write(), sendfile(), flush()
+	 *		never block: the bytes are queued (or sent at once),
+	 *		and the call returns BG_OK, BG_AGAIN above high_water,
+	 *		or -1 once the client has gone.
+	 *   client_gone() works as for synchronous requests.
+	 * The handle stays valid until finish() has been called (even
+	 * after BG_EV_GONE), and not after: finish() runs the on_finish
+	 * hooks.  Server calls never call the module back from inside
+	 * themselves: callbacks come from the loop, one at a time.
+	 */
+
+	/* Set the request's event callback (NULL: none).  Events that
+	 * happened before it was set are reported at once (on the next
+	 * turn of the loop).  Returns 0 or -1. */
+	int (*on_event)(bg_request *r, bg_event_fn fn, void *arg);
+
+	/* End a pending request: rc BG_OK completes the response (a 502
+	 * if it never started one), BG_ERROR cuts it (500 if nothing was
+	 * sent).  Queued output still drains to the client afterwards.
+	 * Call exactly once, also after BG_EV_GONE. */
+	void (*finish)(bg_request *r, int rc);
+
+	/* Bytes written and not yet taken by the client. */
+	size_t (*queued)(bg_request *r);
+
+	/* write() returns BG_AGAIN once queued() is above this; BG_EV_DRAINED
+	 * comes when it is back at high_water / 2. */
+	size_t high_water;
+
+	/* Watch fd for events (BG_WATCH_IN | BG_WATCH_OUT) on the worker's
+	 * loop; fn(arg, revents) runs on each readiness (level-triggered).
+	 * NULL on error.  watch_set() changes the events (0: paused);
+	 * unwatch() stops and frees the watch (the fd stays the module's,
+	 * and may be closed after). */
+	bg_watch *(*watch)(int fd, unsigned events,
+	    void (*fn)(void *arg, unsigned revents), void *arg);
+	int (*watch_set)(bg_watch *w, unsigned events);
+	void (*unwatch)(bg_watch *w);
+
+	/* Run fn(arg) once, ms milliseconds from now, on the worker's
+	 * loop.  NULL on error.  timer_cancel() before it ran frees it;
+	 * after it ran it is already freed (do not cancel). */
+	bg_timer *(*timer)(uint64_t ms, void (*fn)(void *arg), void *arg);
+	void (*timer_cancel)(bg_timer *t);
+
+	/*
+	 * Embedding, for a module that brings its own event loop and sets
+	 * run() (below): loop_fd() is the worker loop's descriptor (an
+	 * epoll fd), readable whenever the worker loop has work.  The
+	 * module watches it in its own loop (asyncio's add_reader) and
+	 * calls loop_run_once() when it is readable, when the timeout
+	 * loop_run_once() last gave passes, and soon after any server call
+	 * it made from outside a server callback (write, finish, ...: their
+	 * effect on the wire happens there).  loop_run_once() never waits;
+	 * it sets *timeout_ms to when it wants to run again at the latest
+	 * (-1: only when loop_fd is readable) and returns 1 once the worker
+	 * is to stop (graceful stop, reload, --max-requests): run() then
+	 * returns.  Returns 0 otherwise.
+	 */
+	int (*loop_fd)(void);
+	int (*loop_run_once)(int *timeout_ms);
 };
 
 /*
@@ -233,12 +346,33 @@ struct bg_module {
 	/* Handle one request.  Returns BG_OK, or BG_ERROR when the request
 	 * failed: if nothing was sent the client gets 500, otherwise the
 	 * response is cut short.  Returning without start_response() gives
-	 * the client 502. */
+	 * the client 502.  An asynchronous module may return BG_PENDING
+	 * and end the request later with finish(). */
 	int (*handle)(void *ctx, bg_request *r);
 
 	/* Once in each worker before it exits.  May be NULL. */
 	void (*worker_fini)(void *ctx);
+
+	/*
+	 * ABI 2 (present when abi_version >= 2).  Both are read after
+	 * init() returned, so init() may set them in its own struct (an
+	 * adapter learns only from the application whether it is
+	 * asynchronous).
+	 */
+	uint32_t flags;		/* BG_MODULE_* */
+
+	/* NULL, or the module's own event loop: called in each worker
+	 * after worker_init() instead of the worker's loop; it must embed
+	 * the worker's loop (loop_fd, loop_run_once) and return once
+	 * loop_run_once() returned 1.  Returns 0, or -1 (logged). */
+	int (*run)(void *ctx);
 };
+
+/* The module is asynchronous: handle() runs on the loop thread as soon as
+ * the request head has arrived (the body follows through read() and
+ * BG_EV_BODY), must not block, and may return BG_PENDING.  --threads
+ * does not apply to it. */
+#define BG_MODULE_ASYNC 0x1
 
 /* Symbol every module exports. */
 #define BG_MODULE_ENTRY "bg_module_entry"

@@ -43,11 +43,12 @@ module_load(const char *path, char *err, size_t errlen)
 		dlclose(h);
 		return -1;
 	}
-	if (m->abi_version != BG_ABI_VERSION) {
+	if (m->abi_version < BG_ABI_VERSION_MIN ||
+	    m->abi_version > BG_ABI_VERSION) {
 		snprintf(err, errlen, "--module %s: built for gateway ABI %u, "
-		    "this bridge speaks ABI %d: rebuild it against this "
-		    "bridge's gateway.h", path, m->abi_version,
-		    BG_ABI_VERSION);
+		    "this bridge speaks ABI %d to %d: rebuild it against "
+		    "this bridge's gateway.h", path, m->abi_version,
+		    BG_ABI_VERSION_MIN, BG_ABI_VERSION);
 		dlclose(h);
 		return -1;
 	}

@@ -40,7 +40,7 @@ expect "cert without key" 2 "1 --cert but 0 --key" -- --https 127.0.0.1:1 --cert
 expect "no application" 1 "no application: give --module" -- --http 127.0.0.1:1
 expect "missing module" 1 "--module /nonexistent.so: .*No such file" -- --module /nonexistent.so --http 127.0.0.1:1
 expect "not a module" 1 "no bg_module_entry\(\) symbol" -- --module /lib/x86_64-linux-gnu/libc.so.6 --http 127.0.0.1:1
-expect "wrong ABI" 1 "built for gateway ABI 2, this bridge speaks ABI 1" -- --module "$apps/badabi.so" --http 127.0.0.1:1
+expect "wrong ABI" 1 "built for gateway ABI 3, this bridge speaks ABI 1 to 2" -- --module "$apps/badabi.so" --http 127.0.0.1:1
 expect "bad address" 1 "--http nowhere: expected HOST:PORT" -- --http nowhere --module "$hello"
 expect "bad port" 1 "'99999' is not a port number" -- --http 127.0.0.1:99999 --module "$hello"
 expect "nothing to serve" 1 "nothing to serve" -- --module "$hello"
