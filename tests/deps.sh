@@ -22,6 +22,13 @@ test_packages=(
 	lcov
 	# the --stats status page, rendered headless (test_stats.py)
 	chromium fonts-liberation
+	# ASGI: the frameworks of the compatibility grid and the peers of
+	# the benchmark (uvicorn with httptools and uvloop, hypercorn)
+	python3-fastapi python3-starlette python3-quart
+	python3-uvicorn python3-httptools python3-uvloop python3-hypercorn
+	python3-multipart python3-aiofiles
+	# the Debian package (debian/): dpkg-buildpackage and lintian
+	debhelper fakeroot lintian
 )
 deps_install "${build_packages[@]}" "${test_packages[@]}"
 # Debian starts the servers it installs; the tests run their own.  Only
