@@ -82,7 +82,7 @@ else
 		tar -xf - -C "$tmp/src"
 fi
 if ! (cd "$tmp/src" && "${clean_env[@]}" \
-    DEB_BUILD_OPTIONS="nocheck parallel=2" \
+    DEB_BUILD_OPTIONS="nocheck noddebs parallel=2" \
     dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
 	tail -n 60 "$tmp/build.log"
 	fail=$((fail + 1)); echo "FAIL: dpkg-buildpackage -us -uc -b"
