@@ -26,8 +26,8 @@ if [ "$(id -u)" != 0 ]; then
 	echo "SKIP: needs root to install the package (dpkg -i)"
 	exit 77
 fi
-if dpkg-query -W -f='${Status}' bridge bridge-dev 2>/dev/null |
-    grep -q installed; then
+if dpkg-query -W -f='${Status}\n' bridge bridge-dev 2>/dev/null |
+    grep -q ' installed$'; then
 	echo "SKIP: a bridge package is installed on this machine; this test" \
 		"installs and purges its own"
 	exit 77
@@ -237,7 +237,7 @@ fi
 owner=$(ps -o user= --ppid "$pid" 2>/dev/null | sort -u | tr -d " \n")
 check "workers run as the unit's User=" \
 	'[ "$owner" = "$user" ] || { echo "workers run as: $owner"; false; }'
-kill -TERM "$pid"
+kill -TERM "$pid" 2>/dev/null
 wait "$pid"; rc=$?
 pid=
 check "bridge stops on SIGTERM (exit 0)" \
