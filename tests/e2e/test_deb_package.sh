@@ -127,6 +127,10 @@ check "/etc/bridge/bridge.conf is a conffile" \
 	'grep -q "^ /etc/bridge/bridge.conf " <<<"$conffiles"'
 check "bridge.conf is the commented one (every key with its default)" \
 	'grep -q "^# workers = 1" /etc/bridge/bridge.conf'
+out=$(env -u BRIDGE_ALLOW_ROOT LISTEN_FDS=1 /usr/bin/bridge \
+	--config /etc/bridge/bridge.conf --check-config --user www-data 2>&1); rc=$?
+check "README.Debian's check-config passes on the installed bridge.conf" \
+	'[ $rc -eq 0 ] || { echo "$out"; false; }'
 check "logrotate file installed, a conffile" \
 	'cmp -s /etc/logrotate.d/bridge "$SRCDIR/conf/bridge.logrotate" &&
 	 grep -q "^ /etc/logrotate.d/bridge " <<<"$conffiles"'
