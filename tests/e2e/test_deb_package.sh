@@ -119,7 +119,11 @@ for a in python cgi tls; do
 	check "adapter $a.so installed" \
 		'[ -f "/usr/lib/$multiarch/bridge/$a.so" ]'
 done
-check "man page installed" '[ -f /usr/share/man/man1/bridge.1.gz ]'
+# Documentation is checked in the .debs: a minimal image's dpkg may
+# path-exclude /usr/share/doc and /usr/share/man.
+contents=$(dpkg-deb -c "${debs[0]}"; dpkg-deb -c "${debs[1]}")
+has() { grep -q " \./$1\$" <<<"$contents"; }
+check "man page packaged" 'has usr/share/man/man1/bridge.1.gz'
 for f in bridge.service bridge.socket bridge-http.socket; do
 	check "unit $f installed" '[ -f "/lib/systemd/system/$f" ]'
 done
@@ -141,9 +145,9 @@ fi
 check "/run/bridge owned by www-data" \
 	'[ "$(stat -c %U:%G /run/bridge 2>&1)" = www-data:www-data ]'
 check "conf/ examples under /usr/share/doc/bridge/examples" \
-	'[ -f /usr/share/doc/bridge/examples/nginx-bridge.conf ] &&
-	 [ -f /usr/share/doc/bridge/examples/bridge.service ]'
-check "README.Debian installed" '[ -f /usr/share/doc/bridge/README.Debian ]'
+	'has usr/share/doc/bridge/examples/nginx-bridge.conf &&
+	 has usr/share/doc/bridge/examples/bridge.service'
+check "README.Debian packaged" 'has usr/share/doc/bridge/README.Debian'
 check "Flask example installed" \
 	'[ -f /usr/share/bridge/examples/flask/main.py ]'
 check "<bridge/gateway.h> installed" '[ -f /usr/include/bridge/gateway.h ]'
@@ -256,9 +260,10 @@ if command -v systemd-analyze >/dev/null; then
 fi
 
 # --- bridge-dev: the native example, built against the installed header --
+dpkg-deb -x "${debs[1]}" "$tmp/dev"
 mkdir "$tmp/ex"
-cp /usr/share/doc/bridge-dev/examples/native/hello.c \
-	/usr/share/doc/bridge-dev/examples/native/Makefile "$tmp/ex/"
+cp "$tmp"/dev/usr/share/doc/bridge-dev/examples/native/hello.c \
+	"$tmp"/dev/usr/share/doc/bridge-dev/examples/native/Makefile "$tmp/ex/"
 check "native example builds against bridge-dev" \
 	'make -s -C "$tmp/ex" >"$tmp/ex.log" 2>&1 || { cat "$tmp/ex.log"; false; }'
 out=$(cd /tmp && env -u BRIDGE_ALLOW_ROOT GATEWAY_INTERFACE=CGI/1.1 \
