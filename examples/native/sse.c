@@ -118,7 +118,7 @@ sse_init(const struct bg_server *s, const char *arg, void **ctx)
 	srv = s;
 	if (s->abi_version < 2 ||
 	    s->size <= offsetof(struct bg_server, on_event) ||
-	    s->on_event == NULL || s->finish == NULL || s->timer == NULL) {
+	    s->on_event == NULL || s->finish == NULL) {
 		s->log(NULL, BG_LOG_ERROR, "sse: this bridge does not offer "
 		    "asynchronous requests (gateway ABI 2)");
 		return -1;

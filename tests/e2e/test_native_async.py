@@ -141,7 +141,7 @@ def stats(port):
             (line.split() for line in body.decode().splitlines())}
 
 
-def sse_bridge(tc, interval_ms=INTERVAL_MS, pad=0, extra=()):
+def sse_bridge(tc, interval_ms=INTERVAL_MS, pad=0, extra=(), start=True):
     """sse.so on bridge --http -w 1.  --timeout 0: a stream is a request
     that runs as long as its client stays (--timeout would end it)."""
     arg = "interval_ms=%d" % interval_ms
@@ -149,7 +149,7 @@ def sse_bridge(tc, interval_ms=INTERVAL_MS, pad=0, extra=()):
         arg += ",pad=%d" % pad
     return hh.HttpBridge(tc, module=SSE_SO, workers=1,
                          extra=["--module-arg", arg, "--timeout", "0"]
-                         + list(extra))
+                         + list(extra), start=start)
 
 
 class SseEvents(unittest.TestCase):
@@ -267,14 +267,28 @@ class SseScale(unittest.TestCase):
             self.skipTest("RLIMIT_NOFILE below %d" % need)
         # bridge's default --max-conns (16384) is above NCONN; the
         # listen queue is raised for the connection burst.
-        b = sse_bridge(self, interval_ms=500, extra=["--backlog", "4096"])
+        b = sse_bridge(self, interval_ms=500, extra=["--backlog", "4096"],
+                       start=False)
+        # Started with the usual soft limit of 1024 (a login shell's,
+        # systemd's): bridge raises its soft limit to the hard one.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+        try:
+            b.start()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         (worker,) = h.wait_for(lambda: b.workers(), 5)
+        self.assertGreaterEqual(open_files_limit(worker), need)
         rss0 = hh.vm_rss_kb(worker)
         t0 = time.monotonic()
-        ok, err = run_clients(b.port, NCONN, events=2, timeout=50)
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        ok, err = run_clients(b.port, NCONN, 2, 45, socks)
         took = time.monotonic() - t0
         st = stats(b.port)
         rss1 = hh.vm_rss_kb(worker)
+        for s in socks:
+            s.close()
         sys.stderr.write("\n%d SSE clients on one worker: all had 2 events "
                          "after %.1f s; worker RSS %d -> %d kB (%.1f kB "
                          "per client); stats %s\n"
@@ -292,13 +306,23 @@ class SseScale(unittest.TestCase):
             self.assertLess((rss1 - rss0) / float(NCONN), 32.0)
 
 
-def run_clients(port, n, events, timeout):
-    """Open n streams (at most 512 connecting at once), read until each
-    has had `events` events, then close them all.  Returns (number that
-    did, first errors)."""
+def open_files_limit(pid):
+    """The soft RLIMIT_NOFILE of a process (/proc/PID/limits)."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                v = line.split()[3]
+                return float("inf") if v == "unlimited" else int(v)
+    raise AssertionError("no open-files limit for %d" % pid)
+
+
+def run_clients(port, n, events, timeout, socks):
+    """Open n streams (at most 512 connecting at once) and read until
+    each has had `events` events; the sockets, still open, are appended
+    to socks.  Returns (number that did, errors)."""
     req = b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n"
     ep = select.epoll()
-    socks = {}      # fd -> [socket, state, count, tail]
+    conns = {}      # fd -> [socket, state, count, tail]
     done = 0
     started = 0
     pending = 0     # connecting or waiting for the head
@@ -315,12 +339,13 @@ def run_clients(port, n, events, timeout):
                     errors.append("connect: %s" % os.strerror(rc))
                     s.close()
                     return done, errors
-                socks[s.fileno()] = [s, 0, 0, b""]
+                conns[s.fileno()] = [s, 0, 0, b""]
+                socks.append(s)
                 ep.register(s.fileno(), select.EPOLLOUT)
                 started += 1
                 pending += 1
             for fd, ev in ep.poll(1.0):
-                c = socks[fd]
+                c = conns[fd]
                 s = c[0]
                 if c[1] == 0:
                     e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -358,8 +383,6 @@ def run_clients(port, n, events, timeout):
         return done, errors
     finally:
         ep.close()
-        for c in socks.values():
-            c[0].close()
 
 
 class Abi1Module(unittest.TestCase):
