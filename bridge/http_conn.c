@@ -1411,6 +1411,8 @@ run_async(struct http_conn *c)
 	}
 	if (c->state == HTTP_HEAD && !r->finished)
 		c->waiting = 1;
+	if (worker.stopping)
+		req_stopping(r);
 }
 
 static void
@@ -1734,6 +1736,10 @@ shutdown_walk(void *arg)
 	 * worker.stopping), then the connection closes. */
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
+		/* A request the module holds open (a stream, a long poll)
+		 * would keep the worker until --graceful-timeout. */
+		if (c->r != NULL && c->r->pending && !c->r->finished)
+			req_stopping(c->r);
 		conn_update(c);
 	}
 }

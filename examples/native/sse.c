@@ -21,7 +21,8 @@
  * that client then misses events (counted as dropped) until
  * BG_EV_DRAINED says it has caught up: a slow reader costs at most
  * high_water bytes, never an unbounded queue.  BG_EV_GONE (the client
- * closed) takes it off the list and finishes the request.
+ * closed) takes it off the list and finishes the request; so does
+ * BG_EV_STOP (the worker is stopping), which ends the stream cleanly.
  *
  * --module-arg takes comma-separated settings: interval_ms=N between
  * events (default 1000), pad=N bytes of filler in each event's data
@@ -176,13 +177,13 @@ sse_unlink(struct sse *st, struct sse_client *c)
 	st->nclients--;
 }
 
-/* The request ends here, whatever the reason. */
+/* The stream ends here, whatever the reason. */
 static void
 sse_drop(struct sse *st, struct sse_client *c, int rc)
 {
 	sse_unlink(st, c);
 	st->gone++;
-	srv->log(c->r, BG_LOG_DEBUG, "sse: client gone after %llu events "
+	srv->log(c->r, BG_LOG_DEBUG, "sse: stream ended after %llu events "
 	    "(%llu dropped)", c->sent, c->dropped);
 	srv->finish(c->r, rc);
 	free(c);
@@ -210,7 +211,10 @@ sse_on_event(bg_request *r, unsigned events, void *arg)
 	struct sse_client *c = arg;
 	char buf[512];
 
-	if (events & BG_EV_GONE) {
+	/* Gone: the client left.  Stop: the worker is stopping; ending
+	 * the stream now lets it exit at once, and EventSource
+	 * reconnects (to a worker that stays) after its retry delay. */
+	if (events & (BG_EV_GONE | BG_EV_STOP)) {
 		sse_drop(c->st, c, BG_OK);
 		return;
 	}
@@ -336,14 +340,18 @@ sse_stream(struct sse *st, bg_request *r)
 	}
 	c->r = r;
 	c->st = st;
-	if (srv->start_response(r, 200, NULL, h, 3, 0) == -1) {
+	if (srv->on_event(r, sse_on_event, c) == -1) {
+		/* The front end ran handle() as a synchronous request. */
+		srv->log(r, BG_LOG_ERROR, "sse: this front end has no "
+		    "asynchronous requests");
 		free(c);
 		return BG_ERROR;
 	}
 	last = srv->var(r, "HTTP_LAST_EVENT_ID", NULL);
-	if (sse_send(c, hello, sizeof(hello) - 1) == -1 ||
-	    (last != NULL && sse_replay(st, c, last) == -1) ||
-	    srv->on_event(r, sse_on_event, c) == -1) {
+	if (srv->start_response(r, 200, NULL, h, 3, 0) == -1 ||
+	    sse_send(c, hello, sizeof(hello) - 1) == -1 ||
+	    (last != NULL && sse_replay(st, c, last) == -1)) {
+		srv->on_event(r, NULL, NULL);
 		free(c);
 		return BG_ERROR;
 	}

@@ -11,6 +11,7 @@ with --user nobody) and read the streams with raw sockets:
   arriving one interval apart with consecutive ids;
 - the small synchronous routes (/, /stats) beside the pending streams;
 - a client that closes is noticed (BG_EV_GONE): /stats counts it gone;
+- a graceful stop (TERM) ends the open streams at once (BG_EV_STOP);
 - Last-Event-ID replays the events a reconnecting client missed;
 - a client that does not read is skipped, not buffered without bound:
   events are dropped for it (ids jump) and it resumes after draining;
@@ -25,6 +26,7 @@ import os
 import re
 import resource
 import select
+import signal
 import socket
 import sys
 import time
@@ -250,6 +252,34 @@ class SseEvents(unittest.TestCase):
         self.assertTrue(gap, "no event was skipped for the slow client")
         a = int(slow.event()["id"])
         self.assertGreater(int(slow.event()["id"]), a)
+
+
+class SseStop(unittest.TestCase):
+
+    def test_graceful_stop_ends_open_streams(self):
+        """TERM with streams open: the module hears BG_EV_STOP, ends
+        them (each stream gets its last chunk), and the worker exits
+        at once instead of holding the stop for --graceful-timeout and
+        being killed (streams cut, worker_fini never run)."""
+        b = sse_bridge(self)
+        streams = [SseStream(b.port) for _ in range(3)]
+        for s in streams:
+            self.addCleanup(s.close)
+            s.event()
+        t0 = time.monotonic()
+        b.proc.send_signal(signal.SIGTERM)
+        for s in streams:
+            with self.assertRaisesRegex(Closed, "stream ended"):
+                while True:
+                    s.event(15)
+        # The default --graceful-timeout is 30 s.
+        rc = b.proc.wait(20)
+        took = time.monotonic() - t0
+        b.stopped = True
+        b.stdout.close()
+        self.assertEqual(rc, 0, b.log())
+        self.assertLess(took, 15, b.log())
+        self.assertNotIn("killing", b.log())
 
 
 class SseScale(unittest.TestCase):
