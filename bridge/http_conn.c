@@ -756,12 +756,22 @@ reject(struct http_conn *c, int status, const char *why)
 	int n, b;
 
 	log_info("http: fd %d: %s: %d", c->io.fd, why, status);
+	if (c->r != NULL && c->r->pending && !c->r->concluded &&
+	    (c->r->head_sent || c->held)) {
+		/* An asynchronous module has begun its answer (a body too
+		 * large or too slow found late): no error page can follow,
+		 * only the close. */
+		conn_close(c, why);
+		return;
+	}
 	b = snprintf(body, sizeof(body), "%d %s\n", status,
 	    req_status_reason(status));
 	/* Answered by bridge itself, before the module: counted all the
 	 * same (FastCGI's refusals go through done_job()). */
-	scoreboard_request_begin();
-	scoreboard_request_end(status, (uint64_t)b, 0);
+	if (c->r == NULL || !c->r->pending) {
+		scoreboard_request_begin();
+		scoreboard_request_end(status, (uint64_t)b, 0);
+	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
 	    "Connection: close\r\n\r\n", status, req_status_reason(status),
@@ -771,7 +781,17 @@ reject(struct http_conn *c, int status, const char *why)
 		conn_close(c, "out of memory");
 		return;
 	}
-	req_destroy(c->r);
+	if (c->r != NULL && c->r->pending && !c->r->concluded) {
+		/* The module still has it: told, and it finishes it. */
+		async_account(c);
+		worker_request_done();
+		if (!c->r->finished)
+			req_detach(c->r);
+		else
+			req_destroy(c->r);
+		c->waiting = 0;
+	} else
+		req_destroy(c->r);
 	c->r = NULL;
 	c->closing = 1;
 	c->linger = 1;
