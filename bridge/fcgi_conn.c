@@ -832,7 +832,8 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 		r->finished = 1;
 		r->outcome = out;
 		async_conclude(c, fr);
-	}
+	} else if (worker.stopping)
+		req_stopping(r);
 }
 
 /* Requests of this connection in the module with a full body window:
@@ -1365,13 +1366,19 @@ static void
 shutdown_walk(void *arg)
 {
 	struct fcgi_conn *c, *next;
+	struct fcgi_req *fr;
 
 	(void)arg;
 	shutdown_queued = 0;
 	/* Idle connections get the drain window (a request may be on its
-	 * way); busy ones close after their answers. */
+	 * way); busy ones close after their answers.  A request the module
+	 * holds open (a stream, a long poll) would keep the worker until
+	 * --graceful-timeout: it is told to end. */
 	for (c = conns; c != NULL; c = next) {
 		next = c->next;
+		for (fr = c->reqs; fr != NULL; fr = fr->next)
+			if (fr->started && !fr->r->finished)
+				req_stopping(fr->r);
 		conn_update(c);
 	}
 }

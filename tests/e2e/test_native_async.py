@@ -282,6 +282,44 @@ class SseStop(unittest.TestCase):
         self.assertNotIn("killing", b.log())
 
 
+class SseFastcgi(unittest.TestCase):
+
+    def test_stream_over_fastcgi_ends_on_graceful_stop(self):
+        """The same stream through the FastCGI front end (as nginx's
+        fastcgi_pass would carry it); TERM ends it with END_REQUEST."""
+        b = h.Bridge(self, module=SSE_SO, extra=[
+            "--module-arg", "interval_ms=%d" % INTERVAL_MS, "--timeout", "0"])
+        c = b.connect()
+        self.addCleanup(c.close)
+        params = [p for p in h.request_params("/events")
+                  if p[0] != "SCRIPT_NAME"]
+        c.send(h.request_bytes(1, params=params + [("SCRIPT_NAME", ""),
+                                                   ("PATH_INFO", "/events")]))
+        out = b""
+        while len(EVENT_RX.findall(out)) < 2:
+            rec = c.read_record()
+            self.assertEqual((rec.type, rec.id), (h.FCGI_STDOUT, 1), out)
+            out += rec.content
+        self.assertIn(b"Content-Type: text/event-stream\r\n", out)
+        ids = [int(i) for i, _ in EVENT_RX.findall(out)]
+        self.assertEqual(ids, list(range(ids[0], ids[0] + len(ids))))
+        t0 = time.monotonic()
+        b.proc.send_signal(signal.SIGTERM)
+        rec = c.read_record()
+        while rec.type == h.FCGI_STDOUT and rec.content:
+            rec = c.read_record()
+        if rec.type == h.FCGI_STDOUT:   # the empty one ending STDOUT
+            rec = c.read_record()
+        self.assertEqual((rec.type, rec.end_request()),
+                         (h.FCGI_END_REQUEST, (0, 0)))
+        rc = b.proc.wait(20)
+        b.stopped = True
+        b.stdout.close()
+        self.assertEqual(rc, 0, b.log())
+        self.assertLess(time.monotonic() - t0, 15, b.log())
+        self.assertNotIn("killing", b.log())
+
+
 class SseScale(unittest.TestCase):
     """NCONN concurrent streams on one worker."""
 
