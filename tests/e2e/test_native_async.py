@@ -178,14 +178,15 @@ class SseEvents(unittest.TestCase):
         self.assertEqual(ids, list(range(ids[0], ids[0] + 3)), evs)
 
     def test_events_arrive_periodically(self):
-        s = self.stream()
-        s.event()
+        # Five consecutive events span four intervals from the first,
+        # which went out after t0 (however late each is read).
         t0 = time.monotonic()
-        for _ in range(4):
-            s.event()
+        s = self.stream()
+        ids = [int(s.event()["id"]) for _ in range(5)]
         took = time.monotonic() - t0
-        # Four intervals of 200 ms: not before 0.8 s (minus timer
-        # slack); the upper bound is only a loaded machine's.
+        self.assertEqual(ids, list(range(ids[0], ids[0] + 5)))
+        # Not before 0.8 s (minus timer slack); the upper bound is only
+        # a loaded machine's.
         self.assertGreaterEqual(took, 4 * INTERVAL_MS / 1000.0 * 0.9)
         self.assertLess(took, 10.0)
 
