@@ -140,6 +140,26 @@ class AsyncHttp(unittest.TestCase):
         self.assertGreater(int(s["again"]), 0)
         self.assertGreater(int(s["drained"]), 0)
 
+    def test_sendfile_queued_zero_copy(self):
+        """sendfile() of an async request is queued behind the head (the
+        module closed its fd at once) and keeps the connection's order
+        with pipelined requests."""
+        tmp = h.TempDir(self)
+        os.chmod(tmp.join(), 0o755)
+        path = tmp.join("blob")
+        data = os.urandom(5 << 20)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+        b = self.start()
+        with b.connect(timeout=30) as c:
+            c.send(get("/file?" + path) + get("/now"))
+            r1 = c.read_response()
+            r2 = c.read_response()
+        self.assertEqual(r1.header("content-length"), str(len(data)))
+        self.assertTrue(r1.body == data)
+        self.assertEqual(r2.body, b"now\n")
+
     def test_client_gone_is_told_and_request_freed(self):
         b = self.start()
         before = stats(b.port)
