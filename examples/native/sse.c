@@ -4,7 +4,7 @@
  *
  *	make -C examples/native
  *	bridge --http :8000 --module ./examples/native/sse.so \
- *	    --module-arg interval_ms=1000 --timeout 0
+ *	    --module-arg interval_ms=1000
  *	curl -N http://127.0.0.1:8000/events
  *
  *	GET /events	text/event-stream: one event per tick,
@@ -31,8 +31,9 @@
  * Event ids count this worker's ticks.  A client that reconnects with
  * Last-Event-ID gets the events it missed again, as far as the last
  * SSE_RING ticks reach and as long as it lands on the same worker.
- * --timeout ends any request that runs longer (BG_EV_GONE): a stream
- * needs --timeout 0 or one longer than it should live.
+ * --timeout bounds an asynchronous request only until its response
+ * starts, which handle() does at once: a stream lives as long as its
+ * client.
  *
  * It needs nothing but the installed <bridge/gateway.h>.
  */

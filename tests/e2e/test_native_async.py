@@ -144,14 +144,13 @@ def stats(port):
 
 
 def sse_bridge(tc, interval_ms=INTERVAL_MS, pad=0, extra=(), start=True):
-    """sse.so on bridge --http -w 1.  --timeout 0: a stream is a request
-    that runs as long as its client stays (--timeout would end it)."""
+    """sse.so on bridge --http -w 1."""
     arg = "interval_ms=%d" % interval_ms
     if pad:
         arg += ",pad=%d" % pad
     return hh.HttpBridge(tc, module=SSE_SO, workers=1,
-                         extra=["--module-arg", arg, "--timeout", "0"]
-                         + list(extra), start=start)
+                         extra=["--module-arg", arg] + list(extra),
+                         start=start)
 
 
 class SseEvents(unittest.TestCase):
@@ -189,6 +188,21 @@ class SseEvents(unittest.TestCase):
         # a loaded machine's.
         self.assertGreaterEqual(took, 4 * INTERVAL_MS / 1000.0 * 0.9)
         self.assertLess(took, 10.0)
+
+    def test_stream_outlives_timeout(self):
+        """--timeout bounds a request until its response starts; a
+        stream that has started goes on past it."""
+        self.b.stop()
+        self.b = sse_bridge(self, extra=["--timeout", "1"])
+        self.port = self.b.port
+        s = self.stream()
+        t0 = time.monotonic()
+        first = int(s.event()["id"])
+        while time.monotonic() - t0 < 2.5:
+            last = int(s.event()["id"])
+        self.assertGreater(last, first)
+        self.assertEqual(stats(self.port)["clients"], 1)
+        self.assertNotIn("timeout", self.b.log())
 
     def test_sync_routes_beside_pending_streams(self):
         s = self.stream()
@@ -289,7 +303,7 @@ class SseFastcgi(unittest.TestCase):
         """The same stream through the FastCGI front end (as nginx's
         fastcgi_pass would carry it); TERM ends it with END_REQUEST."""
         b = h.Bridge(self, module=SSE_SO, extra=[
-            "--module-arg", "interval_ms=%d" % INTERVAL_MS, "--timeout", "0"])
+            "--module-arg", "interval_ms=%d" % INTERVAL_MS])
         c = b.connect()
         self.addCleanup(c.close)
         params = [p for p in h.request_params("/events")
