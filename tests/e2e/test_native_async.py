@@ -8,7 +8,7 @@ client of a worker; these tests run it under bridge --http -w 1 (as root
 with --user nobody) and read the streams with raw sockets:
 
 - the stream's head and event format (id:, data:, blank line), events
-  arriving one interval apart with consecutive ids;
+  arriving one interval apart with consecutive ids, also through nginx;
 - the small synchronous routes (/, /stats) beside the pending streams;
 - a client that closes is noticed (BG_EV_GONE): /stats counts it gone;
 - a graceful stop (TERM) ends the open streams at once (BG_EV_STOP);
@@ -203,6 +203,17 @@ class SseEvents(unittest.TestCase):
         self.assertGreater(last, first)
         self.assertEqual(stats(self.port)["clients"], 1)
         self.assertNotIn("timeout", self.b.log())
+
+    def test_events_pass_nginx_proxy(self):
+        """Through nginx (conf/nginx-proxy.conf, keep-alive upstream),
+        each event reaches the client as it is sent: nothing on the way
+        holds the stream back for a Content-Length."""
+        ng = hh.NginxProxy(self, self.port)
+        s = SseStream(ng.port)
+        self.addCleanup(s.close)
+        self.assertEqual(s.head(), 200)
+        ids = [int(s.event(5)["id"]) for _ in range(3)]
+        self.assertEqual(ids, list(range(ids[0], ids[0] + 3)))
 
     def test_sync_routes_beside_pending_streams(self):
         s = self.stream()
