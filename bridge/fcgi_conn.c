@@ -862,7 +862,8 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 		r->outcome = out;
 		if (fr->file.fd == -1)
 			async_conclude(c, fr);
-	}
+	} else if (worker.stopping)
+		req_stopping(r);
 }
 
 /* Requests of this connection in the module with a full body window:
@@ -1346,10 +1347,19 @@ fcgi_conn_shutdown(void)
 	conn_shutdown();
 }
 
+/* The stop walk's look at each connection: requests the module holds
+ * open are told to end (BG_EV_STOP), as in http_conn.c. */
 static void
 fcgi_update_cb(struct conn *cb)
 {
-	fcgi_update((struct fcgi_conn *)cb);
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
+	struct fcgi_req *fr;
+
+	if (worker.stopping)
+		for (fr = c->reqs; fr != NULL; fr = fr->next)
+			if (fr->started && !fr->r->finished)
+				req_stopping(fr->r);
+	fcgi_update(c);
 }
 
 static const struct conn_proto fcgi_proto = {

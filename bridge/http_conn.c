@@ -1476,6 +1476,8 @@ run_async(struct http_conn *c)
 	}
 	if (c->state == HTTP_HEAD && !r->finished)
 		c->waiting = 1;
+	if (worker.stopping)
+		req_stopping(r);
 }
 
 static void
@@ -1739,10 +1741,18 @@ http_conn_shutdown(void)
 	conn_shutdown();
 }
 
+/* The stop walk's look at each connection.  A request the module holds
+ * open (a stream, a long poll) would keep the worker until
+ * --graceful-timeout: it is told to end (BG_EV_STOP). */
 static void
 http_update_cb(struct conn *cb)
 {
-	http_update((struct http_conn *)cb);
+	struct http_conn *c = (struct http_conn *)cb;
+
+	if (worker.stopping && c->r != NULL && c->r->pending &&
+	    !c->r->finished)
+		req_stopping(c->r);
+	http_update(c);
 }
 
 static const struct conn_proto http_proto = {
