@@ -102,6 +102,7 @@ struct http_conn {
 	unsigned had_head : 1;	/* a request head arrived on it */
 	unsigned waiting : 1;	/* an async request, whole, in the module */
 	unsigned request_timer : 1;	/* the timer is the module's --timeout */
+	unsigned in_quiet : 1;	/* held, and input came: EPOLLIN off */
 };
 
 static void http_io(struct loop *l, struct loop_io *io, uint32_t events);
@@ -1313,7 +1314,7 @@ done_job(struct worker_job *j)
 
 	if (threaded) {
 		c->base.busy = 0;
-		if (loop_add(&worker.loop, &c->base.io, EPOLLIN) == -1)
+		if (loop_add(&worker.loop, &c->base.io, EPOLLIN | EPOLLRDHUP) == -1)
 			c->base.closing = 1;
 	}
 	if (r->async)
@@ -1687,10 +1688,20 @@ http_update(struct http_conn *c)
 		req_drained(c->r);
 	if (conn_pending(&c->base))
 		ev |= c->base.send_want ? c->base.send_want : EPOLLOUT;
+	/*
+	 * While an asynchronous request holds the connection, only the
+	 * client's departure matters.  EPOLLIN stays registered until
+	 * input actually arrives (in_quiet): the mask, and so epoll_ctl,
+	 * does not change twice per request for clients that wait for
+	 * their answer, as nearly all do.
+	 */
 	if (!c->base.closing && in_held(c))
-		ev |= EPOLLRDHUP;	/* only to learn that the client left */
-	else if (!c->base.closing && !out_full(c))
-		ev |= c->base.recv_want ? c->base.recv_want : EPOLLIN;
+		ev |= EPOLLRDHUP | (c->in_quiet ? 0 : EPOLLIN);
+	else if (!c->base.closing && !out_full(c)) {
+		c->in_quiet = 0;
+		ev |= (c->base.recv_want ? c->base.recv_want : EPOLLIN) |
+		    (c->base.recv_want == EPOLLOUT ? 0 : EPOLLRDHUP);
+	}
 	if (loop_mod(&worker.loop, &c->base.io, ev) == -1) {
 		conn_close(&c->base, strerror(errno));
 		return;
@@ -1721,6 +1732,8 @@ http_io(struct loop *l, struct loop_io *io, uint32_t events)
 		conn_close(&c->base, "client went away during the request");
 		return;
 	}
+	if (in_held(c) && (events & EPOLLIN))
+		c->in_quiet = 1;	/* bytes wait: stop hearing of them */
 	if (events & (EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLERR))
 		conn_read(&c->base);
 	http_update(c);
