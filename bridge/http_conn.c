@@ -314,8 +314,10 @@ spool_flush(struct http_conn *c)
 			/* Zero-copy from the spool to the socket. */
 			w = sendfile(c->base.io.fd, c->spool_fd, &c->spool_sent,
 			    (size_t)left);
-			if (w > 0)
+			if (w > 0) {
 				c->base.sent = 1;
+				c->base.sent_bytes += (size_t)w;
+			}
 			if (w == -1) {
 				if (errno == EINTR)
 					continue;
@@ -337,6 +339,7 @@ spool_flush(struct http_conn *c)
 			return errno == EAGAIN ? 0 : -1;
 		c->spool_sent += w;
 		c->base.sent = 1;
+		c->base.sent_bytes += (size_t)w;
 	}
 	return 0;
 }
@@ -368,8 +371,10 @@ http_flush_after(struct conn *cb)
 	before = c->sbody.off;
 	rc = static_body_send(&c->sbody, c->base.io.fd, c->base.tp,
 	    c->base.tls, &c->base.send_want);
-	if (c->sbody.fd == -1 || c->sbody.off != before)
+	if (c->sbody.fd == -1 || c->sbody.off != before) {
 		c->base.sent = 1;
+		c->base.sent_bytes += CONN_UNSENT_MIN;	/* a file: ask */
+	}
 	return rc;
 }
 
