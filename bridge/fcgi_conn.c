@@ -28,6 +28,7 @@
 #include "config.h"
 #include "fcgi.h"
 #include "fcgi_conn.h"
+#include "health.h"
 #include "log.h"
 #include "module.h"
 #include "req.h"
@@ -661,6 +662,12 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	if (fr->reject) {
 		fr->outcome = req_send_error(fr->r, fr->reject) == 0 ?
 		    REQ_COMPLETE : REQ_CUT;
+		done_job(&fr->job);
+		return;
+	}
+	if (health_match(fr->r)) {
+		/* --health-path: on the loop, whatever the app is doing. */
+		fr->outcome = health_respond(fr->r);
 		done_job(&fr->job);
 		return;
 	}

@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "config.h"
 #include "forwarded_req.h"
+#include "health.h"
 #include "http_conn.h"
 #include "http_parse.h"
 #include "listen.h"
@@ -1235,6 +1236,14 @@ run(struct http_conn *c)
 	scoreboard_request_begin();
 	c->job.run = run_job;
 	c->job.done = done_job;
+	if (health_match(c->r)) {
+		/* --health-path: on the loop, whatever the app is doing. */
+		if (health_stopping())
+			c->keep_alive = 0;
+		c->outcome = health_respond(c->r);
+		done_job(&c->job);
+		return;
+	}
 	if (config.threads > 1) {
 		/* The connection is the application thread's until
 		 * done_job(): no events, no timers. */
