@@ -876,7 +876,8 @@ maybe_run(struct fcgi_conn *c, struct fcgi_req *fr)
 {
 	if (fr->started)
 		return;
-	if (fr->params_done && fr->reject == 0 && module_async()) {
+	if (fr->params_done && fr->reject == 0 && module_async() &&
+	    !health_match(fr->r)) {
 		if (set_content_length(fr) == -1)
 			fr->reject = 400;	/* answered below */
 		else {

@@ -1513,18 +1513,18 @@ run(struct http_conn *c)
 	c->start = access_log_enabled() || scoreboard_counting() ?
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();
-	if (module_async()) {
-		run_async(c);
-		return;
-	}
 	c->job.run = run_job;
 	c->job.done = done_job;
-	if (health_match(c->r)) {
+	if (c->state == HTTP_HEAD && health_match(c->r)) {
 		/* --health-path: on the loop, whatever the app is doing. */
 		if (health_stopping())
 			c->keep_alive = 0;
 		c->outcome = health_respond(c->r);
 		done_job(&c->job);
+		return;
+	}
+	if (module_async()) {
+		run_async(c);
 		return;
 	}
 	if (config.threads > 1) {

@@ -25,6 +25,8 @@ import harness as h                                             # noqa: E402
 
 ADAPTER = os.path.join(h.BUILDDIR, "adapters", "python", ".libs",
                        "python.so")
+ASYNC_SO = os.path.join(h.BUILDDIR, "tests", "apps", ".libs",
+                        "async_probe.so")
 
 
 class HttpBridge:
@@ -188,6 +190,30 @@ class HealthHttpTest(unittest.TestCase):
                               "/app/healthz"])
         self.assertEqual(b.get("/app/healthz")[::2], (200, b"ok\n"))
         self.assertEqual(b.get("/healthz")[0], 404)
+
+
+class HealthAsyncModuleTest(unittest.TestCase):
+    """An asynchronous module (ABI 2) gets requests as their head
+    arrives; the probe is still answered before it."""
+
+    def setUp(self):
+        if not os.path.exists(ASYNC_SO):
+            self.skipTest("tests/apps/async_probe.so not built")
+
+    def test_probe_over_http(self):
+        b = HttpBridge(self, ["--health-path", "/healthz"],
+                       app=["--module", ASYNC_SO])
+        self.assertEqual(b.get("/healthz")[::2], (200, b"ok\n"))
+        self.assertEqual(b.get("/other")[::2], (200, b"async\n"))
+
+    def test_probe_over_fastcgi(self):
+        b = h.Bridge(self, module=ASYNC_SO, extra=["--health-path",
+                                                   "/healthz"])
+        with b.connect() as c:
+            r = c.request(path="/healthz", flags=h.FCGI_KEEP_CONN)
+            self.assertEqual((r.status, r.body), (200, b"ok\n"))
+            r = c.request(path="/other")
+            self.assertEqual((r.status, r.body), (200, b"async\n"))
 
 
 class HealthFastcgiTest(unittest.TestCase):
