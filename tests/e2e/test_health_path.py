@@ -13,7 +13,6 @@ bridge runs as root with --user nobody.
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
