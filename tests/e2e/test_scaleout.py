@@ -191,9 +191,15 @@ class ScaleOut:
             bad = [r for r in mine if not r[2]]
             span = max(r[1] for r in mine) - min(r[0] for r in mine) \
                 if mine else 0
+            slow = max(mine, key=lambda r: r[1] - r[0]) if mine else None
+            nslow = sum(1 for r in mine if r[1] - r[0] > 0.5)
             sys.stderr.write("scaleout: %s %s %s: %d requests in %.1f s, "
-                             "%d failed\n" % (self.balancer, name, phase,
-                                              len(mine), span, len(bad)))
+                             "%d failed; %d over 0.5 s, the slowest %.2f s "
+                             "at %+.2f s\n"
+                             % (self.balancer, name, phase, len(mine), span,
+                                len(bad), nslow,
+                                slow[1] - slow[0] if slow else 0,
+                                slow[0] - t_action if slow else 0))
             kinds = {}
             for r in bad:
                 kinds.setdefault(r[3], []).append(r[0] - t_action)
@@ -285,7 +291,8 @@ class ScaleOut:
         # kill -9 b: what was in flight on it may fail, nothing after the
         # balancer noticed.
         n_before = len(self.fronts) * CONNS
-        results, t = self.phase(b.kill9, 2.0)
+        # Load goes on for a second past the balancer's notice.
+        results, t = self.phase(b.kill9, self.notice + 1.0)
         bad = self.report("kill -9 one host", results, t)
         late = [r for r in bad if r[0] > t + self.notice]
         self.expect(len(late) == 0, "%d failures after the balancer's "
