@@ -33,6 +33,7 @@
 #include "config.h"
 #include "conn.h"
 #include "forwarded_req.h"
+#include "health.h"
 #include "http_conn.h"
 #include "http_parse.h"
 #include "listen.h"
@@ -1496,12 +1497,20 @@ run(struct http_conn *c)
 	c->start = access_log_enabled() || scoreboard_counting() ?
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();
+	c->job.run = run_job;
+	c->job.done = done_job;
+	if (c->state == HTTP_HEAD && health_match(c->r)) {
+		/* --health-path: on the loop, whatever the app is doing. */
+		if (health_stopping())
+			c->keep_alive = 0;
+		c->outcome = health_respond(c->r);
+		done_job(&c->job);
+		return;
+	}
 	if (module_async()) {
 		run_async(c);
 		return;
 	}
-	c->job.run = run_job;
-	c->job.done = done_job;
 	if (config.threads > 1) {
 		/* The connection is the application thread's until
 		 * done_job(): no events, no timers. */
