@@ -263,6 +263,7 @@ fi
 dpkg-deb -x "${debs[1]}" "$tmp/dev"
 mkdir "$tmp/ex"
 cp "$tmp"/dev/usr/share/doc/bridge-dev/examples/native/hello.c \
+	"$tmp"/dev/usr/share/doc/bridge-dev/examples/native/sse.c \
 	"$tmp"/dev/usr/share/doc/bridge-dev/examples/native/Makefile "$tmp/ex/"
 check "native example builds against bridge-dev" \
 	'make -s -C "$tmp/ex" >"$tmp/ex.log" 2>&1 || { cat "$tmp/ex.log"; false; }'
