@@ -1,0 +1,1635 @@
+/*
+ * ASGI 3.0 (HTTP spec 2.5, lifespan 2.0; asgiref's specs/www.rst and
+ * specs/lifespan.rst) on the gateway's ABI 2: the same embedded CPython
+ * as WSGI, switched to this mode by init() when the application is a
+ * coroutine function or an object whose __call__ is one, or when --asgi
+ * named it.
+ *
+ * The worker runs asyncio's loop (or uvloop's) as its own: run() watches
+ * the worker loop's descriptor with add_reader() and turns it with
+ * loop_run_once() from tick(), also when the timeout it gave passes and
+ * once after a batch of server calls the application's coroutines made
+ * (send() writing, finishing) so their bytes go out in the same turn.
+ * Everything happens on the worker's one thread, with the GIL held from
+ * run() to its return; handle() and the event callback come from inside
+ * loop_run_once(), thus from inside tick().
+ *
+ * One request: handle() builds the scope from the request variables,
+ * calls app(scope, receive, send) and runs the coroutine as a task; the
+ * task's done callback finishes the request unless the final
+ * http.response.body already did.  receive() and send() are methods of
+ * a small object holding the request; what they give back is awaited
+ * without suspending (a "ready" awaitable, no Future) unless the body has
+ * not arrived, or output is above the server's high water mark: then a
+ * Future of the loop, resolved by BG_EV_BODY or BG_EV_DRAINED.
+ * BG_EV_GONE (the client left, or --timeout passed) answers a waiting
+ * receive() with http.disconnect, a waiting send() with
+ * ClientDisconnected (an OSError, spec 2.4), and cancels a task waiting
+ * on anything else.
+ *
+ * Lifespan runs in worker_init(), before the worker accepts: startup,
+ * and after run()'s loop ended, shutdown (bounded by --graceful-timeout).
+ * That small part is Python (asgi_helpers below).
+ */
+#include "python.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ASGI_READ_MAX (1 << 20)	/* body bytes in one http.request */
+#define ASGI_READ_CHUNKED 65536	/* first read of a body of unknown size */
+#define HEADERS_ON_STACK 32
+
+/* Python side: application detection, the event loop, lifespan. */
+static const char asgi_helpers[] =
+"import asyncio, inspect, traceback\n"
+"\n"
+"def is_asgi(app):\n"
+"    if inspect.isclass(app):\n"
+"        return False\n"
+"    if inspect.iscoroutinefunction(app):\n"
+"        return True\n"
+"    call = getattr(app, '__call__', None)\n"
+"    return call is not None and inspect.iscoroutinefunction(call)\n"
+"\n"
+"def new_loop(kind):\n"
+"    if kind == 'uvloop':\n"
+"        import uvloop\n"
+"        loop = uvloop.new_event_loop()\n"
+"    else:\n"
+"        loop = asyncio.new_event_loop()\n"
+"    asyncio.set_event_loop(loop)\n"
+"    return loop\n"
+"\n"
+"class Lifespan:\n"
+"    def __init__(self, app, loop):\n"
+"        self.app = app\n"
+"        self.loop = loop\n"
+"        self.state = {}\n"
+"        self.inbox = asyncio.Queue()\n"
+"        self.started = loop.create_future()\n"
+"        self.stopped = loop.create_future()\n"
+"        self.task = None\n"
+"        self.supported = False\n"
+"\n"
+"    async def receive(self):\n"
+"        return await self.inbox.get()\n"
+"\n"
+"    async def send(self, message):\n"
+"        t = message['type']\n"
+"        if t == 'lifespan.startup.complete':\n"
+"            fut, res = self.started, ('ok', '')\n"
+"        elif t == 'lifespan.startup.failed':\n"
+"            fut, res = self.started, ('failed',\n"
+"                                      str(message.get('message', '')))\n"
+"        elif t == 'lifespan.shutdown.complete':\n"
+"            fut, res = self.stopped, ('ok', '')\n"
+"        elif t == 'lifespan.shutdown.failed':\n"
+"            fut, res = self.stopped, ('failed',\n"
+"                                      str(message.get('message', '')))\n"
+"        else:\n"
+"            raise RuntimeError('unexpected ASGI lifespan message %r' % (t,))\n"
+"        if fut.done():\n"
+"            raise RuntimeError('%s out of order' % (t,))\n"
+"        fut.set_result(res)\n"
+"\n"
+"    async def main(self):\n"
+"        scope = {'type': 'lifespan',\n"
+"                 'asgi': {'version': '3.0', 'spec_version': '2.0'},\n"
+"                 'state': self.state}\n"
+"        try:\n"
+"            await self.app(scope, self.receive, self.send)\n"
+"            res = ('returned', '')\n"
+"        except BaseException as e:\n"
+"            res = ('raised', ''.join(traceback.format_exception(e)))\n"
+"        for fut in (self.started, self.stopped):\n"
+"            if not fut.done():\n"
+"                fut.set_result(res)\n"
+"                break\n"
+"\n"
+"    def startup(self):\n"
+"        self.task = self.loop.create_task(self.main())\n"
+"        self.inbox.put_nowait({'type': 'lifespan.startup'})\n"
+"        res = self.loop.run_until_complete(self.started)\n"
+"        self.supported = res[0] == 'ok'\n"
+"        return res\n"
+"\n"
+"    def shutdown(self, timeout):\n"
+"        if not self.supported:\n"
+"            return ('unsupported', '')\n"
+"        self.inbox.put_nowait({'type': 'lifespan.shutdown'})\n"
+"        async def wait():\n"
+"            try:\n"
+"                return await asyncio.wait_for(asyncio.shield(self.stopped),\n"
+"                                              timeout)\n"
+"            except asyncio.TimeoutError:\n"
+"                return ('timeout', '')\n"
+"        return self.loop.run_until_complete(wait())\n";
+
+/* One request as receive() and send() see it. */
+struct areq {
+	PyObject_HEAD
+	bg_request *r;		/* NULL once finished */
+	PyObject *task;		/* the application's, until it is done */
+	PyObject *recv_fut;	/* receive() waiting (body or disconnect) */
+	PyObject *send_fut;	/* send() waiting for BG_EV_DRAINED */
+	int64_t body_left;	/* body bytes still to read, -1 unknown */
+	unsigned started : 1;	/* http.response.start accepted */
+	unsigned complete : 1;	/* the final body message came */
+	unsigned gone : 1;	/* BG_EV_GONE */
+	unsigned body_eof : 1;	/* read() said the body ended */
+	unsigned pathsent : 1;	/* http.response.pathsend used */
+	unsigned owned : 1;	/* the server holds a reference (on_event) */
+	char rid[48];		/* request id, for logs after finish() */
+};
+
+/* An awaitable that is already done: await gives value at once. */
+struct ready {
+	PyObject_HEAD
+	PyObject *value;
+};
+
+static struct {
+	int forced;		/* --asgi: the app must be ASGI */
+	char loop_kind[16];	/* asyncio, uvloop */
+	double graceful;	/* lifespan shutdown bound, seconds */
+	PyObject *helpers;	/* asgi_helpers' namespace */
+	PyObject *loop;
+	PyObject *call_soon;	/* bound methods of loop */
+	PyObject *call_later;
+	PyObject *create_task;
+	PyObject *create_future;
+	PyObject *tick_fn;	/* C functions asyncio calls */
+	PyObject *timer_fn;
+	PyObject *timer;	/* armed call_later handle, or NULL */
+	uint64_t timer_at;	/* when it fires, ms on CLOCK_MONOTONIC */
+	int in_tick;		/* inside loop_run_once() */
+	int kick_pending;	/* a tick is already scheduled */
+	PyObject *lifespan;
+	PyObject *state;	/* lifespan's state, copied per request */
+	PyObject *disconnected;	/* ClientDisconnected (OSError) */
+	PyObject *scope_proto;	/* constant scope entries */
+	PyObject *ext_proto;	/* scope["extensions"] without tls */
+	/* interned strings */
+	PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme,
+	    *k_path, *k_raw_path, *k_query_string, *k_root_path, *k_headers,
+	    *k_client, *k_server, *k_state, *k_extensions, *k_body,
+	    *k_more_body, *k_status, *k_trailers, *k_file, *k_offset,
+	    *k_count, *k_tls;
+	PyObject *s_http, *s_https, *s_empty, *s_10, *s_11, *s_2,
+	    *s_http_request, *s_http_disconnect, *s_start, *s_body,
+	    *s_pathsend, *s_zerocopysend, *s_trailers_msg, *s_add_done,
+	    *s_set_result, *s_set_exception, *s_done, *s_cancel, *s_fileno,
+	    *s_cancelled;
+	PyObject *methods[8];	/* GET, POST, ... as str */
+} asgi;
+
+static const char *const asgi_method_names[8] = {
+	"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT"
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * The ready awaitable.  await calls __await__ (itself), then sends into
+ * it: am_send returns the value without raising StopIteration (CPython
+ * 3.10+ SEND goes through PyIter_Send); __next__ does the same the
+ * classic way for code that iterates (yield from, ensure_future).
+ */
+static void
+ready_dealloc(PyObject *self)
+{
+	Py_XDECREF(((struct ready *)self)->value);
+	PyObject_Free(self);
+}
+
+static PyObject *
+ready_await(PyObject *self)
+{
+	Py_INCREF(self);
+	return self;
+}
+
+static PySendResult
+ready_send(PyObject *self, PyObject *arg, PyObject **result)
+{
+	struct ready *rd = (struct ready *)self;
+
+	(void)arg;
+	if (rd->value == NULL) {
+		Py_INCREF(Py_None);
+		*result = Py_None;
+	} else {
+		*result = rd->value;
+		rd->value = NULL;
+	}
+	return PYGEN_RETURN;
+}
+
+static PyObject *
+ready_next(PyObject *self)
+{
+	struct ready *rd = (struct ready *)self;
+	PyObject *exc;
+
+	if (rd->value == NULL)
+		return NULL;	/* StopIteration(None) */
+	/* Wrapped: a tuple value must not become the exception's args. */
+	exc = PyObject_CallOneArg(PyExc_StopIteration, rd->value);
+	Py_CLEAR(rd->value);
+	if (exc != NULL) {
+		PyErr_SetObject(PyExc_StopIteration, exc);
+		Py_DECREF(exc);
+	}
+	return NULL;
+}
+
+static PyObject *
+ready_send_meth(PyObject *self, PyObject *arg)
+{
+	(void)arg;
+	return ready_next(self);
+}
+
+static PyObject *
+ready_throw(PyObject *self, PyObject *args)
+{
+	PyObject *type, *value = NULL, *tb = NULL;
+
+	(void)self;
+	if (!PyArg_UnpackTuple(args, "throw", 1, 3, &type, &value, &tb))
+		return NULL;
+	if (PyExceptionInstance_Check(type))
+		PyErr_SetObject((PyObject *)Py_TYPE(type), type);
+	else
+		PyErr_SetObject(type, value);
+	return NULL;
+}
+
+static PyObject *
+ready_close(PyObject *self, PyObject *unused)
+{
+	(void)unused;
+	Py_CLEAR(((struct ready *)self)->value);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef ready_methods[] = {
+	{ "send", ready_send_meth, METH_O, NULL },
+	{ "throw", ready_throw, METH_VARARGS, NULL },
+	{ "close", ready_close, METH_NOARGS, NULL },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyAsyncMethods ready_async = {
+	.am_await = ready_await,
+	.am_send = ready_send,
+};
+
+static PyTypeObject ready_type = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "bridge.Ready",
+	.tp_basicsize = sizeof(struct ready),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "an ASGI receive()/send() result that is already there",
+	.tp_dealloc = ready_dealloc,
+	.tp_as_async = &ready_async,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = ready_next,
+	.tp_methods = ready_methods,
+};
+
+/* A ready awaitable giving value (a new reference, stolen; NULL is
+ * None). */
+static PyObject *
+ready_new(PyObject *value)
+{
+	struct ready *rd = PyObject_New(struct ready, &ready_type);
+
+	if (rd == NULL) {
+		Py_XDECREF(value);
+		return NULL;
+	}
+	rd->value = value;
+	return (PyObject *)rd;
+}
+
+/*
+ * The loop.
+ */
+
+/* A server call made from a coroutine takes effect in loop_run_once():
+ * make sure one runs in this turn of the asyncio loop. */
+static void
+kick(void)
+{
+	PyObject *h;
+
+	if (asgi.in_tick || asgi.kick_pending || asgi.loop == NULL)
+		return;
+	if ((h = PyObject_CallOneArg(asgi.call_soon, asgi.tick_fn)) == NULL) {
+		py_log_exception(NULL, "asgi: loop.call_soon failed");
+		return;
+	}
+	Py_DECREF(h);
+	asgi.kick_pending = 1;
+}
+
+static PyObject *
+tick(PyObject *self, PyObject *unused)
+{
+	PyObject *delay, *h, *res;
+	uint64_t at;
+	int timeout = -1, rc;
+
+	(void)self;
+	(void)unused;
+	asgi.kick_pending = 0;
+	asgi.in_tick = 1;
+	rc = py.srv->loop_run_once(&timeout);
+	asgi.in_tick = 0;
+	if (PyErr_Occurred())
+		py_log_exception(NULL, "asgi: error left by a request");
+	if (rc == 1) {
+		if ((res = PyObject_CallMethod(asgi.loop, "stop", NULL)) ==
+		    NULL)
+			return NULL;
+		Py_DECREF(res);
+		Py_RETURN_NONE;
+	}
+	if (timeout < 0)
+		Py_RETURN_NONE;
+	/* Re-arm only for an earlier deadline: a later one is met by the
+	 * armed timer's tick asking again. */
+	at = now_ms() + (uint64_t)timeout;
+	if (asgi.timer != NULL && asgi.timer_at <= at)
+		Py_RETURN_NONE;
+	if (asgi.timer != NULL) {
+		if ((res = PyObject_CallMethodNoArgs(asgi.timer,
+		    asgi.s_cancel)) == NULL)
+			return NULL;
+		Py_DECREF(res);
+		Py_CLEAR(asgi.timer);
+	}
+	if ((delay = PyFloat_FromDouble(timeout / 1000.0)) == NULL)
+		return NULL;
+	h = PyObject_CallFunctionObjArgs(asgi.call_later, delay,
+	    asgi.timer_fn, NULL);
+	Py_DECREF(delay);
+	if (h == NULL)
+		return NULL;
+	asgi.timer = h;
+	asgi.timer_at = at;
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+timer_fire(PyObject *self, PyObject *unused)
+{
+	Py_CLEAR(asgi.timer);
+	return tick(self, unused);
+}
+
+static PyMethodDef tick_def = { "bridge_tick", tick, METH_NOARGS, NULL };
+static PyMethodDef timer_def = { "bridge_timer", timer_fire, METH_NOARGS,
+	NULL };
+
+/*
+ * Requests.
+ */
+
+static PyObject *areq_receive(PyObject *self, PyObject *unused);
+static PyObject *areq_send(PyObject *self, PyObject *msg);
+static PyObject *areq_done(PyObject *self, PyObject *task);
+
+static PyMethodDef receive_def = { "receive", areq_receive, METH_NOARGS,
+	NULL };
+static PyMethodDef send_def = { "send", areq_send, METH_O, NULL };
+static PyMethodDef done_def = { "done", areq_done, METH_O, NULL };
+
+static void
+areq_dealloc(PyObject *self)
+{
+	struct areq *q = (struct areq *)self;
+
+	Py_XDECREF(q->task);
+	Py_XDECREF(q->recv_fut);
+	Py_XDECREF(q->send_fut);
+	PyObject_Free(self);
+}
+
+static PyTypeObject areq_type = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "bridge.ASGIRequest",
+	.tp_basicsize = sizeof(struct areq),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "state of one ASGI request",
+	.tp_dealloc = areq_dealloc,
+};
+
+/* fut.set_result(v) or set_exception(v) unless it is done (cancelled
+ * with its task).  Steals v.  Errors are logged. */
+static void
+fut_resolve(PyObject *fut, PyObject *how, PyObject *v)
+{
+	PyObject *res;
+
+	if (v == NULL) {
+		py_log_exception(NULL, "asgi: out of memory");
+		return;
+	}
+	res = PyObject_CallMethodNoArgs(fut, asgi.s_done);
+	if (res != NULL && !PyObject_IsTrue(res)) {
+		Py_DECREF(res);
+		res = PyObject_CallMethodOneArg(fut, how, v);
+	}
+	if (res == NULL)
+		py_log_exception(NULL, "asgi: resolving a future failed");
+	Py_XDECREF(res);
+	Py_DECREF(v);
+}
+
+static PyObject *
+msg_new(PyObject *type)
+{
+	PyObject *m = PyDict_New();
+
+	if (m != NULL && PyDict_SetItem(m, asgi.k_type, type) == -1)
+		Py_CLEAR(m);
+	return m;
+}
+
+/* Call finish() once: the handle is gone after it.  A receive() waiting
+ * for the disconnect gets it: the response is over. */
+static void
+areq_finish(struct areq *q, int rc)
+{
+	bg_request *r = q->r;
+
+	if (r == NULL)
+		return;
+	snprintf(q->rid, sizeof(q->rid), "%s", py.srv->request_id(r));
+	q->r = NULL;
+	py.srv->finish(r, rc);
+	kick();
+	if (q->recv_fut != NULL) {
+		PyObject *f = q->recv_fut;
+
+		q->recv_fut = NULL;
+		fut_resolve(f, asgi.s_set_result,
+		    msg_new(asgi.s_http_disconnect));
+		Py_DECREF(f);
+	}
+	if (q->owned) {
+		q->owned = 0;
+		Py_DECREF(q);	/* the caller holds one more */
+	}
+}
+
+/*
+ * Read what body is there into one http.request message.  Returns the
+ * message, Py_None (borrowed, not a message) when nothing has arrived
+ * yet, or NULL with an exception.
+ */
+static PyObject *
+body_message(struct areq *q)
+{
+	PyObject *b, *m;
+	size_t cap, got = 0;
+	ssize_t n;
+	int eof = 0, err = 0;
+
+	if (q->body_left == 0)
+		eof = 1;
+	cap = q->body_left > 0 ? (q->body_left < ASGI_READ_MAX ?
+	    (size_t)q->body_left : ASGI_READ_MAX) : ASGI_READ_CHUNKED;
+	if (eof)
+		cap = 0;
+	if ((b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap)) == NULL)
+		return NULL;
+	while (!eof && got < cap) {
+		n = py.srv->read(q->r, PyBytes_AS_STRING(b) + got, cap - got);
+		if (n > 0) {
+			got += (size_t)n;
+			if (q->body_left > 0 && (q->body_left -= n) == 0)
+				eof = 1;
+		} else if (n == 0)
+			eof = 1;
+		else {
+			err = errno != EAGAIN;
+			break;
+		}
+	}
+	kick();
+	if (err) {
+		/* The body is broken (client gone mid-body): disconnect. */
+		Py_DECREF(b);
+		q->body_eof = 1;
+		q->gone = 1;
+		return msg_new(asgi.s_http_disconnect);
+	}
+	if (got == 0 && !eof) {
+		Py_DECREF(b);
+		return Py_None;
+	}
+	if (got < cap && _PyBytes_Resize(&b, (Py_ssize_t)got) == -1)
+		return NULL;
+	q->body_eof = eof;
+	if ((m = PyDict_New()) == NULL ||
+	    PyDict_SetItem(m, asgi.k_type, asgi.s_http_request) == -1 ||
+	    PyDict_SetItem(m, asgi.k_body, b) == -1 ||
+	    PyDict_SetItem(m, asgi.k_more_body, eof ? Py_False : Py_True) ==
+	    -1)
+		Py_CLEAR(m);
+	Py_DECREF(b);
+	return m;
+}
+
+static PyObject *
+areq_receive(PyObject *self, PyObject *unused)
+{
+	struct areq *q = (struct areq *)self;
+	PyObject *m;
+
+	(void)unused;
+	if (q->recv_fut != NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "receive() called while "
+		    "another receive() is waiting");
+		return NULL;
+	}
+	if (q->r == NULL || q->gone ||
+	    (q->body_eof && q->complete))
+		return ready_new(msg_new(asgi.s_http_disconnect));
+	if (!q->body_eof) {
+		if ((m = body_message(q)) == NULL)
+			return NULL;
+		if (m != Py_None)
+			return ready_new(m);
+	}
+	/* Body not there yet, or all read: wait for the next event. */
+	if ((q->recv_fut = PyObject_CallNoArgs(asgi.create_future)) == NULL)
+		return NULL;
+	Py_INCREF(q->recv_fut);
+	return q->recv_fut;
+}
+
+/* The bytes of a body-like object; view released by the caller. */
+static int
+get_buffer(PyObject *o, Py_buffer *view, const char *what)
+{
+	if (PyObject_GetBuffer(o, view, PyBUF_SIMPLE) == -1) {
+		PyErr_Format(PyExc_TypeError, "%s must be bytes, not %.100s",
+		    what, Py_TYPE(o)->tp_name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Optional key of a message (a dict, or any mapping): borrowed-like
+ * new reference, or NULL without exception when missing. */
+static PyObject *
+msg_get(PyObject *msg, PyObject *key)
+{
+	PyObject *v;
+
+	if (PyDict_CheckExact(msg)) {
+		v = PyDict_GetItemWithError(msg, key);
+		Py_XINCREF(v);
+		return v;
+	}
+	v = PyObject_GetItem(msg, key);
+	if (v == NULL && PyErr_ExceptionMatches(PyExc_KeyError))
+		PyErr_Clear();
+	return v;
+}
+
+static int
+msg_flag(PyObject *msg, PyObject *key)
+{
+	PyObject *v = msg_get(msg, key);
+	int t;
+
+	if (v == NULL)
+		return PyErr_Occurred() ? -1 : 0;
+	t = PyObject_IsTrue(v);
+	Py_DECREF(v);
+	return t;
+}
+
+static PyObject *
+client_gone_error(void)
+{
+	PyErr_SetString(asgi.disconnected, "the client disconnected");
+	return NULL;
+}
+
+static PyObject *
+response_start(struct areq *q, PyObject *msg)
+{
+	struct bg_header stack[HEADERS_ON_STACK], *h = stack;
+	PyObject *st, *hs, *seq = NULL, *res = NULL;
+	PyObject **pairs = NULL;
+	Py_ssize_t i, n = 0;
+	long status;
+
+	if (q->started) {
+		PyErr_SetString(PyExc_RuntimeError, "http.response.start "
+		    "sent twice");
+		return NULL;
+	}
+	if ((st = msg_get(msg, asgi.k_status)) == NULL) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "http.response.start "
+			    "without status");
+		return NULL;
+	}
+	status = PyLong_Check(st) ? PyLong_AsLong(st) : -2;
+	Py_DECREF(st);
+	if (status == -2 || (status == -1 && PyErr_Occurred())) {
+		PyErr_Clear();
+		PyErr_SetString(PyExc_TypeError, "http.response.start: status "
+		    "must be an int");
+		return NULL;
+	}
+	if (status < 200 || status > 999) {
+		PyErr_Format(PyExc_ValueError, "http.response.start: status "
+		    "%ld is not 200..999", status);
+		return NULL;
+	}
+	if ((hs = msg_get(msg, asgi.k_headers)) == NULL && PyErr_Occurred())
+		return NULL;
+	if (hs != NULL) {
+		seq = PySequence_Fast(hs, "http.response.start: headers must "
+		    "be an iterable of [name, value]");
+		Py_DECREF(hs);
+		if (seq == NULL)
+			return NULL;
+		n = PySequence_Fast_GET_SIZE(seq);
+	}
+	if (n > HEADERS_ON_STACK && (h = PyMem_Malloc((size_t)n *
+	    sizeof(*h))) == NULL) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	if (n > 0 && (pairs = PyMem_Calloc((size_t)n, sizeof(*pairs))) ==
+	    NULL) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		PyObject *it = PySequence_Fast_GET_ITEM(seq, i), *name, *value;
+
+		if ((pairs[i] = PySequence_Fast(it, "http.response.start: "
+		    "a header must be [name, value]")) == NULL)
+			goto out;
+		if (PySequence_Fast_GET_SIZE(pairs[i]) != 2) {
+			PyErr_SetString(PyExc_ValueError, "http.response.start:"
+			    " a header must be [name, value]");
+			goto out;
+		}
+		name = PySequence_Fast_GET_ITEM(pairs[i], 0);
+		value = PySequence_Fast_GET_ITEM(pairs[i], 1);
+		if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
+			PyErr_Format(PyExc_TypeError, "http.response.start: "
+			    "header names and values must be bytes, not "
+			    "%.100s", Py_TYPE(PyBytes_Check(name) ? value :
+			    name)->tp_name);
+			goto out;
+		}
+		h[i].name = PyBytes_AS_STRING(name);
+		h[i].name_len = (size_t)PyBytes_GET_SIZE(name);
+		h[i].value = PyBytes_AS_STRING(value);
+		h[i].value_len = (size_t)PyBytes_GET_SIZE(value);
+	}
+	if (py.srv->start_response(q->r, (int)status, NULL, h, (size_t)n,
+	    0) == -1) {
+		/* The server logged which header it refused. */
+		PyErr_Format(PyExc_ValueError, "http.response.start: status "
+		    "%ld or a header refused (see the log line before)",
+		    status);
+		goto out;
+	}
+	q->started = 1;
+	res = ready_new(NULL);
+out:
+	for (i = 0; pairs != NULL && i < n; i++)
+		Py_XDECREF(pairs[i]);
+	PyMem_Free(pairs);
+	if (h != stack)
+		PyMem_Free(h);
+	Py_XDECREF(seq);
+	return res;
+}
+
+/* After a write: BG_AGAIN waits for BG_EV_DRAINED, unless the response
+ * is complete (the server drains it on its own). */
+static PyObject *
+after_write(struct areq *q, int rc, int more)
+{
+	if (rc == -1) {
+		q->gone = 1;
+		return client_gone_error();
+	}
+	if (!more) {
+		q->complete = 1;
+		areq_finish(q, BG_OK);
+		return ready_new(NULL);
+	}
+	if (rc == BG_AGAIN) {
+		if ((q->send_fut = PyObject_CallNoArgs(asgi.create_future)) ==
+		    NULL)
+			return NULL;
+		Py_INCREF(q->send_fut);
+		return q->send_fut;
+	}
+	return ready_new(NULL);
+}
+
+static PyObject *
+response_body(struct areq *q, PyObject *msg)
+{
+	PyObject *b;
+	Py_buffer view;
+	int more, rc = BG_OK;
+
+	if ((more = msg_flag(msg, asgi.k_more_body)) == -1)
+		return NULL;
+	if ((b = msg_get(msg, asgi.k_body)) == NULL && PyErr_Occurred())
+		return NULL;
+	if (b != NULL && PyBytes_CheckExact(b)) {
+		if (PyBytes_GET_SIZE(b) > 0)
+			rc = py.srv->write(q->r, PyBytes_AS_STRING(b),
+			    (size_t)PyBytes_GET_SIZE(b));
+	} else if (b != NULL) {
+		if (get_buffer(b, &view, "http.response.body: body") == -1) {
+			Py_DECREF(b);
+			return NULL;
+		}
+		if (view.len > 0)
+			rc = py.srv->write(q->r, view.buf, (size_t)view.len);
+		PyBuffer_Release(&view);
+	}
+	Py_XDECREF(b);
+	/* Streaming: a chunk goes out before the next is made. */
+	if (rc != -1 && more && (rc = py.srv->flush(q->r)) == 0)
+		rc = BG_OK;
+	kick();
+	return after_write(q, rc, more);
+}
+
+static PyObject *
+response_file(struct areq *q, int fd, off_t off, size_t n, int more)
+{
+	int rc = n > 0 ? py.srv->sendfile(q->r, fd, off, n) : BG_OK;
+
+	if (rc != -1 && more && (rc = py.srv->flush(q->r)) == 0)
+		rc = BG_OK;
+	kick();
+	return after_write(q, rc, more);
+}
+
+/* Extension http.response.pathsend: the whole file, then the end. */
+static PyObject *
+response_pathsend(struct areq *q, PyObject *msg)
+{
+	PyObject *p, *bytes = NULL, *res = NULL;
+	struct stat st;
+	int fd = -1;
+
+	if (q->pathsent) {
+		PyErr_SetString(PyExc_RuntimeError, "http.response.pathsend "
+		    "sent twice");
+		return NULL;
+	}
+	if ((p = msg_get(msg, asgi.k_path)) == NULL) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "http.response."
+			    "pathsend without path");
+		return NULL;
+	}
+	if (!PyUnicode_FSConverter(p, &bytes))
+		goto out;
+	fd = open(PyBytes_AS_STRING(bytes), O_RDONLY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, p);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		PyErr_Format(PyExc_ValueError, "http.response.pathsend: %R is "
+		    "not a regular file", p);
+		goto out;
+	}
+	q->pathsent = 1;
+	res = response_file(q, fd, 0, (size_t)st.st_size, 0);
+out:
+	if (fd != -1)
+		close(fd);
+	Py_XDECREF(bytes);
+	Py_DECREF(p);
+	return res;
+}
+
+/* Extension http.response.zerocopysend: file (an object with fileno(),
+ * or a descriptor), offset (else the file's position), count (else to
+ * the end). */
+static PyObject *
+response_zerocopy(struct areq *q, PyObject *msg)
+{
+	PyObject *f, *v;
+	struct stat st;
+	long long off, count = -1;
+	int fd, more;
+
+	if ((more = msg_flag(msg, asgi.k_more_body)) == -1)
+		return NULL;
+	if ((f = msg_get(msg, asgi.k_file)) == NULL) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "http.response."
+			    "zerocopysend without file");
+		return NULL;
+	}
+	fd = PyObject_AsFileDescriptor(f);
+	Py_DECREF(f);
+	if (fd == -1)
+		return NULL;
+	if ((v = msg_get(msg, asgi.k_offset)) != NULL && v != Py_None) {
+		off = PyLong_AsLongLong(v);
+		Py_DECREF(v);
+		if (off == -1 && PyErr_Occurred())
+			return NULL;
+	} else {
+		Py_XDECREF(v);
+		if (PyErr_Occurred())
+			return NULL;
+		if ((off = lseek(fd, 0, SEEK_CUR)) == -1)
+			off = 0;
+	}
+	if ((v = msg_get(msg, asgi.k_count)) != NULL && v != Py_None) {
+		count = PyLong_AsLongLong(v);
+		Py_DECREF(v);
+		if (count == -1 && PyErr_Occurred())
+			return NULL;
+	} else {
+		Py_XDECREF(v);
+		if (PyErr_Occurred())
+			return NULL;
+	}
+	if (fstat(fd, &st) == -1)
+		return PyErr_SetFromErrno(PyExc_OSError);
+	if (off < 0 || (count < 0 && off > st.st_size)) {
+		PyErr_SetString(PyExc_ValueError, "http.response.zerocopysend:"
+		    " offset outside the file");
+		return NULL;
+	}
+	if (count < 0)
+		count = st.st_size - off;
+	return response_file(q, fd, (off_t)off, (size_t)count, more);
+}
+
+static PyObject *
+areq_send(PyObject *self, PyObject *msg)
+{
+	struct areq *q = (struct areq *)self;
+	PyObject *t, *res;
+
+	if ((t = msg_get(msg, asgi.k_type)) == NULL) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "ASGI message "
+			    "without type");
+		return NULL;
+	}
+	if (q->send_fut != NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "send() called while "
+		    "another send() is waiting");
+		res = NULL;
+	} else if (q->gone)
+		res = client_gone_error();
+	else if (q->r == NULL)
+		/* Spec: after the final body, messages are ignored. */
+		res = ready_new(NULL);
+	else if (t == asgi.s_body || PyUnicode_Compare(t, asgi.s_body) == 0)
+		res = q->started ? response_body(q, msg) : NULL;
+	else if (t == asgi.s_start || PyUnicode_Compare(t, asgi.s_start) ==
+	    0)
+		res = response_start(q, msg);
+	else if (PyUnicode_Compare(t, asgi.s_pathsend) == 0)
+		res = q->started ? response_pathsend(q, msg) : NULL;
+	else if (PyUnicode_Compare(t, asgi.s_zerocopysend) == 0)
+		res = q->started ? response_zerocopy(q, msg) : NULL;
+	else {
+		if (!PyErr_Occurred())
+			PyErr_Format(PyExc_RuntimeError, "unexpected ASGI "
+			    "message %R for an HTTP request", t);
+		res = NULL;
+	}
+	if (res == NULL && !PyErr_Occurred())
+		PyErr_Format(PyExc_RuntimeError, "%U before "
+		    "http.response.start", t);
+	Py_DECREF(t);
+	return res;
+}
+
+/* The task ended: finish the request unless the final body did. */
+static PyObject *
+areq_done(PyObject *self, PyObject *task)
+{
+	struct areq *q = (struct areq *)self;
+	PyObject *c, *exc = NULL;
+	char what[160];
+	int cancelled;
+
+	Py_INCREF(self);
+	if ((c = PyObject_CallMethodNoArgs(task, asgi.s_cancelled)) == NULL)
+		goto fail;
+	cancelled = PyObject_IsTrue(c);
+	Py_DECREF(c);
+	if (!cancelled && (exc = PyObject_CallMethod(task, "exception",
+	    NULL)) == NULL)
+		goto fail;
+	if (exc != NULL && exc != Py_None) {
+		if (q->gone && PyErr_GivenExceptionMatches(exc,
+		    asgi.disconnected)) {
+			/* Ours, after the client left: not an error. */
+		} else {
+			snprintf(what, sizeof(what), "request %s: ASGI "
+			    "application raised%s", q->r != NULL ?
+			    py.srv->request_id(q->r) : q->rid, q->started ?
+			    " after the response started" : "");
+			Py_INCREF(Py_TYPE(exc));
+			Py_INCREF(exc);
+			PyErr_Restore((PyObject *)Py_TYPE(exc), exc,
+			    PyException_GetTraceback(exc));
+			py_log_exception(q->r, what);
+		}
+		areq_finish(q, BG_ERROR);
+	} else if (cancelled)
+		areq_finish(q, BG_ERROR);
+	else {
+		if (q->r != NULL && !q->started)
+			py.srv->log(q->r, BG_LOG_ERROR, "python: ASGI "
+			    "application returned without starting a "
+			    "response");
+		areq_finish(q, BG_OK);
+	}
+	goto out;
+fail:
+	py_log_exception(q->r, "asgi: inspecting the finished task failed");
+	areq_finish(q, BG_ERROR);
+out:
+	Py_XDECREF(exc);
+	Py_CLEAR(q->task);
+	Py_DECREF(self);
+	Py_RETURN_NONE;
+}
+
+/* BG_EV_*: the body came, the output drained, the client is gone. */
+static void
+asgi_event(bg_request *r, unsigned events, void *arg)
+{
+	struct areq *q = arg;
+	PyObject *f, *m, *res;
+
+	(void)r;
+	Py_INCREF(q);
+	if ((events & BG_EV_GONE) && !q->gone) {
+		int woken = q->recv_fut != NULL || q->send_fut != NULL;
+
+		q->gone = 1;
+		if (q->send_fut != NULL) {
+			f = q->send_fut;
+			q->send_fut = NULL;
+			fut_resolve(f, asgi.s_set_exception,
+			    PyObject_CallOneArg(asgi.disconnected,
+			    asgi.s_http_disconnect));
+			Py_DECREF(f);
+		}
+		if (q->recv_fut != NULL) {
+			f = q->recv_fut;
+			q->recv_fut = NULL;
+			fut_resolve(f, asgi.s_set_result,
+			    msg_new(asgi.s_http_disconnect));
+			Py_DECREF(f);
+		}
+		/* Waiting on something else (a sleep, a database): the
+		 * answer will not reach anyone; --timeout ends it here. */
+		if (!woken && q->task != NULL) {
+			if ((res = PyObject_CallMethodNoArgs(q->task,
+			    asgi.s_cancel)) == NULL)
+				py_log_exception(q->r, "asgi: cancel failed");
+			Py_XDECREF(res);
+		}
+	}
+	if ((events & BG_EV_BODY) && q->recv_fut != NULL && !q->body_eof &&
+	    q->r != NULL) {
+		m = body_message(q);
+		if (m == NULL)
+			py_log_exception(q->r, "asgi: reading the body failed");
+		else if (m != Py_None) {
+			f = q->recv_fut;
+			q->recv_fut = NULL;
+			fut_resolve(f, asgi.s_set_result, m);
+			Py_DECREF(f);
+		}
+	}
+	if ((events & BG_EV_DRAINED) && q->send_fut != NULL) {
+		f = q->send_fut;
+		q->send_fut = NULL;
+		Py_INCREF(Py_None);
+		fut_resolve(f, asgi.s_set_result, Py_None);
+		Py_DECREF(f);
+	}
+	Py_DECREF(q);
+}
+
+/* A variable as str (UTF-8, undecodable bytes replaced), or NULL. */
+static PyObject *
+var_str(bg_request *r, const char *name)
+{
+	size_t n;
+	const char *v = py.srv->var(r, name, &n);
+
+	if (v == NULL || n == 0) {
+		Py_INCREF(asgi.s_empty);
+		return asgi.s_empty;
+	}
+	return PyUnicode_DecodeUTF8(v, (Py_ssize_t)n, "replace");
+}
+
+static PyObject *
+var_bytes(bg_request *r, const char *name)
+{
+	size_t n;
+	const char *v = py.srv->var(r, name, &n);
+
+	return PyBytes_FromStringAndSize(v != NULL ? v : "",
+	    v != NULL ? (Py_ssize_t)n : 0);
+}
+
+/* [host, port] from two variables; None without the host.  A Unix
+ * socket (no port) gives [path, None] (spec 2.2). */
+static PyObject *
+addr_pair(bg_request *r, const char *host, const char *port)
+{
+	const char *h, *p;
+	size_t hn, pn;
+	PyObject *hs, *ps;
+	char num[16];
+
+	if ((h = py.srv->var(r, host, &hn)) == NULL || hn == 0)
+		Py_RETURN_NONE;
+	if ((hs = PyUnicode_DecodeUTF8(h, (Py_ssize_t)hn, "replace")) ==
+	    NULL)
+		return NULL;
+	if ((p = py.srv->var(r, port, &pn)) != NULL && pn > 0 &&
+	    pn < sizeof(num)) {
+		memcpy(num, p, pn);
+		num[pn] = '\0';
+		ps = PyLong_FromString(num, NULL, 10);
+		if (ps == NULL)
+			PyErr_Clear();
+	} else
+		ps = NULL;
+	if (ps == NULL) {
+		Py_INCREF(Py_None);
+		ps = Py_None;
+	}
+	return Py_BuildValue("(NN)", hs, ps);
+}
+
+/* "TLSv1.3" (SSL_PROTOCOL, as nginx passes it) as the spec's number. */
+static PyObject *
+tls_version(bg_request *r)
+{
+	static const struct {
+		const char *name;
+		long v;
+	} names[] = {
+		{ "TLSv1.3", 0x0304 }, { "TLSv1.2", 0x0303 },
+		{ "TLSv1.1", 0x0302 }, { "TLSv1", 0x0301 },
+	};
+	const char *v = py.srv->var(r, "SSL_PROTOCOL", NULL);
+	size_t i;
+
+	for (i = 0; v != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(v, names[i].name) == 0)
+			return PyLong_FromLong(names[i].v);
+	Py_RETURN_NONE;
+}
+
+/* scope["extensions"]: pathsend and zerocopysend; tls over HTTPS. */
+static PyObject *
+extensions(bg_request *r, int https)
+{
+	PyObject *e = PyDict_Copy(asgi.ext_proto), *tls = NULL, *chain = NULL;
+	PyObject *ver = NULL;
+
+	if (e == NULL || !https)
+		return e;
+	if ((tls = PyDict_New()) == NULL || (chain = PyList_New(0)) == NULL ||
+	    (ver = tls_version(r)) == NULL ||
+	    PyDict_SetItemString(tls, "server_cert", Py_None) == -1 ||
+	    PyDict_SetItemString(tls, "client_cert_chain", chain) == -1 ||
+	    PyDict_SetItemString(tls, "client_cert_name", Py_None) == -1 ||
+	    PyDict_SetItemString(tls, "client_cert_error", Py_None) == -1 ||
+	    PyDict_SetItemString(tls, "tls_version", ver) == -1 ||
+	    PyDict_SetItemString(tls, "cipher_suite", Py_None) == -1 ||
+	    PyDict_SetItem(e, asgi.k_tls, tls) == -1)
+		Py_CLEAR(e);
+	Py_XDECREF(ver);
+	Py_XDECREF(chain);
+	Py_XDECREF(tls);
+	return e;
+}
+
+/* scope["headers"]: HTTP_* back to lower-case field names, in the order
+ * bridge received them (a field sent twice arrives joined, RFC 9110
+ * section 5.3); CONTENT_TYPE and CONTENT_LENGTH are fields too. */
+static PyObject *
+headers_list(bg_request *r)
+{
+	size_t i, j, n = py.srv->var_count(r);
+	const struct bg_var *v;
+	PyObject *list = PyList_New(0), *name, *value, *pair;
+	const char *src;
+	char *dst;
+	size_t len;
+
+	if (list == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if ((v = py.srv->var_at(r, i)) == NULL)
+			break;
+		if (v->name_len > 5 && memcmp(v->name, "HTTP_", 5) == 0) {
+			src = v->name + 5;
+			len = v->name_len - 5;
+		} else if ((v->name_len == 12 && memcmp(v->name,
+		    "CONTENT_TYPE", 12) == 0) || (v->name_len == 14 &&
+		    memcmp(v->name, "CONTENT_LENGTH", 14) == 0)) {
+			src = v->name;
+			len = v->name_len;
+		} else
+			continue;
+		if ((name = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len)) ==
+		    NULL)
+			goto fail;
+		dst = PyBytes_AS_STRING(name);
+		for (j = 0; j < len; j++)
+			dst[j] = src[j] == '_' ? '-' : (src[j] >= 'A' &&
+			    src[j] <= 'Z') ? (char)(src[j] + 32) : src[j];
+		if ((value = PyBytes_FromStringAndSize(v->value,
+		    (Py_ssize_t)v->value_len)) == NULL) {
+			Py_DECREF(name);
+			goto fail;
+		}
+		pair = PyTuple_New(2);
+		if (pair == NULL) {
+			Py_DECREF(name);
+			Py_DECREF(value);
+			goto fail;
+		}
+		PyTuple_SET_ITEM(pair, 0, name);
+		PyTuple_SET_ITEM(pair, 1, value);
+		if (PyList_Append(list, pair) == -1) {
+			Py_DECREF(pair);
+			goto fail;
+		}
+		Py_DECREF(pair);
+	}
+	return list;
+fail:
+	Py_DECREF(list);
+	return NULL;
+}
+
+/* Set key to v (stolen) in d; NULL v fails. */
+static int
+set_steal(PyObject *d, PyObject *key, PyObject *v)
+{
+	int rc;
+
+	if (v == NULL)
+		return -1;
+	rc = PyDict_SetItem(d, key, v);
+	Py_DECREF(v);
+	return rc;
+}
+
+static PyObject *
+method_str(bg_request *r)
+{
+	size_t n, i;
+	const char *m = py.srv->var(r, "REQUEST_METHOD", &n);
+
+	if (m == NULL)
+		m = "GET", n = 3;
+	for (i = 0; i < sizeof(asgi_method_names) /
+	    sizeof(asgi_method_names[0]); i++)
+		if (strlen(asgi_method_names[i]) == n &&
+		    memcmp(asgi_method_names[i], m, n) == 0) {
+			Py_INCREF(asgi.methods[i]);
+			return asgi.methods[i];
+		}
+	return PyUnicode_DecodeLatin1(m, (Py_ssize_t)n, NULL);
+}
+
+/* The HTTP connection scope (www.rst "HTTP Connection Scope"). */
+static PyObject *
+scope_new(bg_request *r)
+{
+	PyObject *s = PyDict_Copy(asgi.scope_proto), *v, *root, *pi, *path;
+	const char *proto, *uri, *q, *https;
+	size_t n, un;
+	int is_https;
+
+	if (s == NULL)
+		return NULL;
+	proto = py.srv->var(r, "SERVER_PROTOCOL", &n);
+	v = proto != NULL && n == 8 && memcmp(proto, "HTTP/1.0", 8) == 0 ?
+	    asgi.s_10 : proto != NULL && n >= 6 && proto[5] == '2' ?
+	    asgi.s_2 : asgi.s_11;
+	if (PyDict_SetItem(s, asgi.k_http_version, v) == -1)
+		goto fail;
+	https = py.srv->var(r, "HTTPS", NULL);
+	is_https = https != NULL && strcasecmp(https, "on") == 0;
+	if (!is_https) {
+		const char *sc = py.srv->var(r, "REQUEST_SCHEME", &n);
+
+		is_https = sc != NULL && n == 5 && memcmp(sc, "https", 5) == 0;
+	}
+	if (PyDict_SetItem(s, asgi.k_scheme, is_https ? asgi.s_https :
+	    asgi.s_http) == -1 ||
+	    set_steal(s, asgi.k_method, method_str(r)) == -1)
+		goto fail;
+	/* path is the whole target's path, root_path included (the spec's
+	 * "HTTP request target excluding any query string"). */
+	if ((root = var_str(r, "SCRIPT_NAME")) == NULL)
+		goto fail;
+	if (PyDict_SetItem(s, asgi.k_root_path, root) == -1 ||
+	    (pi = var_str(r, "PATH_INFO")) == NULL) {
+		Py_DECREF(root);
+		goto fail;
+	}
+	if (PyUnicode_GET_LENGTH(root) == 0) {
+		path = pi;
+		Py_INCREF(path);
+	} else
+		path = PyUnicode_Concat(root, pi);
+	Py_DECREF(root);
+	Py_DECREF(pi);
+	if (set_steal(s, asgi.k_path, path) == -1)
+		goto fail;
+	uri = py.srv->var(r, "REQUEST_URI", &un);
+	if (uri == NULL)
+		v = var_bytes(r, "PATH_INFO");
+	else {
+		q = memchr(uri, '?', un);
+		v = PyBytes_FromStringAndSize(uri, q != NULL ? q - uri :
+		    (Py_ssize_t)un);
+	}
+	if (set_steal(s, asgi.k_raw_path, v) == -1 ||
+	    set_steal(s, asgi.k_query_string, var_bytes(r, "QUERY_STRING")) ==
+	    -1 ||
+	    set_steal(s, asgi.k_headers, headers_list(r)) == -1 ||
+	    set_steal(s, asgi.k_client, addr_pair(r, "REMOTE_ADDR",
+	    "REMOTE_PORT")) == -1 ||
+	    set_steal(s, asgi.k_server, addr_pair(r, "SERVER_ADDR",
+	    "SERVER_PORT")) == -1 ||
+	    set_steal(s, asgi.k_state, PyDict_Copy(asgi.state)) == -1 ||
+	    set_steal(s, asgi.k_extensions, extensions(r, is_https)) == -1)
+		goto fail;
+	return s;
+fail:
+	Py_DECREF(s);
+	return NULL;
+}
+
+int
+asgi_handle(bg_request *r)
+{
+	struct areq *q;
+	PyObject *scope = NULL, *args[3] = { NULL, NULL, NULL }, *coro = NULL;
+	PyObject *done = NULL, *res;
+	int64_t cl;
+
+	if ((q = PyObject_New(struct areq, &areq_type)) == NULL)
+		goto fail;
+	q->r = r;
+	q->task = q->recv_fut = q->send_fut = NULL;
+	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
+	q->owned = 0;
+	q->rid[0] = '\0';
+	cl = py.srv->content_length(r);
+	q->body_left = cl;
+	if ((scope = scope_new(r)) == NULL ||
+	    (args[1] = PyCFunction_New(&receive_def, (PyObject *)q)) == NULL ||
+	    (args[2] = PyCFunction_New(&send_def, (PyObject *)q)) == NULL)
+		goto fail;
+	args[0] = scope;
+	if ((coro = PyObject_Vectorcall(py.app, args, 3, NULL)) == NULL)
+		goto fail;
+	if ((q->task = PyObject_CallOneArg(asgi.create_task, coro)) == NULL ||
+	    (done = PyCFunction_New(&done_def, (PyObject *)q)) == NULL ||
+	    (res = PyObject_CallMethodOneArg(q->task, asgi.s_add_done,
+	    done)) == NULL)
+		goto fail_task;
+	Py_DECREF(res);
+	if (py.srv->on_event(r, asgi_event, q) == -1) {
+		PyErr_SetString(PyExc_RuntimeError, "on_event failed");
+		goto fail_task;
+	}
+	/* The server's reference, dropped at finish(). */
+	q->owned = 1;
+	Py_INCREF(q);
+	Py_DECREF(done);
+	Py_DECREF(coro);
+	Py_DECREF(args[2]);
+	Py_DECREF(args[1]);
+	Py_DECREF(scope);
+	Py_DECREF(q);
+	return BG_PENDING;
+fail_task:
+	/* No finish() follows BG_ERROR: the task must not call it. */
+	if (q->task != NULL) {
+		res = PyObject_CallMethodNoArgs(q->task, asgi.s_cancel);
+		Py_XDECREF(res);
+	}
+fail:
+	py_log_exception(r, "calling the ASGI application failed");
+	if (q != NULL)
+		q->r = NULL;
+	Py_XDECREF(done);
+	Py_XDECREF(coro);
+	Py_XDECREF(args[2]);
+	Py_XDECREF(args[1]);
+	Py_XDECREF(scope);
+	Py_XDECREF(q);
+	return BG_ERROR;
+}
+
+/*
+ * Set-up, lifespan, run().
+ */
+
+static PyObject *
+intern(const char *s)
+{
+	return PyUnicode_InternFromString(s);
+}
+
+int
+asgi_detect(PyObject *app)
+{
+	PyObject *fn = PyDict_GetItemString(asgi.helpers, "is_asgi"), *res;
+	int yes;
+
+	if (fn == NULL || (res = PyObject_CallOneArg(fn, app)) == NULL)
+		return -1;
+	yes = PyObject_IsTrue(res);
+	Py_DECREF(res);
+	return yes;
+}
+
+int
+asgi_init(int forced, const char *loop_kind, unsigned graceful)
+{
+	PyObject *code = NULL, *res = NULL, *a = NULL, *v;
+	size_t i;
+	int rc = -1;
+
+	asgi.forced = forced;
+	snprintf(asgi.loop_kind, sizeof(asgi.loop_kind), "%s",
+	    loop_kind != NULL ? loop_kind : "asyncio");
+	asgi.graceful = graceful > 0 ? graceful : 30;
+	if (PyType_Ready(&ready_type) == -1 || PyType_Ready(&areq_type) == -1)
+		return -1;
+	if ((asgi.helpers = PyDict_New()) == NULL ||
+	    PyDict_SetItemString(asgi.helpers, "__builtins__",
+	    PyEval_GetBuiltins()) == -1 ||
+	    (code = Py_CompileString(asgi_helpers, "<bridge asgi>",
+	    Py_file_input)) == NULL ||
+	    (res = PyEval_EvalCode(code, asgi.helpers, asgi.helpers)) == NULL)
+		goto out;
+#define I(f, s) if ((asgi.f = intern(s)) == NULL) goto out
+	I(k_type, "type"); I(k_asgi, "asgi"); I(k_http_version,
+	    "http_version"); I(k_method, "method"); I(k_scheme, "scheme");
+	I(k_path, "path"); I(k_raw_path, "raw_path"); I(k_query_string,
+	    "query_string"); I(k_root_path, "root_path"); I(k_headers,
+	    "headers"); I(k_client, "client"); I(k_server, "server");
+	I(k_state, "state"); I(k_extensions, "extensions"); I(k_body, "body");
+	I(k_more_body, "more_body"); I(k_status, "status"); I(k_trailers,
+	    "trailers"); I(k_file, "file"); I(k_offset, "offset");
+	I(k_count, "count"); I(k_tls, "tls");
+	I(s_http, "http"); I(s_https, "https"); I(s_empty, "");
+	I(s_10, "1.0"); I(s_11, "1.1"); I(s_2, "2");
+	I(s_http_request, "http.request"); I(s_http_disconnect,
+	    "http.disconnect"); I(s_start, "http.response.start");
+	I(s_body, "http.response.body"); I(s_pathsend,
+	    "http.response.pathsend"); I(s_zerocopysend,
+	    "http.response.zerocopysend"); I(s_trailers_msg,
+	    "http.response.trailers"); I(s_add_done, "add_done_callback");
+	I(s_set_result, "set_result"); I(s_set_exception, "set_exception");
+	I(s_done, "done"); I(s_cancel, "cancel"); I(s_fileno, "fileno");
+	I(s_cancelled, "cancelled");
+#undef I
+	for (i = 0; i < sizeof(asgi.methods) / sizeof(asgi.methods[0]); i++)
+		if ((asgi.methods[i] = intern(asgi_method_names[i])) == NULL)
+			goto out;
+	if ((asgi.disconnected = PyErr_NewExceptionWithDoc(
+	    "bridge.ClientDisconnected", "send() after the client went away "
+	    "(ASGI HTTP spec 2.4)", PyExc_OSError, NULL)) == NULL)
+		goto out;
+	/* The constant part of every scope; "asgi" is shared: no
+	 * framework writes to it, and a copy per request is measurable. */
+	if ((asgi.scope_proto = PyDict_New()) == NULL ||
+	    (a = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version",
+	    "2.5")) == NULL ||
+	    PyDict_SetItem(asgi.scope_proto, asgi.k_type, asgi.s_http) == -1 ||
+	    PyDict_SetItem(asgi.scope_proto, asgi.k_asgi, a) == -1)
+		goto out;
+	if ((asgi.ext_proto = PyDict_New()) == NULL)
+		goto out;
+	if ((v = PyDict_New()) == NULL)
+		goto out;
+	if (PyDict_SetItem(asgi.ext_proto, asgi.s_pathsend, v) == -1 ||
+	    PyDict_SetItem(asgi.ext_proto, asgi.s_zerocopysend, v) == -1) {
+		Py_DECREF(v);
+		goto out;
+	}
+	Py_DECREF(v);
+	if ((asgi.state = PyDict_New()) == NULL)
+		goto out;
+	rc = 0;
+out:
+	Py_XDECREF(a);
+	Py_XDECREF(res);
+	Py_XDECREF(code);
+	return rc;
+}
+
+int
+asgi_forced(void)
+{
+	return asgi.forced;
+}
+
+/* In each worker: the loop, then lifespan startup.  GIL held.
+ * Returns 0, or -1 after logging (startup failed: bridge stops). */
+int
+asgi_worker_init(void)
+{
+	PyObject *fn, *cls, *res = NULL;
+	const char *kind, *text;
+	int rc = -1;
+
+	if (py.srv->size <= offsetof(struct bg_server, loop_run_once) ||
+	    py.srv->loop_fd == NULL || py.srv->loop_run_once == NULL ||
+	    py.srv->on_event == NULL || py.srv->finish == NULL) {
+		py.srv->log(NULL, BG_LOG_ERROR, "python: this bridge cannot "
+		    "run ASGI applications (no asynchronous gateway)");
+		return -1;
+	}
+	fn = PyDict_GetItemString(asgi.helpers, "new_loop");
+	if ((asgi.loop = PyObject_CallFunction(fn, "s", asgi.loop_kind)) ==
+	    NULL) {
+		py_log_exception(NULL, strcmp(asgi.loop_kind, "uvloop") == 0 ?
+		    "--asgi-loop uvloop: cannot start uvloop (Debian: apt "
+		    "install python3-uvloop)" : "cannot start the asyncio "
+		    "loop");
+		return -1;
+	}
+	if ((asgi.call_soon = PyObject_GetAttrString(asgi.loop,
+	    "call_soon")) == NULL ||
+	    (asgi.call_later = PyObject_GetAttrString(asgi.loop,
+	    "call_later")) == NULL ||
+	    (asgi.create_task = PyObject_GetAttrString(asgi.loop,
+	    "create_task")) == NULL ||
+	    (asgi.create_future = PyObject_GetAttrString(asgi.loop,
+	    "create_future")) == NULL ||
+	    (asgi.tick_fn = PyCFunction_New(&tick_def, NULL)) == NULL ||
+	    (asgi.timer_fn = PyCFunction_New(&timer_def, NULL)) == NULL) {
+		py_log_exception(NULL, "asgi: setting up the loop failed");
+		return -1;
+	}
+	cls = PyDict_GetItemString(asgi.helpers, "Lifespan");
+	if ((asgi.lifespan = PyObject_CallFunctionObjArgs(cls, py.app,
+	    asgi.loop, NULL)) == NULL ||
+	    (res = PyObject_CallMethod(asgi.lifespan, "startup", NULL)) ==
+	    NULL) {
+		py_log_exception(NULL, "asgi: lifespan startup failed");
+		goto out;
+	}
+	if (!PyArg_ParseTuple(res, "ss", &kind, &text)) {
+		py_log_exception(NULL, "asgi: lifespan startup");
+		goto out;
+	}
+	if (strcmp(kind, "failed") == 0) {
+		py.srv->log(NULL, BG_LOG_ERROR, "python: ASGI lifespan "
+		    "startup failed: %s", text[0] != '\0' ? text :
+		    "(no message)");
+		goto out;
+	}
+	if (strcmp(kind, "ok") == 0) {
+		Py_DECREF(asgi.state);
+		if ((asgi.state = PyObject_GetAttrString(asgi.lifespan,
+		    "state")) == NULL || !PyDict_Check(asgi.state)) {
+			py_log_exception(NULL, "asgi: lifespan state");
+			goto out;
+		}
+		py.srv->log(NULL, BG_LOG_DEBUG, "python: ASGI lifespan "
+		    "startup complete");
+	} else {
+		/* Spec: an application that raises (or returns) instead
+		 * of answering does not do lifespan; carry on without. */
+		const char *last = text, *p;
+
+		for (p = text; *p != '\0'; p++)
+			if (*p == '\n' && p[1] != '\0')
+				last = p + 1;
+		py.srv->log(NULL, BG_LOG_INFO, "python: the application does "
+		    "not support ASGI lifespan (it %s%s%.*s); serving without",
+		    kind, last[0] != '\0' ? ": " : "",
+		    (int)strcspn(last, "\n"), last);
+	}
+	rc = 0;
+out:
+	Py_XDECREF(res);
+	return rc;
+}
+
+/* After run()'s loop: lifespan shutdown, bounded. */
+static void
+lifespan_shutdown(void)
+{
+	PyObject *res;
+	const char *kind, *text;
+
+	if (asgi.lifespan == NULL)
+		return;
+	res = PyObject_CallMethod(asgi.lifespan, "shutdown", "d",
+	    asgi.graceful);
+	if (res == NULL || !PyArg_ParseTuple(res, "ss", &kind, &text)) {
+		py_log_exception(NULL, "asgi: lifespan shutdown failed");
+		Py_XDECREF(res);
+		return;
+	}
+	if (strcmp(kind, "failed") == 0 || strcmp(kind, "raised") == 0)
+		py.srv->log(NULL, BG_LOG_ERROR, "python: ASGI lifespan "
+		    "shutdown failed: %s", text);
+	else if (strcmp(kind, "timeout") == 0)
+		py.srv->log(NULL, BG_LOG_ERROR, "python: ASGI lifespan "
+		    "shutdown did not complete within %.0f s", asgi.graceful);
+	Py_DECREF(res);
+}
+
+int
+asgi_run(void *ctx)
+{
+	PyObject *res, *fd;
+	int rc = -1;
+
+	(void)ctx;
+	if (py_enter() == -1)
+		return -1;
+	if ((fd = PyLong_FromLong(py.srv->loop_fd())) == NULL)
+		goto out;
+	res = PyObject_CallMethod(asgi.loop, "add_reader", "OO", fd,
+	    asgi.tick_fn);
+	Py_DECREF(fd);
+	if (res == NULL)
+		goto out;
+	Py_DECREF(res);
+	kick();
+	if ((res = PyObject_CallMethod(asgi.loop, "run_forever", NULL)) ==
+	    NULL)
+		goto out;
+	Py_DECREF(res);
+	if ((res = PyObject_CallMethod(asgi.loop, "remove_reader", "i",
+	    py.srv->loop_fd())) != NULL)
+		Py_DECREF(res);
+	PyErr_Clear();
+	if (asgi.timer != NULL) {
+		res = PyObject_CallMethodNoArgs(asgi.timer, asgi.s_cancel);
+		Py_XDECREF(res);
+		Py_CLEAR(asgi.timer);
+		PyErr_Clear();
+	}
+	lifespan_shutdown();
+	rc = 0;
+out:
+	if (rc == -1)
+		py_log_exception(NULL, "asgi: the event loop failed");
+	py_leave();
+	return rc;
+}
