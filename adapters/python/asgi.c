@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -480,7 +481,7 @@ areq_finish(struct areq *q, int rc)
 
 	if (r == NULL)
 		return;
-	snprintf(q->rid, sizeof(q->rid), "%s", py.srv->request_id(r));
+	strncpy(q->rid, py.srv->request_id(r), sizeof(q->rid) - 1);
 	q->r = NULL;
 	py.srv->finish(r, rc);
 	kick();
@@ -1053,54 +1054,99 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 	Py_DECREF(q);
 }
 
-/* A variable as str (UTF-8, undecodable bytes replaced), or NULL. */
-static PyObject *
-var_str(bg_request *r, const char *name)
+/* Set key to v (stolen) in d; NULL v fails. */
+static int
+set_steal(PyObject *d, PyObject *key, PyObject *v)
 {
-	size_t n;
-	const char *v = py.srv->var(r, name, &n);
+	int rc;
 
-	if (v == NULL || n == 0) {
+	if (v == NULL)
+		return -1;
+	rc = PyDict_SetItem(d, key, v);
+	Py_DECREF(v);
+	return rc;
+}
+
+/*
+ * The variables the scope is made of, found in one pass over the
+ * request's (the server's var() searches them all on each call).
+ */
+enum {
+	V_METHOD, V_PROTOCOL, V_HTTPS, V_SCHEME, V_SCRIPT, V_PATH, V_URI,
+	V_QUERY, V_RADDR, V_RPORT, V_SADDR, V_SPORT, V_SSL_PROTOCOL, V_MAX
+};
+
+static const struct {
+	const char *name;
+	size_t len;
+} scope_vars[V_MAX] = {
+#define N(s) { s, sizeof(s) - 1 }
+	N("REQUEST_METHOD"), N("SERVER_PROTOCOL"), N("HTTPS"),
+	N("REQUEST_SCHEME"), N("SCRIPT_NAME"), N("PATH_INFO"),
+	N("REQUEST_URI"), N("QUERY_STRING"), N("REMOTE_ADDR"),
+	N("REMOTE_PORT"), N("SERVER_ADDR"), N("SERVER_PORT"),
+	N("SSL_PROTOCOL"),
+#undef N
+};
+
+struct scope_in {
+	const struct bg_var *v[V_MAX];
+};
+
+static int
+is_var(const struct bg_var *v, const char *name, size_t len)
+{
+	return v->name_len == len && memcmp(v->name, name, len) == 0;
+}
+
+static int
+is_value(const struct bg_var *v, const char *value, size_t len)
+{
+	return v->value_len == len && memcmp(v->value, value, len) == 0;
+}
+
+/* A variable as str (UTF-8, undecodable bytes replaced). */
+static PyObject *
+var_str(const struct bg_var *v)
+{
+	if (v == NULL || v->value_len == 0) {
 		Py_INCREF(asgi.s_empty);
 		return asgi.s_empty;
 	}
-	return PyUnicode_DecodeUTF8(v, (Py_ssize_t)n, "replace");
+	return PyUnicode_DecodeUTF8(v->value, (Py_ssize_t)v->value_len,
+	    "replace");
 }
 
 static PyObject *
-var_bytes(bg_request *r, const char *name)
+var_bytes(const struct bg_var *v)
 {
-	size_t n;
-	const char *v = py.srv->var(r, name, &n);
-
-	return PyBytes_FromStringAndSize(v != NULL ? v : "",
-	    v != NULL ? (Py_ssize_t)n : 0);
+	return PyBytes_FromStringAndSize(v != NULL ? v->value : "",
+	    v != NULL ? (Py_ssize_t)v->value_len : 0);
 }
 
 /* [host, port] from two variables; None without the host.  A Unix
  * socket (no port) gives [path, None] (spec 2.2). */
 static PyObject *
-addr_pair(bg_request *r, const char *host, const char *port)
+addr_pair(const struct bg_var *h, const struct bg_var *p)
 {
-	const char *h, *p;
-	size_t hn, pn;
-	PyObject *hs, *ps;
-	char num[16];
+	PyObject *hs, *ps = NULL;
+	long port = 0;
+	size_t i;
 
-	if ((h = py.srv->var(r, host, &hn)) == NULL || hn == 0)
+	if (h == NULL || h->value_len == 0)
 		Py_RETURN_NONE;
-	if ((hs = PyUnicode_DecodeUTF8(h, (Py_ssize_t)hn, "replace")) ==
-	    NULL)
+	if ((hs = PyUnicode_DecodeUTF8(h->value, (Py_ssize_t)h->value_len,
+	    "replace")) == NULL)
 		return NULL;
-	if ((p = py.srv->var(r, port, &pn)) != NULL && pn > 0 &&
-	    pn < sizeof(num)) {
-		memcpy(num, p, pn);
-		num[pn] = '\0';
-		ps = PyLong_FromString(num, NULL, 10);
-		if (ps == NULL)
-			PyErr_Clear();
-	} else
-		ps = NULL;
+	if (p != NULL && p->value_len > 0 && p->value_len < 7) {
+		for (i = 0; i < p->value_len && p->value[i] >= '0' &&
+		    p->value[i] <= '9'; i++)
+			port = port * 10 + (p->value[i] - '0');
+		if (i == p->value_len && (ps = PyLong_FromLong(port)) == NULL) {
+			Py_DECREF(hs);
+			return NULL;
+		}
+	}
 	if (ps == NULL) {
 		Py_INCREF(Py_None);
 		ps = Py_None;
@@ -1110,7 +1156,7 @@ addr_pair(bg_request *r, const char *host, const char *port)
 
 /* "TLSv1.3" (SSL_PROTOCOL, as nginx passes it) as the spec's number. */
 static PyObject *
-tls_version(bg_request *r)
+tls_version(const struct bg_var *v)
 {
 	static const struct {
 		const char *name;
@@ -1119,18 +1165,18 @@ tls_version(bg_request *r)
 		{ "TLSv1.3", 0x0304 }, { "TLSv1.2", 0x0303 },
 		{ "TLSv1.1", 0x0302 }, { "TLSv1", 0x0301 },
 	};
-	const char *v = py.srv->var(r, "SSL_PROTOCOL", NULL);
 	size_t i;
 
 	for (i = 0; v != NULL && i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(v, names[i].name) == 0)
+		if (is_value(v, names[i].name, strlen(names[i].name)))
 			return PyLong_FromLong(names[i].v);
 	Py_RETURN_NONE;
 }
 
-/* scope["extensions"]: pathsend and zerocopysend; tls over HTTPS. */
+/* scope["extensions"]: pathsend and zerocopysend; tls over HTTPS, with
+ * what the server knows (nothing of certificates: None and []). */
 static PyObject *
-extensions(bg_request *r, int https)
+extensions(const struct scope_in *in, int https)
 {
 	PyObject *e = PyDict_Copy(asgi.ext_proto), *tls = NULL, *chain = NULL;
 	PyObject *ver = NULL;
@@ -1138,7 +1184,7 @@ extensions(bg_request *r, int https)
 	if (e == NULL || !https)
 		return e;
 	if ((tls = PyDict_New()) == NULL || (chain = PyList_New(0)) == NULL ||
-	    (ver = tls_version(r)) == NULL ||
+	    (ver = tls_version(in->v[V_SSL_PROTOCOL])) == NULL ||
 	    PyDict_SetItemString(tls, "server_cert", Py_None) == -1 ||
 	    PyDict_SetItemString(tls, "client_cert_chain", chain) == -1 ||
 	    PyDict_SetItemString(tls, "client_cert_name", Py_None) == -1 ||
@@ -1153,59 +1199,80 @@ extensions(bg_request *r, int https)
 	return e;
 }
 
-/* scope["headers"]: HTTP_* back to lower-case field names, in the order
- * bridge received them (a field sent twice arrives joined, RFC 9110
- * section 5.3); CONTENT_TYPE and CONTENT_LENGTH are fields too. */
-static PyObject *
-headers_list(bg_request *r)
+/* One header: the field name back from HTTP_NAME (or CONTENT_TYPE),
+ * lower case with '-'. */
+static int
+header_append(PyObject *list, const char *src, size_t len,
+    const struct bg_var *v)
 {
-	size_t i, j, n = py.srv->var_count(r);
-	const struct bg_var *v;
-	PyObject *list = PyList_New(0), *name, *value, *pair;
-	const char *src;
+	PyObject *name, *value, *pair;
 	char *dst;
-	size_t len;
+	size_t j;
+
+	if ((name = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len)) ==
+	    NULL)
+		return -1;
+	dst = PyBytes_AS_STRING(name);
+	for (j = 0; j < len; j++)
+		dst[j] = src[j] == '_' ? '-' : (src[j] >= 'A' &&
+		    src[j] <= 'Z') ? (char)(src[j] + 32) : src[j];
+	if ((value = PyBytes_FromStringAndSize(v->value,
+	    (Py_ssize_t)v->value_len)) == NULL) {
+		Py_DECREF(name);
+		return -1;
+	}
+	if ((pair = PyTuple_New(2)) == NULL) {
+		Py_DECREF(name);
+		Py_DECREF(value);
+		return -1;
+	}
+	PyTuple_SET_ITEM(pair, 0, name);
+	PyTuple_SET_ITEM(pair, 1, value);
+	if (PyList_Append(list, pair) == -1) {
+		Py_DECREF(pair);
+		return -1;
+	}
+	Py_DECREF(pair);
+	return 0;
+}
+
+/*
+ * One pass over the variables: the scope's inputs into in, and
+ * scope["headers"]: HTTP_* back to lower-case field names in the order
+ * bridge received them (a field sent twice arrives joined, RFC 9110
+ * section 5.3); CONTENT_TYPE and CONTENT_LENGTH are fields too.
+ */
+static PyObject *
+scan_vars(bg_request *r, struct scope_in *in)
+{
+	size_t i, k, n = py.srv->var_count(r);
+	const struct bg_var *v;
+	PyObject *list = PyList_New(0);
 
 	if (list == NULL)
 		return NULL;
+	memset(in, 0, sizeof(*in));
 	for (i = 0; i < n; i++) {
 		if ((v = py.srv->var_at(r, i)) == NULL)
 			break;
 		if (v->name_len > 5 && memcmp(v->name, "HTTP_", 5) == 0) {
-			src = v->name + 5;
-			len = v->name_len - 5;
-		} else if ((v->name_len == 12 && memcmp(v->name,
-		    "CONTENT_TYPE", 12) == 0) || (v->name_len == 14 &&
-		    memcmp(v->name, "CONTENT_LENGTH", 14) == 0)) {
-			src = v->name;
-			len = v->name_len;
-		} else
+			if (header_append(list, v->name + 5, v->name_len - 5,
+			    v) == -1)
+				goto fail;
 			continue;
-		if ((name = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len)) ==
-		    NULL)
-			goto fail;
-		dst = PyBytes_AS_STRING(name);
-		for (j = 0; j < len; j++)
-			dst[j] = src[j] == '_' ? '-' : (src[j] >= 'A' &&
-			    src[j] <= 'Z') ? (char)(src[j] + 32) : src[j];
-		if ((value = PyBytes_FromStringAndSize(v->value,
-		    (Py_ssize_t)v->value_len)) == NULL) {
-			Py_DECREF(name);
-			goto fail;
 		}
-		pair = PyTuple_New(2);
-		if (pair == NULL) {
-			Py_DECREF(name);
-			Py_DECREF(value);
-			goto fail;
+		if (is_var(v, "CONTENT_TYPE", 12) ||
+		    is_var(v, "CONTENT_LENGTH", 14)) {
+			if (header_append(list, v->name, v->name_len, v) == -1)
+				goto fail;
+			continue;
 		}
-		PyTuple_SET_ITEM(pair, 0, name);
-		PyTuple_SET_ITEM(pair, 1, value);
-		if (PyList_Append(list, pair) == -1) {
-			Py_DECREF(pair);
-			goto fail;
-		}
-		Py_DECREF(pair);
+		for (k = 0; k < V_MAX; k++)
+			if (in->v[k] == NULL && is_var(v, scope_vars[k].name,
+			    scope_vars[k].len)) {
+				in->v[k] = v;
+				break;
+			}
 	}
 	return list;
 fail:
@@ -1213,71 +1280,64 @@ fail:
 	return NULL;
 }
 
-/* Set key to v (stolen) in d; NULL v fails. */
-static int
-set_steal(PyObject *d, PyObject *key, PyObject *v)
+static PyObject *
+method_str(const struct bg_var *v)
 {
-	int rc;
+	size_t i;
 
 	if (v == NULL)
-		return -1;
-	rc = PyDict_SetItem(d, key, v);
-	Py_DECREF(v);
-	return rc;
-}
-
-static PyObject *
-method_str(bg_request *r)
-{
-	size_t n, i;
-	const char *m = py.srv->var(r, "REQUEST_METHOD", &n);
-
-	if (m == NULL)
-		m = "GET", n = 3;
+		return PyUnicode_FromString("GET");
 	for (i = 0; i < sizeof(asgi_method_names) /
 	    sizeof(asgi_method_names[0]); i++)
-		if (strlen(asgi_method_names[i]) == n &&
-		    memcmp(asgi_method_names[i], m, n) == 0) {
+		if (is_value(v, asgi_method_names[i],
+		    strlen(asgi_method_names[i]))) {
 			Py_INCREF(asgi.methods[i]);
 			return asgi.methods[i];
 		}
-	return PyUnicode_DecodeLatin1(m, (Py_ssize_t)n, NULL);
+	return PyUnicode_DecodeLatin1(v->value, (Py_ssize_t)v->value_len,
+	    NULL);
 }
 
 /* The HTTP connection scope (www.rst "HTTP Connection Scope"). */
 static PyObject *
 scope_new(bg_request *r)
 {
-	PyObject *s = PyDict_Copy(asgi.scope_proto), *v, *root, *pi, *path;
-	const char *proto, *uri, *q, *https;
-	size_t n, un;
+	PyObject *s, *v, *root, *pi, *path, *headers;
+	const struct bg_var *proto, *uri, *sc, *hs;
+	struct scope_in in;
+	const char *q;
 	int is_https;
 
-	if (s == NULL)
+	if ((headers = scan_vars(r, &in)) == NULL)
 		return NULL;
-	proto = py.srv->var(r, "SERVER_PROTOCOL", &n);
-	v = proto != NULL && n == 8 && memcmp(proto, "HTTP/1.0", 8) == 0 ?
-	    asgi.s_10 : proto != NULL && n >= 6 && proto[5] == '2' ?
+	if ((s = PyDict_Copy(asgi.scope_proto)) == NULL ||
+	    PyDict_SetItem(s, asgi.k_headers, headers) == -1) {
+		Py_DECREF(headers);
+		Py_XDECREF(s);
+		return NULL;
+	}
+	Py_DECREF(headers);
+	proto = in.v[V_PROTOCOL];
+	v = proto != NULL && is_value(proto, "HTTP/1.0", 8) ? asgi.s_10 :
+	    proto != NULL && proto->value_len >= 6 && proto->value[5] == '2' ?
 	    asgi.s_2 : asgi.s_11;
 	if (PyDict_SetItem(s, asgi.k_http_version, v) == -1)
 		goto fail;
-	https = py.srv->var(r, "HTTPS", NULL);
-	is_https = https != NULL && strcasecmp(https, "on") == 0;
-	if (!is_https) {
-		const char *sc = py.srv->var(r, "REQUEST_SCHEME", &n);
-
-		is_https = sc != NULL && n == 5 && memcmp(sc, "https", 5) == 0;
-	}
+	hs = in.v[V_HTTPS];
+	sc = in.v[V_SCHEME];
+	is_https = (hs != NULL && hs->value_len == 2 &&
+	    strncasecmp(hs->value, "on", 2) == 0) ||
+	    (sc != NULL && is_value(sc, "https", 5));
 	if (PyDict_SetItem(s, asgi.k_scheme, is_https ? asgi.s_https :
 	    asgi.s_http) == -1 ||
-	    set_steal(s, asgi.k_method, method_str(r)) == -1)
+	    set_steal(s, asgi.k_method, method_str(in.v[V_METHOD])) == -1)
 		goto fail;
 	/* path is the whole target's path, root_path included (the spec's
 	 * "HTTP request target excluding any query string"). */
-	if ((root = var_str(r, "SCRIPT_NAME")) == NULL)
+	if ((root = var_str(in.v[V_SCRIPT])) == NULL)
 		goto fail;
 	if (PyDict_SetItem(s, asgi.k_root_path, root) == -1 ||
-	    (pi = var_str(r, "PATH_INFO")) == NULL) {
+	    (pi = var_str(in.v[V_PATH])) == NULL) {
 		Py_DECREF(root);
 		goto fail;
 	}
@@ -1290,24 +1350,22 @@ scope_new(bg_request *r)
 	Py_DECREF(pi);
 	if (set_steal(s, asgi.k_path, path) == -1)
 		goto fail;
-	uri = py.srv->var(r, "REQUEST_URI", &un);
-	if (uri == NULL)
-		v = var_bytes(r, "PATH_INFO");
+	if ((uri = in.v[V_URI]) == NULL)
+		v = var_bytes(in.v[V_PATH]);
 	else {
-		q = memchr(uri, '?', un);
-		v = PyBytes_FromStringAndSize(uri, q != NULL ? q - uri :
-		    (Py_ssize_t)un);
+		q = memchr(uri->value, '?', uri->value_len);
+		v = PyBytes_FromStringAndSize(uri->value, q != NULL ?
+		    q - uri->value : (Py_ssize_t)uri->value_len);
 	}
 	if (set_steal(s, asgi.k_raw_path, v) == -1 ||
-	    set_steal(s, asgi.k_query_string, var_bytes(r, "QUERY_STRING")) ==
+	    set_steal(s, asgi.k_query_string, var_bytes(in.v[V_QUERY])) ==
 	    -1 ||
-	    set_steal(s, asgi.k_headers, headers_list(r)) == -1 ||
-	    set_steal(s, asgi.k_client, addr_pair(r, "REMOTE_ADDR",
-	    "REMOTE_PORT")) == -1 ||
-	    set_steal(s, asgi.k_server, addr_pair(r, "SERVER_ADDR",
-	    "SERVER_PORT")) == -1 ||
+	    set_steal(s, asgi.k_client, addr_pair(in.v[V_RADDR],
+	    in.v[V_RPORT])) == -1 ||
+	    set_steal(s, asgi.k_server, addr_pair(in.v[V_SADDR],
+	    in.v[V_SPORT])) == -1 ||
 	    set_steal(s, asgi.k_state, PyDict_Copy(asgi.state)) == -1 ||
-	    set_steal(s, asgi.k_extensions, extensions(r, is_https)) == -1)
+	    set_steal(s, asgi.k_extensions, extensions(&in, is_https)) == -1)
 		goto fail;
 	return s;
 fail:
