@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -129,6 +130,7 @@ static void conn_timer(struct http_conn *c);
 static int pending(const struct http_conn *c);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
+static int sink_file(struct req *r, int fd, off_t off, size_t n);
 static int sink_flush(struct req *r);
 static int sink_discard(struct req *r);
 static int sink_gone(struct req *r, struct pollfd *pfd);
@@ -140,7 +142,7 @@ static void async_timeout(struct http_conn *c);
 static const struct resp_sink http_sink = {
 	.head = sink_head,
 	.body = sink_body,
-	.file = NULL,
+	.file = sink_file,
 	.flush = sink_flush,
 	.discard = sink_discard,
 	.gone = sink_gone,
@@ -630,10 +632,35 @@ sink_head(struct req *r)
 	return 0;
 }
 
+/* A file an asynchronous module queued (sink_file) that later bytes must
+ * follow: its rest goes to out first.  Returns 0 or -1. */
+static int
+file_to_out(struct http_conn *c)
+{
+	char chunk[16384];
+	ssize_t n;
+
+	while (c->sbody.fd != -1 && c->sbody.off < c->sbody.end) {
+		n = pread(c->sbody.fd, chunk, c->sbody.end - c->sbody.off <
+		    (off_t)sizeof(chunk) ? (size_t)(c->sbody.end -
+		    c->sbody.off) : sizeof(chunk), c->sbody.off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || buf_append(&c->out, chunk, (size_t)n) == -1)
+			return -1;
+		c->sbody.off += n;
+	}
+	static_body_close(&c->sbody);
+	return 0;
+}
+
 static int
 sink_body(struct req *r, const void *p, size_t n)
 {
 	struct http_conn *c = r->conn;
+
+	if (c->sbody.fd != -1 && file_to_out(c) == -1)
+		return -1;
 
 	if (c->held) {
 		if (c->hold.len + n <= HTTP_HOLD)
@@ -649,6 +676,47 @@ sink_body(struct req *r, const void *p, size_t n)
 		log_msg(LOG_LEVEL_INFO, r->id, "http: client gone, or the "
 		    "response could not be spooled: %s", strerror(errno));
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The gateway's sendfile().  For an asynchronous module with a length
+ * known (no chunk framing), the file is queued behind out and sent with
+ * sendfile(2) as the client takes it (zero-copy, nothing in memory);
+ * otherwise its bytes are copied as writes.
+ */
+static int
+sink_file(struct req *r, int fd, off_t off, size_t n)
+{
+	struct http_conn *c = r->conn;
+	char chunk[16384];
+	ssize_t got;
+	int own;
+
+	if (r->async && !c->held && !c->resp_chunked && !c->no_body &&
+	    c->sbody.fd == -1 && c->tls == NULL &&
+	    (own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
+		c->sbody.fd = own;
+		c->sbody.off = off;
+		c->sbody.end = off + (off_t)n;
+		return 0;
+	}
+	while (n > 0) {
+		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
+		    off);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			log_msg(LOG_LEVEL_ERROR, r->id, "sendfile: file ended "
+			    "or failed: %s", got == 0 ? "short file" :
+			    strerror(errno));
+			return -1;
+		}
+		if (sink_body(r, chunk, (size_t)got) == -1)
+			return -1;
+		off += got;
+		n -= (size_t)got;
 	}
 	return 0;
 }
@@ -715,7 +783,8 @@ sink_queued(struct req *r)
 	struct http_conn *c = r->conn;
 
 	return c->out.len + c->hold.len + (size_t)(c->spool_len -
-	    c->spool_sent);
+	    c->spool_sent) + (size_t)(c->sbody.fd != -1 ? c->sbody.end -
+	    c->sbody.off : 0);
 }
 
 /* After the module returned: close the framing. */
@@ -756,12 +825,22 @@ reject(struct http_conn *c, int status, const char *why)
 	int n, b;
 
 	log_info("http: fd %d: %s: %d", c->io.fd, why, status);
+	if (c->r != NULL && c->r->pending && !c->r->concluded &&
+	    (c->r->head_sent || c->held)) {
+		/* An asynchronous module has begun its answer (a body too
+		 * large or too slow found late): no error page can follow,
+		 * only the close. */
+		conn_close(c, why);
+		return;
+	}
 	b = snprintf(body, sizeof(body), "%d %s\n", status,
 	    req_status_reason(status));
 	/* Answered by bridge itself, before the module: counted all the
 	 * same (FastCGI's refusals go through done_job()). */
-	scoreboard_request_begin();
-	scoreboard_request_end(status, (uint64_t)b, 0);
+	if (c->r == NULL || !c->r->pending) {
+		scoreboard_request_begin();
+		scoreboard_request_end(status, (uint64_t)b, 0);
+	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
 	    "Connection: close\r\n\r\n", status, req_status_reason(status),
@@ -771,7 +850,17 @@ reject(struct http_conn *c, int status, const char *why)
 		conn_close(c, "out of memory");
 		return;
 	}
-	req_destroy(c->r);
+	if (c->r != NULL && c->r->pending && !c->r->concluded) {
+		/* The module still has it: told, and it finishes it. */
+		async_account(c);
+		worker_request_done();
+		if (!c->r->finished)
+			req_detach(c->r);
+		else
+			req_destroy(c->r);
+		c->waiting = 0;
+	} else
+		req_destroy(c->r);
 	c->r = NULL;
 	c->closing = 1;
 	c->linger = 1;
