@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -63,10 +64,20 @@ def dechunk(body):
         body = body[n + 2:]
 
 
+def connect(port, timeout=20, tls=False):
+    s = socket.create_connection(("127.0.0.1", port), timeout)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s)
+    return s
+
+
 def request(port, path="/", method="GET", body=None, headers=(),
-            version="1.1", timeout=20):
+            version="1.1", timeout=20, tls=False):
     """One request on its own connection: (status, headers, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout) as s:
+    with connect(port, timeout, tls) as s:
         head = "%s %s HTTP/%s\r\nHost: t\r\nConnection: close\r\n" % (
             method, path, version)
         for k, v in headers:
@@ -100,11 +111,12 @@ def untype(t):
 @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
 class AsgiTest(unittest.TestCase):
     def start(self, *args, app="--asgi asgi_spec:app", env=None,
-              expect_start=True):
+              expect_start=True, listen="--http"):
         self.port = free_port()
         self.tmp = harness.TempDir(self, writable=True)
         self.log_path = self.tmp.join("bridge.log")
-        argv = [BRIDGE, "--http", "127.0.0.1:%d" % self.port,
+        self.tls = listen == "--https"
+        argv = [BRIDGE, listen, "127.0.0.1:%d" % self.port,
                 "--chdir", APPS, "--error-log", self.log_path,
                 "--graceful-timeout", "10"]
         argv += app.split() + list(args) + harness.user_args()
@@ -123,7 +135,8 @@ class AsgiTest(unittest.TestCase):
 
     def answers(self):
         try:
-            return request(self.port, "/pid", timeout=5)[0] > 0
+            return request(self.port, "/pid", timeout=5,
+                           tls=self.tls)[0] > 0
         except OSError:
             return False
 
@@ -232,6 +245,28 @@ class AsgiTest(unittest.TestCase):
         self.assertEqual(untype(sc["query_string"]), ("bytes", "q"))
         status, _, _ = request(self.port, "/other/scope")
         self.assertEqual(status, 404)
+
+    def test_https_scheme_and_tls_extension(self):
+        d = harness.TempDir(self).path
+        key, crt = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-nodes", "-days", "2",
+                        "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-keyout", key, "-out",
+                        crt, "-subj", "/CN=t"], check=True,
+                       capture_output=True, timeout=60)
+        self.start("--cert", crt, "--key", key, listen="--https")
+        status, _, body = request(self.port, "/scope", tls=True)
+        self.assertEqual(status, 200)
+        sc = untype(json.loads(body)["scope"])[1]
+        self.assertEqual(untype(sc["scheme"]), ("str", "https"))
+        tls = untype(untype(sc["extensions"])[1]["tls"])[1]
+        # Mandatory keys (specs/tls.rst); what bridge does not know is
+        # None, an empty chain.
+        self.assertEqual(untype(tls["server_cert"]), ("NoneType", None))
+        self.assertEqual(untype(tls["client_cert_chain"])[1]["items"], [])
+        self.assertIn(untype(tls["tls_version"])[0], ("int", "NoneType"))
+        self.assertIn(untype(tls["cipher_suite"])[0], ("int", "NoneType"))
+        self.assertEqual(untype(tls["client_cert_name"]), ("NoneType", None))
 
     # --- request body -------------------------------------------------------
 
