@@ -174,6 +174,9 @@ static struct {
 	PyObject *lifespan;
 	PyObject *state;	/* lifespan's state, copied per request */
 	PyObject *disconnected;	/* ClientDisconnected (OSError) */
+	PyObject *cancelled_error; /* asyncio.CancelledError */
+	PyObject *server;	/* last scope["server"], shared (a tuple) */
+	char server_key[80];	/* its "addr port" */
 	PyObject *scope_proto;	/* constant scope entries */
 	PyObject *ext_proto;	/* scope["extensions"] without tls */
 	/* interned strings */
@@ -186,7 +189,7 @@ static struct {
 	    *s_http_request, *s_http_disconnect, *s_start, *s_body,
 	    *s_pathsend, *s_zerocopysend, *s_trailers_msg, *s_add_done,
 	    *s_set_result, *s_set_exception, *s_done, *s_cancel, *s_fileno,
-	    *s_cancelled;
+	    *s_cancelled, *s_exception;
 	PyObject *methods[8];	/* GET, POST, ... as str */
 } asgi;
 
@@ -947,18 +950,20 @@ static PyObject *
 areq_done(PyObject *self, PyObject *task)
 {
 	struct areq *q = (struct areq *)self;
-	PyObject *c, *exc = NULL;
+	PyObject *exc = NULL;
 	char what[160];
 	int cancelled;
 
 	Py_INCREF(self);
-	if ((c = PyObject_CallMethodNoArgs(task, asgi.s_cancelled)) == NULL)
-		goto fail;
-	cancelled = PyObject_IsTrue(c);
-	Py_DECREF(c);
-	if (!cancelled && (exc = PyObject_CallMethod(task, "exception",
-	    NULL)) == NULL)
-		goto fail;
+	/* exception() raises CancelledError for a cancelled task. */
+	cancelled = 0;
+	if ((exc = PyObject_CallMethodNoArgs(task, asgi.s_exception)) ==
+	    NULL) {
+		if (!PyErr_ExceptionMatches(asgi.cancelled_error))
+			goto fail;
+		PyErr_Clear();
+		cancelled = 1;
+	}
 	if (exc != NULL && exc != Py_None) {
 		if (q->gone && PyErr_GivenExceptionMatches(exc,
 		    asgi.disconnected)) {
@@ -1152,6 +1157,36 @@ addr_pair(const struct bg_var *h, const struct bg_var *p)
 		ps = Py_None;
 	}
 	return Py_BuildValue("(NN)", hs, ps);
+}
+
+/* scope["server"]: the same for every request on a listener, so the
+ * last one's tuple (immutable) is given again. */
+static PyObject *
+server_pair(const struct scope_in *in)
+{
+	const struct bg_var *a = in->v[V_SADDR], *p = in->v[V_SPORT];
+	size_t an = a != NULL ? a->value_len : 0;
+	size_t pn = p != NULL ? p->value_len : 0;
+	char *k = asgi.server_key;
+
+	if (an + pn + 2 > sizeof(asgi.server_key))
+		return addr_pair(a, p);
+	/* The key: addr, NUL, port, NUL. */
+	if (asgi.server == NULL || memcmp(k, a != NULL ? a->value : "",
+	    an) != 0 || k[an] != '\0' || memcmp(k + an + 1, p != NULL ?
+	    p->value : "", pn) != 0 || k[an + 1 + pn] != '\0') {
+		Py_CLEAR(asgi.server);
+		if ((asgi.server = addr_pair(a, p)) == NULL)
+			return NULL;
+		if (an > 0)
+			memcpy(k, a->value, an);
+		k[an] = '\0';
+		if (pn > 0)
+			memcpy(k + an + 1, p->value, pn);
+		k[an + 1 + pn] = '\0';
+	}
+	Py_INCREF(asgi.server);
+	return asgi.server;
 }
 
 /* "TLSv1.3" (SSL_PROTOCOL, as nginx passes it) as the spec's number. */
@@ -1362,8 +1397,7 @@ scope_new(bg_request *r)
 	    -1 ||
 	    set_steal(s, asgi.k_client, addr_pair(in.v[V_RADDR],
 	    in.v[V_RPORT])) == -1 ||
-	    set_steal(s, asgi.k_server, addr_pair(in.v[V_SADDR],
-	    in.v[V_SPORT])) == -1 ||
+	    set_steal(s, asgi.k_server, server_pair(&in)) == -1 ||
 	    set_steal(s, asgi.k_state, PyDict_Copy(asgi.state)) == -1 ||
 	    set_steal(s, asgi.k_extensions, extensions(&in, is_https)) == -1)
 		goto fail;
@@ -1499,11 +1533,14 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	    "http.response.trailers"); I(s_add_done, "add_done_callback");
 	I(s_set_result, "set_result"); I(s_set_exception, "set_exception");
 	I(s_done, "done"); I(s_cancel, "cancel"); I(s_fileno, "fileno");
-	I(s_cancelled, "cancelled");
+	I(s_cancelled, "cancelled"); I(s_exception, "exception");
 #undef I
 	for (i = 0; i < sizeof(asgi.methods) / sizeof(asgi.methods[0]); i++)
 		if ((asgi.methods[i] = intern(asgi_method_names[i])) == NULL)
 			goto out;
+	if ((asgi.cancelled_error = PyRun_String("asyncio.CancelledError",
+	    Py_eval_input, asgi.helpers, asgi.helpers)) == NULL)
+		goto out;
 	if ((asgi.disconnected = PyErr_NewExceptionWithDoc(
 	    "bridge.ClientDisconnected", "send() after the client went away "
 	    "(ASGI HTTP spec 2.4)", PyExc_OSError, NULL)) == NULL)
