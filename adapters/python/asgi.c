@@ -465,6 +465,30 @@ fut_resolve(PyObject *fut, PyObject *how, PyObject *v)
 	Py_DECREF(v);
 }
 
+/* Is the future in *slot still waited on?  One the application gave up
+ * (cancelled: asyncio.wait_for, Starlette's is_disconnected()) is
+ * dropped, so that what it would have carried is kept for the next
+ * call. */
+static int
+fut_waiting(PyObject **slot)
+{
+	PyObject *res;
+	int done;
+
+	if (*slot == NULL)
+		return 0;
+	if ((res = PyObject_CallMethodNoArgs(*slot, asgi.s_done)) == NULL) {
+		py_log_exception(NULL, "asgi: future.done() failed");
+		done = 1;
+	} else {
+		done = PyObject_IsTrue(res);
+		Py_DECREF(res);
+	}
+	if (done)
+		Py_CLEAR(*slot);
+	return !done;
+}
+
 static PyObject *
 msg_new(PyObject *type)
 {
@@ -568,7 +592,7 @@ areq_receive(PyObject *self, PyObject *unused)
 	PyObject *m;
 
 	(void)unused;
-	if (q->recv_fut != NULL) {
+	if (fut_waiting(&q->recv_fut)) {
 		PyErr_SetString(PyExc_RuntimeError, "receive() called while "
 		    "another receive() is waiting");
 		return NULL;
@@ -914,7 +938,7 @@ areq_send(PyObject *self, PyObject *msg)
 			    "without type");
 		return NULL;
 	}
-	if (q->send_fut != NULL) {
+	if (fut_waiting(&q->send_fut)) {
 		PyErr_SetString(PyExc_RuntimeError, "send() called while "
 		    "another send() is waiting");
 		res = NULL;
@@ -1010,7 +1034,8 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 	(void)r;
 	Py_INCREF(q);
 	if ((events & BG_EV_GONE) && !q->gone) {
-		int woken = q->recv_fut != NULL || q->send_fut != NULL;
+		int woken = fut_waiting(&q->recv_fut) |
+		    fut_waiting(&q->send_fut);
 
 		q->gone = 1;
 		if (q->send_fut != NULL) {
@@ -1037,8 +1062,8 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 			Py_XDECREF(res);
 		}
 	}
-	if ((events & BG_EV_BODY) && q->recv_fut != NULL && !q->body_eof &&
-	    q->r != NULL) {
+	if ((events & BG_EV_BODY) && !q->body_eof && q->r != NULL &&
+	    fut_waiting(&q->recv_fut)) {
 		m = body_message(q);
 		if (m == NULL)
 			py_log_exception(q->r, "asgi: reading the body failed");

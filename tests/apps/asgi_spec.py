@@ -110,6 +110,22 @@ async def app(scope, receive, send):
             more = m.get("more_body", False)
         return await answer(send, 200, body)
 
+    if path == "/receive-abandoned":
+        # A receive() given up (as Starlette's is_disconnected() and
+        # asyncio.wait_for do) must not lose the body nor block the next.
+        try:
+            m = await asyncio.wait_for(receive(), 0.05)
+            EVENTS.append(("abandoned", "got", m["type"]))
+        except asyncio.TimeoutError:
+            EVENTS.append(("abandoned", "timed out"))
+        body = b""
+        more = True
+        while more:
+            m = await receive()
+            body += m.get("body", b"")
+            more = m.get("more_body", False)
+        return await answer(send, 200, body)
+
     if path == "/stream":
         # Chunk 2 only once the client said it saw chunk 1 (/release).
         await send({"type": "http.response.start", "status": 200,

@@ -299,6 +299,18 @@ class AsgiTest(unittest.TestCase):
         self.assertEqual(out["chunks"][0], [7, True])
         self.assertEqual(out["chunks"][-1][1], False)
 
+    def test_abandoned_receive_keeps_body(self):
+        self.start()
+        s = socket.create_connection(("127.0.0.1", self.port), 20)
+        s.sendall(b"POST /receive-abandoned HTTP/1.1\r\nHost: t\r\n"
+                  b"Connection: close\r\nContent-Length: 5\r\n\r\n")
+        self.wait_event(("abandoned", "timed out"))
+        s.sendall(b"hello")
+        data = recv_all(s)
+        s.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+        self.assertEqual(data.partition(b"\r\n\r\n")[2], b"hello")
+
     def test_large_body_echoed(self):
         """3 MB in and out: the server's read window and high water
         (BG_AGAIN, BG_EV_DRAINED) in both directions."""
