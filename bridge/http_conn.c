@@ -136,6 +136,8 @@ static int sink_discard(struct req *r);
 static int sink_gone(struct req *r, struct pollfd *pfd);
 static void sink_kick(struct req *r);
 static size_t sink_queued(struct req *r);
+static int sink_info(struct req *r, int status, const struct req_header *h,
+    size_t n);
 static void async_account(struct http_conn *c);
 static void async_timeout(struct http_conn *c);
 
@@ -148,6 +150,7 @@ static const struct resp_sink http_sink = {
 	.gone = sink_gone,
 	.kick = sink_kick,
 	.queued = sink_queued,
+	.info = sink_info,
 };
 
 /* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
@@ -623,6 +626,9 @@ sink_head(struct req *r)
 
 	c->no_body = c->head_method || !status_has_body(r->status);
 	c->resp_chunked = 0;
+	if (r->want_trailers && r->resp_length < 0 && !c->no_body &&
+	    c->minor >= 1)
+		return commit_streaming(c, r);	/* chunked: trailers fit */
 	if (r->resp_length >= 0 || c->no_body) {
 		/* Length known (or no body at all): send at once. */
 		c->held = 0;
@@ -787,6 +793,38 @@ sink_queued(struct req *r)
 	    c->sbody.off : 0);
 }
 
+/* An informational response (103 Early Hints): before the final head,
+ * and never to an HTTP/1.0 client (RFC 9110 section 15.2). */
+static int
+sink_info(struct req *r, int status, const struct req_header *h, size_t n)
+{
+	struct http_conn *c = r->conn;
+	char line[64];
+	size_t i;
+	int k;
+
+	if (c->minor == 0)
+		return 0;
+	k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
+	    req_status_reason(status));
+	if (buf_append(&c->out, line, (size_t)k) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (buf_append(&c->out, h[i].name, h[i].name_len) == -1 ||
+		    buf_append(&c->out, ": ", 2) == -1 ||
+		    buf_append(&c->out, h[i].value, h[i].value_len) == -1 ||
+		    buf_append(&c->out, "\r\n", 2) == -1)
+			return -1;
+	if (buf_append(&c->out, "\r\n", 2) == -1)
+		return -1;
+	/* Hints are for now: what the socket takes goes at once. */
+	if (conn_flush(c) == -1)
+		return -1;
+	if (r->async)
+		sink_kick(r);
+	return 1;
+}
+
 /* After the module returned: close the framing. */
 static int
 finish_response(struct http_conn *c, struct req *r)
@@ -804,8 +842,22 @@ finish_response(struct http_conn *c, struct req *r)
 		return 0;
 	}
 	if (c->resp_chunked) {
+		size_t i;
+
 		c->resp_chunked = 0;
-		return buf_append(&c->out, "0\r\n\r\n", 5);
+		/* RFC 9112 section 7.1.2: the trailer section. */
+		if (buf_append(&c->out, "0\r\n", 3) == -1)
+			return -1;
+		for (i = 0; i < r->ntrailers; i++) {
+			const struct req_header *t = &r->trailers[i];
+
+			if (buf_append(&c->out, t->name, t->name_len) == -1 ||
+			    buf_append(&c->out, ": ", 2) == -1 ||
+			    buf_append(&c->out, t->value, t->value_len) ==
+			    -1 || buf_append(&c->out, "\r\n", 2) == -1)
+				return -1;
+		}
+		return buf_append(&c->out, "\r\n", 2);
 	}
 	if (!c->keep_alive)
 		c->closing = 1;

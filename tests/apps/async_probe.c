@@ -21,6 +21,8 @@
  *			(502)
  *	/file?PATH	PATH with its Content-Length through sendfile(),
  *			inside handle() (queued behind the head, zero-copy)
+ *	/hints		103 Early Hints with a Link field, then "hints\n"
+ *	/trailers	"body\n" with the trailer field X-Checksum: 42
  *	/stats		"gone=G drained=D again=A finished=F live=L\n":
  *			events seen by this worker
  *	anything else	"async\n" (BG_OK inside handle())
@@ -288,6 +290,23 @@ ap_handle(void *ctx, bg_request *r)
 		return answer(r, "now\n", 0) == 0 ? BG_OK : BG_ERROR;
 	if (strcmp(path, "/file") == 0 && query != NULL)
 		return send_file(r, query);
+	if (strcmp(path, "/hints") == 0) {
+		struct bg_header link[1] = { { "Link", 4,
+		    "</style.css>; rel=preload; as=style", 35 } };
+
+		srv->log(r, BG_LOG_INFO, "informational: %d",
+		    srv->informational(r, 103, link, 1));
+		return answer(r, "hints\n", 0) == 0 ? BG_OK : BG_ERROR;
+	}
+	if (strcmp(path, "/trailers") == 0) {
+		struct bg_header sum[1] = { { "X-Checksum", 10, "42", 2 } };
+
+		if (srv->start_response(r, 200, NULL, chunk_h, 1,
+		    BG_TRAILERS) == -1 || srv->write(r, "body\n", 5) == -1 ||
+		    srv->trailers(r, sum, 1) == -1)
+			return BG_ERROR;
+		return BG_OK;
+	}
 	if (strcmp(path, "/stats") == 0) {
 		snprintf(text, sizeof(text), "gone=%lu drained=%lu again=%lu "
 		    "finished=%lu live=%lu\n", n_gone, n_drained, n_again,

@@ -160,6 +160,33 @@ class AsyncHttp(unittest.TestCase):
         self.assertTrue(r1.body == data)
         self.assertEqual(r2.body, b"now\n")
 
+    def test_early_hints_and_trailers(self):
+        """103 Early Hints go out before the final response on HTTP/1.1
+        and not to an HTTP/1.0 client; BG_TRAILERS makes the response
+        chunked and its trailer section carries the fields."""
+        b = self.start()
+        with b.connect() as c:
+            c.send(get("/hints"))
+            interim = []
+            r = c.read_response(interim=interim)
+        self.assertEqual([i.status for i in interim], [103])
+        self.assertEqual(interim[0].header("link"),
+                         "</style.css>; rel=preload; as=style")
+        self.assertEqual(r.body, b"hints\n")
+        with b.connect() as c:
+            c.send(b"GET /hints HTTP/1.0\r\n\r\n")
+            raw = c.read_to_eof()
+        self.assertTrue(raw.startswith(b"HTTP/1.1 200 "), raw[:40])
+        b.wait_log(r"informational: 0")
+        # The trailer section, read raw (RawHttp skips it), and the
+        # next response after it on the same connection.
+        with b.connect() as c:
+            c.send(get("/trailers") + b"GET /now HTTP/1.1\r\nHost: t\r\n"
+                   b"Connection: close\r\n\r\n")
+            data = c.read_to_eof()
+        self.assertIn(b"5\r\nbody\n\r\n0\r\nX-Checksum: 42\r\n\r\n", data)
+        self.assertTrue(data.rstrip().endswith(b"now"), data[-60:])
+
     def test_client_gone_is_told_and_request_freed(self):
         b = self.start()
         before = stats(b.port)
