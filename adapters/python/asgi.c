@@ -146,6 +146,10 @@ struct areq {
 	unsigned body_eof : 1;	/* read() said the body ended */
 	unsigned pathsent : 1;	/* http.response.pathsend used */
 	unsigned owned : 1;	/* the server holds a reference (on_event) */
+	unsigned trailers : 1;	/* http.response.start said trailers */
+	unsigned te_trailers : 1; /* the client sent TE: trailers */
+	unsigned body_done : 1;	/* last body sent, trailers to come */
+	PyObject *trailer_list;	/* trailer fields gathered so far */
 	char rid[48];		/* request id, for logs after finish() */
 };
 
@@ -178,18 +182,20 @@ static struct {
 	PyObject *server;	/* last scope["server"], shared (a tuple) */
 	char server_key[80];	/* its "addr port" */
 	PyObject *scope_proto;	/* constant scope entries */
+	int has_trailers;	/* the server offers trailers() */
+	int has_early_hint;	/* ... and informational() */
 	PyObject *ext_proto;	/* scope["extensions"] without tls */
 	/* interned strings */
 	PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme,
 	    *k_path, *k_raw_path, *k_query_string, *k_root_path, *k_headers,
 	    *k_client, *k_server, *k_state, *k_extensions, *k_body,
 	    *k_more_body, *k_status, *k_trailers, *k_file, *k_offset,
-	    *k_count, *k_tls;
+	    *k_count, *k_tls, *k_more_trailers, *k_links;
 	PyObject *s_http, *s_https, *s_empty, *s_10, *s_11, *s_2,
 	    *s_http_request, *s_http_disconnect, *s_start, *s_body,
 	    *s_pathsend, *s_zerocopysend, *s_trailers_msg, *s_add_done,
 	    *s_set_result, *s_set_exception, *s_done, *s_cancel, *s_fileno,
-	    *s_cancelled, *s_exception;
+	    *s_cancelled, *s_exception, *s_early_hint;
 	PyObject *methods[8];	/* GET, POST, ... as str */
 } asgi;
 
@@ -431,6 +437,7 @@ areq_dealloc(PyObject *self)
 	Py_XDECREF(q->task);
 	Py_XDECREF(q->recv_fut);
 	Py_XDECREF(q->send_fut);
+	Py_XDECREF(q->trailer_list);
 	PyObject_Free(self);
 }
 
@@ -663,14 +670,129 @@ client_gone_error(void)
 	return NULL;
 }
 
+/* Header fields given by the application, as the server takes them:
+ * pointers into the application's bytes, valid until hdrs_free(). */
+struct hdrs {
+	struct bg_header stack[HEADERS_ON_STACK];
+	struct bg_header *h;
+	PyObject *seq;		/* the iterable as a sequence */
+	PyObject **pairs;	/* each [name, value] as a sequence */
+	Py_ssize_t n;		/* pairs */
+	size_t count;		/* entries of h */
+};
+
+static void
+hdrs_free(struct hdrs *hd)
+{
+	Py_ssize_t i;
+
+	for (i = 0; hd->pairs != NULL && i < hd->n; i++)
+		Py_XDECREF(hd->pairs[i]);
+	PyMem_Free(hd->pairs);
+	if (hd->h != hd->stack)
+		PyMem_Free(hd->h);
+	Py_XDECREF(hd->seq);
+	hd->pairs = NULL;
+	hd->h = hd->stack;
+	hd->seq = NULL;
+	hd->n = 0;
+	hd->count = 0;
+}
+
+/* Response fields the adapter leaves out: Transfer-Encoding, which
+ * www.rst says the server must ignore (bridge frames the body itself),
+ * and Trailer, which bridge refuses as hop-by-hop although the trailers
+ * extension has the application announce its trailers with it. */
+static int
+hdrs_skip(const char *name, size_t len)
+{
+	return (len == 17 && strncasecmp(name, "transfer-encoding", 17) ==
+	    0) || (len == 7 && strncasecmp(name, "trailer", 7) == 0);
+}
+
+/* list: an iterable of [name, value] bytes pairs (NULL: none); with
+ * links, an iterable of bytes each a Link field value (early hints).
+ * Returns 0, or -1 with an exception naming what. */
+static int
+hdrs_get(struct hdrs *hd, PyObject *list, const char *what, int links)
+{
+	struct bg_header *e;
+	Py_ssize_t i;
+
+	hd->h = hd->stack;
+	hd->seq = NULL;
+	hd->pairs = NULL;
+	hd->n = 0;
+	hd->count = 0;
+	if (list == NULL)
+		return 0;
+	if ((hd->seq = PySequence_Fast(list, what)) == NULL)
+		return -1;
+	hd->n = PySequence_Fast_GET_SIZE(hd->seq);
+	if (hd->n > HEADERS_ON_STACK && (hd->h = PyMem_Malloc((size_t)hd->n *
+	    sizeof(*hd->h))) == NULL)
+		goto nomem;
+	if (hd->n > 0 && (hd->pairs = PyMem_Calloc((size_t)hd->n,
+	    sizeof(*hd->pairs))) == NULL)
+		goto nomem;
+	for (i = 0; i < hd->n; i++) {
+		PyObject *it = PySequence_Fast_GET_ITEM(hd->seq, i), *name;
+		PyObject *value;
+
+		if (links) {
+			if (!PyBytes_Check(it)) {
+				PyErr_Format(PyExc_TypeError, "%s: links must "
+				    "be bytes, not %.100s", what,
+				    Py_TYPE(it)->tp_name);
+				goto fail;
+			}
+			e = &hd->h[hd->count++];
+			e->name = "Link";
+			e->name_len = 4;
+			e->value = PyBytes_AS_STRING(it);
+			e->value_len = (size_t)PyBytes_GET_SIZE(it);
+			continue;
+		}
+		if ((hd->pairs[i] = PySequence_Fast(it, what)) == NULL)
+			goto fail;
+		if (PySequence_Fast_GET_SIZE(hd->pairs[i]) != 2) {
+			PyErr_Format(PyExc_ValueError, "%s: a header must be "
+			    "[name, value]", what);
+			goto fail;
+		}
+		name = PySequence_Fast_GET_ITEM(hd->pairs[i], 0);
+		value = PySequence_Fast_GET_ITEM(hd->pairs[i], 1);
+		if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
+			PyErr_Format(PyExc_TypeError, "%s: header names and "
+			    "values must be bytes, not %.100s", what,
+			    Py_TYPE(PyBytes_Check(name) ? value :
+			    name)->tp_name);
+			goto fail;
+		}
+		if (hdrs_skip(PyBytes_AS_STRING(name),
+		    (size_t)PyBytes_GET_SIZE(name)))
+			continue;
+		e = &hd->h[hd->count++];
+		e->name = PyBytes_AS_STRING(name);
+		e->name_len = (size_t)PyBytes_GET_SIZE(name);
+		e->value = PyBytes_AS_STRING(value);
+		e->value_len = (size_t)PyBytes_GET_SIZE(value);
+	}
+	return 0;
+nomem:
+	PyErr_NoMemory();
+fail:
+	hdrs_free(hd);
+	return -1;
+}
+
 static PyObject *
 response_start(struct areq *q, PyObject *msg)
 {
-	struct bg_header stack[HEADERS_ON_STACK], *h = stack;
-	PyObject *st, *hs, *seq = NULL, *res = NULL;
-	PyObject **pairs = NULL;
-	Py_ssize_t i, n = 0;
+	struct hdrs hd;
+	PyObject *st, *hs;
 	long status;
+	int trailers, rc;
 
 	if (q->started) {
 		PyErr_SetString(PyExc_RuntimeError, "http.response.start "
@@ -696,69 +818,111 @@ response_start(struct areq *q, PyObject *msg)
 		    "%ld is not 200..999", status);
 		return NULL;
 	}
+	if ((trailers = msg_flag(msg, asgi.k_trailers)) == -1)
+		return NULL;
 	if ((hs = msg_get(msg, asgi.k_headers)) == NULL && PyErr_Occurred())
 		return NULL;
-	if (hs != NULL) {
-		seq = PySequence_Fast(hs, "http.response.start: headers must "
-		    "be an iterable of [name, value]");
-		Py_DECREF(hs);
-		if (seq == NULL)
-			return NULL;
-		n = PySequence_Fast_GET_SIZE(seq);
-	}
-	if (n > HEADERS_ON_STACK && (h = PyMem_Malloc((size_t)n *
-	    sizeof(*h))) == NULL) {
-		PyErr_NoMemory();
-		goto out;
-	}
-	if (n > 0 && (pairs = PyMem_Calloc((size_t)n, sizeof(*pairs))) ==
-	    NULL) {
-		PyErr_NoMemory();
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		PyObject *it = PySequence_Fast_GET_ITEM(seq, i), *name, *value;
-
-		if ((pairs[i] = PySequence_Fast(it, "http.response.start: "
-		    "a header must be [name, value]")) == NULL)
-			goto out;
-		if (PySequence_Fast_GET_SIZE(pairs[i]) != 2) {
-			PyErr_SetString(PyExc_ValueError, "http.response.start:"
-			    " a header must be [name, value]");
-			goto out;
-		}
-		name = PySequence_Fast_GET_ITEM(pairs[i], 0);
-		value = PySequence_Fast_GET_ITEM(pairs[i], 1);
-		if (!PyBytes_Check(name) || !PyBytes_Check(value)) {
-			PyErr_Format(PyExc_TypeError, "http.response.start: "
-			    "header names and values must be bytes, not "
-			    "%.100s", Py_TYPE(PyBytes_Check(name) ? value :
-			    name)->tp_name);
-			goto out;
-		}
-		h[i].name = PyBytes_AS_STRING(name);
-		h[i].name_len = (size_t)PyBytes_GET_SIZE(name);
-		h[i].value = PyBytes_AS_STRING(value);
-		h[i].value_len = (size_t)PyBytes_GET_SIZE(value);
-	}
-	if (py.srv->start_response(q->r, (int)status, NULL, h, (size_t)n,
-	    0) == -1) {
+	rc = hdrs_get(&hd, hs, "http.response.start: headers", 0);
+	Py_XDECREF(hs);
+	if (rc == -1)
+		return NULL;
+	/* Extension http.response.trailers: only what the client asked
+	 * for with TE: trailers goes out (docs/extensions.rst). */
+	q->trailers = trailers;
+	rc = py.srv->start_response(q->r, (int)status, NULL, hd.h,
+	    hd.count, trailers && q->te_trailers &&
+	    py.srv->trailers != NULL ? BG_TRAILERS : 0);
+	hdrs_free(&hd);
+	if (rc == -1) {
 		/* The server logged which header it refused. */
 		PyErr_Format(PyExc_ValueError, "http.response.start: status "
 		    "%ld or a header refused (see the log line before)",
 		    status);
-		goto out;
+		return NULL;
 	}
 	q->started = 1;
-	res = ready_new(NULL);
-out:
-	for (i = 0; pairs != NULL && i < n; i++)
-		Py_XDECREF(pairs[i]);
-	PyMem_Free(pairs);
-	if (h != stack)
-		PyMem_Free(h);
-	Py_XDECREF(seq);
-	return res;
+	return ready_new(NULL);
+}
+
+/* Extension http.response.trailers: fields gathered until
+ * more_trailers is false, then sent, and the response is complete. */
+static PyObject *
+response_trailers(struct areq *q, PyObject *msg)
+{
+	struct hdrs hd;
+	PyObject *hs, *res;
+	int more, rc = 0;
+
+	if (!q->trailers || !q->body_done) {
+		PyErr_SetString(PyExc_RuntimeError, "http.response.trailers "
+		    "without trailers=True in http.response.start, or before "
+		    "the last http.response.body");
+		return NULL;
+	}
+	if ((more = msg_flag(msg, asgi.k_more_trailers)) == -1)
+		return NULL;
+	if ((hs = msg_get(msg, asgi.k_headers)) == NULL && PyErr_Occurred())
+		return NULL;
+	if (hs != NULL) {
+		if (q->trailer_list == NULL &&
+		    (q->trailer_list = PyList_New(0)) == NULL) {
+			Py_DECREF(hs);
+			return NULL;
+		}
+		res = PyObject_CallMethod(q->trailer_list, "extend", "O", hs);
+		Py_DECREF(hs);
+		if (res == NULL)
+			return NULL;
+		Py_DECREF(res);
+	}
+	if (more)
+		return ready_new(NULL);
+	if (q->te_trailers && py.srv->trailers != NULL &&
+	    q->trailer_list != NULL) {
+		if (hdrs_get(&hd, q->trailer_list, "http.response.trailers: "
+		    "headers", 0) == -1)
+			return NULL;
+		rc = py.srv->trailers(q->r, hd.h, hd.count);
+		hdrs_free(&hd);
+		if (rc == -1) {
+			PyErr_SetString(PyExc_ValueError, "http.response."
+			    "trailers: a field refused (see the log line "
+			    "before)");
+			return NULL;
+		}
+	}
+	q->complete = 1;
+	areq_finish(q, BG_OK);
+	kick();
+	return ready_new(NULL);
+}
+
+/* Extension http.response.early_hint: a 103 with the links, where the
+ * protocol carries it; ignored elsewhere, as the extension allows. */
+static PyObject *
+response_early_hint(struct areq *q, PyObject *msg)
+{
+	struct hdrs hd;
+	PyObject *links;
+	int rc;
+
+	if ((links = msg_get(msg, asgi.k_links)) == NULL) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_ValueError, "http.response."
+			    "early_hint without links");
+		return NULL;
+	}
+	rc = hdrs_get(&hd, links, "http.response.early_hint: links", 1);
+	Py_DECREF(links);
+	if (rc == -1)
+		return NULL;
+	if (hd.count > 0 && py.srv->informational(q->r, 103, hd.h,
+	    hd.count) == -1)
+		py.srv->log(q->r, BG_LOG_DEBUG, "python: early hint not sent "
+		    "(invalid link, or the response already went out)");
+	hdrs_free(&hd);
+	kick();
+	return ready_new(NULL);
 }
 
 /* After a write: BG_AGAIN waits for BG_EV_DRAINED, unless the response
@@ -769,6 +933,11 @@ after_write(struct areq *q, int rc, int more)
 	if (rc == -1) {
 		q->gone = 1;
 		return client_gone_error();
+	}
+	if (!more && q->trailers) {
+		/* Complete once the trailers came. */
+		q->body_done = 1;
+		return ready_new(NULL);
 	}
 	if (!more) {
 		q->complete = 1;
@@ -947,6 +1116,9 @@ areq_send(PyObject *self, PyObject *msg)
 	else if (q->r == NULL)
 		/* Spec: after the final body, messages are ignored. */
 		res = ready_new(NULL);
+	else if (q->body_done && PyUnicode_Compare(t, asgi.s_trailers_msg))
+		res = PyErr_Format(PyExc_RuntimeError, "%U after the last "
+		    "body: http.response.trailers expected", t);
 	else if (t == asgi.s_body || PyUnicode_Compare(t, asgi.s_body) == 0)
 		res = q->started ? response_body(q, msg) : NULL;
 	else if (t == asgi.s_start || PyUnicode_Compare(t, asgi.s_start) ==
@@ -956,6 +1128,12 @@ areq_send(PyObject *self, PyObject *msg)
 		res = q->started ? response_pathsend(q, msg) : NULL;
 	else if (PyUnicode_Compare(t, asgi.s_zerocopysend) == 0)
 		res = q->started ? response_zerocopy(q, msg) : NULL;
+	else if (PyUnicode_Compare(t, asgi.s_trailers_msg) == 0 &&
+	    asgi.has_trailers)
+		res = q->started ? response_trailers(q, msg) : NULL;
+	else if (PyUnicode_Compare(t, asgi.s_early_hint) == 0 &&
+	    asgi.has_early_hint)
+		res = response_early_hint(q, msg);
 	else {
 		if (!PyErr_Occurred())
 			PyErr_Format(PyExc_RuntimeError, "unexpected ASGI "
@@ -1121,6 +1299,7 @@ static const struct {
 
 struct scope_in {
 	const struct bg_var *v[V_MAX];
+	int te_trailers;	/* TE: trailers */
 };
 
 static int
@@ -1316,6 +1495,9 @@ scan_vars(bg_request *r, struct scope_in *in)
 		if ((v = py.srv->var_at(r, i)) == NULL)
 			break;
 		if (v->name_len > 5 && memcmp(v->name, "HTTP_", 5) == 0) {
+			if (is_var(v, "HTTP_TE", 7) && memmem(v->value,
+			    v->value_len, "trailers", 8) != NULL)
+				in->te_trailers = 1;
 			if (header_append(list, v->name + 5, v->name_len - 5,
 			    v) == -1)
 				goto fail;
@@ -1360,7 +1542,7 @@ method_str(const struct bg_var *v)
 
 /* The HTTP connection scope (www.rst "HTTP Connection Scope"). */
 static PyObject *
-scope_new(bg_request *r)
+scope_new(bg_request *r, int *te_trailers)
 {
 	PyObject *s, *v, *root, *pi, *path, *headers;
 	const struct bg_var *proto, *uri, *sc, *hs;
@@ -1370,6 +1552,7 @@ scope_new(bg_request *r)
 
 	if ((headers = scan_vars(r, &in)) == NULL)
 		return NULL;
+	*te_trailers = in.te_trailers;
 	if ((s = PyDict_Copy(asgi.scope_proto)) == NULL ||
 	    PyDict_SetItem(s, asgi.k_headers, headers) == -1) {
 		Py_DECREF(headers);
@@ -1439,21 +1622,24 @@ asgi_handle(bg_request *r)
 	PyObject *scope = NULL, *args[3] = { NULL, NULL, NULL }, *coro = NULL;
 	PyObject *done = NULL, *res;
 	int64_t cl;
+	int te = 0;
 
 	if ((q = PyObject_New(struct areq, &areq_type)) == NULL)
 		goto fail;
 	q->r = r;
 	q->task = q->recv_fut = q->send_fut = NULL;
 	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
-	q->owned = 0;
+	q->owned = q->trailers = q->te_trailers = q->body_done = 0;
+	q->trailer_list = NULL;
 	q->rid[0] = '\0';
 	cl = py.srv->content_length(r);
 	q->body_left = cl;
-	if ((scope = scope_new(r)) == NULL ||
+	if ((scope = scope_new(r, &te)) == NULL ||
 	    (args[1] = PyCFunction_New(&receive_def, (PyObject *)q)) == NULL ||
 	    (args[2] = PyCFunction_New(&send_def, (PyObject *)q)) == NULL)
 		goto fail;
 	args[0] = scope;
+	q->te_trailers = te;
 	if ((coro = PyObject_Vectorcall(py.app, args, 3, NULL)) == NULL)
 		goto fail;
 	if ((q->task = PyObject_CallOneArg(asgi.create_task, coro)) == NULL ||
@@ -1547,7 +1733,8 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	I(k_state, "state"); I(k_extensions, "extensions"); I(k_body, "body");
 	I(k_more_body, "more_body"); I(k_status, "status"); I(k_trailers,
 	    "trailers"); I(k_file, "file"); I(k_offset, "offset");
-	I(k_count, "count"); I(k_tls, "tls");
+	I(k_count, "count"); I(k_tls, "tls"); I(k_more_trailers,
+	    "more_trailers"); I(k_links, "links");
 	I(s_http, "http"); I(s_https, "https"); I(s_empty, "");
 	I(s_10, "1.0"); I(s_11, "1.1"); I(s_2, "2");
 	I(s_http_request, "http.request"); I(s_http_disconnect,
@@ -1559,6 +1746,7 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	I(s_set_result, "set_result"); I(s_set_exception, "set_exception");
 	I(s_done, "done"); I(s_cancel, "cancel"); I(s_fileno, "fileno");
 	I(s_cancelled, "cancelled"); I(s_exception, "exception");
+	I(s_early_hint, "http.response.early_hint");
 #undef I
 	for (i = 0; i < sizeof(asgi.methods) / sizeof(asgi.methods[0]); i++)
 		if ((asgi.methods[i] = intern(asgi_method_names[i])) == NULL)
@@ -1582,8 +1770,17 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 		goto out;
 	if ((v = PyDict_New()) == NULL)
 		goto out;
+	/* Offered only when this bridge's gateway has the calls. */
+	asgi.has_trailers = py.srv->size > offsetof(struct bg_server,
+	    trailers) && py.srv->trailers != NULL;
+	asgi.has_early_hint = py.srv->size > offsetof(struct bg_server,
+	    informational) && py.srv->informational != NULL;
 	if (PyDict_SetItem(asgi.ext_proto, asgi.s_pathsend, v) == -1 ||
-	    PyDict_SetItem(asgi.ext_proto, asgi.s_zerocopysend, v) == -1) {
+	    PyDict_SetItem(asgi.ext_proto, asgi.s_zerocopysend, v) == -1 ||
+	    (asgi.has_trailers && PyDict_SetItem(asgi.ext_proto,
+	    asgi.s_trailers_msg, v) == -1) ||
+	    (asgi.has_early_hint && PyDict_SetItem(asgi.ext_proto,
+	    asgi.s_early_hint, v) == -1)) {
 		Py_DECREF(v);
 		goto out;
 	}

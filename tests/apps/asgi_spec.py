@@ -216,8 +216,29 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 201,
                     "headers": [(b"set-cookie", b"a=1"),
                                 (b"set-cookie", b"b=2"),
-                                (b"x-order", b"1")]})
+                                (b"x-order", b"1"),
+                                # www.rst: the server must ignore it.
+                                (b"transfer-encoding", b"gzip")]})
         return await send({"type": "http.response.body", "body": b"ok"})
+
+    if path == "/trailers":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"trailer", b"x-checksum, x-count")],
+                    "trailers": True})
+        await send({"type": "http.response.body", "body": b"abc",
+                    "more_body": True})
+        await send({"type": "http.response.body", "body": b"def"})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-checksum", b"123")],
+                    "more_trailers": True})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-count", b"2")]})
+        return
+
+    if path == "/early-hint":
+        await send({"type": "http.response.early_hint",
+                    "links": [b"</style.css>; rel=preload; as=style"]})
+        return await answer(send, 200, b"after hint")
 
     if path == "/sleep":
         await asyncio.sleep(1)

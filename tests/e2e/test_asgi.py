@@ -208,7 +208,9 @@ class AsgiTest(unittest.TestCase):
         self.assertEqual([untype(x) for x in server],
                          [("str", "127.0.0.1"), ("int", self.port)])
         ext = untype(sc["extensions"])[1]
-        self.assertEqual(sorted(ext), ["http.response.pathsend",
+        self.assertEqual(sorted(ext), ["http.response.early_hint",
+                                       "http.response.pathsend",
+                                       "http.response.trailers",
                                        "http.response.zerocopysend"])
         self.assertIn("state", out["keys"])
         first = untype(out["first"])[1]
@@ -397,6 +399,35 @@ class AsgiTest(unittest.TestCase):
         self.assertEqual(body, b"ValueError")
         # The worker lived through all of it.
         self.assertEqual(request(self.port, "/pid")[2], pid)
+
+    def test_trailers_extension(self):
+        self.start()
+        with socket.create_connection(("127.0.0.1", self.port), 20) as s:
+            s.sendall(b"GET /trailers HTTP/1.1\r\nHost: t\r\nTE: trailers"
+                      b"\r\nConnection: close\r\n\r\n")
+            data = recv_all(s)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"transfer-encoding: chunked", head.lower())
+        # Both trailer messages' fields, after the last chunk.
+        self.assertTrue(body.endswith(b"0\r\nx-checksum: 123\r\n"
+                                      b"x-count: 2\r\n\r\n"), body)
+        self.assertEqual(dechunk(body), b"abcdef")
+        # Without TE: trailers the client gets none (extensions.rst).
+        status, _, body = request(self.port, "/trailers")
+        self.assertEqual((status, body), (200, b"abcdef"))
+
+    def test_early_hint_extension(self):
+        self.start()
+        with socket.create_connection(("127.0.0.1", self.port), 20) as s:
+            s.sendall(b"GET /early-hint HTTP/1.1\r\nHost: t\r\n"
+                      b"Connection: close\r\n\r\n")
+            data = recv_all(s)
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 "), data)
+        hint, _, rest = data.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nLink: </style.css>; rel=preload; as=style",
+                      hint)
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200 "), rest)
+        self.assertTrue(rest.endswith(b"after hint"), rest)
 
     def test_pathsend_and_zerocopysend(self):
         self.start()
