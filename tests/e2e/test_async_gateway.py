@@ -264,6 +264,28 @@ class AsyncFastCGI(unittest.TestCase):
             r = c.read_response(1)
         self.assertTrue(r.stdout.endswith(body))
 
+    def test_sendfile_streams_file_in_order(self):
+        """A 5 MiB sendfile() goes out as STDOUT records read as nginx
+        takes them, before the request's end records; the next request
+        on the connection follows."""
+        tmp = h.TempDir(self)
+        os.chmod(tmp.join(), 0o755)
+        path = tmp.join("blob")
+        data = os.urandom(5 << 20)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+        b = self.start()
+        with b.connect(timeout=30) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            r = c.request(rid=1, path="/file?" + path,
+                          flags=h.FCGI_KEEP_CONN)
+            head, _, body = r.stdout.partition(b"\r\n\r\n")
+            self.assertIn(b"Content-Length: %d" % len(data), head)
+            self.assertTrue(body == data)
+            r = c.request(rid=1, path="/now", flags=h.FCGI_KEEP_CONN)
+            self.assertTrue(r.stdout.endswith(b"now\n"))
+
     def test_abort_request_tells_module(self):
         b = self.start()
         with b.connect() as c:
