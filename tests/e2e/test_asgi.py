@@ -116,6 +116,7 @@ class AsgiTest(unittest.TestCase):
         self.tmp = harness.TempDir(self, writable=True)
         self.log_path = self.tmp.join("bridge.log")
         self.tls = listen == "--https"
+        self.listen = listen
         argv = [BRIDGE, listen, "127.0.0.1:%d" % self.port,
                 "--chdir", APPS, "--error-log", self.log_path,
                 "--graceful-timeout", "10"]
@@ -134,6 +135,12 @@ class AsgiTest(unittest.TestCase):
         return self.proc
 
     def answers(self):
+        if self.listen == "--fastcgi":
+            try:
+                with harness.FcgiConn(("127.0.0.1", self.port)) as c:
+                    return c.request(path="/pid").status == 200
+            except (OSError, harness.ConnectionClosed):
+                return False
         try:
             return request(self.port, "/pid", timeout=5,
                            tls=self.tls)[0] > 0
@@ -269,6 +276,35 @@ class AsgiTest(unittest.TestCase):
         self.assertIn(untype(tls["tls_version"])[0], ("int", "NoneType"))
         self.assertIn(untype(tls["cipher_suite"])[0], ("int", "NoneType"))
         self.assertEqual(untype(tls["client_cert_name"]), ("NoneType", None))
+
+    def test_fastcgi(self):
+        """Behind a web server: nginx's fastcgi_params, TLS variables,
+        a body in STDIN records, the answer as a CGI response."""
+        self.start(listen="--fastcgi")
+        with harness.FcgiConn(("127.0.0.1", self.port)) as c:
+            r = c.request(path="/scope/x?a=b", extra={
+                "HTTPS": "on", "SSL_PROTOCOL": "TLSv1.3",
+                "HTTP_X_A": "1", "REMOTE_PORT": "4242",
+                "SERVER_ADDR": "127.0.0.1"})
+            self.assertEqual(r.status, 200)
+            sc = untype(json.loads(r.body)["scope"])[1]
+            self.assertEqual(untype(sc["scheme"]), ("str", "https"))
+            self.assertEqual(untype(sc["path"]), ("str", "/scope/x"))
+            self.assertEqual(untype(sc["raw_path"]), ("bytes", "/scope/x"))
+            self.assertEqual(untype(sc["query_string"]), ("bytes", "a=b"))
+            self.assertEqual([untype(x) for x in
+                              untype(sc["client"])[1]["items"]],
+                             [("str", "127.0.0.1"), ("int", 4242)])
+            tls = untype(untype(sc["extensions"])[1]["tls"])[1]
+            self.assertEqual(untype(tls["tls_version"]), ("int", 0x0304))
+            pairs = [tuple(untype(x)[1] for x in untype(h)[1]["items"])
+                     for h in untype(sc["headers"])[1]["items"]]
+            self.assertIn(("x-a", "1"), pairs)
+        with harness.FcgiConn(("127.0.0.1", self.port)) as c:
+            body = bytes(range(256)) * 1024
+            r = c.request(path="/echobody", method="POST", body=body,
+                          stdin_chunk=8000)
+            self.assertEqual((r.status, r.body), (200, body))
 
     # --- request body -------------------------------------------------------
 
