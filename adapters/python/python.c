@@ -784,8 +784,13 @@ py_handle(void *ctx, bg_request *r)
 
 	(void)ctx;
 	/* ASGI: called from inside the loop, the GIL already held. */
-	if (py.asgi)
-		return asgi_handle(r);
+	if (py.asgi) {
+		rc = asgi_handle(r);
+		if (py.user_files != NULL &&
+		    PyDict_Size(PyImport_GetModuleDict()) != py.nmodules)
+			watch_loaded();
+		return rc;
+	}
 	if (py_enter() == -1) {
 		py.srv->log(r, BG_LOG_ERROR, "python: no thread state for "
 		    "this thread");
