@@ -422,12 +422,10 @@ static PyMethodDef timer_def = { "bridge_timer", timer_fire, METH_NOARGS,
 
 static PyObject *areq_receive(PyObject *self, PyObject *unused);
 static PyObject *areq_send(PyObject *self, PyObject *msg);
-static PyObject *areq_done(PyObject *self, PyObject *task);
 
 static PyMethodDef receive_def = { "receive", areq_receive, METH_NOARGS,
 	NULL };
 static PyMethodDef send_def = { "send", areq_send, METH_O, NULL };
-static PyMethodDef done_def = { "done", areq_done, METH_O, NULL };
 
 static void
 areq_dealloc(PyObject *self)
@@ -1147,26 +1145,17 @@ areq_send(PyObject *self, PyObject *msg)
 	return res;
 }
 
-/* The task ended: finish the request unless the final body did. */
-static PyObject *
-areq_done(PyObject *self, PyObject *task)
+/*
+ * How the application's coroutine ended: finish the request unless the
+ * final body did.  exc: the exception it raised (NULL: returned);
+ * cancelled: by its task (--timeout, the client gone).
+ */
+static void
+areq_outcome(struct areq *q, PyObject *exc, int cancelled)
 {
-	struct areq *q = (struct areq *)self;
-	PyObject *exc = NULL;
 	char what[160];
-	int cancelled;
 
-	Py_INCREF(self);
-	/* exception() raises CancelledError for a cancelled task. */
-	cancelled = 0;
-	if ((exc = PyObject_CallMethodNoArgs(task, asgi.s_exception)) ==
-	    NULL) {
-		if (!PyErr_ExceptionMatches(asgi.cancelled_error))
-			goto fail;
-		PyErr_Clear();
-		cancelled = 1;
-	}
-	if (exc != NULL && exc != Py_None) {
+	if (exc != NULL && !cancelled) {
 		if (q->gone && PyErr_GivenExceptionMatches(exc,
 		    asgi.disconnected)) {
 			/* Ours, after the client left: not an error. */
@@ -1191,16 +1180,215 @@ areq_done(PyObject *self, PyObject *task)
 			    "response");
 		areq_finish(q, BG_OK);
 	}
-	goto out;
-fail:
-	py_log_exception(q->r, "asgi: inspecting the finished task failed");
-	areq_finish(q, BG_ERROR);
-out:
-	Py_XDECREF(exc);
 	Py_CLEAR(q->task);
-	Py_DECREF(self);
-	Py_RETURN_NONE;
 }
+
+/*
+ * The coroutine the task runs: the application's, wrapped so that its
+ * end is seen where it happens (no done callback, no extra turn of the
+ * loop).  A coroutine to asyncio (send, throw, close, __await__:
+ * collections.abc.Coroutine); the task steps it through am_send.
+ * The application's exceptions are logged here and end the task
+ * normally; CancelledError goes on, so the task ends cancelled.
+ */
+struct apprun {
+	PyObject_HEAD
+	PyObject *coro;		/* the application's, NULL once it ended */
+	struct areq *q;
+};
+
+/* The application's coroutine gave st: pass a yield on, act on its
+ * end.  Returns what am_send returns. */
+static PySendResult
+apprun_result(struct apprun *a, PySendResult st, PyObject **result)
+{
+	PyObject *type, *value, *tb;
+	struct areq *q = a->q;
+	int cancelled;
+
+	if (st == PYGEN_NEXT)
+		return st;
+	Py_CLEAR(a->coro);
+	Py_INCREF(q);
+	if (st == PYGEN_RETURN) {
+		Py_CLEAR(*result);
+		areq_outcome(q, NULL, 0);
+		Py_DECREF(q);
+		Py_INCREF(Py_None);
+		*result = Py_None;
+		return PYGEN_RETURN;
+	}
+	PyErr_Fetch(&type, &value, &tb);
+	PyErr_NormalizeException(&type, &value, &tb);
+	if (tb != NULL && value != NULL)
+		PyException_SetTraceback(value, tb);
+	cancelled = type != NULL && PyErr_GivenExceptionMatches(type,
+	    asgi.cancelled_error);
+	areq_outcome(q, value, cancelled);
+	Py_DECREF(q);
+	if (cancelled) {
+		PyErr_Restore(type, value, tb);
+		*result = NULL;
+		return PYGEN_ERROR;
+	}
+	Py_XDECREF(type);
+	Py_XDECREF(value);
+	Py_XDECREF(tb);
+	Py_INCREF(Py_None);
+	*result = Py_None;
+	return PYGEN_RETURN;
+}
+
+static PySendResult
+apprun_send(PyObject *self, PyObject *arg, PyObject **result)
+{
+	struct apprun *a = (struct apprun *)self;
+
+	if (a->coro == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "cannot reuse an ended "
+		    "ASGI application coroutine");
+		*result = NULL;
+		return PYGEN_ERROR;
+	}
+	return apprun_result(a, PyIter_Send(a->coro, arg, result), result);
+}
+
+/* send() and __next__ the classic way: a return is StopIteration. */
+static PyObject *
+apprun_classic(PyObject *self, PyObject *arg)
+{
+	PyObject *result;
+
+	switch (apprun_send(self, arg, &result)) {
+	case PYGEN_NEXT:
+		return result;
+	case PYGEN_RETURN:
+		Py_DECREF(result);	/* None */
+		PyErr_SetNone(PyExc_StopIteration);
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+static PyObject *
+apprun_next(PyObject *self)
+{
+	return apprun_classic(self, Py_None);
+}
+
+static PyObject *
+apprun_throw(PyObject *self, PyObject *args)
+{
+	struct apprun *a = (struct apprun *)self;
+	PyObject *res, *meth, *value;
+	PySendResult st;
+
+	if (a->coro == NULL) {
+		PyObject *type, *v = NULL, *tb = NULL;
+
+		if (!PyArg_UnpackTuple(args, "throw", 1, 3, &type, &v, &tb))
+			return NULL;
+		if (PyExceptionInstance_Check(type))
+			PyErr_SetObject((PyObject *)Py_TYPE(type), type);
+		else
+			PyErr_SetObject(type, v);
+		return NULL;
+	}
+	if ((meth = PyObject_GetAttrString(a->coro, "throw")) == NULL)
+		return NULL;
+	res = PyObject_Call(meth, args, NULL);
+	Py_DECREF(meth);
+	if (res != NULL)
+		st = PYGEN_NEXT;
+	else if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+		PyObject *type, *tb;
+
+		PyErr_Fetch(&type, &value, &tb);
+		Py_XDECREF(type);
+		Py_XDECREF(value);
+		Py_XDECREF(tb);
+		Py_INCREF(Py_None);
+		res = Py_None;
+		st = PYGEN_RETURN;
+	} else
+		st = PYGEN_ERROR;
+	switch (apprun_result(a, st, &res)) {
+	case PYGEN_NEXT:
+		return res;
+	case PYGEN_RETURN:
+		Py_DECREF(res);
+		PyErr_SetNone(PyExc_StopIteration);
+		return NULL;
+	default:
+		return NULL;
+	}
+}
+
+static PyObject *
+apprun_close(PyObject *self, PyObject *unused)
+{
+	struct apprun *a = (struct apprun *)self;
+	PyObject *res;
+
+	(void)unused;
+	if (a->coro == NULL)
+		Py_RETURN_NONE;
+	res = PyObject_CallMethod(a->coro, "close", NULL);
+	Py_CLEAR(a->coro);
+	return res;
+}
+
+static PyObject *
+apprun_await(PyObject *self)
+{
+	Py_INCREF(self);
+	return self;
+}
+
+static void
+apprun_dealloc(PyObject *self)
+{
+	struct apprun *a = (struct apprun *)self;
+
+	PyObject_GC_UnTrack(self);
+	Py_XDECREF(a->coro);
+	Py_XDECREF(a->q);
+	PyObject_GC_Del(self);
+}
+
+static int
+apprun_traverse(PyObject *self, visitproc visit, void *arg)
+{
+	Py_VISIT(((struct apprun *)self)->coro);
+	return 0;
+}
+
+static PyMethodDef apprun_methods[] = {
+	{ "send", apprun_classic, METH_O, NULL },
+	{ "throw", apprun_throw, METH_VARARGS, NULL },
+	{ "close", apprun_close, METH_NOARGS, NULL },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyAsyncMethods apprun_async = {
+	.am_await = apprun_await,
+	.am_send = apprun_send,
+};
+
+static PyTypeObject apprun_type = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "bridge.ASGIApplicationCall",
+	.tp_basicsize = sizeof(struct apprun),
+	.tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+	.tp_doc = "the application's coroutine for one request",
+	.tp_dealloc = apprun_dealloc,
+	.tp_traverse = apprun_traverse,
+	.tp_as_async = &apprun_async,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = apprun_next,
+	.tp_methods = apprun_methods,
+};
 
 /* BG_EV_*: the body came, the output drained, the client is gone. */
 static void
@@ -1620,7 +1808,8 @@ asgi_handle(bg_request *r)
 {
 	struct areq *q;
 	PyObject *scope = NULL, *args[3] = { NULL, NULL, NULL }, *coro = NULL;
-	PyObject *done = NULL, *res;
+	struct apprun *run = NULL;
+	PyObject *res, *it;
 	int64_t cl;
 	int te = 0;
 
@@ -1642,12 +1831,31 @@ asgi_handle(bg_request *r)
 	q->te_trailers = te;
 	if ((coro = PyObject_Vectorcall(py.app, args, 3, NULL)) == NULL)
 		goto fail;
-	if ((q->task = PyObject_CallOneArg(asgi.create_task, coro)) == NULL ||
-	    (done = PyCFunction_New(&done_def, (PyObject *)q)) == NULL ||
-	    (res = PyObject_CallMethodOneArg(q->task, asgi.s_add_done,
-	    done)) == NULL)
+	/* Any awaitable, as asyncio takes one: a coroutine is its own
+	 * iterator, others give theirs from __await__. */
+	if (!PyCoro_CheckExact(coro)) {
+		if (Py_TYPE(coro)->tp_as_async == NULL ||
+		    Py_TYPE(coro)->tp_as_async->am_await == NULL) {
+			PyErr_Format(PyExc_TypeError, "the ASGI application "
+			    "returned a %.100s, not an awaitable",
+			    Py_TYPE(coro)->tp_name);
+			goto fail;
+		}
+		if ((it = Py_TYPE(coro)->tp_as_async->am_await(coro)) == NULL)
+			goto fail;
+		Py_DECREF(coro);
+		coro = it;
+	}
+	if ((run = PyObject_GC_New(struct apprun, &apprun_type)) == NULL)
+		goto fail;
+	run->coro = coro;
+	coro = NULL;
+	run->q = q;
+	Py_INCREF(q);
+	PyObject_GC_Track(run);
+	if ((q->task = PyObject_CallOneArg(asgi.create_task,
+	    (PyObject *)run)) == NULL)
 		goto fail_task;
-	Py_DECREF(res);
 	if (py.srv->on_event(r, asgi_event, q) == -1) {
 		PyErr_SetString(PyExc_RuntimeError, "on_event failed");
 		goto fail_task;
@@ -1655,8 +1863,7 @@ asgi_handle(bg_request *r)
 	/* The server's reference, dropped at finish(). */
 	q->owned = 1;
 	Py_INCREF(q);
-	Py_DECREF(done);
-	Py_DECREF(coro);
+	Py_DECREF(run);
 	Py_DECREF(args[2]);
 	Py_DECREF(args[1]);
 	Py_DECREF(scope);
@@ -1672,7 +1879,7 @@ fail:
 	py_log_exception(r, "calling the ASGI application failed");
 	if (q != NULL)
 		q->r = NULL;
-	Py_XDECREF(done);
+	Py_XDECREF(run);
 	Py_XDECREF(coro);
 	Py_XDECREF(args[2]);
 	Py_XDECREF(args[1]);
@@ -1715,7 +1922,9 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	snprintf(asgi.loop_kind, sizeof(asgi.loop_kind), "%s",
 	    loop_kind != NULL ? loop_kind : "asyncio");
 	asgi.graceful = graceful > 0 ? graceful : 30;
-	if (PyType_Ready(&ready_type) == -1 || PyType_Ready(&areq_type) == -1)
+	if (PyType_Ready(&ready_type) == -1 ||
+	    PyType_Ready(&areq_type) == -1 ||
+	    PyType_Ready(&apprun_type) == -1)
 		return -1;
 	if ((asgi.helpers = PyDict_New()) == NULL ||
 	    PyDict_SetItemString(asgi.helpers, "__builtins__",
