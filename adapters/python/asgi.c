@@ -42,7 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ASGI_READ_MAX (1 << 20)	/* body bytes in one http.request */
+#define ASGI_READ_MAX 65536	/* body bytes in one http.request (the
+				   server holds 64 KiB at most) */
 #define ASGI_READ_CHUNKED 65536	/* first read of a body of unknown size */
 #define HEADERS_ON_STACK 32
 
