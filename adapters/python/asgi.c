@@ -44,7 +44,7 @@
 
 #define ASGI_READ_MAX 65536	/* body bytes in one http.request (the
 				   server holds 64 KiB at most) */
-#define ASGI_READ_CHUNKED 65536	/* first read of a body of unknown size */
+#define ASGI_READ_CHUNKED 65536	/* a read of a body of unknown size */
 #define HEADERS_ON_STACK 32
 
 /* Python side: application detection, the event loop, lifespan. */
@@ -1194,7 +1194,7 @@ areq_outcome(struct areq *q, PyObject *exc, int cancelled)
  */
 struct apprun {
 	PyObject_HEAD
-	PyObject *coro;		/* the application's, NULL once it ended */
+	PyObject *coro;		/* the application's; NULL once ended */
 	struct areq *q;
 };
 
