@@ -176,6 +176,7 @@ static struct {
 	uint64_t timer_at;	/* when it fires, ms on CLOCK_MONOTONIC */
 	int in_tick;		/* inside loop_run_once() */
 	int kick_pending;	/* a tick is already scheduled */
+	int stopped;		/* loop_run_once() said stop: no more calls */
 	PyObject *lifespan;
 	PyObject *state;	/* lifespan's state, copied per request */
 	PyObject *disconnected;	/* ClientDisconnected (OSError) */
@@ -348,7 +349,8 @@ kick(void)
 {
 	PyObject *h;
 
-	if (asgi.in_tick || asgi.kick_pending || asgi.loop == NULL)
+	if (asgi.in_tick || asgi.kick_pending || asgi.loop == NULL ||
+	    asgi.stopped)
 		return;
 	if ((h = PyObject_CallOneArg(asgi.call_soon, asgi.tick_fn)) == NULL) {
 		py_log_exception(NULL, "asgi: loop.call_soon failed");
@@ -368,12 +370,15 @@ tick(PyObject *self, PyObject *unused)
 	(void)self;
 	(void)unused;
 	asgi.kick_pending = 0;
+	if (asgi.stopped)
+		Py_RETURN_NONE;
 	asgi.in_tick = 1;
 	rc = py.srv->loop_run_once(&timeout);
 	asgi.in_tick = 0;
 	if (PyErr_Occurred())
 		py_log_exception(NULL, "asgi: error left by a request");
 	if (rc == 1) {
+		asgi.stopped = 1;
 		if ((res = PyObject_CallMethod(asgi.loop, "stop", NULL)) ==
 		    NULL)
 			return NULL;
@@ -516,8 +521,12 @@ areq_finish(struct areq *q, int rc)
 		return;
 	strncpy(q->rid, py.srv->request_id(r), sizeof(q->rid) - 1);
 	q->r = NULL;
-	py.srv->finish(r, rc);
-	kick();
+	/* Once run() is over the worker is exiting: its requests are
+	 * not the module's to end any more. */
+	if (!asgi.stopped) {
+		py.srv->finish(r, rc);
+		kick();
+	}
 	if (q->recv_fut != NULL) {
 		PyObject *f = q->recv_fut;
 
@@ -603,7 +612,7 @@ areq_receive(PyObject *self, PyObject *unused)
 		    "another receive() is waiting");
 		return NULL;
 	}
-	if (q->r == NULL || q->gone ||
+	if (q->r == NULL || q->gone || asgi.stopped ||
 	    (q->body_eof && q->complete))
 		return ready_new(msg_new(asgi.s_http_disconnect));
 	if (!q->body_eof) {
@@ -1110,7 +1119,7 @@ areq_send(PyObject *self, PyObject *msg)
 		PyErr_SetString(PyExc_RuntimeError, "send() called while "
 		    "another send() is waiting");
 		res = NULL;
-	} else if (q->gone)
+	} else if (q->gone || (asgi.stopped && q->r != NULL))
 		res = client_gone_error();
 	else if (q->r == NULL)
 		/* Spec: after the final body, messages are ignored. */

@@ -241,6 +241,7 @@ async def app(scope, receive, send):
         return await answer(send, 200, b"after hint")
 
     if path == "/sleep":
+        EVENTS.append(("sleep", "start"))
         await asyncio.sleep(1)
         return await answer(send, 200, b"slept")
 

@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -537,6 +538,23 @@ class AsgiTest(unittest.TestCase):
         self.assertEqual(b["seen"]["db"]["touched"], 1)
         self.assertFalse(os.path.exists(mark))
         self.assertEqual(harness.stop_bridge(self.proc, self.log_path), 0)
+        with open(mark) as f:
+            self.assertTrue(f.read().startswith("shutdown"))
+
+    def test_graceful_stop_answers_then_lifespan_shutdown(self):
+        mark = os.path.join(harness.TempDir(self, writable=True).path,
+                            "shutdown")
+        self.start("-w", "1", env={"ASGI_SHUTDOWN_MARK": mark})
+        got = []
+        t = threading.Thread(target=lambda: got.append(
+            request(self.port, "/sleep")))
+        t.start()
+        self.wait_event(("sleep", "start"))
+        self.proc.terminate()
+        t.join(20)
+        self.assertEqual(got[0][0], 200)
+        self.assertEqual(got[0][2], b"slept")
+        self.assertEqual(self.proc.wait(20), 0)
         with open(mark) as f:
             self.assertTrue(f.read().startswith("shutdown"))
 
