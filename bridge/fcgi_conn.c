@@ -28,6 +28,7 @@
 #include "access_log.h"
 #include "buf.h"
 #include "config.h"
+#include "conn.h"
 #include "fcgi.h"
 #include "fcgi_conn.h"
 #include "log.h"
@@ -67,35 +68,20 @@ struct fcgi_req {
 };
 
 struct fcgi_conn {
-	struct loop_io io;	/* first: the loop hands us &io */
-	struct loop_timer timer;
-	struct loop_deferred kick;	/* an async request changed */
-	struct fcgi_conn *prev, *next;
-	struct buf in;		/* unfinished record carried over */
-	struct buf out;
+	struct conn base;	/* first: the connection layer's */
 	struct fcgi_req *reqs;
 	int nreqs;
 	ssize_t open_rec;	/* offset in out of an extendable STDOUT */
-	size_t unsent;		/* in the kernel, not taken by the peer */
 	uint16_t open_id;
-	unsigned closing : 1;	/* close once out is drained */
-	unsigned closed : 1;
 	unsigned served : 1;	/* answered a request since stopping */
-	unsigned busy : 1;	/* an application thread has it */
 	unsigned cut : 1;	/* a response was cut: close when the
 				   requests still arriving are answered */
-	unsigned sent : 1;	/* write progress since the timer was set */
-	unsigned got : 1;	/* read progress since the timer was set */
 };
 
-static uint8_t *scratch;
-static struct fcgi_conn *conns;
-static int shutdown_queued;	/* shutdown_walk() is deferred */
 
-static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
-static void conn_close(struct fcgi_conn *c, const char *why);
-static void conn_update(struct fcgi_conn *c);
-static void conn_timer(struct fcgi_conn *c);
+static void fcgi_io(struct loop *l, struct loop_io *io, uint32_t events);
+static void fcgi_update(struct fcgi_conn *c);
+static const struct conn_proto fcgi_proto;
 
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
@@ -117,29 +103,18 @@ static const struct resp_sink fcgi_sink = {
 };
 
 static void
-conn_timeout(struct loop *l, struct loop_timer *t)
+fcgi_on_timeout(struct conn *cb)
 {
-	struct fcgi_conn *c = (struct fcgi_conn *)((char *)t -
-	    offsetof(struct fcgi_conn, timer));
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
 
-	(void)l;
-	if (c->out.len == 0 && c->unsent > 0) {
-		/* Our output is all in the kernel's hands: the write state
-		 * lasts while the peer takes it. */
-		size_t now = transport_unsent(c->io.fd);
-
-		if (now < c->unsent) {
-			c->unsent = now;
-			conn_timer(c);
-			return;
-		}
-	}
-	if (c->out.len > 0 || c->unsent > 0)
-		conn_close(c, "write timeout: peer does not read");
+	if (conn_unsent_progress(&c->base))
+		return;
+	if (c->base.out.len > 0 || c->base.unsent > 0)
+		conn_close(&c->base, "write timeout: peer does not read");
 	else if (c->nreqs > 0)
-		conn_close(c, "read timeout: request incomplete");
+		conn_close(&c->base, "read timeout: request incomplete");
 	else
-		conn_close(c, NULL);	/* idle keep-alive: quietly */
+		conn_close(&c->base, NULL);	/* idle keep-alive: quietly */
 }
 
 int
@@ -147,32 +122,19 @@ fcgi_conn_accept(int fd, const struct listener *l)
 {
 	struct fcgi_conn *c;
 
-	if (scratch == NULL && (scratch = malloc(FCGI_SCRATCH)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_error("fcgi: out of memory for a connection");
 		close(fd);
 		return -1;
 	}
 	(void)l;
-	c->io.fd = fd;
-	c->io.fn = conn_io;
-	c->timer.fn = conn_timeout;
 	c->open_rec = -1;
-	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
-		log_error("fcgi: epoll_ctl: %s", strerror(errno));
+	if (conn_open(&c->base, fd, &fcgi_proto, fcgi_io, &transport_plain,
+	    NULL, worker.tq_read) == -1) {
 		close(fd);
 		free(c);
 		return -1;
 	}
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	worker.nconns++;
-	loop_timer_arm(&worker.loop, worker.tq_read, &c->timer);
 	return 0;
 }
 
@@ -198,45 +160,19 @@ req_free(struct fcgi_req *fr)
 	free(fr);
 }
 
+/* Closing: its requests go (one still in an asynchronous module lives on
+ * for it, see req_free). */
 static void
-conn_free(void *arg)
+fcgi_release(struct conn *cb)
 {
-	struct fcgi_conn *c = arg;
-
-	loop_defer_cancel(&worker.loop, &c->kick);
-	free(c);
-}
-
-static void
-conn_close(struct fcgi_conn *c, const char *why)
-{
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
 	struct fcgi_req *fr;
 
-	if (c->closed)
-		return;
-	if (why != NULL)
-		log_warn("fcgi: fd %d: %s; connection closed", c->io.fd, why);
-	c->closed = 1;
-	loop_timer_stop(&c->timer);
-	loop_del(&worker.loop, &c->io);
-	close(c->io.fd);
 	while ((fr = c->reqs) != NULL) {
 		c->reqs = fr->next;
 		req_free(fr);
 	}
-	buf_free(&c->in);
-	buf_free(&c->out);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	/* The loop may still hold an event for this connection in the
-	 * current round: free it after the round. */
-	if (loop_defer(&worker.loop, conn_free, c) == -1)
-		log_error("fcgi: leaking a connection: out of memory");
-	worker_conn_closed();
+	c->nreqs = 0;
 }
 
 /*
@@ -247,13 +183,13 @@ static int
 put_record(struct fcgi_conn *c, uint8_t type, uint16_t id, const void *p,
     size_t n)
 {
-	if (buf_reserve(&c->out, FCGI_HEADER_LEN + n) == -1)
+	if (buf_reserve(&c->base.out, FCGI_HEADER_LEN + n) == -1)
 		return -1;
-	fcgi_put_header(buf_tail(&c->out), type, id, (uint16_t)n, 0);
-	c->out.len += FCGI_HEADER_LEN;
+	fcgi_put_header(buf_tail(&c->base.out), type, id, (uint16_t)n, 0);
+	c->base.out.len += FCGI_HEADER_LEN;
 	if (n > 0)
-		memcpy(buf_tail(&c->out), p, n);
-	c->out.len += n;
+		memcpy(buf_tail(&c->base.out), p, n);
+	c->base.out.len += n;
 	return 0;
 }
 
@@ -269,17 +205,17 @@ put_stream(struct fcgi_conn *c, uint8_t type, uint16_t id, const uint8_t *p,
 	while (n > 0) {
 		if (type == FCGI_STDOUT && c->open_rec >= 0 &&
 		    c->open_id == id) {
-			uint8_t *h = c->out.data + c->out.off + c->open_rec;
+			uint8_t *h = c->base.out.data + c->base.out.off + c->open_rec;
 			size_t have = (size_t)(h[4] << 8 | h[5]);
 
 			take = 0xffff - have;
 			if (take > n)
 				take = n;
 			if (take > 0) {
-				if (buf_append(&c->out, p, take) == -1)
+				if (buf_append(&c->base.out, p, take) == -1)
 					return -1;
 				/* buf_append may move the data */
-				h = c->out.data + c->out.off + c->open_rec;
+				h = c->base.out.data + c->base.out.off + c->open_rec;
 				have += take;
 				h[4] = (uint8_t)(have >> 8);
 				h[5] = (uint8_t)have;
@@ -290,7 +226,7 @@ put_stream(struct fcgi_conn *c, uint8_t type, uint16_t id, const uint8_t *p,
 		}
 		take = n > 0xffff ? 0xffff : n;
 		if (type == FCGI_STDOUT) {
-			c->open_rec = (ssize_t)c->out.len;
+			c->open_rec = (ssize_t)c->base.out.len;
 			c->open_id = id;
 		}
 		if (put_record(c, type, id, p, take) == -1)
@@ -301,29 +237,18 @@ put_stream(struct fcgi_conn *c, uint8_t type, uint16_t id, const uint8_t *p,
 	return 0;
 }
 
-/* Write what the socket takes now.  Returns 0, or -1 on a dead peer. */
-static int
-conn_flush(struct fcgi_conn *c)
-{
-	ssize_t w;
+static int files_fill(struct fcgi_conn *c);
 
-	while (c->out.len > 0) {
-		w = send(c->io.fd, c->out.data + c->out.off, c->out.len,
-		    MSG_NOSIGNAL);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -1;
-		}
-		buf_consume(&c->out, (size_t)w);
-		c->open_rec = -1;
-		c->sent = 1;
-	}
-	buf_free(&c->out);
+/* The connection layer's flush_before: STDOUT records of queued files are
+ * read into out while the peer keeps up; once out is being sent, a record
+ * in it is no longer extended (open_rec). */
+static int
+fcgi_flush_before(struct conn *cb)
+{
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
+
 	c->open_rec = -1;
-	return 0;
+	return files_fill(c) == -1 ? -1 : 0;
 }
 
 /*
@@ -337,25 +262,25 @@ conn_flush(struct fcgi_conn *c)
 static int
 conn_flush_blocking(struct fcgi_conn *c, struct req *r)
 {
-	while (c->out.len > FCGI_OUT_HIGH / 2) {
-		if (conn_flush(c) == -1)
+	while (c->base.out.len > FCGI_OUT_HIGH / 2) {
+		if (conn_flush(&c->base) == -1)
 			return -1;
-		if (c->out.len <= FCGI_OUT_HIGH / 2)
+		if (c->base.out.len <= FCGI_OUT_HIGH / 2)
 			break;
-		if (!c->busy) {
-			if (c->out.len <= config.max_spool)
+		if (!c->base.busy) {
+			if (c->base.out.len <= config.max_spool)
 				break;
 			log_msg(LOG_LEVEL_WARN, r->id, "fcgi: fd %d: the web "
 			    "server lags more than --max-spool behind; "
 			    "response cut (with --threads the application "
-			    "would wait for it)", c->io.fd);
+			    "would wait for it)", c->base.io.fd);
 			errno = ENOBUFS;
 			return -1;
 		}
 		log_msg(LOG_LEVEL_DEBUG, r->id, "fcgi: fd %d: the "
 		    "application waits for the web server to read",
-		    c->io.fd);
-		if (loop_wait_fd(c->io.fd, POLLOUT, config.write_timeout) == -1)
+		    c->base.io.fd);
+		if (loop_wait_fd(c->base.io.fd, POLLOUT, config.write_timeout) == -1)
 			return -1;
 	}
 	return 0;
@@ -396,7 +321,7 @@ file_fill(struct fcgi_conn *c, struct fcgi_req *fr, size_t most)
 		if (left == 0) {
 			static_body_close(&fr->file);
 			/* The request may be waiting for it to finish. */
-			loop_defer_node(&worker.loop, &c->kick);
+			conn_kick(&c->base);
 			break;
 		}
 		n = pread(fr->file.fd, chunk, left < (off_t)sizeof(chunk) ?
@@ -430,8 +355,8 @@ files_fill(struct fcgi_conn *c)
 	struct fcgi_req *fr;
 
 	for (fr = c->reqs; fr != NULL; fr = fr->next)
-		if (fr->file.fd != -1 && c->out.len < FCGI_OUT_HIGH / 4 &&
-		    file_fill(c, fr, FCGI_OUT_HIGH / 4 - c->out.len) == -1)
+		if (fr->file.fd != -1 && c->base.out.len < FCGI_OUT_HIGH / 4 &&
+		    file_fill(c, fr, FCGI_OUT_HIGH / 4 - c->base.out.len) == -1)
 			return -1;
 	return 0;
 }
@@ -486,7 +411,7 @@ sink_body(struct req *r, const void *p, size_t n)
 	if (put_stream(c, FCGI_STDOUT, fr->id, p, n) == -1)
 		return -1;
 	/* An asynchronous module is told to wait (BG_AGAIN) instead. */
-	if (c->out.len > FCGI_OUT_HIGH && !r->async &&
+	if (c->base.out.len > FCGI_OUT_HIGH && !r->async &&
 	    conn_flush_blocking(c, r) == -1) {
 		log_msg(LOG_LEVEL_WARN, r->id, "fcgi: peer stopped reading: "
 		    "%s", strerror(errno));
@@ -500,7 +425,7 @@ sink_flush(struct req *r)
 {
 	struct fcgi_req *fr = r->conn;
 
-	return conn_flush(fr->conn);
+	return conn_flush(&fr->conn->base);
 }
 
 /*
@@ -521,7 +446,7 @@ sink_gone(struct req *r, struct pollfd *pfd)
 	size_t off = 0;
 	ssize_t n, k;
 
-	pfd->fd = fr->conn->io.fd;
+	pfd->fd = fr->conn->base.io.fd;
 	pfd->events = POLLIN | POLLRDHUP;
 	pfd->revents = 0;
 	if (poll(pfd, 1, 0) < 1)
@@ -553,7 +478,7 @@ sink_kick(struct req *r)
 {
 	struct fcgi_req *fr = r->conn;
 
-	loop_defer_node(&worker.loop, &fr->conn->kick);
+	conn_kick(&fr->conn->base);
 }
 
 static size_t
@@ -561,7 +486,7 @@ sink_queued(struct req *r)
 {
 	struct fcgi_req *fr = r->conn;
 
-	return fr->conn->out.len + (size_t)(fr->file.fd != -1 ?
+	return fr->conn->base.out.len + (size_t)(fr->file.fd != -1 ?
 	    fr->file.end - fr->file.off : 0);
 }
 
@@ -572,7 +497,7 @@ put_end_request(struct fcgi_conn *c, uint16_t id, uint8_t proto_status)
 
 	fcgi_put_end_request(rec, id, 0, proto_status);
 	c->open_rec = -1;
-	return buf_append(&c->out, rec, sizeof(rec));
+	return buf_append(&c->base.out, rec, sizeof(rec));
 }
 
 /*
@@ -703,8 +628,6 @@ timeout_answer(uint16_t id)
 	    FCGI_REQUEST_COMPLETE);
 }
 
-static void conn_resume(struct fcgi_conn *c);
-
 /* On the thread that runs the module (see worker_dispatch). */
 static void
 run_job(struct worker_job *j)
@@ -713,8 +636,8 @@ run_job(struct worker_job *j)
 	struct fcgi_conn *c = fr->conn;
 
 	timeout_answer(fr->id);
-	worker_request_begin(fr->r, c->io.fd,
-	    c->out.data ? c->out.data + c->out.off : NULL, c->out.len,
+	worker_request_begin(fr->r, c->base.io.fd,
+	    c->base.out.data ? c->base.out.data + c->base.out.off : NULL, c->base.out.len,
 	    fcgi_timeout, sizeof(fcgi_timeout));
 	fr->outcome = req_run(fr->r, module.m, module.ctx);
 	worker_request_end();
@@ -745,7 +668,7 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 		if (put_end_request(c, id, FCGI_REQUEST_COMPLETE) == -1)
 			return -1;
 		if (!keep && c->nreqs == 0)
-			c->closing = 1;
+			c->base.closing = 1;
 		return 0;
 	}
 	if (failed)
@@ -758,7 +681,7 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 		 * ones are taken (see begin_request). */
 		c->cut = 1;
 		if (c->nreqs == 0)
-			c->closing = 1;
+			c->base.closing = 1;
 		return 0;
 	}
 	/* Section 5.5: an empty STDOUT ends the stream, then END_REQUEST. */
@@ -769,7 +692,7 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	/* Section 5.1: without FCGI_KEEP_CONN the application closes the
 	 * connection after the request. */
 	if ((!keep || c->cut) && c->nreqs == 0)
-		c->closing = 1;
+		c->base.closing = 1;
 	if (worker.stopping)
 		c->served = 1;
 	return 0;
@@ -781,18 +704,18 @@ done_job(struct worker_job *j)
 {
 	struct fcgi_req *fr = (struct fcgi_req *)j;
 	struct fcgi_conn *c = fr->conn;
-	int threaded = c->busy;
+	int threaded = c->base.busy;
 
 	if (threaded) {
-		c->busy = 0;
-		if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1)
-			c->closing = 1;
+		c->base.busy = 0;
+		if (loop_add(&worker.loop, &c->base.io, EPOLLIN) == -1)
+			c->base.closing = 1;
 	}
 	if (finish_req(c, fr) == -1)
-		conn_close(c, "peer went away while the response was written");
+		conn_close(&c->base, "peer went away while the response was written");
 	else if (threaded) {
-		conn_resume(c);
-		conn_update(c);
+		conn_resume(&c->base);
+		fcgi_update(c);
 	}
 	/* Last: reaching --max-requests starts the worker's stop. */
 	worker_request_done();
@@ -825,9 +748,9 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	if (config.threads > 1) {
 		/* The connection is the application thread's until
 		 * done_job(): no events, no timers. */
-		c->busy = 1;
-		loop_timer_stop(&c->timer);
-		loop_del(&worker.loop, &c->io);
+		c->base.busy = 1;
+		loop_timer_stop(&c->base.timer);
+		loop_del(&worker.loop, &c->base.io);
 	}
 	worker_dispatch(&fr->job);
 }
@@ -861,7 +784,7 @@ async_conclude(struct fcgi_conn *c, struct fcgi_req *fr)
 	async_account(fr);
 	unlink_req(c, fr);
 	if (finish_req(c, fr) == -1)
-		conn_close(c, "peer went away while the response was written");
+		conn_close(&c->base, "peer went away while the response was written");
 	worker_request_done();
 }
 
@@ -876,7 +799,7 @@ async_abandon(struct fcgi_conn *c, struct fcgi_req *fr, int status)
 		fr->outcome = REQ_COMPLETE;
 	unlink_req(c, fr);
 	if (finish_req(c, fr) == -1)
-		conn_close(c, "peer went away while the response was written");
+		conn_close(&c->base, "peer went away while the response was written");
 }
 
 static void
@@ -890,29 +813,29 @@ async_timeout(struct loop *l, struct loop_timer *t)
 	log_msg(LOG_LEVEL_ERROR, fr->r->id, "request ran past --timeout "
 	    "(%us) in the module; 504", config.timeout);
 	async_abandon(c, fr, 504);
-	if (!c->closed)
-		conn_update(c);
+	if (!c->base.closed)
+		fcgi_update(c);
 }
 
 /* The deferred look at a connection whose asynchronous requests changed. */
 static void
-conn_kicked(void *arg)
+fcgi_kicked(struct conn *cb)
 {
-	struct fcgi_conn *c = arg;
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
 	struct fcgi_req *fr, *next;
 
-	for (fr = c->reqs; fr != NULL && !c->closed; fr = next) {
+	for (fr = c->reqs; fr != NULL && !c->base.closed; fr = next) {
 		next = fr->next;
 		/* Its end records follow a queued file's last bytes. */
 		if (fr->started && fr->r->finished && !fr->r->concluded &&
 		    fr->file.fd == -1)
 			async_conclude(c, fr);
 	}
-	if (c->closed)
+	if (c->base.closed)
 		return;
-	conn_resume(c);
-	if (!c->closed)
-		conn_update(c);
+	conn_resume(&c->base);
+	if (!c->base.closed)
+		fcgi_update(c);
 }
 
 static void
@@ -925,8 +848,6 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();
 	fr->started = 1;
-	c->kick.fn = conn_kicked;
-	c->kick.arg = c;
 	fr->timer.fn = async_timeout;
 	if (worker.tq_request != NULL)
 		loop_timer_arm(&worker.loop, worker.tq_request, &fr->timer);
@@ -941,7 +862,8 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 		r->outcome = out;
 		if (fr->file.fd == -1)
 			async_conclude(c, fr);
-	}
+	} else if (worker.stopping)
+		req_stopping(r);
 }
 
 /* Requests of this connection in the module with a full body window:
@@ -964,7 +886,7 @@ receiving(const struct fcgi_conn *c)
 {
 	const struct fcgi_req *fr;
 
-	if (c->in.len > 0)
+	if (c->base.in.len > 0)
 		return 1;
 	for (fr = c->reqs; fr != NULL; fr = fr->next)
 		if (!fr->started || (!fr->stdin_done &&
@@ -1036,7 +958,7 @@ refuse(struct fcgi_conn *c, const struct fcgi_record *rec, uint8_t status)
 	if (put_end_request(c, rec->id, status) == -1)
 		return -1;
 	if (!(rec->content[2] & FCGI_KEEP_CONN) && c->nreqs == 0)
-		c->closing = 1;
+		c->base.closing = 1;
 	return 0;
 }
 
@@ -1048,12 +970,12 @@ begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 
 	if (rec->content_len != 8) {
 		log_warn("fcgi: fd %d: BEGIN_REQUEST of %u bytes, 8 expected",
-		    c->io.fd, rec->content_len);
+		    c->base.io.fd, rec->content_len);
 		return -1;
 	}
 	if (find_req(c, rec->id) != NULL) {
 		log_warn("fcgi: fd %d: BEGIN_REQUEST for active request %u",
-		    c->io.fd, rec->id);
+		    c->base.io.fd, rec->id);
 		return -1;
 	}
 	role = rec->content[0] << 8 | rec->content[1];
@@ -1062,7 +984,7 @@ begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 		/* Section 5.1: reject the role; the request is over, so
 		 * without FCGI_KEEP_CONN the connection closes. */
 		log_warn("fcgi: fd %d: request %u asks for role %d; only the "
-		    "Responder role is served", c->io.fd, rec->id, role);
+		    "Responder role is served", c->base.io.fd, rec->id, role);
 		return refuse(c, rec, FCGI_UNKNOWN_ROLE);
 	}
 	if (c->cut) {
@@ -1098,7 +1020,7 @@ params(struct fcgi_conn *c, struct fcgi_req *fr,
 {
 	if (fr->params_done) {
 		log_warn("fcgi: fd %d: PARAMS after the end of request %u's "
-		    "PARAMS stream", c->io.fd, fr->id);
+		    "PARAMS stream", c->base.io.fd, fr->id);
 		return -1;
 	}
 	if (rec->content_len == 0) {
@@ -1127,7 +1049,7 @@ stdin_record(struct fcgi_conn *c, struct fcgi_req *fr,
 {
 	if (fr->stdin_done) {
 		log_warn("fcgi: fd %d: STDIN after the end of request %u's "
-		    "STDIN stream", c->io.fd, fr->id);
+		    "STDIN stream", c->base.io.fd, fr->id);
 		return -1;
 	}
 	if (rec->content_len == 0) {
@@ -1185,7 +1107,7 @@ abort_request(struct fcgi_conn *c, struct fcgi_req *fr)
 	if (put_end_request(c, id, FCGI_REQUEST_COMPLETE) == -1)
 		return -1;
 	if ((!keep || c->cut) && c->nreqs == 0)
-		c->closing = 1;
+		c->base.closing = 1;
 	return 0;
 }
 
@@ -1203,12 +1125,12 @@ record(struct fcgi_conn *c, const struct fcgi_record *rec)
 			return get_values(c, rec);
 		if (rec->type <= FCGI_MAXTYPE) {
 			log_warn("fcgi: fd %d: %s record on request id 0",
-			    c->io.fd, fcgi_type_name(rec->type));
+			    c->base.io.fd, fcgi_type_name(rec->type));
 			return -1;
 		}
 		c->open_rec = -1;
 		fcgi_put_unknown_type(unk, rec->type);
-		return buf_append(&c->out, unk, sizeof(unk));
+		return buf_append(&c->base.out, unk, sizeof(unk));
 	}
 	switch (rec->type) {
 	case FCGI_BEGIN_REQUEST:
@@ -1233,12 +1155,12 @@ record(struct fcgi_conn *c, const struct fcgi_record *rec)
 	case FCGI_GET_VALUES_RESULT:
 	case FCGI_UNKNOWN_TYPE:
 		log_warn("fcgi: fd %d: %s record sent to the application",
-		    c->io.fd, fcgi_type_name(rec->type));
+		    c->base.io.fd, fcgi_type_name(rec->type));
 		return -1;
 	default:
 		c->open_rec = -1;
 		fcgi_put_unknown_type(unk, rec->type);
-		return buf_append(&c->out, unk, sizeof(unk));
+		return buf_append(&c->base.out, unk, sizeof(unk));
 	}
 }
 
@@ -1251,108 +1173,66 @@ records(struct fcgi_conn *c, const uint8_t *p, size_t len)
 	size_t used = 0;
 	ssize_t n;
 
-	while (!c->closed && !c->closing && !c->busy &&
-	    c->out.len < FCGI_OUT_HIGH && !body_held(c)) {
+	while (!c->base.closed && !c->base.closing && !c->base.busy &&
+	    c->base.out.len < FCGI_OUT_HIGH && !body_held(c)) {
 		n = fcgi_parse_record(p + used, len - used, &rec);
 		if (n == FCGI_PARSE_AGAIN)
 			break;
 		if (n == FCGI_PARSE_BAD) {
 			log_warn("fcgi: fd %d: record with version %u: not a "
-			    "FastCGI stream", c->io.fd, p[used]);
-			conn_close(c, "protocol error");
+			    "FastCGI stream", c->base.io.fd, p[used]);
+			conn_close(&c->base, "protocol error");
 			return -1;
 		}
 		if (record(c, &rec) == -1) {
-			if (!c->closed)
-				conn_close(c, "protocol error");
+			if (!c->base.closed)
+				conn_close(&c->base, "protocol error");
 			return -1;
 		}
 		used += (size_t)n;
 	}
-	return c->closed ? -1 : (ssize_t)used;
+	return c->base.closed ? -1 : (ssize_t)used;
+}
+
+/* The connection layer's input(): records handled. */
+static ssize_t
+fcgi_input(struct conn *cb, uint8_t *p, size_t len)
+{
+	return records((struct fcgi_conn *)cb, p, len);
+}
+
+/* No more records are read while output is high or an asynchronous
+ * module has not taken a body window. */
+static int
+fcgi_held(const struct conn *cb)
+{
+	const struct fcgi_conn *c = (const struct fcgi_conn *)cb;
+
+	return c->base.out.len >= FCGI_OUT_HIGH || body_held(c);
 }
 
 static void
-conn_read(struct fcgi_conn *c)
+fcgi_eof(struct conn *cb, int error)
 {
-	ssize_t n, used;
-	uint8_t *p;
-	size_t len, room;
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
 
-	for (;;) {
-		if (c->closing || c->closed || c->busy ||
-		    c->out.len >= FCGI_OUT_HIGH || body_held(c))
-			return;
-		if (c->in.len > 0) {
-			/* Carry-over: read into the connection's buffer. */
-			if (buf_reserve(&c->in, FCGI_RECORD_MAX) == -1) {
-				conn_close(c, "out of memory");
-				return;
-			}
-			p = buf_tail(&c->in);
-			room = c->in.cap - c->in.off - c->in.len;
-		} else {
-			p = scratch;
-			room = FCGI_SCRATCH;
-		}
-		n = recv(c->io.fd, p, room, 0);
-		if (n == 0) {
-			/* Peer closed its side: answers already queued still
-			 * go out; a half-received request is void. */
-			if (c->nreqs > 0 || c->in.len > 0)
-				log_info("fcgi: fd %d: peer closed "
-				    "mid-request", c->io.fd);
-			c->closing = 1;
-			return;
-		}
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				conn_close(c, c->nreqs > 0 || c->in.len > 0 ?
-				    strerror(errno) : NULL);
-			return;
-		}
-		c->got = 1;
-		if (c->in.len > 0) {
-			c->in.len += (size_t)n;
-			p = c->in.data + c->in.off;
-			len = c->in.len;
-		} else
-			len = (size_t)n;
-		if ((used = records(c, p, len)) == -1)
-			return;
-		if (p == scratch) {
-			if ((size_t)used < len &&
-			    buf_append(&c->in, p + used, len - (size_t)used)
-			    == -1) {
-				conn_close(c, "out of memory");
-				return;
-			}
-		} else {
-			buf_consume(&c->in, (size_t)used);
-			if (c->in.len == 0)
-				buf_free(&c->in);
-		}
-		if ((size_t)n < room)
-			return;	/* socket drained */
+	if (error != 0) {
+		conn_close(&c->base, c->nreqs > 0 || c->base.in.len > 0 ?
+		    strerror(error) : NULL);
+		return;
 	}
+	/* Peer closed its side: answers already queued still go out; a
+	 * half-received request is void. */
+	if (c->nreqs > 0 || c->base.in.len > 0)
+		log_info("fcgi: fd %d: peer closed mid-request",
+		    c->base.io.fd);
+	c->base.closing = 1;
 }
 
-/* Resume records left in the carry-over buffer once output drained. */
-static void
-conn_resume(struct fcgi_conn *c)
+static int
+fcgi_more_output(const struct conn *cb)
 {
-	ssize_t used;
-
-	if (c->in.len == 0 || c->closing || c->busy ||
-	    c->out.len >= FCGI_OUT_HIGH || body_held(c))
-		return;
-	if ((used = records(c, c->in.data + c->in.off, c->in.len)) == -1)
-		return;
-	buf_consume(&c->in, (size_t)used);
-	if (c->in.len == 0)
-		buf_free(&c->in);
+	return files_pending((const struct fcgi_conn *)cb);
 }
 
 /*
@@ -1362,145 +1242,139 @@ conn_resume(struct fcgi_conn *c)
  * (--read-timeout) by bytes read; the drain window by nothing; idle
  * (--idle-timeout) from the last request.
  */
-static void
-conn_timer(struct fcgi_conn *c)
+static struct loop_tq *
+fcgi_timer_state(struct conn *cb, int *progress)
 {
-	struct loop_tq *q;
-	int progress = 0;
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
 
-	/* Again while the kernel still held some (http_conn.c says why). */
-	if ((c->sent || c->unsent > 0) && c->out.len == 0)
-		c->unsent = transport_unsent(c->io.fd);
-	if (c->out.len > 0 || c->unsent > 0) {
-		q = worker.tq_write;
-		progress = c->sent;
-	} else if (receiving(c)) {
-		q = worker.tq_read;
-		progress = c->got;
-	} else if (c->nreqs > 0) {
-		/* Every request is in an asynchronous module, whole or
-		 * held back by it: each has its own --timeout. */
-		c->sent = c->got = 0;
-		loop_timer_stop(&c->timer);
-		return;
-	} else if (worker.stopping)
-		q = worker.tq_drain;
-	else {
-		/* A request that came and went while idle starts it anew. */
-		q = worker.tq_idle;
-		progress = c->got || c->sent;
+	if (conn_pending(&c->base) || c->base.unsent > 0) {
+		*progress = c->base.sent;
+		return worker.tq_write;
 	}
-	c->sent = c->got = 0;
-	if (c->timer.q != q || progress)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+	if (receiving(c)) {
+		*progress = c->base.got;
+		return worker.tq_read;
+	}
+	/* Every request in an asynchronous module, whole or held back by
+	 * it: each has its own --timeout. */
+	if (c->nreqs > 0)
+		return NULL;
+	if (worker.stopping)
+		return worker.tq_drain;
+	/* A request that came and went while idle starts it anew. */
+	*progress = c->base.got || c->base.sent;
+	return worker.tq_idle;
 }
 
 static void
-conn_update(struct fcgi_conn *c)
+fcgi_update(struct fcgi_conn *c)
 {
 	struct fcgi_req *fr;
 	uint32_t ev = 0;
 
-	if (c->closed || c->busy)
+	if (c->base.closed || c->base.busy)
 		return;
-	for (;;) {
-		size_t before = c->in.len;
-
-		if (files_fill(c) == -1 || conn_flush(c) == -1) {
-			conn_close(c, c->nreqs > 0 ? "peer went away" : NULL);
-			return;
-		}
-		/* Records held back while output was high are handled
-		 * now: no event would bring them back otherwise. */
-		if (before == 0 || c->closing || c->out.len >= FCGI_OUT_HIGH)
-			break;
-		conn_resume(c);
-		if (c->closed)
-			return;
-		if (c->in.len == before)
-			break;	/* only a partial record left */
-	}
-	if (c->out.len == 0 && c->closing) {
-		conn_close(c, NULL);
+	/* Records held back while output was high are handled now: no
+	 * event would bring them back otherwise. */
+	if (conn_drain(&c->base) == -1) {
+		if (!c->base.closed)
+			conn_close(&c->base, c->nreqs > 0 ? "peer went away" :
+			    NULL);
 		return;
 	}
-	if (worker.stopping && c->nreqs == 0 && c->in.len == 0 &&
-	    c->out.len == 0 && c->served) {
+	if (!conn_pending(&c->base) && c->base.closing) {
+		conn_close(&c->base, NULL);
+		return;
+	}
+	if (worker.stopping && c->nreqs == 0 && c->base.in.len == 0 &&
+	    c->base.out.len == 0 && c->served) {
 		/* Stopping: a connection that has had its answer closes. */
-		conn_close(c, NULL);
+		conn_close(&c->base, NULL);
 		return;
 	}
 	for (fr = c->reqs; fr != NULL; fr = fr->next)
 		if (fr->started && fr->r->above_hw &&
-		    c->out.len <= REQ_HIGH_WATER / 2)
+		    c->base.out.len <= REQ_HIGH_WATER / 2)
 			req_drained(fr->r);
-	if (c->out.len > 0 || files_pending(c))
+	if (conn_pending(&c->base))
 		ev |= EPOLLOUT;
-	if (!c->closing && body_held(c))
+	if (!c->base.closing && body_held(c))
 		ev |= EPOLLRDHUP;	/* only to learn that the peer left */
-	else if (!c->closing && c->out.len < FCGI_OUT_HIGH)
+	else if (!c->base.closing && c->base.out.len < FCGI_OUT_HIGH)
 		ev |= EPOLLIN;
-	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
-		conn_close(c, strerror(errno));
+	if (loop_mod(&worker.loop, &c->base.io, ev) == -1) {
+		conn_close(&c->base, strerror(errno));
 		return;
 	}
-	conn_timer(c);
+	conn_timer(&c->base);
 }
 
 static void
-conn_io(struct loop *l, struct loop_io *io, uint32_t events)
+fcgi_io(struct loop *l, struct loop_io *io, uint32_t events)
 {
 	struct fcgi_conn *c = (struct fcgi_conn *)io;
 
 	(void)l;
-	if (c->closed || c->busy)
+	if (c->base.closed || c->base.busy)
 		return;
 	if (events & EPOLLOUT) {
-		if (conn_flush(c) == -1) {
-			conn_close(c, "peer went away");
+		if (conn_flush(&c->base) == -1) {
+			conn_close(&c->base, "peer went away");
 			return;
 		}
-		conn_resume(c);
+		conn_resume(&c->base);
 	}
 	if (body_held(c) && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-		conn_close(c, "peer went away during a request");
+		conn_close(&c->base, "peer went away during a request");
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		conn_read(c);
-	conn_update(c);
-}
-
-static void
-shutdown_walk(void *arg)
-{
-	struct fcgi_conn *c, *next;
-
-	(void)arg;
-	shutdown_queued = 0;
-	/* Idle connections get the drain window (a request may be on its
-	 * way); busy ones close after their answers. */
-	for (c = conns; c != NULL; c = next) {
-		next = c->next;
-		conn_update(c);
-	}
+		conn_read(&c->base);
+	fcgi_update(c);
 }
 
 /*
  * Called from inside a connection's own event (the request that reached
- * --max-requests finishes in records(), still walking c->in): updating
- * that connection now would run its records again and free c->in under
- * the parser.  The walk runs after the round.
+ * --max-requests finishes in records(), still walking the input):
+ * updating that connection now would run its records again and free the
+ * input under the parser.  The connection layer's walk runs after the
+ * round: idle connections get the drain window (a request may be on its
+ * way), busy ones close after their answers.
  */
 void
 fcgi_conn_shutdown(void)
 {
-	if (shutdown_queued)
-		return;
-	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
-		log_error("fcgi: stopping: out of memory; idle connections "
-		    "wait for their timeout");
-		return;
-	}
-	shutdown_queued = 1;
+	conn_shutdown();
 }
+
+/* The stop walk's look at each connection: requests the module holds
+ * open are told to end (BG_EV_STOP), as in http_conn.c. */
+static void
+fcgi_update_cb(struct conn *cb)
+{
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
+	struct fcgi_req *fr;
+
+	if (worker.stopping)
+		for (fr = c->reqs; fr != NULL; fr = fr->next)
+			if (fr->started && !fr->r->finished)
+				req_stopping(fr->r);
+	fcgi_update(c);
+}
+
+static const struct conn_proto fcgi_proto = {
+	.name = "fcgi",
+	.scratch = FCGI_SCRATCH,
+	.close_log_level = LOG_LEVEL_WARN,
+	.input = fcgi_input,
+	.held = fcgi_held,
+	.flush_before = fcgi_flush_before,
+	.flush_after = NULL,
+	.more_output = fcgi_more_output,
+	.eof = fcgi_eof,
+	.timer_state = fcgi_timer_state,
+	.timeout = fcgi_on_timeout,
+	.update = fcgi_update_cb,
+	.kicked = fcgi_kicked,
+	.release = fcgi_release,
+};

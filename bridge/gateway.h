@@ -112,6 +112,12 @@ enum bg_log_level {
 			     --timeout (answered 504 if nothing was sent):
 			     nothing more reaches the client; finish() is
 			     still owed */
+#define BG_EV_STOP 0x8	  /* the worker is stopping (TERM, reload,
+			     --max-requests): the client is still there;
+			     end the request soon (a last message, then
+			     finish()), or it is cut when
+			     --graceful-timeout runs out.  A module that
+			     ignores it keeps ABI 2's first behaviour */
 
 /* ABI 2: readiness for watch(), as epoll's EPOLLIN/EPOLLOUT/... */
 #define BG_WATCH_IN 0x001

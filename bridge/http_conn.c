@@ -31,6 +31,7 @@
 #include "access_log.h"
 #include "buf.h"
 #include "config.h"
+#include "conn.h"
 #include "forwarded_req.h"
 #include "http_conn.h"
 #include "http_parse.h"
@@ -69,25 +70,15 @@ enum http_state {
 };
 
 struct http_conn {
-	struct loop_io io;	/* first: the loop hands us &io */
+	struct conn base;	/* first: the connection layer's */
 	struct worker_job job;	/* the request handed to the module */
 	enum req_outcome outcome;
 	uint64_t start;		/* access log clock, 0 when off */
-	struct loop_timer timer;
-	struct loop_deferred kick;	/* an async request changed */
-	struct http_conn *prev, *next;
 	const struct listener *l;
-	const struct transport *tp;
-	void *tls;
-	uint32_t recv_want;	/* what the transport waits for to read */
-	uint32_t send_want;	/* ... and to write */
-	struct buf in;		/* unfinished bytes carried over */
-	struct buf out;
 	struct buf hold;	/* response body held back */
 	int spool_fd;		/* output beyond HTTP_OUT_HIGH, or -1 */
 	off_t spool_sent;	/* bytes of the spool already sent */
 	off_t spool_len;
-	size_t unsent;		/* in the kernel, not taken by the client */
 	struct req *r;		/* request being received or run */
 	const struct static_map *smap;	/* r is for a static file */
 	struct static_body sbody;	/* file to send after out */
@@ -105,29 +96,17 @@ struct http_conn {
 	unsigned no_body : 1;	/* 204/304/HEAD: send no body */
 	unsigned held : 1;	/* head formatted, waiting in hold */
 	unsigned resp_chunked : 1;
-	unsigned closing : 1;	/* close once out is drained */
-	unsigned linger : 1;	/* ... after reading what the client still
-				   sends (a refused request's body) */
+	unsigned linger : 1;	/* close only after reading what the client
+				   still sends (a refused request's body) */
 	unsigned lingering : 1;	/* answered and half-closed: reading */
-	unsigned closed : 1;
-	unsigned busy : 1;	/* an application thread has it */
+	unsigned had_head : 1;	/* a request head arrived on it */
 	unsigned waiting : 1;	/* an async request, whole, in the module */
 	unsigned request_timer : 1;	/* the timer is the module's --timeout */
-	unsigned had_head : 1;	/* a request head arrived on it */
-	unsigned sent : 1;	/* write progress since the timer was set */
-	unsigned got : 1;	/* read progress since the timer was set */
 };
 
-static char *scratch;
-static struct http_conn *conns;
-static int shutdown_queued;	/* shutdown_walk() is deferred */
-
-static void conn_io(struct loop *l, struct loop_io *io, uint32_t events);
-static void conn_resume(struct http_conn *c);
-static void conn_update(struct http_conn *c);
-static void conn_close(struct http_conn *c, const char *why);
-static void conn_timer(struct http_conn *c);
-static int pending(const struct http_conn *c);
+static void http_io(struct loop *l, struct loop_io *io, uint32_t events);
+static void http_update(struct http_conn *c);
+static const struct conn_proto http_proto;
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_file(struct req *r, int fd, off_t off, size_t n);
@@ -172,35 +151,24 @@ date_header(void)
 }
 
 static void
-conn_timeout(struct loop *l, struct loop_timer *t)
+http_timeout(struct conn *cb)
 {
-	struct http_conn *c = (struct http_conn *)((char *)t -
-	    offsetof(struct http_conn, timer));
+	struct http_conn *c = (struct http_conn *)cb;
 
-	(void)l;
 	if (c->lingering) {
-		conn_close(c, NULL);
+		conn_close(&c->base, NULL);
 		return;
 	}
-	if (!pending(c) && c->unsent > 0) {
-		/* Our output is all in the kernel's hands: the write state
-		 * lasts while the client takes it. */
-		size_t now = transport_unsent(c->io.fd);
-
-		if (now < c->unsent) {
-			c->unsent = now;
-			conn_timer(c);
-			return;
-		}
-	}
-	if (pending(c) || c->unsent > 0)
-		conn_close(c, "write timeout: client does not read");
+	if (conn_unsent_progress(&c->base))
+		return;
+	if (conn_pending(&c->base) || c->base.unsent > 0)
+		conn_close(&c->base, "write timeout: client does not read");
 	else if (c->request_timer)
 		async_timeout(c);
-	else if (c->r != NULL || c->in.len > 0)
-		conn_close(c, "read timeout: request incomplete");
+	else if (c->r != NULL || c->base.in.len > 0)
+		conn_close(&c->base, "read timeout: request incomplete");
 	else
-		conn_close(c, NULL);	/* idle keep-alive: quietly */
+		conn_close(&c->base, NULL);	/* idle keep-alive: quietly */
 }
 
 int
@@ -222,14 +190,12 @@ int
 http_conn_accept_from(int fd, const struct listener *l,
     const struct sockaddr *peer, const struct sockaddr *local)
 {
+	const struct transport *tp;
 	struct http_conn *c;
+	void *tls = NULL;
 	socklen_t len;
 	int on = 1;
 
-	if (scratch == NULL && (scratch = malloc(HTTP_SCRATCH)) == NULL) {
-		close(fd);
-		return -1;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_error("http: out of memory for a connection");
 		close(fd);
@@ -249,58 +215,34 @@ http_conn_accept_from(int fd, const struct listener *l,
 		addr_take(&c->peer, peer);
 	if (local != NULL)
 		addr_take(&c->local, local);
-	c->io.fd = fd;
-	c->io.fn = conn_io;
-	c->timer.fn = conn_timeout;
 	c->l = l;
 	c->spool_fd = -1;
 	c->sbody.fd = -1;
-	c->tp = &transport_plain;
+	tp = &transport_plain;
 	if (l->proto == PROTO_HTTPS) {
-		c->tp = tls_transport();
-		if ((c->tls = tls_new(fd)) == NULL) {
+		tp = tls_transport();
+		if ((tls = tls_new(fd)) == NULL) {
 			log_error("http: no TLS session: out of memory");
 			close(fd);
 			free(c);
 			return -1;
 		}
 	}
-	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
-		log_error("http: epoll_ctl: %s", strerror(errno));
-		c->tp->close(fd, c->tls);
+	if (conn_open(&c->base, fd, &http_proto, http_io, tp, tls,
+	    worker.tq_header) == -1) {
+		tp->close(fd, tls);
 		free(c);
 		return -1;
 	}
-	c->next = conns;
-	if (conns)
-		conns->prev = c;
-	conns = c;
-	worker.nconns++;
-	loop_timer_arm(&worker.loop, worker.tq_header, &c->timer);
 	return 0;
 }
 
+/* Closing: the request, held output, the spool and the file go. */
 static void
-conn_free(void *arg)
+http_release(struct conn *cb)
 {
-	struct http_conn *c = arg;
+	struct http_conn *c = (struct http_conn *)cb;
 
-	loop_defer_cancel(&worker.loop, &c->kick);
-	free(c);
-}
-
-static void
-conn_close(struct http_conn *c, const char *why)
-{
-	if (c->closed)
-		return;
-	if (why != NULL)
-		log_info("http: fd %d: %s; connection closed", c->io.fd, why);
-	c->closed = 1;
-	loop_timer_stop(&c->timer);
-	loop_del(&worker.loop, &c->io);
-	c->tp->close(c->io.fd, c->tls);
-	c->tls = NULL;
 	if (c->r != NULL && c->r->pending && !c->r->concluded) {
 		async_account(c);
 		worker_request_done();
@@ -313,39 +255,31 @@ conn_close(struct http_conn *c, const char *why)
 	} else
 		req_destroy(c->r);
 	c->r = NULL;
-	buf_free(&c->in);
-	buf_free(&c->out);
 	buf_free(&c->hold);
 	if (c->spool_fd != -1)
 		close(c->spool_fd);
+	c->spool_fd = -1;
 	static_body_close(&c->sbody);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	if (loop_defer(&worker.loop, conn_free, c) == -1)
-		log_error("http: leaking a connection: out of memory");
-	worker_conn_closed();
 }
 
 /*
  * Output.
  */
 
-/* Output waiting: in memory, or spooled to disk. */
+/* Output waiting beyond out: spooled to disk, or a file. */
 static int
-pending(const struct http_conn *c)
+http_more_output(const struct conn *cb)
 {
-	return c->out.len > 0 || c->spool_fd != -1 || c->sbody.fd != -1;
+	const struct http_conn *c = (const struct http_conn *)cb;
+
+	return c->spool_fd != -1 || c->sbody.fd != -1;
 }
 
 /* No more requests are taken from the input until output drains. */
 static int
 out_full(const struct http_conn *c)
 {
-	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1 ||
+	return c->base.out.len >= HTTP_OUT_HIGH || c->spool_fd != -1 ||
 	    c->sbody.fd != -1;
 }
 
@@ -375,17 +309,17 @@ spool_flush(struct http_conn *c)
 			c->spool_sent = c->spool_len = 0;
 			break;
 		}
-		if (c->tls == NULL) {
+		if (c->base.tls == NULL) {
 			/* Zero-copy from the spool to the socket. */
-			w = sendfile(c->io.fd, c->spool_fd, &c->spool_sent,
+			w = sendfile(c->base.io.fd, c->spool_fd, &c->spool_sent,
 			    (size_t)left);
 			if (w > 0)
-				c->sent = 1;
+				c->base.sent = 1;
 			if (w == -1) {
 				if (errno == EINTR)
 					continue;
 				if (errno == EAGAIN) {
-					c->send_want = EPOLLOUT;
+					c->base.send_want = EPOLLOUT;
 					return 0;
 				}
 				return -1;
@@ -396,51 +330,45 @@ spool_flush(struct http_conn *c)
 		    (size_t)left : sizeof(chunk), c->spool_sent);
 		if (n <= 0)
 			return -1;
-		w = c->tp->send(c->io.fd, c->tls, chunk, (size_t)n,
-		    &c->send_want);
+		w = c->base.tp->send(c->base.io.fd, c->base.tls, chunk, (size_t)n,
+		    &c->base.send_want);
 		if (w == -1)
 			return errno == EAGAIN ? 0 : -1;
 		c->spool_sent += w;
-		c->sent = 1;
+		c->base.sent = 1;
 	}
 	return 0;
 }
 
+/* The connection layer's flush_before: the spool goes first; out waits
+ * behind it (1) until it is all sent. */
 static int
-conn_flush(struct http_conn *c)
+http_flush_before(struct conn *cb)
 {
-	off_t before;
-	ssize_t w;
-	int rc;
+	struct http_conn *c = (struct http_conn *)cb;
 
-	c->send_want = 0;
 	if (spool_flush(c) == -1)
 		return -1;
-	if (c->spool_fd != -1)
-		return 0;
-	while (c->out.len > 0) {
-		w = c->tp->send(c->io.fd, c->tls, c->out.data + c->out.off,
-		    c->out.len, &c->send_want);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return 0;
-			return -1;
-		}
-		buf_consume(&c->out, (size_t)w);
-		c->sent = 1;
-	}
-	buf_free(&c->out);
+	return c->spool_fd != -1;
+}
+
+/* ... and flush_after: a static or sendfile()d file follows out. */
+static int
+http_flush_after(struct conn *cb)
+{
+	struct http_conn *c = (struct http_conn *)cb;
+	off_t before;
+	int rc;
+
 	if (c->sbody.fd == -1)
 		return 0;
-	/* A static file's body follows its head; bytes of it the client
-	 * took are write progress like any others (--write-timeout). */
+	/* Bytes of the file the client took are write progress like any
+	 * others (--write-timeout). */
 	before = c->sbody.off;
-	rc = static_body_send(&c->sbody, c->io.fd, c->tp, c->tls,
-	    &c->send_want);
+	rc = static_body_send(&c->sbody, c->base.io.fd, c->base.tp,
+	    c->base.tls, &c->base.send_want);
 	if (c->sbody.fd == -1 || c->sbody.off != before)
-		c->sent = 1;
+		c->base.sent = 1;
 	return rc;
 }
 
@@ -457,23 +385,23 @@ spool_bound(struct http_conn *c)
 {
 	while (c->spool_fd != -1 &&
 	    (uint64_t)(c->spool_len - c->spool_sent) > config.max_spool) {
-		if (conn_flush(c) == -1)
+		if (conn_flush(&c->base) == -1)
 			return -1;
 		if (c->spool_fd == -1 || (uint64_t)(c->spool_len -
 		    c->spool_sent) <= config.max_spool / 2)
 			break;
-		if (!c->busy) {
+		if (!c->base.busy) {
 			log_msg(LOG_LEVEL_WARN, c->r->id, "http: fd %d: the "
 			    "client lags more than --max-spool behind; "
 			    "response cut (with --threads the application "
-			    "would wait for it)", c->io.fd);
+			    "would wait for it)", c->base.io.fd);
 			errno = ENOBUFS;
 			return -1;
 		}
 		log_msg(LOG_LEVEL_DEBUG, c->r->id, "http: fd %d: past "
 		    "--max-spool; the application waits for the client",
-		    c->io.fd);
-		if (loop_wait_fd(c->io.fd, c->send_want == EPOLLIN ? POLLIN :
+		    c->base.io.fd);
+		if (loop_wait_fd(c->base.io.fd, c->base.send_want == EPOLLIN ? POLLIN :
 		    POLLOUT, config.write_timeout) == -1)
 			return -1;
 	}
@@ -492,17 +420,17 @@ conn_spool(struct http_conn *c)
 	size_t n;
 	ssize_t w;
 
-	if (conn_flush(c) == -1)
+	if (conn_flush(&c->base) == -1)
 		return -1;
-	if (c->out.len <= HTTP_OUT_HIGH / 2)
+	if (c->base.out.len <= HTTP_OUT_HIGH / 2)
 		return 0;
 	if (c->spool_fd == -1) {
 		if ((c->spool_fd = body_tmpfile()) == -1)
 			return -1;
 		c->spool_sent = c->spool_len = 0;
 	}
-	p = c->out.data + c->out.off;
-	n = c->out.len;
+	p = c->base.out.data + c->base.out.off;
+	n = c->base.out.len;
 	while (n > 0) {
 		w = pwrite(c->spool_fd, p, n, c->spool_len);
 		if (w == -1 && errno == EINTR)
@@ -513,7 +441,7 @@ conn_spool(struct http_conn *c)
 		n -= (size_t)w;
 		c->spool_len += w;
 	}
-	buf_free(&c->out);
+	buf_free(&c->base.out);
 	return spool_bound(c);
 }
 
@@ -533,9 +461,9 @@ put_head(struct http_conn *c, struct req *r, const char *framing)
 
 	/* Section 4: we answer with our highest version, HTTP/1.1. */
 	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->status);
-	if (buf_append(&c->out, line, (size_t)n) == -1 ||
-	    append_str(&c->out, r->reason) == -1 ||
-	    buf_append(&c->out, "\r\n", 2) == -1)
+	if (buf_append(&c->base.out, line, (size_t)n) == -1 ||
+	    append_str(&c->base.out, r->reason) == -1 ||
+	    buf_append(&c->base.out, "\r\n", 2) == -1)
 		return -1;
 	/* RFC 9110 section 6.6.1: one Date; the application's own, when
 	 * it gave one (a cached response keeps its date). */
@@ -543,24 +471,24 @@ put_head(struct http_conn *c, struct req *r, const char *framing)
 		if (r->headers[i].name_len == 4 &&
 		    strncasecmp(r->headers[i].name, "Date", 4) == 0)
 			break;
-	if (i == r->nheaders && append_str(&c->out, date_header()) == -1)
+	if (i == r->nheaders && append_str(&c->base.out, date_header()) == -1)
 		return -1;
 	for (i = 0; i < r->nheaders; i++) {
 		const struct req_header *h = &r->headers[i];
 
-		if (buf_append(&c->out, h->name, h->name_len) == -1 ||
-		    buf_append(&c->out, ": ", 2) == -1 ||
-		    buf_append(&c->out, h->value, h->value_len) == -1 ||
-		    buf_append(&c->out, "\r\n", 2) == -1)
+		if (buf_append(&c->base.out, h->name, h->name_len) == -1 ||
+		    buf_append(&c->base.out, ": ", 2) == -1 ||
+		    buf_append(&c->base.out, h->value, h->value_len) == -1 ||
+		    buf_append(&c->base.out, "\r\n", 2) == -1)
 			return -1;
 	}
-	if (framing != NULL && append_str(&c->out, framing) == -1)
+	if (framing != NULL && append_str(&c->base.out, framing) == -1)
 		return -1;
 	if (!c->keep_alive)
-		return append_str(&c->out, "Connection: close\r\n\r\n");
+		return append_str(&c->base.out, "Connection: close\r\n\r\n");
 	if (c->minor == 0)
-		return append_str(&c->out, "Connection: keep-alive\r\n\r\n");
-	return buf_append(&c->out, "\r\n", 2);
+		return append_str(&c->base.out, "Connection: keep-alive\r\n\r\n");
+	return buf_append(&c->base.out, "\r\n", 2);
 }
 
 /* RFC 9110 sections 6.4.1, 15.3.5, 15.4.5: no content in 1xx, 204, 304. */
@@ -597,12 +525,12 @@ put_body(struct http_conn *c, const void *p, size_t n)
 	if (c->no_body || n == 0)
 		return 0;
 	if (!c->resp_chunked)
-		return buf_append(&c->out, p, n);
+		return buf_append(&c->base.out, p, n);
 	/* Section 7.1: chunk-size CRLF chunk-data CRLF. */
 	k = snprintf(size, sizeof(size), "%zx\r\n", n);
-	if (buf_append(&c->out, size, (size_t)k) == -1 ||
-	    buf_append(&c->out, p, n) == -1 ||
-	    buf_append(&c->out, "\r\n", 2) == -1)
+	if (buf_append(&c->base.out, size, (size_t)k) == -1 ||
+	    buf_append(&c->base.out, p, n) == -1 ||
+	    buf_append(&c->base.out, "\r\n", 2) == -1)
 		return -1;
 	return 0;
 }
@@ -652,7 +580,7 @@ file_to_out(struct http_conn *c)
 		    c->sbody.off) : sizeof(chunk), c->sbody.off);
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n <= 0 || buf_append(&c->out, chunk, (size_t)n) == -1)
+		if (n <= 0 || buf_append(&c->base.out, chunk, (size_t)n) == -1)
 			return -1;
 		c->sbody.off += n;
 	}
@@ -678,7 +606,7 @@ sink_body(struct req *r, const void *p, size_t n)
 	if (put_body(c, p, n) == -1)
 		return -1;
 	/* An asynchronous module is told to wait (BG_AGAIN) instead. */
-	if (c->out.len > HTTP_OUT_HIGH && !r->async && conn_spool(c) == -1) {
+	if (c->base.out.len > HTTP_OUT_HIGH && !r->async && conn_spool(c) == -1) {
 		log_msg(LOG_LEVEL_INFO, r->id, "http: client gone, or the "
 		    "response could not be spooled: %s", strerror(errno));
 		return -1;
@@ -701,7 +629,7 @@ sink_file(struct req *r, int fd, off_t off, size_t n)
 	int own;
 
 	if (r->async && !c->held && !c->resp_chunked && !c->no_body &&
-	    c->sbody.fd == -1 && c->tls == NULL &&
+	    c->sbody.fd == -1 && c->base.tls == NULL &&
 	    (own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
 		c->sbody.fd = own;
 		c->sbody.off = off;
@@ -738,7 +666,7 @@ sink_flush(struct req *r)
 			return -1;
 	}
 	/* What the socket does not take now, the loop drains later. */
-	return conn_flush(c);
+	return conn_flush(&c->base);
 }
 
 static int
@@ -764,7 +692,7 @@ sink_gone(struct req *r, struct pollfd *pfd)
 {
 	struct http_conn *c = r->conn;
 
-	pfd->fd = c->io.fd;
+	pfd->fd = c->base.io.fd;
 	pfd->events = POLLRDHUP;
 	pfd->revents = 0;
 	if (poll(pfd, 1, 0) < 1)
@@ -780,7 +708,7 @@ sink_kick(struct req *r)
 {
 	struct http_conn *c = r->conn;
 
-	loop_defer_node(&worker.loop, &c->kick);
+	conn_kick(&c->base);
 }
 
 static size_t
@@ -788,7 +716,7 @@ sink_queued(struct req *r)
 {
 	struct http_conn *c = r->conn;
 
-	return c->out.len + c->hold.len + (size_t)(c->spool_len -
+	return c->base.out.len + c->hold.len + (size_t)(c->spool_len -
 	    c->spool_sent) + (size_t)(c->sbody.fd != -1 ? c->sbody.end -
 	    c->sbody.off : 0);
 }
@@ -807,18 +735,18 @@ sink_info(struct req *r, int status, const struct req_header *h, size_t n)
 		return 0;
 	k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
 	    req_status_reason(status));
-	if (buf_append(&c->out, line, (size_t)k) == -1)
+	if (buf_append(&c->base.out, line, (size_t)k) == -1)
 		return -1;
 	for (i = 0; i < n; i++)
-		if (buf_append(&c->out, h[i].name, h[i].name_len) == -1 ||
-		    buf_append(&c->out, ": ", 2) == -1 ||
-		    buf_append(&c->out, h[i].value, h[i].value_len) == -1 ||
-		    buf_append(&c->out, "\r\n", 2) == -1)
+		if (buf_append(&c->base.out, h[i].name, h[i].name_len) == -1 ||
+		    buf_append(&c->base.out, ": ", 2) == -1 ||
+		    buf_append(&c->base.out, h[i].value, h[i].value_len) == -1 ||
+		    buf_append(&c->base.out, "\r\n", 2) == -1)
 			return -1;
-	if (buf_append(&c->out, "\r\n", 2) == -1)
+	if (buf_append(&c->base.out, "\r\n", 2) == -1)
 		return -1;
 	/* Hints are for now: what the socket takes goes at once. */
-	if (conn_flush(c) == -1)
+	if (conn_flush(&c->base) == -1)
 		return -1;
 	if (r->async)
 		sink_kick(r);
@@ -846,21 +774,21 @@ finish_response(struct http_conn *c, struct req *r)
 
 		c->resp_chunked = 0;
 		/* RFC 9112 section 7.1.2: the trailer section. */
-		if (buf_append(&c->out, "0\r\n", 3) == -1)
+		if (buf_append(&c->base.out, "0\r\n", 3) == -1)
 			return -1;
 		for (i = 0; i < r->ntrailers; i++) {
 			const struct req_header *t = &r->trailers[i];
 
-			if (buf_append(&c->out, t->name, t->name_len) == -1 ||
-			    buf_append(&c->out, ": ", 2) == -1 ||
-			    buf_append(&c->out, t->value, t->value_len) ==
-			    -1 || buf_append(&c->out, "\r\n", 2) == -1)
+			if (buf_append(&c->base.out, t->name, t->name_len) == -1 ||
+			    buf_append(&c->base.out, ": ", 2) == -1 ||
+			    buf_append(&c->base.out, t->value, t->value_len) ==
+			    -1 || buf_append(&c->base.out, "\r\n", 2) == -1)
 				return -1;
 		}
-		return buf_append(&c->out, "\r\n", 2);
+		return buf_append(&c->base.out, "\r\n", 2);
 	}
 	if (!c->keep_alive)
-		c->closing = 1;
+		c->base.closing = 1;
 	return 0;
 }
 
@@ -876,13 +804,13 @@ reject(struct http_conn *c, int status, const char *why)
 	char body[96];
 	int n, b;
 
-	log_info("http: fd %d: %s: %d", c->io.fd, why, status);
+	log_info("http: fd %d: %s: %d", c->base.io.fd, why, status);
 	if (c->r != NULL && c->r->pending && !c->r->concluded &&
 	    (c->r->head_sent || c->held)) {
 		/* An asynchronous module has begun its answer (a body too
 		 * large or too slow found late): no error page can follow,
 		 * only the close. */
-		conn_close(c, why);
+		conn_close(&c->base, why);
 		return;
 	}
 	b = snprintf(body, sizeof(body), "%d %s\n", status,
@@ -897,9 +825,9 @@ reject(struct http_conn *c, int status, const char *why)
 	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
 	    "Connection: close\r\n\r\n", status, req_status_reason(status),
 	    date_header(), b);
-	if (buf_append(&c->out, head, (size_t)n) == -1 ||
-	    buf_append(&c->out, body, (size_t)b) == -1) {
-		conn_close(c, "out of memory");
+	if (buf_append(&c->base.out, head, (size_t)n) == -1 ||
+	    buf_append(&c->base.out, body, (size_t)b) == -1) {
+		conn_close(&c->base, "out of memory");
 		return;
 	}
 	if (c->r != NULL && c->r->pending && !c->r->concluded) {
@@ -914,7 +842,7 @@ reject(struct http_conn *c, int status, const char *why)
 	} else
 		req_destroy(c->r);
 	c->r = NULL;
-	c->closing = 1;
+	c->base.closing = 1;
 	c->linger = 1;
 }
 
@@ -1220,7 +1148,7 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	/* RFC 9110 section 10.1.1: tell the client to send the body,
 	 * unless it is already on its way. */
 	if (h.expect_continue && c->state != HTTP_HEAD &&
-	    (size_t)n == len && buf_append(&c->out,
+	    (size_t)n == len && buf_append(&c->base.out,
 	    "HTTP/1.1 100 Continue\r\n\r\n", 25) == -1) {
 		reject(c, 503, "out of memory");
 		return -1;
@@ -1289,7 +1217,7 @@ process(struct http_conn *c, char *p, size_t len)
 	size_t used = 0, n, in;
 	ssize_t k;
 
-	while (!c->closed && !c->closing && !c->busy && !out_full(c) &&
+	while (!c->base.closed && !c->base.closing && !c->base.busy && !out_full(c) &&
 	    !in_held(c)) {
 		switch (c->state) {
 		case HTTP_HEAD:
@@ -1345,7 +1273,7 @@ process(struct http_conn *c, char *p, size_t len)
 			break;
 		}
 	}
-	return c->closed ? -1 : (ssize_t)used;
+	return c->base.closed ? -1 : (ssize_t)used;
 }
 
 #define HTTP_TIMEOUT "HTTP/1.1 504 Gateway Timeout\r\n" \
@@ -1368,8 +1296,8 @@ run_job(struct worker_job *j)
 
 	/* A plain connection can still be answered 504 from the timeout
 	 * handler; a TLS one cannot (no TLS from a signal handler). */
-	worker_request_begin(r, c->io.fd, c->out.data ? c->out.data +
-	    c->out.off : NULL, c->out.len, c->tls ? NULL : HTTP_TIMEOUT,
+	worker_request_begin(r, c->base.io.fd, c->base.out.data ? c->base.out.data +
+	    c->base.out.off : NULL, c->base.out.len, c->base.tls ? NULL : HTTP_TIMEOUT,
 	    sizeof(HTTP_TIMEOUT) - 1);
 	c->outcome = req_run(r, module.m, module.ctx);
 	worker_request_end();
@@ -1381,12 +1309,12 @@ done_job(struct worker_job *j)
 {
 	struct http_conn *c = conn_of_job(j);
 	struct req *r = c->r;
-	int threaded = c->busy;
+	int threaded = c->base.busy;
 
 	if (threaded) {
-		c->busy = 0;
-		if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1)
-			c->closing = 1;
+		c->base.busy = 0;
+		if (loop_add(&worker.loop, &c->base.io, EPOLLIN) == -1)
+			c->base.closing = 1;
 	}
 	if (r->async)
 		async_account(c);
@@ -1400,7 +1328,7 @@ done_job(struct worker_job *j)
 	if (r->failed) {
 		c->r = NULL;
 		req_destroy(r);
-		conn_close(c, "client went away during the response");
+		conn_close(&c->base, "client went away during the response");
 		worker_request_done();
 		return;
 	}
@@ -1409,19 +1337,19 @@ done_job(struct worker_job *j)
 		 * by closing the connection. */
 		c->held = 0;
 		buf_free(&c->hold);
-		c->closing = 1;
+		c->base.closing = 1;
 	} else if (finish_response(c, r) == -1) {
-		c->closing = 1;
+		c->base.closing = 1;
 	}
 	c->r = NULL;
 	req_destroy(r);
 	if (!c->keep_alive)
-		c->closing = 1;
+		c->base.closing = 1;
 	/* The next request's head and the idle wait start afresh. */
-	loop_timer_stop(&c->timer);
+	loop_timer_stop(&c->base.timer);
 	if (threaded) {
-		conn_resume(c);
-		conn_update(c);
+		conn_resume(&c->base);
+		http_update(c);
 	}
 	/* Last: reaching --max-requests starts the worker's stop. */
 	worker_request_done();
@@ -1439,8 +1367,8 @@ run_static(struct http_conn *c)
 	scoreboard_request_begin();
 	if (static_respond(c->smap, r, c->head_method, !c->keep_alive ?
 	    "Connection: close\r\n" : c->minor == 0 ?
-	    "Connection: keep-alive\r\n" : "", &c->out, &c->sbody) == -1) {
-		c->closing = 1;
+	    "Connection: keep-alive\r\n" : "", &c->base.out, &c->sbody) == -1) {
+		c->base.closing = 1;
 		c->keep_alive = 0;
 	}
 	if (start != 0)
@@ -1451,8 +1379,8 @@ run_static(struct http_conn *c)
 	c->r = NULL;
 	req_destroy(r);
 	if (!c->keep_alive)
-		c->closing = 1;
-	loop_timer_stop(&c->timer);
+		c->base.closing = 1;
+	loop_timer_stop(&c->base.timer);
 }
 
 /* The access log, the scoreboard and --max-requests count an
@@ -1501,34 +1429,32 @@ async_timeout(struct http_conn *c)
 	    "the module; 504", config.timeout);
 	c->keep_alive = 0;
 	if (req_send_error(r, 504) == -1 || finish_response(c, r) == -1) {
-		conn_close(c, "timeout");
+		conn_close(&c->base, "timeout");
 		return;
 	}
-	c->closing = 1;
+	c->base.closing = 1;
 	async_account(c);
 	worker_request_done();
 	req_detach(r);
 	c->r = NULL;
 	c->waiting = 0;
-	conn_update(c);
+	http_update(c);
 }
 
 /* The deferred look at a connection whose asynchronous request changed. */
 static void
-conn_kicked(void *arg)
+http_kicked(struct conn *cb)
 {
-	struct http_conn *c = arg;
+	struct http_conn *c = (struct http_conn *)cb;
 
-	if (c->closed)
-		return;
 	if (c->r != NULL && c->r->finished && !c->r->concluded) {
 		async_conclude(c);
-		if (c->closed)
+		if (c->base.closed)
 			return;
 	}
-	conn_resume(c);
-	if (!c->closed)
-		conn_update(c);
+	conn_resume(&c->base);
+	if (!c->base.closed)
+		http_update(c);
 }
 
 /* Hand an asynchronous request to the module as its head arrived. */
@@ -1537,8 +1463,6 @@ run_async(struct http_conn *c)
 {
 	struct req *r = c->r;
 
-	c->kick.fn = conn_kicked;
-	c->kick.arg = c;
 	if (c->state == HTTP_HEAD)
 		req_body_end(r);
 	c->outcome = req_start(r, module.m, module.ctx);
@@ -1552,6 +1476,8 @@ run_async(struct http_conn *c)
 	}
 	if (c->state == HTTP_HEAD && !r->finished)
 		c->waiting = 1;
+	if (worker.stopping)
+		req_stopping(r);
 }
 
 static void
@@ -1573,100 +1499,56 @@ run(struct http_conn *c)
 	if (config.threads > 1) {
 		/* The connection is the application thread's until
 		 * done_job(): no events, no timers. */
-		c->busy = 1;
-		loop_timer_stop(&c->timer);
-		loop_del(&worker.loop, &c->io);
+		c->base.busy = 1;
+		loop_timer_stop(&c->base.timer);
+		loop_del(&worker.loop, &c->base.io);
 	}
 	worker_dispatch(&c->job);
 }
 
-static void
-conn_read(struct http_conn *c)
+/* The connection layer's input(): requests parsed and run, and a head
+ * larger than any we accept refused. */
+static ssize_t
+http_input(struct conn *cb, uint8_t *p, size_t len)
 {
-	ssize_t n, used;
-	char *p;
-	size_t len, room;
+	struct http_conn *c = (struct http_conn *)cb;
+	ssize_t used;
 
-	for (;;) {
-		if (c->closing || c->closed || c->busy || out_full(c) ||
-		    in_held(c))
-			return;
-		if (c->in.len > 0) {
-			if (buf_reserve(&c->in, 16384) == -1) {
-				conn_close(c, "out of memory");
-				return;
-			}
-			p = (char *)buf_tail(&c->in);
-			room = c->in.cap - c->in.off - c->in.len;
-		} else {
-			p = scratch;
-			room = HTTP_SCRATCH;
-		}
-		c->recv_want = 0;
-		n = c->tp->recv(c->io.fd, c->tls, p, room, &c->recv_want);
-		if (n == 0) {
-			if (c->r != NULL || c->in.len > 0)
-				log_info("http: fd %d: client closed "
-				    "mid-request", c->io.fd);
-			c->closing = 1;
-			return;
-		}
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				conn_close(c, c->r != NULL ? strerror(errno) :
-				    NULL);
-			return;
-		}
-		c->got = 1;
-		if (c->in.len > 0) {
-			c->in.len += (size_t)n;
-			p = (char *)c->in.data + c->in.off;
-			len = c->in.len;
-		} else
-			len = (size_t)n;
-		if ((used = process(c, p, len)) == -1)
-			return;
-		if (p == scratch) {
-			if ((size_t)used < len &&
-			    buf_append(&c->in, p + used, len - (size_t)used)
-			    == -1) {
-				conn_close(c, "out of memory");
-				return;
-			}
-		} else {
-			buf_consume(&c->in, (size_t)used);
-			if (c->in.len == 0)
-				buf_free(&c->in);
-		}
-		/* A request head larger than any we accept. */
-		if (c->state == HTTP_HEAD && c->in.len >
-		    (config.limit_request_line > HTTP_MAX_TARGET ?
-		    config.limit_request_line : HTTP_MAX_TARGET) +
-		    HTTP_MAX_HEADER_BYTES + 1024) {
-			reject(c, 431, "request head too large");
-			return;
-		}
-		if ((size_t)n < room && !c->tp->pending(c->tls))
-			return;
+	if ((used = process(c, (char *)p, len)) == -1)
+		return -1;
+	if (c->state == HTTP_HEAD && len - (size_t)used >
+	    (config.limit_request_line > HTTP_MAX_TARGET ?
+	    config.limit_request_line : HTTP_MAX_TARGET) +
+	    HTTP_MAX_HEADER_BYTES + 1024) {
+		reject(c, 431, "request head too large");
+		return -1;
 	}
+	return used;
+}
+
+/* No more input is taken: output is high, or an asynchronous request
+ * holds the connection. */
+static int
+http_held(const struct conn *cb)
+{
+	const struct http_conn *c = (const struct http_conn *)cb;
+
+	return out_full(c) || in_held(c);
 }
 
 static void
-conn_resume(struct http_conn *c)
+http_eof(struct conn *cb, int error)
 {
-	ssize_t used;
+	struct http_conn *c = (struct http_conn *)cb;
 
-	if (c->in.len == 0 || c->closing || c->busy || out_full(c) ||
-	    in_held(c))
+	if (error != 0) {
+		conn_close(&c->base, c->r != NULL ? strerror(error) : NULL);
 		return;
-	used = process(c, (char *)c->in.data + c->in.off, c->in.len);
-	if (used == -1)
-		return;
-	buf_consume(&c->in, (size_t)used);
-	if (c->in.len == 0)
-		buf_free(&c->in);
+	}
+	if (c->r != NULL || c->base.in.len > 0)
+		log_info("http: fd %d: client closed mid-request",
+		    c->base.io.fd);
+	c->base.closing = 1;
 }
 
 /*
@@ -1683,43 +1565,36 @@ conn_resume(struct http_conn *c)
  *	idle	keep-alive between requests: --idle-timeout from the
  *		last request
  */
-static void
-conn_timer(struct http_conn *c)
+static struct loop_tq *
+http_timer_state(struct conn *cb, int *progress)
 {
+	struct http_conn *c = (struct http_conn *)cb;
 	struct loop_tq *q;
-	int progress = 0;
 
-	/* Again while the kernel still held some: a client that took it
-	 * since moves the connection on (to idle, or to the drain of a
-	 * graceful stop, which otherwise waited for --write-timeout). */
-	if ((c->sent || c->unsent > 0) && !pending(c))
-		c->unsent = transport_unsent(c->io.fd);
+	c->request_timer = 0;
 	if (c->lingering) {
 		/* Each read extends it, up to linger_end (linger_read). */
 		q = worker.tq_drain;
-		progress = c->got;
-	} else if (pending(c)) {
+		*progress = c->base.got;
+	} else if (conn_pending(&c->base)) {
 		q = worker.tq_write;
-		progress = c->sent;
-	} else if (c->unsent > 0) {
+		*progress = c->base.sent;
+	} else if (c->base.unsent > 0) {
 		/* Handed to the kernel, not taken by the client yet: the
 		 * timeout handler measures the progress. */
 		q = worker.tq_write;
-		progress = c->sent;
+		*progress = c->base.sent;
 	} else if (c->r != NULL && in_held(c)) {
 		/* In an asynchronous module: its --timeout, until the
 		 * response starts; then the module's own business. */
-		if (c->r->head_sent || worker.tq_request == NULL) {
-			c->sent = c->got = 0;
-			c->request_timer = 0;
-			loop_timer_stop(&c->timer);
-			return;
-		}
+		if (c->r->head_sent || worker.tq_request == NULL)
+			return NULL;
+		c->request_timer = 1;
 		q = worker.tq_request;
 	} else if (c->r != NULL) {
 		q = worker.tq_read;
-		progress = c->got;
-	} else if (c->in.len > 0)
+		*progress = c->base.got;
+	} else if (c->base.in.len > 0)
 		q = worker.tq_header;
 	else if (worker.stopping)
 		q = worker.tq_drain;
@@ -1728,12 +1603,9 @@ conn_timer(struct http_conn *c)
 	else {
 		/* A request that came and went while idle starts it anew. */
 		q = worker.tq_idle;
-		progress = c->got || c->sent;
+		*progress = c->base.got || c->base.sent;
 	}
-	c->sent = c->got = 0;
-	c->request_timer = q == worker.tq_request;
-	if (c->timer.q != q || progress)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+	return q;
 }
 
 /*
@@ -1748,18 +1620,19 @@ conn_timer(struct http_conn *c)
 static int
 linger_read(struct http_conn *c)
 {
+	static char sink[16384];	/* what the client still sends */
 	ssize_t n;
 	int reads = 0;
 
 	if (!c->lingering) {
-		shutdown(c->io.fd, SHUT_WR);
+		shutdown(c->base.io.fd, SHUT_WR);
 		c->lingering = 1;
 		c->linger_end = loop_clock_ms() + HTTP_LINGER_MS;
 	}
 	for (;;) {
-		n = recv(c->io.fd, scratch, HTTP_SCRATCH, 0);
+		n = recv(c->base.io.fd, sink, sizeof(sink), 0);
 		if (n > 0) {
-			c->got = 1;
+			c->base.got = 1;
 			/* A fast sender does not hold the loop: the rest on
 			 * the next turn (level-triggered). */
 			if (++reads == 16)
@@ -1775,125 +1648,126 @@ linger_read(struct http_conn *c)
 }
 
 static void
-conn_update(struct http_conn *c)
+http_update(struct http_conn *c)
 {
 	uint32_t ev = 0;
 
-	if (c->closed || c->busy)
+	if (c->base.closed || c->base.busy)
 		return;
-	for (;;) {
-		size_t before = c->in.len;
-
-		if (conn_flush(c) == -1) {
-			conn_close(c, NULL);
-			return;
-		}
-		/* Pipelined requests held back while output was high are
-		 * handled now: no event would bring them back otherwise. */
-		if (before == 0 || c->closing || out_full(c))
-			break;
-		conn_resume(c);
-		if (c->closed)
-			return;
-		if (c->in.len == before)
-			break;	/* only part of a request left */
+	/* Pipelined requests held back while output was high are handled
+	 * now: no event would bring them back otherwise. */
+	if (conn_drain(&c->base) == -1) {
+		conn_close(&c->base, NULL);
+		return;
 	}
-	if (!pending(c) && c->closing && c->linger && c->tls == NULL) {
+	if (!conn_pending(&c->base) && c->base.closing && c->linger &&
+	    c->base.tls == NULL) {
 		if (linger_read(c)) {
-			conn_close(c, NULL);
+			conn_close(&c->base, NULL);
 			return;
 		}
-		if (loop_mod(&worker.loop, &c->io, EPOLLIN) == -1) {
-			conn_close(c, strerror(errno));
+		if (loop_mod(&worker.loop, &c->base.io, EPOLLIN) == -1) {
+			conn_close(&c->base, strerror(errno));
 			return;
 		}
-		conn_timer(c);
+		conn_timer(&c->base);
 		return;
 	}
-	if (!pending(c) && c->closing) {
+	if (!conn_pending(&c->base) && c->base.closing) {
 		/* Section 9.6: half-close, so the client reads our answer
 		 * before a reset could destroy it. */
-		if (c->tls == NULL)
-			shutdown(c->io.fd, SHUT_WR);
-		conn_close(c, NULL);
+		if (c->base.tls == NULL)
+			shutdown(c->base.io.fd, SHUT_WR);
+		conn_close(&c->base, NULL);
 		return;
 	}
 
 	if (c->r != NULL && c->r->above_hw && sink_queued(c->r) <=
 	    REQ_HIGH_WATER / 2)
 		req_drained(c->r);
-	if (pending(c))
-		ev |= c->send_want ? c->send_want : EPOLLOUT;
-	if (!c->closing && in_held(c))
+	if (conn_pending(&c->base))
+		ev |= c->base.send_want ? c->base.send_want : EPOLLOUT;
+	if (!c->base.closing && in_held(c))
 		ev |= EPOLLRDHUP;	/* only to learn that the client left */
-	else if (!c->closing && !out_full(c))
-		ev |= c->recv_want ? c->recv_want : EPOLLIN;
-	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
-		conn_close(c, strerror(errno));
+	else if (!c->base.closing && !out_full(c))
+		ev |= c->base.recv_want ? c->base.recv_want : EPOLLIN;
+	if (loop_mod(&worker.loop, &c->base.io, ev) == -1) {
+		conn_close(&c->base, strerror(errno));
 		return;
 	}
-	conn_timer(c);
+	conn_timer(&c->base);
 }
 
 static void
-conn_io(struct loop *l, struct loop_io *io, uint32_t events)
+http_io(struct loop *l, struct loop_io *io, uint32_t events)
 {
 	struct http_conn *c = (struct http_conn *)io;
 
 	(void)l;
-	if (c->closed || c->busy)
+	if (c->base.closed || c->base.busy)
 		return;
 	/* TLS may need to read in order to write and the reverse, so any
 	 * readiness retries both directions. */
-	if (pending(c)) {
-		if (conn_flush(c) == -1) {
-			conn_close(c, NULL);
+	if (conn_pending(&c->base)) {
+		if (conn_flush(&c->base) == -1) {
+			conn_close(&c->base, NULL);
 			return;
 		}
-		conn_resume(c);
+		conn_resume(&c->base);
 	}
 	if (in_held(c) && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
 		/* As for a synchronous request (sink_gone): the client's
 		 * FIN while the module has its request is an abort. */
-		conn_close(c, "client went away during the request");
+		conn_close(&c->base, "client went away during the request");
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLERR))
-		conn_read(c);
-	conn_update(c);
-}
-
-static void
-shutdown_walk(void *arg)
-{
-	struct http_conn *c, *next;
-
-	(void)arg;
-	shutdown_queued = 0;
-	/* Idle connections get the drain window: a request on its way is
-	 * answered with "Connection: close" (start_request sees
-	 * worker.stopping), then the connection closes. */
-	for (c = conns; c != NULL; c = next) {
-		next = c->next;
-		conn_update(c);
-	}
+		conn_read(&c->base);
+	http_update(c);
 }
 
 /*
  * Called from inside a connection's own event (the request that reached
- * --max-requests finishes in process(), still walking c->in): updating
- * that connection now would parse the same bytes again (a second run)
- * or free the buffer under the parser.  The walk runs after the round.
+ * --max-requests finishes in process(), still walking its input):
+ * updating that connection now would parse the same bytes again (a
+ * second run) or free the buffer under the parser.  The connection
+ * layer's walk runs after the round; idle connections get the drain
+ * window (a request on its way is answered with "Connection: close":
+ * start_request sees worker.stopping), then close.
  */
 void
 http_conn_shutdown(void)
 {
-	if (shutdown_queued)
-		return;
-	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
-		log_error("http: stopping: out of memory; idle connections "
-		    "wait for their timeout");
-		return;
-	}
-	shutdown_queued = 1;
+	conn_shutdown();
 }
+
+/* The stop walk's look at each connection.  A request the module holds
+ * open (a stream, a long poll) would keep the worker until
+ * --graceful-timeout: it is told to end (BG_EV_STOP). */
+static void
+http_update_cb(struct conn *cb)
+{
+	struct http_conn *c = (struct http_conn *)cb;
+
+	if (worker.stopping && c->r != NULL && c->r->pending &&
+	    !c->r->finished)
+		req_stopping(c->r);
+	http_update(c);
+}
+
+static const struct conn_proto http_proto = {
+	.name = "http",
+	.scratch = HTTP_SCRATCH,
+	.close_log_level = LOG_LEVEL_INFO,
+	.input = http_input,
+	.held = http_held,
+	.flush_before = http_flush_before,
+	.flush_after = http_flush_after,
+	.more_output = http_more_output,
+	.eof = http_eof,
+	.timer_state = http_timer_state,
+	.timeout = http_timeout,
+	.update = http_update_cb,
+	.kicked = http_kicked,
+	.release = http_release,
+};

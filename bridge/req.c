@@ -1045,6 +1045,15 @@ req_gone(struct req *r)
 }
 
 void
+req_stopping(struct req *r)
+{
+	if (r->finished || r->gone_told || r->stop_told)
+		return;
+	r->stop_told = 1;
+	notify(r, BG_EV_STOP);
+}
+
+void
 req_drained(struct req *r)
 {
 	if (!r->above_hw)

@@ -112,6 +112,7 @@ struct req {
 	unsigned body_done : 1;	/* every body byte is in abody */
 	unsigned above_hw : 1;	/* a write returned BG_AGAIN */
 	unsigned gone_told : 1;	/* BG_EV_GONE was raised */
+	unsigned stop_told : 1;	/* BG_EV_STOP was raised */
 	enum req_outcome outcome;	/* of finish() */
 	const char *module_name;
 	struct buf *abody;	/* body bytes not read yet (async) */
@@ -177,6 +178,8 @@ void req_body_end(struct req *r);
 /* Room for body bytes before the window is full. */
 size_t req_body_room(const struct req *r);
 void req_gone(struct req *r);
+/* The worker is stopping: the module hears BG_EV_STOP (once). */
+void req_stopping(struct req *r);
 void req_drained(struct req *r);
 void req_detach(struct req *r);
 

@@ -27,13 +27,16 @@ check "man page installed" '[ -f "$root/share/man/man1/bridge.1" ]'
 # The example, copied away from the source tree, built by its own
 # Makefile with only the installed header on the include path.
 mkdir "$tmp/ex"
-cp "$SRCDIR/examples/native/hello.c" "$SRCDIR/examples/native/Makefile" "$tmp/ex/"
+cp "$SRCDIR/examples/native/hello.c" "$SRCDIR/examples/native/sse.c" \
+	"$SRCDIR/examples/native/Makefile" "$tmp/ex/"
 sed "s|^prefix=.*|prefix=$root|" "$root/lib/pkgconfig/bridge-gateway.pc" \
 	>"$tmp/bridge-gateway.pc"
 check "example builds against the installed header" \
 	'PKG_CONFIG_PATH=$tmp make -s -C "$tmp/ex" CFLAGS="-O2 -Wall -Wextra -Werror" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; false; }'
 check "example exports bg_module_entry" \
 	'nm -D "$tmp/ex/hello.so" | grep -q " T bg_module_entry"'
+check "asynchronous example exports bg_module_entry" \
+	'nm -D "$tmp/ex/sse.so" | grep -q " T bg_module_entry"'
 out=$(cd /tmp && GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET \
 	"$root/bin/bridge" "${user_args[@]}" --module "$tmp/ex/hello.so" </dev/null 2>&1)
 check "installed binary runs the example as CGI" \
