@@ -150,6 +150,7 @@ struct areq {
 	unsigned trailers : 1;	/* http.response.start said trailers */
 	unsigned te_trailers : 1; /* the client sent TE: trailers */
 	unsigned body_done : 1;	/* last body sent, trailers to come */
+	unsigned stopping : 1;	/* BG_EV_STOP: the worker is stopping */
 	PyObject *trailer_list;	/* trailer fields gathered so far */
 	char rid[48];		/* request id, for logs after finish() */
 };
@@ -613,7 +614,7 @@ areq_receive(PyObject *self, PyObject *unused)
 		return NULL;
 	}
 	if (q->r == NULL || q->gone || asgi.stopped ||
-	    (q->body_eof && q->complete))
+	    (q->body_eof && (q->complete || q->stopping)))
 		return ready_new(msg_new(asgi.s_http_disconnect));
 	if (!q->body_eof) {
 		if ((m = body_message(q)) == NULL)
@@ -1438,6 +1439,20 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 			Py_XDECREF(res);
 		}
 	}
+	/* The worker is stopping: an application waiting for the
+	 * disconnect to end a stream (server-sent events, long polling)
+	 * is told now, and can send its last message while the client is
+	 * still there. */
+	if ((events & BG_EV_STOP) && !q->stopping) {
+		q->stopping = 1;
+		if (q->body_eof && fut_waiting(&q->recv_fut)) {
+			f = q->recv_fut;
+			q->recv_fut = NULL;
+			fut_resolve(f, asgi.s_set_result,
+			    msg_new(asgi.s_http_disconnect));
+			Py_DECREF(f);
+		}
+	}
 	if ((events & BG_EV_BODY) && !q->body_eof && q->r != NULL &&
 	    fut_waiting(&q->recv_fut)) {
 		m = body_message(q);
@@ -1829,6 +1844,7 @@ asgi_handle(bg_request *r)
 	q->task = q->recv_fut = q->send_fut = NULL;
 	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
 	q->owned = q->trailers = q->te_trailers = q->body_done = 0;
+	q->stopping = 0;
 	q->trailer_list = NULL;
 	q->rid[0] = '\0';
 	cl = py.srv->content_length(r);

@@ -164,6 +164,21 @@ async def app(scope, receive, send):
             EVENTS.append(("hold-send", "other", type(e).__name__))
         return
 
+    if path == "/until-disconnect":
+        # A stream that ends when receive() says disconnect: on a
+        # graceful stop bridge says so while the client is still there,
+        # so the last message reaches it.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b"open\n",
+                    "more_body": True})
+        EVENTS.append(("until-disconnect", "streaming"))
+        m = await receive()
+        while m["type"] == "http.request":
+            m = await receive()
+        await send({"type": "http.response.body", "body": b"bye\n"})
+        return
+
     if path == "/after-response":
         # The response complete, receive() says disconnect at once.
         await answer(send, 200, b"done")

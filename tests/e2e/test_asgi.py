@@ -558,6 +558,23 @@ class AsgiTest(unittest.TestCase):
         with open(mark) as f:
             self.assertTrue(f.read().startswith("shutdown"))
 
+    def test_graceful_stop_ends_stream_waiting_for_disconnect(self):
+        """BG_EV_STOP: a stream that waits for http.disconnect is told
+        at once and sends its last message; bridge stops well before
+        --graceful-timeout (10 s here)."""
+        self.start("-w", "1")
+        s = socket.create_connection(("127.0.0.1", self.port), 20)
+        s.sendall(b"GET /until-disconnect HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.wait_event(("until-disconnect", "streaming"))
+        t0 = time.monotonic()
+        self.proc.terminate()
+        data = recv_all(s)
+        s.close()
+        self.assertEqual(self.proc.wait(20), 0)
+        self.assertLess(time.monotonic() - t0, 8)
+        self.assertEqual(dechunk(data.partition(b"\r\n\r\n")[2]),
+                         b"open\nbye\n")
+
     def test_lifespan_startup_failed_stops_bridge(self):
         proc = self.start(app="--asgi asgi_lifespan_failed:app",
                           expect_start=False)
