@@ -117,6 +117,9 @@ static const char usage_text[] =
 "  --idle-timeout SECS     idle keep-alive connections close (default 300)\n"
 "  --write-timeout SECS    a stalled client is dropped after (default 60)\n"
 "  --graceful-timeout SECS TERM waits this long for workers (default 30)\n"
+"  --shutdown-delay SECS   on TERM, serve on this long with --health-path\n"
+"                          answering 503, so that a load balancer stops\n"
+"                          sending requests, then stop (default 0)\n"
 "  --timeout SECS          a request running longer in the application is\n"
 "                          answered 504 and its worker replaced (default 30,\n"
 "                          0 disables)\n"
@@ -134,6 +137,9 @@ static const char usage_text[] =
 "  --stats ADDR            serve Prometheus metrics (/metrics) and a status\n"
 "                          page (/) on ADDR, from a process of its own (off\n"
 "                          by default)\n"
+"  --health-path PATH      answer PATH (e.g. /healthz) in the worker, without\n"
+"                          the application: 200 \"ok\", 503 once stopping\n"
+"                          (for a load balancer's health check)\n"
 "\n"
 "Logging:\n"
 "  --error-log PATH        error log file ('-' for stderr, the default), or\n"
@@ -384,7 +390,9 @@ enum {
 	OPT_CHECK_CONFIG,
 	OPT_PROXY_PROTOCOL,
 	OPT_PROXY_ALLOW_FROM,
-	OPT_MAX_WORKER_MEMORY
+	OPT_MAX_WORKER_MEMORY,
+	OPT_HEALTH_PATH,
+	OPT_SHUTDOWN_DELAY
 };
 
 /* Gunicorn's spellings that are not bridge's own (apply_gunicorn()). */
@@ -471,6 +479,8 @@ static const struct option long_options[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT },
 	{ "graceful-timeout", required_argument, NULL, OPT_GRACEFUL_TIMEOUT },
+	{ "shutdown-delay", required_argument, NULL, OPT_SHUTDOWN_DELAY },
+	{ "health-path", required_argument, NULL, OPT_HEALTH_PATH },
 	{ "error-log", required_argument, NULL, OPT_ERROR_LOG },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "access-log", required_argument, NULL, OPT_ACCESS_LOG },
@@ -745,6 +755,19 @@ apply(int c, char *arg)
 	case OPT_GRACEFUL_TIMEOUT:
 		config.graceful_timeout = (unsigned)duration(
 		    "--graceful-timeout", arg, 0, 86400);
+		break;
+	case OPT_SHUTDOWN_DELAY:
+		config.shutdown_delay = (unsigned)duration(
+		    "--shutdown-delay", arg, 0, 3600);
+		break;
+	case OPT_HEALTH_PATH:
+		/* Compared with SCRIPT_NAME + PATH_INFO: decoded, no
+		 * query, no dot-segments (health.c). */
+		if (arg[0] != '/' || strpbrk(arg, "?#%") != NULL ||
+		    strstr(arg, "/./") != NULL || strstr(arg, "/../") != NULL)
+			usage_error("--health-path: '%s' is not a path like "
+			    "/healthz", arg);
+		config.health_path = arg;
 		break;
 	case OPT_HEADER_TIMEOUT:
 		config.header_timeout = (unsigned)duration("--header-timeout",
@@ -1320,6 +1343,8 @@ config_print(FILE *out)
 	NUM("idle-timeout", config.idle_timeout);
 	NUM("write-timeout", config.write_timeout);
 	NUM("graceful-timeout", config.graceful_timeout);
+	if (config.shutdown_delay)
+		NUM("shutdown-delay", config.shutdown_delay);
 	NUM("timeout", config.timeout);
 	NUM("startup-timeout", config.startup_timeout);
 	NUM("max-requests", config.max_requests);
@@ -1345,6 +1370,8 @@ config_print(FILE *out)
 		STR("name", config.proc_name);
 	if (config.stats)
 		STR("stats", config.stats);
+	if (config.health_path)
+		STR("health-path", config.health_path);
 	STR("error-log", config.error_log ? config.error_log : "-");
 	STR("log-level", levels[config.log_level]);
 	if (config.capture_output)

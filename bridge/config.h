@@ -89,12 +89,14 @@ struct config {
 	unsigned idle_timeout;	/* seconds: idle keep-alive connection */
 	unsigned write_timeout; /* seconds: client must take output */
 	unsigned graceful_timeout;
+	unsigned shutdown_delay; /* seconds TERM serves on, probe saying 503 */
 	unsigned timeout;	/* seconds a request may run in the module */
 	unsigned startup_timeout; /* seconds a worker may take to start */
 	unsigned long max_requests; /* recycle a worker after (0: never) */
 	unsigned long max_requests_jitter;
 
 	const char *stats;	/* --stats ADDR: metrics and status page */
+	const char *health_path; /* --health-path: the balancer's probe */
 
 	const char *error_log;
 	const char *access_log;

@@ -221,6 +221,7 @@ conn_flush(struct conn *c)
 		}
 		buf_consume(&c->out, (size_t)w);
 		c->sent = 1;
+		c->sent_bytes += (size_t)w;
 	}
 	buf_free(&c->out);
 	if (c->proto->flush_after != NULL)
@@ -257,10 +258,12 @@ conn_timer(struct conn *c)
 	/* Again while the kernel still held some: a peer that took it
 	 * since moves the connection on (to idle, or to the drain of a
 	 * graceful stop, which otherwise waited for --write-timeout). */
-	if ((c->sent || c->unsent > 0) && !conn_pending(c))
+	if ((c->sent_bytes >= CONN_UNSENT_MIN || c->unsent > 0) &&
+	    !conn_pending(c))
 		c->unsent = transport_unsent(c->io.fd);
 	q = c->proto->timer_state(c, &progress);
 	c->sent = c->got = 0;
+	c->sent_bytes = 0;
 	if (q == NULL) {
 		loop_timer_stop(&c->timer);
 		return;

@@ -29,6 +29,11 @@
 
 struct conn;
 
+/* Output smaller than this leaves the kernel at once on any live
+ * connection; after it, the kernel is not asked what it still holds
+ * (SIOCOUTQNSD, a system call per response otherwise). */
+#define CONN_UNSENT_MIN 16384
+
 struct conn_proto {
 	const char *name;		/* log prefix: "http", "fcgi" */
 	size_t scratch;			/* bytes read at once */
@@ -81,6 +86,9 @@ struct conn {
 	struct buf in;		/* unfinished input carried over */
 	struct buf out;
 	size_t unsent;		/* in the kernel, not taken by the peer */
+	size_t sent_bytes;	/* handed to the kernel since the timer was
+				   set (conn_timer asks it for unsent bytes
+				   only after CONN_UNSENT_MIN of them) */
 	unsigned closing : 1;	/* close once output is drained */
 	unsigned closed : 1;
 	unsigned busy : 1;	/* an application thread has it: no events,

@@ -383,7 +383,9 @@ struct bg_module {
 	 * and end the request later with finish(). */
 	int (*handle)(void *ctx, bg_request *r);
 
-	/* Once in each worker before it exits.  May be NULL. */
+	/* Once in each worker before it exits.  May be NULL.  An
+	 * asynchronous module may still finish() its pending requests
+	 * and cancel its timers and watches here. */
 	void (*worker_fini)(void *ctx);
 
 	/*

@@ -33,6 +33,7 @@
 #include "config.h"
 #include "conn.h"
 #include "forwarded_req.h"
+#include "health.h"
 #include "http_conn.h"
 #include "http_parse.h"
 #include "listen.h"
@@ -102,6 +103,7 @@ struct http_conn {
 	unsigned had_head : 1;	/* a request head arrived on it */
 	unsigned waiting : 1;	/* an async request, whole, in the module */
 	unsigned request_timer : 1;	/* the timer is the module's --timeout */
+	unsigned in_quiet : 1;	/* held, and input came: EPOLLIN off */
 };
 
 static void http_io(struct loop *l, struct loop_io *io, uint32_t events);
@@ -313,8 +315,10 @@ spool_flush(struct http_conn *c)
 			/* Zero-copy from the spool to the socket. */
 			w = sendfile(c->base.io.fd, c->spool_fd, &c->spool_sent,
 			    (size_t)left);
-			if (w > 0)
+			if (w > 0) {
 				c->base.sent = 1;
+				c->base.sent_bytes += (size_t)w;
+			}
 			if (w == -1) {
 				if (errno == EINTR)
 					continue;
@@ -336,6 +340,7 @@ spool_flush(struct http_conn *c)
 			return errno == EAGAIN ? 0 : -1;
 		c->spool_sent += w;
 		c->base.sent = 1;
+		c->base.sent_bytes += (size_t)w;
 	}
 	return 0;
 }
@@ -367,8 +372,10 @@ http_flush_after(struct conn *cb)
 	before = c->sbody.off;
 	rc = static_body_send(&c->sbody, c->base.io.fd, c->base.tp,
 	    c->base.tls, &c->base.send_want);
-	if (c->sbody.fd == -1 || c->sbody.off != before)
+	if (c->sbody.fd == -1 || c->sbody.off != before) {
 		c->base.sent = 1;
+		c->base.sent_bytes += CONN_UNSENT_MIN;	/* a file: ask */
+	}
 	return rc;
 }
 
@@ -1313,7 +1320,7 @@ done_job(struct worker_job *j)
 
 	if (threaded) {
 		c->base.busy = 0;
-		if (loop_add(&worker.loop, &c->base.io, EPOLLIN) == -1)
+		if (loop_add(&worker.loop, &c->base.io, EPOLLIN | EPOLLRDHUP) == -1)
 			c->base.closing = 1;
 	}
 	if (r->async)
@@ -1490,12 +1497,20 @@ run(struct http_conn *c)
 	c->start = access_log_enabled() || scoreboard_counting() ?
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();
+	c->job.run = run_job;
+	c->job.done = done_job;
+	if (c->state == HTTP_HEAD && health_match(c->r)) {
+		/* --health-path: on the loop, whatever the app is doing. */
+		if (health_stopping())
+			c->keep_alive = 0;
+		c->outcome = health_respond(c->r);
+		done_job(&c->job);
+		return;
+	}
 	if (module_async()) {
 		run_async(c);
 		return;
 	}
-	c->job.run = run_job;
-	c->job.done = done_job;
 	if (config.threads > 1) {
 		/* The connection is the application thread's until
 		 * done_job(): no events, no timers. */
@@ -1687,10 +1702,20 @@ http_update(struct http_conn *c)
 		req_drained(c->r);
 	if (conn_pending(&c->base))
 		ev |= c->base.send_want ? c->base.send_want : EPOLLOUT;
+	/*
+	 * While an asynchronous request holds the connection, only the
+	 * client's departure matters.  EPOLLIN stays registered until
+	 * input actually arrives (in_quiet): the mask, and so epoll_ctl,
+	 * does not change twice per request for clients that wait for
+	 * their answer, as nearly all do.
+	 */
 	if (!c->base.closing && in_held(c))
-		ev |= EPOLLRDHUP;	/* only to learn that the client left */
-	else if (!c->base.closing && !out_full(c))
-		ev |= c->base.recv_want ? c->base.recv_want : EPOLLIN;
+		ev |= EPOLLRDHUP | (c->in_quiet ? 0 : EPOLLIN);
+	else if (!c->base.closing && !out_full(c)) {
+		c->in_quiet = 0;
+		ev |= (c->base.recv_want ? c->base.recv_want : EPOLLIN) |
+		    (c->base.recv_want == EPOLLOUT ? 0 : EPOLLRDHUP);
+	}
 	if (loop_mod(&worker.loop, &c->base.io, ev) == -1) {
 		conn_close(&c->base, strerror(errno));
 		return;
@@ -1721,6 +1746,8 @@ http_io(struct loop *l, struct loop_io *io, uint32_t events)
 		conn_close(&c->base, "client went away during the request");
 		return;
 	}
+	if (in_held(c) && (events & EPOLLIN))
+		c->in_quiet = 1;	/* bytes wait: stop hearing of them */
 	if (events & (EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLERR))
 		conn_read(&c->base);
 	http_update(c);

@@ -58,6 +58,7 @@ static int announced;		/* READY=1 sent for the current set */
 static unsigned long long restarts;
 static int stopping;
 static uint64_t deadline;	/* while stopping: KILL what is left */
+static uint64_t drain_until;	/* TERM with --shutdown-delay: stop then */
 
 /*
  * USR2 upgrades, nginx-style: the old master starts the new binary as
@@ -1000,7 +1001,11 @@ static void
 stop_workers(int sig, uint64_t within_ms)
 {
 	stopping = 1;
+	drain_until = 0;
 	deadline = loop_clock_ms() + within_ms;
+	/* The host is going: --health-path says 503 from now on. */
+	if (!handed_over && upgrade_from == 0)
+		scoreboard_head()->stopping = 1;
 	signal_all(sig);
 	/* New clients are refused now rather than queued on a socket
 	 * nobody will accept, unless another master serves them. */
@@ -1008,6 +1013,45 @@ stop_workers(int sig, uint64_t within_ms)
 		listen_release_all();
 	else
 		listen_close_all();
+}
+
+/*
+ * TERM with --shutdown-delay: the probe answers 503 at once while the
+ * listeners stay open and the workers serve as before, so that a load
+ * balancer's next health checks take the host out of rotation before a
+ * connection is refused.  Then the graceful stop (drain_check()).
+ */
+static void
+drain_start(void)
+{
+	notify_stopping();
+	scoreboard_head()->stopping = 1;
+	drain_until = loop_clock_ms() + (uint64_t)config.shutdown_delay *
+	    1000;
+	log_info("TERM: %s answers 503; serving on for %u s "
+	    "(--shutdown-delay), then stopping gracefully",
+	    config.health_path ? config.health_path : "--health-path",
+	    config.shutdown_delay);
+}
+
+/* The --shutdown-delay window: stop once it is over; else how long the
+ * master may wait, at most wait_ms. */
+static long
+drain_check(long wait_ms)
+{
+	uint64_t now = loop_clock_ms();
+
+	if (drain_until == 0)
+		return wait_ms;
+	if (now >= drain_until) {
+		log_info("--shutdown-delay over: stopping gracefully (up to "
+		    "%u s)", config.graceful_timeout);
+		stop_workers(SIGTERM, (uint64_t)config.graceful_timeout *
+		    1000);
+		return 0;
+	}
+	return drain_until - now < (uint64_t)wait_ms ?
+	    (long)(drain_until - now) : wait_ms;
 }
 
 /*
@@ -1115,6 +1159,9 @@ master_run(char **argv)
 			wait_ms = check_timeouts(wait_ms);
 			if (starting_workers() > 0 && wait_ms > READY_POLL_MS)
 				wait_ms = READY_POLL_MS;
+			wait_ms = drain_check(wait_ms);
+			if (stopping)
+				continue;
 		}
 		ts.tv_sec = wait_ms / 1000;
 		ts.tv_nsec = (wait_ms % 1000) * 1000000;
@@ -1147,6 +1194,13 @@ master_run(char **argv)
 			}
 			break;
 		case SIGTERM:
+			/* A second TERM ends the --shutdown-delay window. */
+			if (!stopping && drain_until == 0 &&
+			    config.shutdown_delay > 0 && upgrade_pid == 0 &&
+			    upgrade_from == 0) {
+				drain_start();
+				break;
+			}
 			if (!stopping) {
 				notify_stopping();
 				log_info("TERM: stopping gracefully (up to %u "
@@ -1168,11 +1222,14 @@ master_run(char **argv)
 			if (upgrade_pid > 0 || upgrade_from != 0)
 				log_warn("HUP: an upgrade (USR2) is in "
 				    "progress; ignored");
+			else if (drain_until != 0)
+				log_warn("HUP: stopping (--shutdown-delay); "
+				    "ignored");
 			else if (!stopping)
 				reload();
 			break;
 		case SIGUSR2:
-			if (stopping)
+			if (stopping || drain_until != 0)
 				log_warn("USR2: stopping; not upgrading");
 			else if (upgrade_pid > 0)
 				log_warn("USR2: new master %ld is still "

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,42 @@ R(bg_request *h)
 	return (struct req *)(void *)h;
 }
 
+/* The process id part of request ids, kept from getpid(2) (a system call
+ * per request otherwise) and renewed in a forked child. */
+static char id_prefix[20];
+static size_t id_prefix_len;
+
+static void
+id_forget(void)
+{
+	id_prefix_len = 0;
+}
+
+/* "PID-COUNTER" in hex, as the logs have always shown it. */
+static void
+req_format_id(char *out, unsigned long long n)
+{
+	static const char hex[] = "0123456789abcdef";
+	static int hooked;
+	char tmp[20];
+	size_t k = 0;
+
+	if (id_prefix_len == 0) {
+		if (!hooked && pthread_atfork(NULL, NULL, id_forget) == 0)
+			hooked = 1;
+		id_prefix_len = (size_t)snprintf(id_prefix, sizeof(id_prefix),
+		    "%lx-", (long)getpid());
+	}
+	memcpy(out, id_prefix, id_prefix_len);
+	do
+		tmp[k++] = hex[n & 15];
+	while ((n >>= 4) != 0);
+	out += id_prefix_len;
+	while (k > 0)
+		*out++ = tmp[--k];
+	*out = '\0';
+}
+
 struct req *
 req_create(const struct resp_sink *sink, void *conn)
 {
@@ -47,8 +84,7 @@ req_create(const struct resp_sink *sink, void *conn)
 	r->content_length = -1;
 	r->resp_length = -1;
 	body_init(&r->body);
-	snprintf(r->id, sizeof(r->id), "%lx-%llx", (long)getpid(),
-	    ++req_counter);
+	req_format_id(r->id, ++req_counter);
 	return r;
 }
 

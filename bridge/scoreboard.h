@@ -71,6 +71,9 @@ struct scoreboard_head {
 	volatile uint64_t restarts;	/* all workers' */
 	/* Workers replaced, by enum scoreboard_recycle. */
 	volatile uint64_t recycles[SCOREBOARD_RECYCLE_MAX];
+	/* 1 from the moment this master began to stop (TERM, INT, QUIT;
+	 * not a reload): --health-path answers 503 (health.h). */
+	volatile int32_t stopping;
 };
 
 /* Map the head and n slots shared with the children; exits on failure. */
