@@ -68,6 +68,11 @@ adapter_select(void)
 	if (config.wsgi_app != NULL) {
 		config.module = adapter_path("python", "adapters/python");
 		line("app", config.wsgi_app);
+		if (config.asgi_app != NULL)
+			line("asgi", "1");
+		line("asgi-loop", config.asgi_loop);
+		snprintf(num, sizeof(num), "%u", config.graceful_timeout);
+		line("graceful-timeout", num);
 		line("pythonpath", config.pythonpath);
 		line("venv", config.venv);
 		line("chdir", config.chdir);

@@ -56,7 +56,11 @@ static const char usage_text[] =
 "  --module PATH           native module (.so) implementing the gateway ABI\n"
 "  --module-arg STRING     argument passed to the module's init\n"
 "  --wsgi MODULE:CALLABLE  a Python WSGI app (callable defaults to\n"
-"                          'application'), through the Python adapter\n"
+"                          'application'), through the Python adapter;\n"
+"                          an ASGI app given here is served as ASGI\n"
+"  --asgi MODULE:APP       a Python ASGI app (HTTP and lifespan), on the\n"
+"                          worker's event loop\n"
+"  --asgi-loop LOOP        asyncio (default) or uvloop\n"
 "  --pythonpath DIRS       colon-separated directories put on sys.path\n"
 "  --venv DIR              use that virtualenv's site-packages\n"
 "  --cgi ROOT              run CGI scripts under ROOT (CGI adapter)\n"
@@ -335,6 +339,8 @@ enum {
 	OPT_MODULE,
 	OPT_MODULE_ARG,
 	OPT_WSGI,
+	OPT_ASGI,
+	OPT_ASGI_LOOP,
 	OPT_PYTHONPATH,
 	OPT_VENV,
 	OPT_CGI,
@@ -412,6 +418,8 @@ static const struct option long_options[] = {
 	{ "module", required_argument, NULL, OPT_MODULE },
 	{ "module-arg", required_argument, NULL, OPT_MODULE_ARG },
 	{ "wsgi", required_argument, NULL, OPT_WSGI },
+	{ "asgi", required_argument, NULL, OPT_ASGI },
+	{ "asgi-loop", required_argument, NULL, OPT_ASGI_LOOP },
 	{ "pythonpath", required_argument, NULL, OPT_PYTHONPATH },
 	{ "venv", required_argument, NULL, OPT_VENV },
 	{ "cgi", required_argument, NULL, OPT_CGI },
@@ -621,6 +629,15 @@ apply(int c, char *arg)
 		break;
 	case OPT_WSGI:
 		config.wsgi_app = arg;
+		break;
+	case OPT_ASGI:
+		config.asgi_app = arg;
+		break;
+	case OPT_ASGI_LOOP:
+		if (strcmp(arg, "asyncio") != 0 && strcmp(arg, "uvloop") != 0)
+			usage_error("--asgi-loop: '%s' is not asyncio or "
+			    "uvloop", arg);
+		config.asgi_loop = arg;
 		break;
 	case OPT_PYTHONPATH:
 		config.pythonpath = arg;
@@ -1266,7 +1283,10 @@ config_print(FILE *out)
 	    config.cgi_root == NULL)
 		STR("module-arg", config.module_arg);
 	if (config.wsgi_app != NULL) {
-		STR("wsgi", config.wsgi_app);
+		STR(config.asgi_app != NULL ? "asgi" : "wsgi",
+		    config.wsgi_app);
+		if (config.asgi_loop)
+			STR("asgi-loop", config.asgi_loop);
 		if (config.pythonpath)
 			STR("pythonpath", config.pythonpath);
 		if (config.venv)
@@ -1369,6 +1389,20 @@ config_print(FILE *out)
 static void
 config_validate(void)
 {
+	/* --asgi is the Python adapter told the app must be ASGI: from
+	 * here on it is the Python application like --wsgi's. */
+	if (config.asgi_app != NULL) {
+		if (config.wsgi_app != NULL)
+			usage_error("give one application: --asgi %s or "
+			    "--wsgi/APP %s", config.asgi_app, config.wsgi_app);
+		if (*config.asgi_app == '\0' || *config.asgi_app == ':' ||
+		    strchr(config.asgi_app, '\n'))
+			usage_error("--asgi: '%s' is not MODULE[:APP]",
+			    config.asgi_app);
+		config.wsgi_app = config.asgi_app;
+	}
+	if (config.asgi_loop != NULL && config.wsgi_app == NULL)
+		usage_error("--asgi-loop goes with --asgi (or a Python app)");
 	gunicorn_validate();
 	check_tls();
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +

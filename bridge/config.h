@@ -41,7 +41,9 @@ struct config {
 	const char *module_arg;
 
 	/* Adapters: each sets module and module_arg (main.c). */
-	const char *wsgi_app;	/* --wsgi module:callable */
+	const char *wsgi_app;	/* --wsgi module:callable (or --asgi's) */
+	const char *asgi_app;	/* --asgi module:app, folded into wsgi_app */
+	const char *asgi_loop;	/* --asgi-loop asyncio|uvloop, or NULL */
 	const char *venv;
 	const char *pythonpath;
 	const char *cgi_root;	/* --cgi ROOT */

@@ -4,7 +4,12 @@
  * 2) and hands init() newline-separated key=value lines:
  *
  *	app=module:callable	the WSGI application (callable defaults to
- *				"application", as Gunicorn takes it)
+ *				"application", as Gunicorn takes it), or
+ *				an ASGI one (asgi.c), told apart by
+ *				inspect.iscoroutinefunction()
+ *	asgi=1			--asgi: the application must be ASGI
+ *	asgi-loop=uvloop	the ASGI event loop (default asyncio)
+ *	graceful-timeout=30	bound of ASGI lifespan shutdown, seconds
  *	pythonpath=/a:/b	directories put on sys.path after the cwd
  *	venv=/srv/venv		a virtualenv of this Python version
  *	chdir=/srv/project	working directory (bridge changes to it
@@ -61,6 +66,9 @@ struct py_config {
 	char *chdir;
 	char *preload;		/* "1": init runs in bridge's master */
 	char *capture;		/* "1": sys.stdout/stderr to the log */
+	char *asgi;		/* "1": --asgi */
+	char *asgi_loop;	/* asyncio, uvloop */
+	char *graceful;		/* seconds */
 };
 
 /*
@@ -144,6 +152,9 @@ config_free(struct py_config *c)
 	free(c->chdir);
 	free(c->preload);
 	free(c->capture);
+	free(c->asgi);
+	free(c->asgi_loop);
+	free(c->graceful);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -161,6 +172,9 @@ config_parse(const char *arg, struct py_config *c)
 		{ "chdir", offsetof(struct py_config, chdir) },
 		{ "preload", offsetof(struct py_config, preload) },
 		{ "capture-output", offsetof(struct py_config, capture) },
+		{ "asgi", offsetof(struct py_config, asgi) },
+		{ "asgi-loop", offsetof(struct py_config, asgi_loop) },
+		{ "graceful-timeout", offsetof(struct py_config, graceful) },
 	};
 	const char *line, *end, *eq;
 	size_t i, klen;
@@ -190,7 +204,8 @@ config_parse(const char *arg, struct py_config *c)
 		if (i == sizeof(keys) / sizeof(keys[0])) {
 			py.srv->log(NULL, BG_LOG_ERROR, "python: unknown "
 			    "argument \"%.*s\" (app, pythonpath, venv, chdir, "
-			    "preload, capture-output)",
+			    "preload, capture-output, asgi, asgi-loop, "
+			    "graceful-timeout)",
 			    (int)klen, line);
 			return -1;
 		}
@@ -555,8 +570,9 @@ app_load(const char *spec)
 		obj = next;
 	}
 	if (!PyCallable_Check(obj)) {
-		PyErr_Format(PyExc_TypeError, "%s is a %.100s, not a WSGI "
-		    "callable", spec, Py_TYPE(obj)->tp_name);
+		PyErr_Format(PyExc_TypeError, "%s is a %.100s, not a %s "
+		    "callable", spec, Py_TYPE(obj)->tp_name, asgi_forced() ?
+		    "ASGI" : "WSGI");
 		goto fail;
 	}
 	py.app = obj;
@@ -564,8 +580,9 @@ app_load(const char *spec)
 	Py_DECREF(name);
 	return 0;
 fail:
-	snprintf(what, sizeof(what), "cannot load the WSGI application "
-	    "%s (Python %s, cwd %s):", spec, PY_VERSION_MM,
+	snprintf(what, sizeof(what), "cannot load the %s application "
+	    "%s (Python %s, cwd %s):", asgi_forced() ? "ASGI" : "WSGI", spec,
+	    PY_VERSION_MM,
 	    getcwd(cwd, sizeof(cwd)) != NULL ? cwd : "?");
 	if (py.failed_files != NULL && name != NULL && PyErr_Occurred()) {
 		/* Keep the exception past the log line, which clears it. */
@@ -615,6 +632,44 @@ capture_output(void)
 	return rc;
 }
 
+static struct bg_module py_module;
+
+/*
+ * WSGI or ASGI: an ASGI application is served as ASGI whichever flag
+ * named it (as uvicorn and Granian users expect of "APP"); --asgi with a
+ * WSGI callable is a mistake said in one line.  ASGI makes this module
+ * asynchronous: bridge reads flags and run after init() returns.
+ */
+static int
+app_mode(const char *spec)
+{
+	int yes = asgi_detect(py.app);
+
+	if (yes == -1) {
+		py_log_exception(NULL, "telling WSGI from ASGI failed");
+		return -1;
+	}
+	if (!yes && asgi_forced()) {
+		py.srv->log(NULL, BG_LOG_ERROR, "python: --asgi %s: not an "
+		    "ASGI application (neither a coroutine function nor an "
+		    "object whose __call__ is one); a WSGI app goes with "
+		    "--wsgi", spec);
+		return -1;
+	}
+	if (!yes)
+		return 0;
+	if (py.srv->size <= offsetof(struct bg_server, loop_run_once)) {
+		py.srv->log(NULL, BG_LOG_ERROR, "python: %s is an ASGI "
+		    "application, but this bridge's gateway has no "
+		    "asynchronous requests", spec);
+		return -1;
+	}
+	py.asgi = 1;
+	py_module.flags = BG_MODULE_ASYNC;
+	py_module.run = asgi_run;
+	return 0;
+}
+
 static int
 py_init(const struct bg_server *srv, const char *arg, void **ctx)
 {
@@ -661,13 +716,21 @@ py_init(const struct bg_server *srv, const char *arg, void **ctx)
 		py_log_exception(NULL, "cannot set up the WSGI types");
 		goto out;
 	}
+	if (asgi_init(c.asgi != NULL && strcmp(c.asgi, "1") == 0,
+	    c.asgi_loop, c.graceful != NULL ? (unsigned)atoi(c.graceful) :
+	    0) == -1) {
+		py_log_exception(NULL, "cannot set up ASGI");
+		goto out;
+	}
 	if (c.capture != NULL && strcmp(c.capture, "1") == 0 &&
 	    capture_output() == -1)
 		goto out;
 	if (paths_setup(&c) == -1 || app_load(c.app) == -1)
 		goto out;
-	srv->log(NULL, BG_LOG_DEBUG, "python: %s loaded (Python %s)", c.app,
-	    PY_VERSION_MM);
+	if (app_mode(c.app) == -1)
+		goto out;
+	srv->log(NULL, BG_LOG_DEBUG, "python: %s %s loaded (Python %s)",
+	    py.asgi ? "ASGI" : "WSGI", c.app, PY_VERSION_MM);
 	watch_loaded();
 	if (c.preload != NULL && strcmp(c.preload, "1") == 0) {
 		/* Loaded in the master before the fork: move what exists
@@ -699,14 +762,19 @@ out:
 static int
 py_worker_init(void *ctx)
 {
+	int rc = 0;
+
 	(void)ctx;
-	if (!py.preloaded)
+	if (!py.preloaded && !py.asgi)
 		return 0;
 	if (py_enter() == -1)
 		return -1;
-	PyOS_AfterFork_Child();
+	if (py.preloaded)
+		PyOS_AfterFork_Child();
+	if (py.asgi)
+		rc = asgi_worker_init();
 	py_leave();
-	return 0;
+	return rc;
 }
 
 static int
@@ -715,6 +783,14 @@ py_handle(void *ctx, bg_request *r)
 	int rc;
 
 	(void)ctx;
+	/* ASGI: called from inside the loop, the GIL already held. */
+	if (py.asgi) {
+		rc = asgi_handle(r);
+		if (py.user_files != NULL &&
+		    PyDict_Size(PyImport_GetModuleDict()) != py.nmodules)
+			watch_loaded();
+		return rc;
+	}
 	if (py_enter() == -1) {
 		py.srv->log(r, BG_LOG_ERROR, "python: no thread state for "
 		    "this thread");
@@ -761,7 +837,8 @@ py_worker_fini(void *ctx)
 	py_leave();
 }
 
-static const struct bg_module py_module = {
+/* Not const: init() sets flags and run for an ASGI application. */
+static struct bg_module py_module = {
 	.abi_version = BG_ABI_VERSION,
 	.size = sizeof(struct bg_module),
 	.name = "python",

@@ -8,6 +8,7 @@
  *	input.c		wsgi.input over bg_server.read()
  *	errors.c	wsgi.errors over bg_server.log()
  *	filewrapper.c	wsgi.file_wrapper
+ *	asgi.c		ASGI: the asyncio loop, scope, receive/send, lifespan
  *
  * GIL: every function declared here that takes or returns a PyObject *
  * must be called with the GIL held.  Functions that call the server
@@ -28,7 +29,8 @@ struct py_adapter {
 	const struct bg_server *srv;
 	PyInterpreterState *interp;
 	int preloaded;		 /* started in bridge's master (--preload) */
-	PyObject *app;		 /* the WSGI callable */
+	PyObject *app;		 /* the WSGI callable or ASGI application */
+	int asgi;		 /* app is ASGI: the module is asynchronous */
 	PyObject *app_spec;	 /* "module:callable", for messages */
 	PyObject *environ_proto; /* constant keys, copied per request */
 	PyObject *format_exception; /* traceback.format_exception */
@@ -62,6 +64,18 @@ void py_leave(void);
 /* wsgi.c */
 int wsgi_init(void);
 int wsgi_handle(bg_request *r);
+
+/* asgi.c: asgi_init() once (after the interpreter started),
+ * asgi_detect() says whether app is an ASGI application (1, 0, -1 with
+ * an exception), asgi_worker_init() starts the loop and lifespan in a
+ * worker, asgi_run() is bg_module.run, asgi_handle() one request (GIL
+ * held: called from inside the loop).  asgi_forced(): --asgi given. */
+int asgi_init(int forced, const char *loop_kind, unsigned graceful);
+int asgi_forced(void);
+int asgi_detect(PyObject *app);
+int asgi_worker_init(void);
+int asgi_run(void *ctx);
+int asgi_handle(bg_request *r);
 
 /* input.c: a new wsgi.input for r, and its detachment once r ends (later
  * calls raise ValueError instead of touching a dead request). */
