@@ -56,12 +56,16 @@ struct fcgi_req {
 	uint8_t aborted;	/* ABORT_REQUEST seen while it ran */
 	unsigned params_done : 1;
 	unsigned stdin_done : 1;
+	unsigned started : 1;	/* in an asynchronous module */
 	int reject;		/* status to answer instead of running */
+	struct loop_timer timer;	/* async: --timeout until the response
+					   starts */
 };
 
 struct fcgi_conn {
 	struct loop_io io;	/* first: the loop hands us &io */
 	struct loop_timer timer;
+	struct loop_deferred kick;	/* an async request changed */
 	struct fcgi_conn *prev, *next;
 	struct buf in;		/* unfinished record carried over */
 	struct buf out;
@@ -93,6 +97,8 @@ static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
 static int sink_gone(struct req *r, struct pollfd *pfd);
+static void sink_kick(struct req *r);
+static size_t sink_queued(struct req *r);
 
 static const struct resp_sink fcgi_sink = {
 	.head = sink_head,
@@ -101,6 +107,8 @@ static const struct resp_sink fcgi_sink = {
 	.flush = sink_flush,
 	.discard = NULL,
 	.gone = sink_gone,
+	.kick = sink_kick,
+	.queued = sink_queued,
 };
 
 static void
@@ -163,10 +171,23 @@ fcgi_conn_accept(int fd, const struct listener *l)
 	return 0;
 }
 
+static void async_account(struct fcgi_req *fr);
+
+/* A request leaves its connection.  One still in an asynchronous module
+ * stays alive for it: told (BG_EV_GONE), and freed by its finish(). */
 static void
 req_free(struct fcgi_req *fr)
 {
-	req_destroy(fr->r);
+	loop_timer_stop(&fr->timer);
+	if (fr->started && fr->r != NULL && !fr->r->concluded) {
+		async_account(fr);
+		worker_request_done();
+		if (!fr->r->finished)
+			req_detach(fr->r);
+		else
+			req_destroy(fr->r);
+	} else
+		req_destroy(fr->r);
 	buf_free(&fr->params);
 	free(fr);
 }
@@ -176,6 +197,7 @@ conn_free(void *arg)
 {
 	struct fcgi_conn *c = arg;
 
+	loop_defer_cancel(&worker.loop, &c->kick);
 	free(c);
 }
 
@@ -341,6 +363,8 @@ sink_head(struct req *r)
 	struct buf head = { 0 };
 	int rc;
 
+	/* The response started: --timeout no longer applies to it. */
+	loop_timer_stop(&fr->timer);
 	if (req_format_cgi_head(r, &head) == -1)
 		return -1;
 	rc = put_stream(c, FCGI_STDOUT, fr->id, head.data + head.off,
@@ -357,7 +381,9 @@ sink_body(struct req *r, const void *p, size_t n)
 
 	if (put_stream(c, FCGI_STDOUT, fr->id, p, n) == -1)
 		return -1;
-	if (c->out.len > FCGI_OUT_HIGH && conn_flush_blocking(c, r) == -1) {
+	/* An asynchronous module is told to wait (BG_AGAIN) instead. */
+	if (c->out.len > FCGI_OUT_HIGH && !r->async &&
+	    conn_flush_blocking(c, r) == -1) {
 		log_msg(LOG_LEVEL_WARN, r->id, "fcgi: peer stopped reading: "
 		    "%s", strerror(errno));
 		return -1;
@@ -414,6 +440,24 @@ sink_gone(struct req *r, struct pollfd *pfd)
 	/* Records for the loop: poll for the close, not on them. */
 	pfd->events = POLLRDHUP;
 	return 0;
+}
+
+/* An asynchronous request changed: the connection looks at it after this
+ * round (conn_kicked), never from inside the module's call. */
+static void
+sink_kick(struct req *r)
+{
+	struct fcgi_req *fr = r->conn;
+
+	loop_defer_node(&worker.loop, &fr->conn->kick);
+}
+
+static size_t
+sink_queued(struct req *r)
+{
+	struct fcgi_req *fr = r->conn;
+
+	return fr->conn->out.len;
 }
 
 static int
@@ -581,11 +625,14 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	int aborted = fr->aborted;
 	enum req_outcome out = fr->outcome;
 
-	if (fr->start != 0)
-		access_log_request(fr->r, fr->start);
-	scoreboard_request_end(fr->r->head_sent ? fr->r->status : 0,
-	    fr->r->resp_sent, fr->start != 0 ? access_log_clock_us() -
-	    fr->start : 0);
+	/* An asynchronous request is counted by async_account(). */
+	if (!fr->started) {
+		if (fr->start != 0)
+			access_log_request(fr->r, fr->start);
+		scoreboard_request_end(fr->r->head_sent ? fr->r->status : 0,
+		    fr->r->resp_sent, fr->start != 0 ?
+		    access_log_clock_us() - fr->start : 0);
+	}
 	req_free(fr);
 	if (aborted) {
 		/* Section 5.4: ended by END_REQUEST; its ABORT_REQUEST,
@@ -680,9 +727,156 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	worker_dispatch(&fr->job);
 }
 
+/*
+ * Asynchronous modules (gateway ABI 2): a request goes to the module as
+ * its PARAMS end; STDIN follows through req_body_add() while the request
+ * stays on the connection's list (its records must find it), until the
+ * module's finish() is seen by conn_kicked().
+ */
+
+/* The access log, the scoreboard and the stats count it once. */
+static void
+async_account(struct fcgi_req *fr)
+{
+	struct req *r = fr->r;
+
+	if (fr->start != 0)
+		access_log_request(r, fr->start);
+	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
+	    fr->start != 0 ? access_log_clock_us() - fr->start : 0);
+	worker_request_counted();
+}
+
+/* The module finished it: the end of its streams, as for one that ran. */
+static void
+async_conclude(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	fr->r->concluded = 1;
+	fr->outcome = fr->r->outcome;
+	async_account(fr);
+	unlink_req(c, fr);
+	if (finish_req(c, fr) == -1)
+		conn_close(c, "peer went away while the response was written");
+	worker_request_done();
+}
+
+/* Answer status for a request the module still has (its --timeout, a
+ * body over --max-body), or cut it when its response has begun; the
+ * module is told (BG_EV_GONE) and finishes it on its own time. */
+static void
+async_abandon(struct fcgi_conn *c, struct fcgi_req *fr, int status)
+{
+	fr->outcome = REQ_CUT;
+	if (!fr->r->head_sent && req_send_error(fr->r, status) == 0)
+		fr->outcome = REQ_COMPLETE;
+	unlink_req(c, fr);
+	if (finish_req(c, fr) == -1)
+		conn_close(c, "peer went away while the response was written");
+}
+
+static void
+async_timeout(struct loop *l, struct loop_timer *t)
+{
+	struct fcgi_req *fr = (struct fcgi_req *)((char *)t -
+	    offsetof(struct fcgi_req, timer));
+	struct fcgi_conn *c = fr->conn;
+
+	(void)l;
+	log_msg(LOG_LEVEL_ERROR, fr->r->id, "request ran past --timeout "
+	    "(%us) in the module; 504", config.timeout);
+	async_abandon(c, fr, 504);
+	if (!c->closed)
+		conn_update(c);
+}
+
+/* The deferred look at a connection whose asynchronous requests changed. */
+static void
+conn_kicked(void *arg)
+{
+	struct fcgi_conn *c = arg;
+	struct fcgi_req *fr, *next;
+
+	for (fr = c->reqs; fr != NULL && !c->closed; fr = next) {
+		next = fr->next;
+		if (fr->started && fr->r->finished && !fr->r->concluded)
+			async_conclude(c, fr);
+	}
+	if (c->closed)
+		return;
+	conn_resume(c);
+	if (!c->closed)
+		conn_update(c);
+}
+
+static void
+run_async(struct fcgi_conn *c, struct fcgi_req *fr)
+{
+	struct req *r = fr->r;
+	enum req_outcome out;
+
+	fr->start = access_log_enabled() || scoreboard_counting() ?
+	    access_log_clock_us() : 0;
+	scoreboard_request_begin();
+	fr->started = 1;
+	c->kick.fn = conn_kicked;
+	c->kick.arg = c;
+	fr->timer.fn = async_timeout;
+	if (worker.tq_request != NULL)
+		loop_timer_arm(&worker.loop, worker.tq_request, &fr->timer);
+	if (fr->stdin_done)
+		req_body_end(r);
+	out = req_start(r, module.m, module.ctx);
+	if (out != REQ_PENDING) {
+		/* Answered inside handle(). */
+		r->pending = 1;
+		r->finished = 1;
+		r->outcome = out;
+		async_conclude(c, fr);
+	}
+}
+
+/* Requests of this connection in the module with a full body window:
+ * no more records are read until it takes some (backpressure). */
+static int
+body_held(const struct fcgi_conn *c)
+{
+	const struct fcgi_req *fr;
+
+	for (fr = c->reqs; fr != NULL; fr = fr->next)
+		if (fr->started && !fr->stdin_done &&
+		    req_body_room(fr->r) == 0)
+			return 1;
+	return 0;
+}
+
+/* Anything of a request still to arrive (the read state's business)? */
+static int
+receiving(const struct fcgi_conn *c)
+{
+	const struct fcgi_req *fr;
+
+	if (c->in.len > 0)
+		return 1;
+	for (fr = c->reqs; fr != NULL; fr = fr->next)
+		if (!fr->started || (!fr->stdin_done &&
+		    req_body_room(fr->r) > 0))
+			return 1;
+	return 0;
+}
+
 static void
 maybe_run(struct fcgi_conn *c, struct fcgi_req *fr)
 {
+	if (fr->started)
+		return;
+	if (fr->params_done && fr->reject == 0 && module_async()) {
+		if (set_content_length(fr) == -1)
+			fr->reject = 400;	/* answered below */
+		else {
+			run_async(c, fr);
+			return;
+		}
+	}
 	if (!fr->params_done || !fr->stdin_done)
 		return;
 	run_req(c, fr);
@@ -828,10 +1022,26 @@ stdin_record(struct fcgi_conn *c, struct fcgi_req *fr,
 	}
 	if (rec->content_len == 0) {
 		fr->stdin_done = 1;
+		if (fr->started)
+			req_body_end(fr->r);
 		maybe_run(c, fr);
 		return 0;
 	}
 	fr->stdin_len += rec->content_len;
+	if (fr->started) {
+		if (fr->stdin_len > config.max_body) {
+			log_msg(LOG_LEVEL_WARN, fr->r->id, "fcgi: body over "
+			    "--max-body %llu bytes: 413",
+			    (unsigned long long)config.max_body);
+			async_abandon(c, fr, 413);
+		} else if (req_body_add(fr->r, rec->content,
+		    rec->content_len) == -1) {
+			log_msg(LOG_LEVEL_ERROR, fr->r->id, "fcgi: keeping "
+			    "the body: %s: 500", strerror(errno));
+			async_abandon(c, fr, 500);
+		}
+		return 0;
+	}
 	if (fr->reject)
 		return 0;	/* drained, not kept */
 	if (fr->stdin_len > config.max_body) {
@@ -932,7 +1142,7 @@ records(struct fcgi_conn *c, const uint8_t *p, size_t len)
 	ssize_t n;
 
 	while (!c->closed && !c->closing && !c->busy &&
-	    c->out.len < FCGI_OUT_HIGH) {
+	    c->out.len < FCGI_OUT_HIGH && !body_held(c)) {
 		n = fcgi_parse_record(p + used, len - used, &rec);
 		if (n == FCGI_PARSE_AGAIN)
 			break;
@@ -961,7 +1171,7 @@ conn_read(struct fcgi_conn *c)
 
 	for (;;) {
 		if (c->closing || c->closed || c->busy ||
-		    c->out.len >= FCGI_OUT_HIGH)
+		    c->out.len >= FCGI_OUT_HIGH || body_held(c))
 			return;
 		if (c->in.len > 0) {
 			/* Carry-over: read into the connection's buffer. */
@@ -1026,7 +1236,7 @@ conn_resume(struct fcgi_conn *c)
 	ssize_t used;
 
 	if (c->in.len == 0 || c->closing || c->busy ||
-	    c->out.len >= FCGI_OUT_HIGH)
+	    c->out.len >= FCGI_OUT_HIGH || body_held(c))
 		return;
 	if ((used = records(c, c->in.data + c->in.off, c->in.len)) == -1)
 		return;
@@ -1054,9 +1264,15 @@ conn_timer(struct fcgi_conn *c)
 	if (c->out.len > 0 || c->unsent > 0) {
 		q = worker.tq_write;
 		progress = c->sent;
-	} else if (c->nreqs > 0 || c->in.len > 0) {
+	} else if (receiving(c)) {
 		q = worker.tq_read;
 		progress = c->got;
+	} else if (c->nreqs > 0) {
+		/* Every request is in an asynchronous module, whole or
+		 * held back by it: each has its own --timeout. */
+		c->sent = c->got = 0;
+		loop_timer_stop(&c->timer);
+		return;
 	} else if (worker.stopping)
 		q = worker.tq_drain;
 	else {
@@ -1072,6 +1288,7 @@ conn_timer(struct fcgi_conn *c)
 static void
 conn_update(struct fcgi_conn *c)
 {
+	struct fcgi_req *fr;
 	uint32_t ev = 0;
 
 	if (c->closed || c->busy)
@@ -1103,9 +1320,15 @@ conn_update(struct fcgi_conn *c)
 		conn_close(c, NULL);
 		return;
 	}
+	for (fr = c->reqs; fr != NULL; fr = fr->next)
+		if (fr->started && fr->r->above_hw &&
+		    c->out.len <= REQ_HIGH_WATER / 2)
+			req_drained(fr->r);
 	if (c->out.len > 0)
 		ev |= EPOLLOUT;
-	if (!c->closing && c->out.len < FCGI_OUT_HIGH)
+	if (!c->closing && body_held(c))
+		ev |= EPOLLRDHUP;	/* only to learn that the peer left */
+	else if (!c->closing && c->out.len < FCGI_OUT_HIGH)
 		ev |= EPOLLIN;
 	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
 		conn_close(c, strerror(errno));
@@ -1128,6 +1351,10 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 			return;
 		}
 		conn_resume(c);
+	}
+	if (body_held(c) && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		conn_close(c, "peer went away during a request");
+		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		conn_read(c);

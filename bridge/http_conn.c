@@ -73,6 +73,7 @@ struct http_conn {
 	enum req_outcome outcome;
 	uint64_t start;		/* access log clock, 0 when off */
 	struct loop_timer timer;
+	struct loop_deferred kick;	/* an async request changed */
 	struct http_conn *prev, *next;
 	const struct listener *l;
 	const struct transport *tp;
@@ -91,6 +92,7 @@ struct http_conn {
 	struct static_body sbody;	/* file to send after out */
 	struct http_chunked chunked;
 	uint64_t body_left;
+	uint64_t body_got;	/* body bytes of the request so far */
 	uint64_t body_start;	/* ms: when the head arrived (a body follows) */
 	uint64_t linger_end;	/* ms: lingering stops then at the latest */
 	enum http_state state;
@@ -108,6 +110,8 @@ struct http_conn {
 	unsigned lingering : 1;	/* answered and half-closed: reading */
 	unsigned closed : 1;
 	unsigned busy : 1;	/* an application thread has it */
+	unsigned waiting : 1;	/* an async request, whole, in the module */
+	unsigned request_timer : 1;	/* the timer is the module's --timeout */
 	unsigned had_head : 1;	/* a request head arrived on it */
 	unsigned sent : 1;	/* write progress since the timer was set */
 	unsigned got : 1;	/* read progress since the timer was set */
@@ -128,6 +132,10 @@ static int sink_body(struct req *r, const void *p, size_t n);
 static int sink_flush(struct req *r);
 static int sink_discard(struct req *r);
 static int sink_gone(struct req *r, struct pollfd *pfd);
+static void sink_kick(struct req *r);
+static size_t sink_queued(struct req *r);
+static void async_account(struct http_conn *c);
+static void async_timeout(struct http_conn *c);
 
 static const struct resp_sink http_sink = {
 	.head = sink_head,
@@ -136,6 +144,8 @@ static const struct resp_sink http_sink = {
 	.flush = sink_flush,
 	.discard = sink_discard,
 	.gone = sink_gone,
+	.kick = sink_kick,
+	.queued = sink_queued,
 };
 
 /* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
@@ -180,6 +190,8 @@ conn_timeout(struct loop *l, struct loop_timer *t)
 	}
 	if (pending(c) || c->unsent > 0)
 		conn_close(c, "write timeout: client does not read");
+	else if (c->request_timer)
+		async_timeout(c);
 	else if (c->r != NULL || c->in.len > 0)
 		conn_close(c, "read timeout: request incomplete");
 	else
@@ -266,7 +278,10 @@ http_conn_accept_from(int fd, const struct listener *l,
 static void
 conn_free(void *arg)
 {
-	free(arg);
+	struct http_conn *c = arg;
+
+	loop_defer_cancel(&worker.loop, &c->kick);
+	free(c);
 }
 
 static void
@@ -281,7 +296,17 @@ conn_close(struct http_conn *c, const char *why)
 	loop_del(&worker.loop, &c->io);
 	c->tp->close(c->io.fd, c->tls);
 	c->tls = NULL;
-	req_destroy(c->r);
+	if (c->r != NULL && c->r->pending && !c->r->concluded) {
+		async_account(c);
+		worker_request_done();
+		/* Still in the module: it learns (BG_EV_GONE), and its
+		 * finish() frees the request. */
+		if (!c->r->finished)
+			req_detach(c->r);
+		else
+			req_destroy(c->r);
+	} else
+		req_destroy(c->r);
 	c->r = NULL;
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -317,6 +342,16 @@ out_full(const struct http_conn *c)
 {
 	return c->out.len >= HTTP_OUT_HIGH || c->spool_fd != -1 ||
 	    c->sbody.fd != -1;
+}
+
+/* Nothing more is read: an asynchronous request has the connection (the
+ * next request waits for it), or the module has not taken the body
+ * bytes it was given (backpressure). */
+static int
+in_held(const struct http_conn *c)
+{
+	return c->waiting || (c->r != NULL && c->r->pending &&
+	    req_body_room(c->r) == 0);
 }
 
 /* Send what the socket takes of the spool (which precedes out). */
@@ -609,7 +644,8 @@ sink_body(struct req *r, const void *p, size_t n)
 	}
 	if (put_body(c, p, n) == -1)
 		return -1;
-	if (c->out.len > HTTP_OUT_HIGH && conn_spool(c) == -1) {
+	/* An asynchronous module is told to wait (BG_AGAIN) instead. */
+	if (c->out.len > HTTP_OUT_HIGH && !r->async && conn_spool(c) == -1) {
 		log_msg(LOG_LEVEL_INFO, r->id, "http: client gone, or the "
 		    "response could not be spooled: %s", strerror(errno));
 		return -1;
@@ -662,6 +698,26 @@ sink_gone(struct req *r, struct pollfd *pfd)
 	return (pfd->revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
+/* An asynchronous request changed (output, body taken, finished): the
+ * connection looks at it after this round, never from inside the
+ * module's call. */
+static void
+sink_kick(struct req *r)
+{
+	struct http_conn *c = r->conn;
+
+	loop_defer_node(&worker.loop, &c->kick);
+}
+
+static size_t
+sink_queued(struct req *r)
+{
+	struct http_conn *c = r->conn;
+
+	return c->out.len + c->hold.len + (size_t)(c->spool_len -
+	    c->spool_sent);
+}
+
 /* After the module returned: close the framing. */
 static int
 finish_response(struct http_conn *c, struct req *r)
@@ -700,12 +756,22 @@ reject(struct http_conn *c, int status, const char *why)
 	int n, b;
 
 	log_info("http: fd %d: %s: %d", c->io.fd, why, status);
+	if (c->r != NULL && c->r->pending && !c->r->concluded &&
+	    (c->r->head_sent || c->held)) {
+		/* An asynchronous module has begun its answer (a body too
+		 * large or too slow found late): no error page can follow,
+		 * only the close. */
+		conn_close(c, why);
+		return;
+	}
 	b = snprintf(body, sizeof(body), "%d %s\n", status,
 	    req_status_reason(status));
 	/* Answered by bridge itself, before the module: counted all the
 	 * same (FastCGI's refusals go through done_job()). */
-	scoreboard_request_begin();
-	scoreboard_request_end(status, (uint64_t)b, 0);
+	if (c->r == NULL || !c->r->pending) {
+		scoreboard_request_begin();
+		scoreboard_request_end(status, (uint64_t)b, 0);
+	}
 	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s"
 	    "Content-Type: text/plain\r\nContent-Length: %d\r\n"
 	    "Connection: close\r\n\r\n", status, req_status_reason(status),
@@ -715,7 +781,17 @@ reject(struct http_conn *c, int status, const char *why)
 		conn_close(c, "out of memory");
 		return;
 	}
-	req_destroy(c->r);
+	if (c->r != NULL && c->r->pending && !c->r->concluded) {
+		/* The module still has it: told, and it finishes it. */
+		async_account(c);
+		worker_request_done();
+		if (!c->r->finished)
+			req_detach(c->r);
+		else
+			req_destroy(c->r);
+		c->waiting = 0;
+	} else
+		req_destroy(c->r);
 	c->r = NULL;
 	c->closing = 1;
 	c->linger = 1;
@@ -1019,6 +1095,7 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	} else
 		c->state = HTTP_HEAD;
 	c->body_start = worker.loop.now;
+	c->body_got = 0;
 	/* RFC 9110 section 10.1.1: tell the client to send the body,
 	 * unless it is already on its way. */
 	if (h.expect_continue && c->state != HTTP_HEAD &&
@@ -1035,7 +1112,8 @@ body_bytes(struct http_conn *c, const char *p, size_t n)
 {
 	uint64_t elapsed, allowed;
 
-	if (body_append(&c->r->body, p, n) == -1) {
+	if ((c->r->pending ? req_body_add(c->r, p, n) :
+	    body_append(&c->r->body, p, n)) == -1) {
 		log_msg(LOG_LEVEL_ERROR, c->r->id, "http: storing the body: "
 		    "%s", strerror(errno));
 		reject(c, 500, "body storage failed");
@@ -1045,9 +1123,10 @@ body_bytes(struct http_conn *c, const char *p, size_t n)
 	 * after a --read-timeout grace it must keep --min-body-rate on
 	 * average (each byte buys 1/rate s, as Apache's mod_reqtimeout
 	 * MinRate).  A pause is --read-timeout's business. */
+	c->body_got += n;
 	elapsed = worker.loop.now - c->body_start;
 	allowed = (uint64_t)config.read_timeout * 1000 +
-	    c->r->body.len * 1000 / config.min_body_rate;
+	    c->body_got * 1000 / config.min_body_rate;
 	if (elapsed > allowed) {
 		reject(c, 408, "body slower than --min-body-rate");
 		return -1;
@@ -1055,15 +1134,42 @@ body_bytes(struct http_conn *c, const char *p, size_t n)
 	return 0;
 }
 
+/* Body bytes the request takes now: an asynchronous module's window. */
+static size_t
+body_room(const struct http_conn *c, size_t n)
+{
+	size_t room;
+
+	if (!c->r->pending)
+		return n;
+	room = req_body_room(c->r);
+	return n < room ? n : room;
+}
+
+/* The request's body has all arrived. */
+static void
+body_end(struct http_conn *c)
+{
+	c->state = HTTP_HEAD;
+	if (!c->r->pending) {
+		run(c);
+		return;
+	}
+	req_body_end(c->r);
+	if (!c->r->finished)
+		c->waiting = 1;
+}
+
 /* Consume bytes of p[0..len) (mutable: chunked decoding is in place).
  * Returns bytes used, or -1 when the connection is done with input. */
 static ssize_t
 process(struct http_conn *c, char *p, size_t len)
 {
-	size_t used = 0, n;
+	size_t used = 0, n, in;
 	ssize_t k;
 
-	while (!c->closed && !c->closing && !c->busy && !out_full(c)) {
+	while (!c->closed && !c->closing && !c->busy && !out_full(c) &&
+	    !in_held(c)) {
 		switch (c->state) {
 		case HTTP_HEAD:
 			if (used == len)
@@ -1074,28 +1180,27 @@ process(struct http_conn *c, char *p, size_t len)
 			if (k == 0)
 				return (ssize_t)used;
 			used += (size_t)k;
-			if (c->state == HTTP_HEAD)
+			if (c->state == HTTP_HEAD || (c->smap == NULL &&
+			    module_async()))
 				run(c);
 			break;
 		case HTTP_BODY:
 			if (used == len)
 				return (ssize_t)used;
-			n = len - used;
+			n = body_room(c, len - used);
 			if (n > c->body_left)
 				n = (size_t)c->body_left;
 			if (body_bytes(c, p + used, n) == -1)
 				return -1;
 			used += n;
 			c->body_left -= n;
-			if (c->body_left == 0) {
-				c->state = HTTP_HEAD;
-				run(c);
-			}
+			if (c->body_left == 0)
+				body_end(c);
 			break;
 		case HTTP_CHUNKED:
 			if (used == len)
 				return (ssize_t)used;
-			n = len - used;
+			in = n = body_room(c, len - used);
 			k = http_chunked_decode(&c->chunked, p + used, &n,
 			    config.max_body);
 			if (k < 0 && k != HTTP_PARSE_AGAIN) {
@@ -1105,16 +1210,17 @@ process(struct http_conn *c, char *p, size_t len)
 			if (body_bytes(c, p + used, n) == -1)
 				return -1;
 			if (k == HTTP_PARSE_AGAIN) {
-				used = len;
+				used += in;
 				break;
 			}
 			/* The next request's bytes were moved right
-			 * after the decoded ones: slide them to the
-			 * end of the input, where unread bytes live. */
-			memmove(p + len - (size_t)k, p + used + n, (size_t)k);
-			used = len - (size_t)k;
-			c->state = HTTP_HEAD;
-			run(c);
+			 * after the decoded ones: slide them up to the
+			 * input not given to the decoder, where unread
+			 * bytes live. */
+			memmove(p + used + in - (size_t)k, p + used + n,
+			    (size_t)k);
+			used += in - (size_t)k;
+			body_end(c);
 			break;
 		}
 	}
@@ -1161,10 +1267,15 @@ done_job(struct worker_job *j)
 		if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1)
 			c->closing = 1;
 	}
-	if (c->start != 0)
-		access_log_request(r, c->start);
-	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
-	    c->start != 0 ? access_log_clock_us() - c->start : 0);
+	if (r->async)
+		async_account(c);
+	else {
+		if (c->start != 0)
+			access_log_request(r, c->start);
+		scoreboard_request_end(r->head_sent ? r->status : 0,
+		    r->resp_sent, c->start != 0 ? access_log_clock_us() -
+		    c->start : 0);
+	}
 	if (r->failed) {
 		c->r = NULL;
 		req_destroy(r);
@@ -1223,6 +1334,105 @@ run_static(struct http_conn *c)
 	loop_timer_stop(&c->timer);
 }
 
+/* The access log, the scoreboard and --max-requests count an
+ * asynchronous request once, however it ends. */
+static void
+async_account(struct http_conn *c)
+{
+	struct req *r = c->r;
+
+	if (c->start != 0)
+		access_log_request(r, c->start);
+	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
+	    c->start != 0 ? access_log_clock_us() - c->start : 0);
+	worker_request_counted();
+}
+
+/* The module finished an asynchronous request (inside handle(), or later
+ * through finish()): close the framing as done_job() does for one that
+ * returned. */
+static void
+async_conclude(struct http_conn *c)
+{
+	struct req *r = c->r;
+
+	r->concluded = 1;
+	c->waiting = 0;
+	c->outcome = r->outcome;
+	if (c->state != HTTP_HEAD) {
+		/* Answered before the whole body came: the rest is read
+		 * and dropped by a lingering close (RFC 9112 9.6). */
+		c->keep_alive = 0;
+		c->linger = 1;
+		c->state = HTTP_HEAD;
+	}
+	done_job(&c->job);
+}
+
+/* An asynchronous request ran past --timeout before its response started:
+ * 504, and the module is told (BG_EV_GONE) while the worker lives on. */
+static void
+async_timeout(struct http_conn *c)
+{
+	struct req *r = c->r;
+
+	log_msg(LOG_LEVEL_ERROR, r->id, "request ran past --timeout (%us) in "
+	    "the module; 504", config.timeout);
+	c->keep_alive = 0;
+	if (req_send_error(r, 504) == -1 || finish_response(c, r) == -1) {
+		conn_close(c, "timeout");
+		return;
+	}
+	c->closing = 1;
+	async_account(c);
+	worker_request_done();
+	req_detach(r);
+	c->r = NULL;
+	c->waiting = 0;
+	conn_update(c);
+}
+
+/* The deferred look at a connection whose asynchronous request changed. */
+static void
+conn_kicked(void *arg)
+{
+	struct http_conn *c = arg;
+
+	if (c->closed)
+		return;
+	if (c->r != NULL && c->r->finished && !c->r->concluded) {
+		async_conclude(c);
+		if (c->closed)
+			return;
+	}
+	conn_resume(c);
+	if (!c->closed)
+		conn_update(c);
+}
+
+/* Hand an asynchronous request to the module as its head arrived. */
+static void
+run_async(struct http_conn *c)
+{
+	struct req *r = c->r;
+
+	c->kick.fn = conn_kicked;
+	c->kick.arg = c;
+	if (c->state == HTTP_HEAD)
+		req_body_end(r);
+	c->outcome = req_start(r, module.m, module.ctx);
+	if (c->outcome != REQ_PENDING) {
+		/* Answered inside handle(). */
+		r->pending = 1;
+		r->finished = 1;
+		r->outcome = c->outcome;
+		async_conclude(c);
+		return;
+	}
+	if (c->state == HTTP_HEAD && !r->finished)
+		c->waiting = 1;
+}
+
 static void
 run(struct http_conn *c)
 {
@@ -1233,6 +1443,10 @@ run(struct http_conn *c)
 	c->start = access_log_enabled() || scoreboard_counting() ?
 	    access_log_clock_us() : 0;
 	scoreboard_request_begin();
+	if (module_async()) {
+		run_async(c);
+		return;
+	}
 	c->job.run = run_job;
 	c->job.done = done_job;
 	if (config.threads > 1) {
@@ -1253,7 +1467,8 @@ conn_read(struct http_conn *c)
 	size_t len, room;
 
 	for (;;) {
-		if (c->closing || c->closed || c->busy || out_full(c))
+		if (c->closing || c->closed || c->busy || out_full(c) ||
+		    in_held(c))
 			return;
 		if (c->in.len > 0) {
 			if (buf_reserve(&c->in, 16384) == -1) {
@@ -1322,7 +1537,8 @@ conn_resume(struct http_conn *c)
 {
 	ssize_t used;
 
-	if (c->in.len == 0 || c->closing || c->busy || out_full(c))
+	if (c->in.len == 0 || c->closing || c->busy || out_full(c) ||
+	    in_held(c))
 		return;
 	used = process(c, (char *)c->in.data + c->in.off, c->in.len);
 	if (used == -1)
@@ -1369,6 +1585,16 @@ conn_timer(struct http_conn *c)
 		 * timeout handler measures the progress. */
 		q = worker.tq_write;
 		progress = c->sent;
+	} else if (c->r != NULL && in_held(c)) {
+		/* In an asynchronous module: its --timeout, until the
+		 * response starts; then the module's own business. */
+		if (c->r->head_sent || worker.tq_request == NULL) {
+			c->sent = c->got = 0;
+			c->request_timer = 0;
+			loop_timer_stop(&c->timer);
+			return;
+		}
+		q = worker.tq_request;
 	} else if (c->r != NULL) {
 		q = worker.tq_read;
 		progress = c->got;
@@ -1384,6 +1610,7 @@ conn_timer(struct http_conn *c)
 		progress = c->got || c->sent;
 	}
 	c->sent = c->got = 0;
+	c->request_timer = q == worker.tq_request;
 	if (c->timer.q != q || progress)
 		loop_timer_arm(&worker.loop, q, &c->timer);
 }
@@ -1471,9 +1698,14 @@ conn_update(struct http_conn *c)
 		return;
 	}
 
+	if (c->r != NULL && c->r->above_hw && sink_queued(c->r) <=
+	    REQ_HIGH_WATER / 2)
+		req_drained(c->r);
 	if (pending(c))
 		ev |= c->send_want ? c->send_want : EPOLLOUT;
-	if (!c->closing && !out_full(c))
+	if (!c->closing && in_held(c))
+		ev |= EPOLLRDHUP;	/* only to learn that the client left */
+	else if (!c->closing && !out_full(c))
 		ev |= c->recv_want ? c->recv_want : EPOLLIN;
 	if (loop_mod(&worker.loop, &c->io, ev) == -1) {
 		conn_close(c, strerror(errno));
@@ -1498,6 +1730,12 @@ conn_io(struct loop *l, struct loop_io *io, uint32_t events)
 			return;
 		}
 		conn_resume(c);
+	}
+	if (in_held(c) && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+		/* As for a synchronous request (sink_gone): the client's
+		 * FIN while the module has its request is an abort. */
+		conn_close(c, "client went away during the request");
+		return;
 	}
 	if (events & (EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLERR))
 		conn_read(c);

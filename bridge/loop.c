@@ -138,6 +138,32 @@ loop_defer(struct loop *l, void (*fn)(void *), void *arg)
 	return 0;
 }
 
+void
+loop_defer_node(struct loop *l, struct loop_deferred *d)
+{
+	if (d->queued)
+		return;
+	d->queued = 1;
+	d->owned = 1;
+	d->next = l->deferred;
+	l->deferred = d;
+}
+
+void
+loop_defer_cancel(struct loop *l, struct loop_deferred *d)
+{
+	struct loop_deferred **pp;
+
+	if (!d->queued)
+		return;
+	for (pp = &l->deferred; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	d->queued = 0;
+}
+
 static void
 run_deferred(struct loop *l)
 {
@@ -145,9 +171,56 @@ run_deferred(struct loop *l)
 
 	while ((d = l->deferred) != NULL) {
 		l->deferred = d->next;
+		d->queued = 0;
+		if (d->owned) {
+			/* The node may be freed by its own callback. */
+			d->fn(d->arg);
+			continue;
+		}
 		d->fn(d->arg);
 		free(d);
 	}
+}
+
+void
+loop_mtimer_stop(struct loop *l, struct loop_mtimer *t)
+{
+	if (t->prev == NULL && l->mtimers != t)
+		return;		/* not armed */
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->mtimers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		l->mtimers_tail = t->prev;
+	t->prev = t->next = NULL;
+}
+
+void
+loop_mtimer_arm(struct loop *l, struct loop_mtimer *t, uint64_t ms)
+{
+	struct loop_mtimer *at;
+
+	loop_mtimer_stop(l, t);
+	t->deadline = loop_clock_ms() + ms;
+	/* From the tail: timers of one module mostly share a duration. */
+	for (at = l->mtimers_tail; at != NULL && at->deadline > t->deadline;
+	    at = at->prev)
+		;
+	t->prev = at;
+	if (at != NULL) {
+		t->next = at->next;
+		at->next = t;
+	} else {
+		t->next = l->mtimers;
+		l->mtimers = t;
+	}
+	if (t->next != NULL)
+		t->next->prev = t;
+	else
+		l->mtimers_tail = t;
 }
 
 static int
@@ -156,9 +229,13 @@ next_timeout(struct loop *l)
 	uint64_t min = UINT64_MAX;
 	int i;
 
+	if (l->deferred != NULL)
+		return 0;
 	for (i = 0; i < l->ntq; i++)
 		if (l->tq[i].head != NULL && l->tq[i].head->deadline < min)
 			min = l->tq[i].head->deadline;
+	if (l->mtimers != NULL && l->mtimers->deadline < min)
+		min = l->mtimers->deadline;
 	if (min == UINT64_MAX)
 		return -1;
 	if (min <= l->now)
@@ -170,6 +247,7 @@ next_timeout(struct loop *l)
 static void
 expire(struct loop *l)
 {
+	struct loop_mtimer *m;
 	struct loop_timer *t;
 	int i;
 
@@ -179,31 +257,48 @@ expire(struct loop *l)
 			t->fn(l, t);
 		}
 	}
+	while ((m = l->mtimers) != NULL && m->deadline <= l->now) {
+		loop_mtimer_stop(l, m);
+		m->fn(m->arg);
+	}
+}
+
+int
+loop_run_once(struct loop *l, int wait_ms, int *next_ms)
+{
+	struct epoll_event ev[LOOP_EVENTS];
+	struct loop_io *io;
+	int i, n, t;
+
+	if (l->stop)
+		return 1;
+	t = next_timeout(l);
+	if (wait_ms >= 0 && (t == -1 || wait_ms < t))
+		t = wait_ms;
+	n = epoll_wait(l->epfd, ev, LOOP_EVENTS, t);
+	l->now = loop_clock_ms();
+	if (n == -1 && errno != EINTR) {
+		log_error("epoll_wait: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		io = ev[i].data.ptr;
+		io->fn(l, io, ev[i].events);
+	}
+	expire(l);
+	run_deferred(l);
+	if (next_ms != NULL)
+		*next_ms = next_timeout(l);
+	return l->stop ? 1 : 0;
 }
 
 int
 loop_run(struct loop *l)
 {
-	struct epoll_event ev[LOOP_EVENTS];
-	struct loop_io *io;
-	int i, n;
+	int rc;
 
-	while (!l->stop) {
-		n = epoll_wait(l->epfd, ev, LOOP_EVENTS, next_timeout(l));
-		l->now = loop_clock_ms();
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			log_error("epoll_wait: %s", strerror(errno));
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			io = ev[i].data.ptr;
-			io->fn(l, io, ev[i].events);
-		}
-		expire(l);
-		run_deferred(l);
-	}
+	while ((rc = loop_run_once(l, -1, NULL)) == 0)
+		;
 	run_deferred(l);
-	return 0;
+	return rc == -1 ? -1 : 0;
 }

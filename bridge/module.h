@@ -48,4 +48,13 @@ int module_reopen(const char *path, char *err, size_t errlen);
  */
 void module_fail(void);
 
+/* The module is asynchronous (ABI 2, BG_MODULE_ASYNC, read after its
+ * init()): requests go to it as their head arrives (req_start). */
+static inline int
+module_async(void)
+{
+	return module.m != NULL && module.m->abi_version >= 2 &&
+	    (module.m->flags & BG_MODULE_ASYNC) != 0;
+}
+
 #endif /* BRIDGE_MODULE_H */

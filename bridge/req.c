@@ -19,6 +19,7 @@
 #define REQ_VARS_INITIAL 48
 
 static unsigned long long req_counter;
+static struct loop *req_loop;	/* the worker's, for async requests */
 
 /* The ABI's opaque handle is our struct req. */
 static inline struct req *
@@ -58,6 +59,10 @@ req_destroy(struct req *r)
 
 	if (r == NULL)
 		return;
+	if (req_loop != NULL)
+		loop_defer_cancel(req_loop, &r->ev_node);
+	if (r->abody != NULL)
+		buf_free(r->abody);
 	/* Finish hooks are pool cleanups: they run before anything of the
 	 * request goes away. */
 	b = r->body;
@@ -352,7 +357,26 @@ g_var(bg_request *h, const char *name, size_t *len)
 static ssize_t
 g_read(bg_request *h, void *buf, size_t n)
 {
-	return body_read(&R(h)->body, buf, n);
+	struct req *r = R(h);
+	size_t had;
+
+	if (!r->async)
+		return body_read(&r->body, buf, n);
+	had = r->abody != NULL ? r->abody->len : 0;
+	if (had > 0) {
+		if (n > had)
+			n = had;
+		memcpy(buf, r->abody->data + r->abody->off, n);
+		buf_consume(r->abody, n);
+		/* A full window stopped the front end reading: resume. */
+		if (had >= REQ_BODY_WINDOW && r->conn != NULL)
+			r->sink->kick(r);
+		return (ssize_t)n;
+	}
+	if (r->body_done)
+		return 0;
+	errno = EAGAIN;
+	return -1;
 }
 
 static int64_t
@@ -532,6 +556,19 @@ clip(struct req *r, size_t n)
 	return n;
 }
 
+/* After an asynchronous request queued output: the front end sends it
+ * on its next turn; above high water the module is asked to wait. */
+static int
+async_mark(struct req *r)
+{
+	r->sink->kick(r);
+	if (r->sink->queued(r) > req_server.high_water) {
+		r->above_hw = 1;
+		return BG_AGAIN;
+	}
+	return BG_OK;
+}
+
 static int
 g_write(bg_request *h, const void *p, size_t n)
 {
@@ -551,7 +588,7 @@ g_write(bg_request *h, const void *p, size_t n)
 		return -1;
 	}
 	r->resp_sent += n;
-	return 0;
+	return r->async ? async_mark(r) : 0;
 }
 
 static int
@@ -575,7 +612,7 @@ g_sendfile(bg_request *h, int fd, off_t off, size_t n)
 			return -1;
 		}
 		r->resp_sent += n;
-		return 0;
+		return r->async ? async_mark(r) : 0;
 	}
 	while (n > 0) {
 		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
@@ -596,7 +633,7 @@ g_sendfile(bg_request *h, int fd, off_t off, size_t n)
 		off += got;
 		n -= (size_t)got;
 	}
-	return 0;
+	return r->async ? async_mark(r) : 0;
 }
 
 static int
@@ -616,7 +653,7 @@ g_flush(bg_request *h)
 		r->failed = 1;
 		return -1;
 	}
-	return 0;
+	return r->async ? async_mark(r) : 0;
 }
 
 static int
@@ -650,6 +687,10 @@ g_request_id(bg_request *h)
 	return R(h)->id;
 }
 
+static int g_on_event(bg_request *h, bg_event_fn fn, void *arg);
+static void g_finish(bg_request *h, int rc);
+static size_t g_queued(bg_request *h);
+
 struct bg_server req_server = {
 	.abi_version = BG_ABI_VERSION,
 	.size = sizeof(struct bg_server),
@@ -670,6 +711,11 @@ struct bg_server req_server = {
 	.flush = g_flush,
 	.own_pgid = NULL,	/* set by the worker, which can honour it */
 	.client_gone = g_client_gone,
+	.on_event = g_on_event,
+	.finish = g_finish,
+	.queued = g_queued,
+	.high_water = REQ_HIGH_WATER,
+	/* watch, timer, loop_fd, loop_run_once: set by the worker */
 };
 
 int
@@ -693,19 +739,17 @@ req_send_error(struct req *r, int status)
 	return g_write((bg_request *)r, body, (size_t)n);
 }
 
-enum req_outcome
-req_run(struct req *r, const struct bg_module *m, void *ctx)
+/* How the response ends after the module's rc: fill in a 500 or 502 when
+ * nothing was sent, cut what cannot be completed. */
+static enum req_outcome
+conclude(struct req *r, int rc, const char *name)
 {
-	int rc;
-
-	rc = m->handle(ctx, (bg_request *)r);
 	if (r->failed)
 		return REQ_CUT;
 	if (!r->head_sent) {
 		if (rc != BG_OK) {
 			log_msg(LOG_LEVEL_ERROR, r->id,
-			    "module %s failed before responding: 500",
-			    m->name);
+			    "module %s failed before responding: 500", name);
 			r->started = 0;
 			return req_send_error(r, 500) == 0 ? REQ_COMPLETE :
 			    REQ_CUT;
@@ -713,7 +757,7 @@ req_run(struct req *r, const struct bg_module *m, void *ctx)
 		if (!r->started) {
 			log_msg(LOG_LEVEL_ERROR, r->id,
 			    "module %s returned without start_response: 502",
-			    m->name);
+			    name);
 			return req_send_error(r, 502) == 0 ? REQ_COMPLETE :
 			    REQ_CUT;
 		}
@@ -725,7 +769,7 @@ req_run(struct req *r, const struct bg_module *m, void *ctx)
 		 * the client can still get a proper 500. */
 		if (r->sink->discard != NULL && r->sink->discard(r) == 0) {
 			log_msg(LOG_LEVEL_ERROR, r->id, "module %s failed "
-			    "before its response left: 500", m->name);
+			    "before its response left: 500", name);
 			r->started = 0;
 			r->head_sent = 0;
 			r->resp_sent = 0;
@@ -734,18 +778,179 @@ req_run(struct req *r, const struct bg_module *m, void *ctx)
 		}
 		log_msg(LOG_LEVEL_ERROR, r->id,
 		    "module %s failed after the response started; cut",
-		    m->name);
+		    name);
 		return REQ_CUT;
 	}
 	if (r->resp_length >= 0 && r->resp_sent < (uint64_t)r->resp_length &&
 	    !bodiless(r)) {
 		log_msg(LOG_LEVEL_ERROR, r->id,
 		    "module %s sent %llu of its Content-Length %lld; cut",
-		    m->name, (unsigned long long)r->resp_sent,
+		    name, (unsigned long long)r->resp_sent,
 		    (long long)r->resp_length);
 		return REQ_CUT;
 	}
 	return REQ_COMPLETE;
+}
+
+enum req_outcome
+req_run(struct req *r, const struct bg_module *m, void *ctx)
+{
+	return conclude(r, m->handle(ctx, (bg_request *)r), m->name);
+}
+
+/*
+ * Asynchronous requests.
+ */
+
+void
+req_async_init(struct loop *l)
+{
+	req_loop = l;
+}
+
+enum req_outcome
+req_start(struct req *r, const struct bg_module *m, void *ctx)
+{
+	int rc;
+
+	r->async = 1;
+	r->module_name = m->name;
+	rc = m->handle(ctx, (bg_request *)r);
+	/* finish() may come from inside handle(): the kick follows. */
+	if (rc == BG_PENDING || r->finished) {
+		r->pending = 1;
+		return REQ_PENDING;
+	}
+	return conclude(r, rc, m->name);
+}
+
+/* Events reach the module from the loop, never from inside a server
+ * call, one request at a time. */
+static void
+deliver(void *arg)
+{
+	struct req *r = arg;
+	unsigned ev = r->ev_pending;
+
+	r->ev_pending = 0;
+	if (r->finished || r->ev_fn == NULL || ev == 0)
+		return;
+	r->ev_fn((bg_request *)r, ev, r->ev_arg);
+}
+
+static void
+notify(struct req *r, unsigned ev)
+{
+	r->ev_pending |= ev;
+	if (r->finished || r->ev_fn == NULL || req_loop == NULL)
+		return;
+	r->ev_node.fn = deliver;
+	r->ev_node.arg = r;
+	loop_defer_node(req_loop, &r->ev_node);
+}
+
+static int
+g_on_event(bg_request *h, bg_event_fn fn, void *arg)
+{
+	struct req *r = R(h);
+
+	if (!r->async)
+		return -1;
+	r->ev_fn = fn;
+	r->ev_arg = arg;
+	if (r->ev_pending != 0)
+		notify(r, 0);
+	return 0;
+}
+
+static size_t
+g_queued(bg_request *h)
+{
+	struct req *r = R(h);
+
+	return r->conn != NULL && r->sink->queued != NULL ?
+	    r->sink->queued(r) : 0;
+}
+
+static void
+g_finish(bg_request *h, int rc)
+{
+	struct req *r = R(h);
+
+	if (!r->async || r->finished) {
+		log_msg(LOG_LEVEL_ERROR, r->id, "finish() %s; ignored",
+		    r->async ? "called twice" : "on a synchronous request");
+		return;
+	}
+	r->finished = 1;
+	r->outcome = conclude(r, rc == BG_PENDING ? BG_OK : rc,
+	    r->module_name);
+	if (r->conn == NULL) {
+		/* The front end left it (client gone): nothing waits. */
+		req_destroy(r);
+		return;
+	}
+	r->sink->kick(r);
+}
+
+int
+req_body_add(struct req *r, const void *p, size_t n)
+{
+	if (r->finished || n == 0)
+		return 0;	/* the module is done with it: dropped */
+	if (r->abody == NULL) {
+		if ((r->abody = pool_alloc(r->pool, sizeof(*r->abody))) ==
+		    NULL)
+			return -1;
+		memset(r->abody, 0, sizeof(*r->abody));
+	}
+	if (buf_append(r->abody, p, n) == -1)
+		return -1;
+	notify(r, BG_EV_BODY);
+	return 0;
+}
+
+void
+req_body_end(struct req *r)
+{
+	r->body_done = 1;
+	notify(r, BG_EV_BODY);
+}
+
+size_t
+req_body_room(const struct req *r)
+{
+	size_t len = r->abody != NULL ? r->abody->len : 0;
+
+	if (r->finished)
+		return SIZE_MAX;
+	return len >= REQ_BODY_WINDOW ? 0 : REQ_BODY_WINDOW - len;
+}
+
+void
+req_gone(struct req *r)
+{
+	if (r->gone_told)
+		return;
+	r->failed = 1;
+	r->gone_told = 1;
+	notify(r, BG_EV_GONE);
+}
+
+void
+req_drained(struct req *r)
+{
+	if (!r->above_hw)
+		return;
+	r->above_hw = 0;
+	notify(r, BG_EV_DRAINED);
+}
+
+void
+req_detach(struct req *r)
+{
+	r->conn = NULL;
+	req_gone(r);
 }
 
 int

@@ -17,6 +17,7 @@
 #include "gateway.h"
 #include "body.h"
 #include "pool.h"
+#include "loop.h"
 
 struct req;
 
@@ -39,13 +40,28 @@ struct resp_sink {
 	 * has given the request up, else 0 with *pfd set to what to poll
 	 * for a change (fd -1: nothing).  Never blocks.  May be NULL. */
 	int (*gone)(struct req *r, struct pollfd *pfd);
+	/* Asynchronous requests (ABI 2), on the loop thread: the module
+	 * wrote, read body bytes or finished; the front end looks at the
+	 * request again after the current round (never from inside this
+	 * call).  NULL: the front end has no asynchronous requests. */
+	void (*kick)(struct req *r);
+	/* Bytes written and not yet taken by the client. */
+	size_t (*queued)(struct req *r);
 };
 
 /* What req_run() reports to the front end. */
 enum req_outcome {
 	REQ_COMPLETE,	/* whole response sent through the sink */
-	REQ_CUT		/* response cut short: close the connection */
+	REQ_CUT,	/* response cut short: close the connection */
+	REQ_PENDING	/* an asynchronous module answers later */
 };
+
+/* Body bytes an asynchronous request buffers before the front end stops
+ * reading from the client (backpressure). */
+#define REQ_BODY_WINDOW 65536
+/* Output an asynchronous request queues before write() says BG_AGAIN
+ * (the gateway's high_water). */
+#define REQ_HIGH_WATER 262144
 
 struct req_header {
 	const char *name;
@@ -77,7 +93,24 @@ struct req {
 	unsigned failed : 1;	/* the sink failed: client gone */
 
 	const struct resp_sink *sink;
-	void *conn;		/* front end's connection, for the sink */
+	void *conn;		/* front end's connection, for the sink;
+				   NULL once it left an async request */
+
+	/* ABI 2: an asynchronous request */
+	unsigned async : 1;	/* the module is BG_MODULE_ASYNC */
+	unsigned pending : 1;	/* handle() returned BG_PENDING */
+	unsigned finished : 1;	/* finish() was called */
+	unsigned concluded : 1;	/* the front end saw it finished */
+	unsigned body_done : 1;	/* every body byte is in abody */
+	unsigned above_hw : 1;	/* a write returned BG_AGAIN */
+	unsigned gone_told : 1;	/* BG_EV_GONE was raised */
+	enum req_outcome outcome;	/* of finish() */
+	const char *module_name;
+	struct buf *abody;	/* body bytes not read yet (async) */
+	unsigned ev_pending;	/* BG_EV_* not delivered yet */
+	bg_event_fn ev_fn;
+	void *ev_arg;
+	struct loop_deferred ev_node;
 };
 
 /* The server side of the gateway ABI, given to modules. */
@@ -115,6 +148,29 @@ const struct bg_var *req_find_var(struct req *r, const char *name,
  */
 enum req_outcome req_run(struct req *r, const struct bg_module *m,
     void *ctx);
+
+/*
+ * Asynchronous modules (ABI 2).  req_async_init() gives req the worker's
+ * loop, once.  req_start() hands an async request to the module when its
+ * head has arrived: REQ_PENDING while the module answers later (the
+ * front end's kick() learns when it finished: r->finished, r->outcome),
+ * else as req_run().  The front end reports body bytes with
+ * req_body_add() / req_body_end(), the client's departure with
+ * req_gone(), and drained output with req_drained().  A front end that
+ * closes with the request still in the module calls req_detach(): the
+ * request lives on until the module's finish(), which destroys it.
+ */
+struct loop;
+void req_async_init(struct loop *l);
+enum req_outcome req_start(struct req *r, const struct bg_module *m,
+    void *ctx);
+int req_body_add(struct req *r, const void *p, size_t n);
+void req_body_end(struct req *r);
+/* Room for body bytes before the window is full. */
+size_t req_body_room(const struct req *r);
+void req_gone(struct req *r);
+void req_drained(struct req *r);
+void req_detach(struct req *r);
 
 /*
  * Content-Length value (RFC 9110 section 8.6, 1*DIGIT) into *out.

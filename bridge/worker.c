@@ -142,6 +142,134 @@ worker_request_end(void)
 	}
 }
 
+void
+worker_request_counted(void)
+{
+	if (slot != NULL) {
+		pthread_mutex_lock(&running_lock);
+		slot->requests++;
+		pthread_mutex_unlock(&running_lock);
+	}
+}
+
+/*
+ * The worker's loop offered to asynchronous modules (gateway ABI 2):
+ * their descriptors and timers, and the loop itself for a module that
+ * runs its own (asyncio) with ours inside.
+ */
+struct bg_watch {
+	struct loop_io io;	/* first: the loop hands us &io */
+	void (*fn)(void *arg, unsigned revents);
+	void *arg;
+	struct loop_deferred free_node;
+	int dead;
+};
+
+struct bg_timer {
+	struct loop_mtimer t;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
+static void
+watch_io(struct loop *l, struct loop_io *io, uint32_t events)
+{
+	struct bg_watch *w = (struct bg_watch *)io;
+
+	(void)l;
+	if (!w->dead)
+		w->fn(w->arg, events);
+}
+
+static bg_watch *
+g_watch(int fd, unsigned events, void (*fn)(void *, unsigned), void *arg)
+{
+	struct bg_watch *w;
+
+	if (fn == NULL || (w = calloc(1, sizeof(*w))) == NULL)
+		return NULL;
+	w->io.fd = fd;
+	w->io.fn = watch_io;
+	w->fn = fn;
+	w->arg = arg;
+	if (loop_add(&worker.loop, &w->io, events) == -1) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+static int
+g_watch_set(bg_watch *w, unsigned events)
+{
+	return loop_mod(&worker.loop, &w->io, events);
+}
+
+static void
+g_unwatch(bg_watch *w)
+{
+	if (w == NULL || w->dead)
+		return;
+	loop_del(&worker.loop, &w->io);
+	/* Its event may still be in this round's list: freed after. */
+	w->dead = 1;
+	w->free_node.fn = free;
+	w->free_node.arg = w;
+	loop_defer_node(&worker.loop, &w->free_node);
+}
+
+static void
+timer_fire(void *arg)
+{
+	struct bg_timer *t = arg;
+	void (*fn)(void *) = t->fn;
+	void *fn_arg = t->arg;
+
+	free(t);
+	fn(fn_arg);
+}
+
+static bg_timer *
+g_timer(uint64_t ms, void (*fn)(void *), void *arg)
+{
+	struct bg_timer *t;
+
+	if (fn == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->fn = fn;
+	t->arg = arg;
+	t->t.fn = timer_fire;
+	t->t.arg = t;
+	loop_mtimer_arm(&worker.loop, &t->t, ms);
+	return t;
+}
+
+static void
+g_timer_cancel(bg_timer *t)
+{
+	if (t == NULL)
+		return;
+	loop_mtimer_stop(&worker.loop, &t->t);
+	free(t);
+}
+
+static int
+g_loop_fd(void)
+{
+	return worker.loop.epfd;
+}
+
+static int
+g_loop_run_once(int *timeout_ms)
+{
+	int next = -1, rc;
+
+	rc = loop_run_once(&worker.loop, 0, &next);
+	if (timeout_ms != NULL)
+		*timeout_ms = next;
+	return rc != 0;
+}
+
 /*
  * Application threads (--threads N): a queue of jobs to run, and a queue
  * of finished ones that an eventfd hands back to the loop thread.
@@ -651,6 +779,17 @@ worker_main(int index)
 	    (uint64_t)config.write_timeout * 1000);
 	tq_accept = loop_tq_new(&worker.loop, 1000);
 	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
+	if (config.timeout > 0)
+		worker.tq_request = loop_tq_new(&worker.loop,
+		    (uint64_t)config.timeout * 1000);
+	req_async_init(&worker.loop);
+	req_server.watch = g_watch;
+	req_server.watch_set = g_watch_set;
+	req_server.unwatch = g_unwatch;
+	req_server.timer = g_timer;
+	req_server.timer_cancel = g_timer_cancel;
+	req_server.loop_fd = g_loop_fd;
+	req_server.loop_run_once = g_loop_run_once;
 	accept_timer.fn = accept_resume;
 
 	if ((sig_io.fd = worker_signalfd()) == -1) {
@@ -689,6 +828,12 @@ worker_main(int index)
 		clock_gettime(CLOCK_REALTIME, &since);
 	}
 	app_start(index);
+	if (module_async() && config.threads > 1) {
+		/* Its requests live on the loop; threads would idle. */
+		log_info("worker %d: module %s is asynchronous: --threads %d "
+		    "does not apply", index, module.m->name, config.threads);
+		config.threads = 1;
+	}
 	if (config.reload && watch_start(&worker.loop, on_source_changed,
 	    &since) == -1)
 		log_error("worker %d: --reload: cannot watch files: %s "
@@ -722,7 +867,13 @@ worker_main(int index)
 		__atomic_store_n(&slot->state, SCOREBOARD_READY,
 		    __ATOMIC_RELEASE);
 	log_debug("worker %d ready", index);
-	loop_run(&worker.loop);
+	if (module.m->abi_version >= 2 && module.m->run != NULL) {
+		/* The module's loop, with ours embedded in it. */
+		if (module.m->run(module.ctx) == -1)
+			log_error("worker %d: module %s: its loop failed",
+			    index, module.m->name);
+	} else
+		loop_run(&worker.loop);
 	module_worker_fini();
 	worker_exit(reloading ? WORKER_EXIT_RELOAD : over_memory ?
 	    WORKER_EXIT_MEMORY : WORKER_EXIT_OK);

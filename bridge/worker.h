@@ -19,6 +19,8 @@ struct worker {
 	struct loop_tq *tq_idle;
 	struct loop_tq *tq_write;
 	struct loop_tq *tq_drain;	/* idle connections while stopping */
+	struct loop_tq *tq_request;	/* an async request in the module
+					   (--timeout); NULL: no limit */
 };
 
 extern struct worker worker;
@@ -40,6 +42,9 @@ struct req;
 void worker_request_begin(struct req *r, int fd, const void *pending,
     size_t pending_len, const void *answer, size_t answer_len);
 void worker_request_end(void);
+/* An asynchronous request ended (it never ran on a thread the timeout
+ * handler watches): counted in the scoreboard. */
+void worker_request_counted(void);
 
 /* On the loop thread once a request's response is complete: counts it
  * for --max-requests. */
