@@ -27,12 +27,6 @@ import asgi_grid as g                                           # noqa: E402
 
 UVICORN_ONLY = os.environ.get("ASGI_GRID_UVICORN_ONLY") == "1"
 
-# Until the lead's FastCGI front end runs asynchronous (ABI 2) requests,
-# bridge --fastcgi --asgi cannot answer: the nginx case is an expected
-# failure.  Set to False when it lands on main.
-FASTCGI_ASYNC_PENDING = True
-
-
 def _require_uvicorn(tc):
     try:
         import uvicorn  # noqa: F401
@@ -174,14 +168,8 @@ class FastAPINginxFastCgi(GridBase):
         self.assertEqual(failed, {}, "rows uvicorn passes and bridge behind "
                          "nginx does not; logs:\n" + log[-4000:])
 
-    if FASTCGI_ASYNC_PENDING:
-        # The FastCGI front end does not run ABI 2 (asynchronous)
-        # requests yet (issue 13, the lead's part): bridge --fastcgi
-        # --asgi cannot answer through nginx.
-        test_fastapi_behind_nginx_fastcgi = unittest.expectedFailure(
-            nginx_grid)
-    else:
-        test_fastapi_behind_nginx_fastcgi = nginx_grid
+    def test_fastapi_behind_nginx_fastcgi(self):
+        self.nginx_grid()
 
 
 if __name__ == "__main__":
