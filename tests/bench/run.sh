@@ -63,7 +63,8 @@
 # [256] (the fastcgi overload scenarios), WORKERS [2] (processes per
 # server), PIPE_DEPTH [16], HS_CLIENTS [2] (parallel `openssl s_time`),
 # IDLE_CONNS [10000] (0: no idle-connection test), SLEEP_CONNS [1000] (the
-# asgi group's concurrent sleeping requests), WARMUP [1] (s of
+# asgi group's concurrent sleeping requests), ASGI_LOOP [bridge's default]
+# (bridge --asgi-loop in the asgi group: asyncio or uvloop), WARMUP [1] (s of
 # unrecorded load per scenario before round 1), PORT [18480] (nginx; other
 # listeners take PORT+1...), CC [cc], WAIT_IDLE [0] (wait up to this many s
 # for the machine to be less than 10% busy before starting; it always warns).
@@ -106,6 +107,7 @@ PIPE_DEPTH=${PIPE_DEPTH:-16}
 HS_CLIENTS=${HS_CLIENTS:-2}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 SLEEP_CONNS=${SLEEP_CONNS:-1000}
+ASGI_LOOP=${ASGI_LOOP:-}
 SLEEPERS=()
 PORT=${PORT:-18480}
 OUT=${OUT:-$HERE/out}
@@ -952,7 +954,10 @@ start_bridge_asgi() {
 		SKIP_REASON="bridge: --asgi not available"
 		return 1
 	}
-	run_bridge "$inst" "$addr" --asgi "$app" --pythonpath "$ASGI_DIR" "$@"
+	local -a loop=()
+	[ -z "$ASGI_LOOP" ] || loop=(--asgi-loop "$ASGI_LOOP")
+	run_bridge "$inst" "$addr" --asgi "$app" --pythonpath "$ASGI_DIR" \
+	    "${loop[@]}" "$@"
 }
 
 start_bridge_asgi_raw() { start_bridge_asgi "$1" "$2" raw:app; }
@@ -1698,7 +1703,7 @@ load_line() {
 	http) echo "wrk -t$THREADS -c<conns> -d${DUR}s (pipe: $PIPE_DEPTH requests per write), s_time -new x$HS_CLIENTS, $ROUNDS interleaved rounds, bridge -w $WORKERS, nginx 2 workers, idle: $IDLE_CONNS connections" ;;
 	wsgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per server, nginx 2 workers, FastCGI over $TRANSPORT" ;;
 	cgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per gateway, nginx 2 workers, FastCGI over $TRANSPORT" ;;
-	asgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per server, nginx 2 workers, FastCGI over $TRANSPORT; sleepers: $SLEEP_CONNS requests on 1 worker" ;;
+	asgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per server, nginx 2 workers, FastCGI over $TRANSPORT; sleepers: $SLEEP_CONNS requests on 1 worker; bridge --asgi-loop ${ASGI_LOOP:-default}" ;;
 	esac
 }
 
