@@ -13,7 +13,9 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -174,6 +176,42 @@ def row_echo(port, srv):
     return expect("POST /echo", {"echo": doc}, json.loads(body))
 
 
+def row_echo_chunked(port, srv):
+    # A request body of unknown length (Transfer-Encoding: chunked),
+    # as a streaming client sends it.
+    doc = {"chunked": list(range(50))}
+    data = json.dumps(doc).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/echo", body=iter([data[:7], data[7:]]),
+                     headers={"Content-Type": "application/json"},
+                     encode_chunked=True)
+        r = conn.getresponse()
+        body = r.read()
+    finally:
+        conn.close()
+    if r.status != 200:
+        return "chunked POST /echo: status %d %r" % (r.status, body[:200])
+    return expect("chunked POST /echo", {"echo": doc}, json.loads(body))
+
+
+def row_pipelined(port, srv):
+    # Three requests in one write: three answers, in order.
+    reqs = b"".join(b"GET /headers?q=%d HTTP/1.1\r\nHost: t\r\n\r\n" % i
+                    for i in range(3))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(reqs)
+        data = b""
+        deadline = time.monotonic() + 10
+        while data.count(b'"q"') < 3 and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    got = [int(x) for x in re.findall(rb'"q": ?"(\d)"', data)]
+    return expect("queries answered", [0, 1, 2], got)
+
+
 def row_upload(port, srv):
     for n in (0, 1000, 1 << 20):
         data = os.urandom(n)
@@ -315,6 +353,7 @@ ROWS = [
     ("hello", row_hello),
     ("head", row_head),
     ("json echo", row_echo),
+    ("chunked body", row_echo_chunked),
     ("upload", row_upload),
     ("stream", row_stream),
     ("background", row_background),
@@ -326,6 +365,7 @@ ROWS = [
     ("headers+query", row_headers),
     ("error 500", row_error),
     ("keep-alive", row_keepalive),
+    ("pipelined", row_pipelined),
 ]
 ROW_NAMES = [n for n, _ in ROWS] + ["shutdown"]
 

@@ -3,10 +3,12 @@
 The ASGI compatibility grid: each example under examples/asgi/
 (Starlette 0.26, FastAPI 0.92, Quart 0.18, Django 3.2 from Debian) runs on
 uvicorn (Debian's, the reference) and on bridge --asgi (HTTP listener, as
-root with --user nobody, 2 workers) side by side; the same requests go to
-both (asgi_grid.py: hello, HEAD, JSON echo, multipart upload, streaming,
-a background task, lifespan startup and shutdown, StaticFiles, sleeps,
-404, headers and query, a 500, keep-alive).  The grid is printed; every
+root with --user nobody, 2 workers; once with its default event loop, once
+with --asgi-loop uvloop) side by side; the same requests go to
+both (asgi_grid.py: hello, HEAD, JSON echo, a chunked request body,
+multipart upload, streaming, a background task, lifespan startup and
+shutdown, StaticFiles, sleeps, 404, headers and query, a 500, keep-alive,
+pipelining).  The grid is printed; every
 row uvicorn passes must pass on bridge, and uvicorn must pass every row
 the application has (else the example itself is broken).
 
@@ -66,15 +68,17 @@ class GridBase(unittest.TestCase):
         results["uvicorn"], srv = self.run_server(g.Uvicorn, spec, prefix,
                                                   na)
         logs["uvicorn"] = srv.log() if srv else ""
-        if UVICORN_ONLY:
-            results["bridge"] = "ASGI_GRID_UVICORN_ONLY=1"
-        elif not g.bridge_has_asgi():
-            results["bridge"] = "--asgi not available"
-        else:
-            results["bridge"], srv = self.run_server(g.BridgeAsgi, spec,
-                                                     prefix, na)
-            logs["bridge"] = srv.log() if srv else ""
-        sys.stdout.write(g.grid_text(self.app, ["uvicorn", "bridge"],
+        bridges = {"bridge": (), "bridge uvloop": ("--asgi-loop", "uvloop")}
+        for name, extra in bridges.items():
+            if UVICORN_ONLY:
+                results[name] = "ASGI_GRID_UVICORN_ONLY=1"
+            elif not g.bridge_has_asgi():
+                results[name] = "--asgi not available"
+            else:
+                results[name], srv = self.run_server(g.BridgeAsgi, spec,
+                                                     prefix, na, extra=extra)
+                logs[name] = srv.log() if srv else ""
+        sys.stdout.write(g.grid_text(self.app, ["uvicorn"] + list(bridges),
                                      results, na))
         sys.stdout.flush()
         uv = results["uvicorn"]
@@ -84,12 +88,14 @@ class GridBase(unittest.TestCase):
                          "log:\n" + logs["uvicorn"][-3000:])
         if UVICORN_ONLY:
             return
-        br = results["bridge"]
-        self.assertIsInstance(br, dict, "bridge: %s" % br)
-        failed = {r: br.get(r, "not run") for r in uv
-                  if br.get(r, "not run")}
-        self.assertEqual(failed, {}, "rows uvicorn passes and bridge does "
-                         "not; bridge's log:\n" + logs["bridge"][-4000:])
+        for name in bridges:
+            br = results[name]
+            self.assertIsInstance(br, dict, "%s: %s" % (name, br))
+            failed = {r: br.get(r, "not run") for r in uv
+                      if br.get(r, "not run")}
+            self.assertEqual(failed, {}, "rows uvicorn passes and %s does "
+                             "not; its log:\n%s" % (name,
+                                                    logs[name][-4000:]))
 
 
 class StarletteGrid(GridBase):
