@@ -15,7 +15,9 @@
  * queues up to --max-spool (see conn_flush_blocking).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@
 #include "req.h"
 #include "req_split.h"
 #include "scoreboard.h"
+#include "static.h"
 #include "transport.h"
 #include "worker.h"
 
@@ -58,6 +61,7 @@ struct fcgi_req {
 	unsigned stdin_done : 1;
 	unsigned started : 1;	/* in an asynchronous module */
 	int reject;		/* status to answer instead of running */
+	struct static_body file;	/* async sendfile() still to go out */
 	struct loop_timer timer;	/* async: --timeout until the response
 					   starts */
 };
@@ -95,6 +99,7 @@ static void conn_timer(struct fcgi_conn *c);
 
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
+static int sink_file(struct req *r, int fd, off_t off, size_t n);
 static int sink_flush(struct req *r);
 static int sink_gone(struct req *r, struct pollfd *pfd);
 static void sink_kick(struct req *r);
@@ -103,7 +108,7 @@ static size_t sink_queued(struct req *r);
 static const struct resp_sink fcgi_sink = {
 	.head = sink_head,
 	.body = sink_body,
-	.file = NULL,
+	.file = sink_file,
 	.flush = sink_flush,
 	.discard = NULL,
 	.gone = sink_gone,
@@ -179,6 +184,7 @@ static void
 req_free(struct fcgi_req *fr)
 {
 	loop_timer_stop(&fr->timer);
+	static_body_close(&fr->file);
 	if (fr->started && fr->r != NULL && !fr->r->concluded) {
 		async_account(fr);
 		worker_request_done();
@@ -373,11 +379,109 @@ sink_head(struct req *r)
 	return rc;
 }
 
+/*
+ * A file an asynchronous module gave to sendfile() goes out as STDOUT
+ * records read from it while the peer takes them (file_fill), not read
+ * into memory at once.  Returns 0 or -1.
+ */
+static int
+file_fill(struct fcgi_conn *c, struct fcgi_req *fr, size_t most)
+{
+	uint8_t chunk[16384];
+	off_t left;
+	ssize_t n;
+
+	while (fr->file.fd != -1 && most > 0) {
+		left = fr->file.end - fr->file.off;
+		if (left == 0) {
+			static_body_close(&fr->file);
+			/* The request may be waiting for it to finish. */
+			loop_defer_node(&worker.loop, &c->kick);
+			break;
+		}
+		n = pread(fr->file.fd, chunk, left < (off_t)sizeof(chunk) ?
+		    (size_t)left : sizeof(chunk), fr->file.off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || put_stream(c, FCGI_STDOUT, fr->id, chunk,
+		    (size_t)n) == -1)
+			return -1;
+		fr->file.off += n;
+		most = (size_t)n < most ? most - (size_t)n : 0;
+	}
+	return 0;
+}
+
+static int
+files_pending(const struct fcgi_conn *c)
+{
+	const struct fcgi_req *fr;
+
+	for (fr = c->reqs; fr != NULL; fr = fr->next)
+		if (fr->file.fd != -1)
+			return 1;
+	return 0;
+}
+
+/* Refill out from queued files while the peer keeps up. */
+static int
+files_fill(struct fcgi_conn *c)
+{
+	struct fcgi_req *fr;
+
+	for (fr = c->reqs; fr != NULL; fr = fr->next)
+		if (fr->file.fd != -1 && c->out.len < FCGI_OUT_HIGH / 4 &&
+		    file_fill(c, fr, FCGI_OUT_HIGH / 4 - c->out.len) == -1)
+			return -1;
+	return 0;
+}
+
+static int
+sink_file(struct req *r, int fd, off_t off, size_t n)
+{
+	struct fcgi_req *fr = r->conn;
+	struct fcgi_conn *c = fr->conn;
+	uint8_t chunk[16384];
+	ssize_t got;
+	int own;
+
+	if (r->async && fr->file.fd == -1 &&
+	    (own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
+		fr->file.fd = own;
+		fr->file.off = off;
+		fr->file.end = off + (off_t)n;
+		return 0;
+	}
+	if (fr->file.fd != -1 && file_fill(c, fr, SIZE_MAX) == -1)
+		return -1;
+	while (n > 0) {
+		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
+		    off);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			log_msg(LOG_LEVEL_ERROR, r->id, "sendfile: file ended "
+			    "or failed: %s", got == 0 ? "short file" :
+			    strerror(errno));
+			return -1;
+		}
+		if (sink_body(r, chunk, (size_t)got) == -1)
+			return -1;
+		off += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
 static int
 sink_body(struct req *r, const void *p, size_t n)
 {
 	struct fcgi_req *fr = r->conn;
 	struct fcgi_conn *c = fr->conn;
+
+	/* Bytes after a queued file follow all of it. */
+	if (fr->file.fd != -1 && file_fill(c, fr, SIZE_MAX) == -1)
+		return -1;
 
 	if (put_stream(c, FCGI_STDOUT, fr->id, p, n) == -1)
 		return -1;
@@ -457,7 +561,8 @@ sink_queued(struct req *r)
 {
 	struct fcgi_req *fr = r->conn;
 
-	return fr->conn->out.len;
+	return fr->conn->out.len + (size_t)(fr->file.fd != -1 ?
+	    fr->file.end - fr->file.off : 0);
 }
 
 static int
@@ -798,7 +903,9 @@ conn_kicked(void *arg)
 
 	for (fr = c->reqs; fr != NULL && !c->closed; fr = next) {
 		next = fr->next;
-		if (fr->started && fr->r->finished && !fr->r->concluded)
+		/* Its end records follow a queued file's last bytes. */
+		if (fr->started && fr->r->finished && !fr->r->concluded &&
+		    fr->file.fd == -1)
 			async_conclude(c, fr);
 	}
 	if (c->closed)
@@ -827,11 +934,13 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 		req_body_end(r);
 	out = req_start(r, module.m, module.ctx);
 	if (out != REQ_PENDING) {
-		/* Answered inside handle(). */
+		/* Answered inside handle(); a file it queued goes out
+		 * before the end records (conn_kicked). */
 		r->pending = 1;
 		r->finished = 1;
 		r->outcome = out;
-		async_conclude(c, fr);
+		if (fr->file.fd == -1)
+			async_conclude(c, fr);
 	}
 }
 
@@ -975,6 +1084,7 @@ begin_request(struct fcgi_conn *c, const struct fcgi_record *rec)
 	}
 	fr->conn = c;
 	fr->id = rec->id;
+	fr->file.fd = -1;
 	fr->keep_conn = rec->content[2] & FCGI_KEEP_CONN;
 	fr->next = c->reqs;
 	c->reqs = fr;
@@ -1296,7 +1406,7 @@ conn_update(struct fcgi_conn *c)
 	for (;;) {
 		size_t before = c->in.len;
 
-		if (conn_flush(c) == -1) {
+		if (files_fill(c) == -1 || conn_flush(c) == -1) {
 			conn_close(c, c->nreqs > 0 ? "peer went away" : NULL);
 			return;
 		}
@@ -1324,7 +1434,7 @@ conn_update(struct fcgi_conn *c)
 		if (fr->started && fr->r->above_hw &&
 		    c->out.len <= REQ_HIGH_WATER / 2)
 			req_drained(fr->r);
-	if (c->out.len > 0)
+	if (c->out.len > 0 || files_pending(c))
 		ev |= EPOLLOUT;
 	if (!c->closing && body_held(c))
 		ev |= EPOLLRDHUP;	/* only to learn that the peer left */

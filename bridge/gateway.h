@@ -88,6 +88,10 @@ enum bg_log_level {
 
 /* Flags for start_response(). */
 #define BG_REPLACE 0x1 /* replace an earlier status/headers (exc_info) */
+#define BG_TRAILERS 0x2 /* ABI 2: trailer fields follow the body
+			   (trailers()): the body goes out chunked where
+			   the protocol carries trailers (HTTP/1.1 without
+			   a Content-Length); elsewhere they are dropped */
 
 /* Return values of handle() and of server calls. */
 #define BG_OK 0
@@ -322,6 +326,29 @@ struct bg_server {
 	 */
 	int (*loop_fd)(void);
 	int (*loop_run_once)(int *timeout_ms);
+
+	/*
+	 * An informational (1xx) response before the final one: 103 Early
+	 * Hints (RFC 8297) with Link fields, say.  status is 102..199;
+	 * fields are checked as start_response()'s.  Sent at once where
+	 * the protocol carries it (HTTP/1.1); returns 1 when it went out,
+	 * 0 when this front end or client cannot take it (FastCGI, CGI,
+	 * HTTP/1.0: dropped, as RFC 9110 section 15.2 asks), -1 on a bad
+	 * call (after the response started, invalid fields).
+	 */
+	int (*informational)(bg_request *r, int status,
+	    const struct bg_header *headers, size_t nheaders);
+
+	/*
+	 * Trailer fields of a response started with BG_TRAILERS, given
+	 * before the request ends (synchronous: before handle() returns;
+	 * asynchronous: before finish()).  Checked as start_response()'s
+	 * fields, and framing or routing fields (Content-Length,
+	 * Transfer-Encoding, Host, ...) are refused.  Returns 0 (sent, or
+	 * dropped where the response cannot carry them) or -1.
+	 */
+	int (*trailers)(bg_request *r, const struct bg_header *headers,
+	    size_t nheaders);
 };
 
 /*

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -129,23 +130,27 @@ static void conn_timer(struct http_conn *c);
 static int pending(const struct http_conn *c);
 static int sink_head(struct req *r);
 static int sink_body(struct req *r, const void *p, size_t n);
+static int sink_file(struct req *r, int fd, off_t off, size_t n);
 static int sink_flush(struct req *r);
 static int sink_discard(struct req *r);
 static int sink_gone(struct req *r, struct pollfd *pfd);
 static void sink_kick(struct req *r);
 static size_t sink_queued(struct req *r);
+static int sink_info(struct req *r, int status, const struct req_header *h,
+    size_t n);
 static void async_account(struct http_conn *c);
 static void async_timeout(struct http_conn *c);
 
 static const struct resp_sink http_sink = {
 	.head = sink_head,
 	.body = sink_body,
-	.file = NULL,
+	.file = sink_file,
 	.flush = sink_flush,
 	.discard = sink_discard,
 	.gone = sink_gone,
 	.kick = sink_kick,
 	.queued = sink_queued,
+	.info = sink_info,
 };
 
 /* RFC 9110 section 6.6.1: the Date header, formatted once a second. */
@@ -621,6 +626,9 @@ sink_head(struct req *r)
 
 	c->no_body = c->head_method || !status_has_body(r->status);
 	c->resp_chunked = 0;
+	if (r->want_trailers && r->resp_length < 0 && !c->no_body &&
+	    c->minor >= 1)
+		return commit_streaming(c, r);	/* chunked: trailers fit */
 	if (r->resp_length >= 0 || c->no_body) {
 		/* Length known (or no body at all): send at once. */
 		c->held = 0;
@@ -630,10 +638,35 @@ sink_head(struct req *r)
 	return 0;
 }
 
+/* A file an asynchronous module queued (sink_file) that later bytes must
+ * follow: its rest goes to out first.  Returns 0 or -1. */
+static int
+file_to_out(struct http_conn *c)
+{
+	char chunk[16384];
+	ssize_t n;
+
+	while (c->sbody.fd != -1 && c->sbody.off < c->sbody.end) {
+		n = pread(c->sbody.fd, chunk, c->sbody.end - c->sbody.off <
+		    (off_t)sizeof(chunk) ? (size_t)(c->sbody.end -
+		    c->sbody.off) : sizeof(chunk), c->sbody.off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0 || buf_append(&c->out, chunk, (size_t)n) == -1)
+			return -1;
+		c->sbody.off += n;
+	}
+	static_body_close(&c->sbody);
+	return 0;
+}
+
 static int
 sink_body(struct req *r, const void *p, size_t n)
 {
 	struct http_conn *c = r->conn;
+
+	if (c->sbody.fd != -1 && file_to_out(c) == -1)
+		return -1;
 
 	if (c->held) {
 		if (c->hold.len + n <= HTTP_HOLD)
@@ -649,6 +682,47 @@ sink_body(struct req *r, const void *p, size_t n)
 		log_msg(LOG_LEVEL_INFO, r->id, "http: client gone, or the "
 		    "response could not be spooled: %s", strerror(errno));
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The gateway's sendfile().  For an asynchronous module with a length
+ * known (no chunk framing), the file is queued behind out and sent with
+ * sendfile(2) as the client takes it (zero-copy, nothing in memory);
+ * otherwise its bytes are copied as writes.
+ */
+static int
+sink_file(struct req *r, int fd, off_t off, size_t n)
+{
+	struct http_conn *c = r->conn;
+	char chunk[16384];
+	ssize_t got;
+	int own;
+
+	if (r->async && !c->held && !c->resp_chunked && !c->no_body &&
+	    c->sbody.fd == -1 && c->tls == NULL &&
+	    (own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
+		c->sbody.fd = own;
+		c->sbody.off = off;
+		c->sbody.end = off + (off_t)n;
+		return 0;
+	}
+	while (n > 0) {
+		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
+		    off);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			log_msg(LOG_LEVEL_ERROR, r->id, "sendfile: file ended "
+			    "or failed: %s", got == 0 ? "short file" :
+			    strerror(errno));
+			return -1;
+		}
+		if (sink_body(r, chunk, (size_t)got) == -1)
+			return -1;
+		off += got;
+		n -= (size_t)got;
 	}
 	return 0;
 }
@@ -715,7 +789,40 @@ sink_queued(struct req *r)
 	struct http_conn *c = r->conn;
 
 	return c->out.len + c->hold.len + (size_t)(c->spool_len -
-	    c->spool_sent);
+	    c->spool_sent) + (size_t)(c->sbody.fd != -1 ? c->sbody.end -
+	    c->sbody.off : 0);
+}
+
+/* An informational response (103 Early Hints): before the final head,
+ * and never to an HTTP/1.0 client (RFC 9110 section 15.2). */
+static int
+sink_info(struct req *r, int status, const struct req_header *h, size_t n)
+{
+	struct http_conn *c = r->conn;
+	char line[64];
+	size_t i;
+	int k;
+
+	if (c->minor == 0)
+		return 0;
+	k = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status,
+	    req_status_reason(status));
+	if (buf_append(&c->out, line, (size_t)k) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (buf_append(&c->out, h[i].name, h[i].name_len) == -1 ||
+		    buf_append(&c->out, ": ", 2) == -1 ||
+		    buf_append(&c->out, h[i].value, h[i].value_len) == -1 ||
+		    buf_append(&c->out, "\r\n", 2) == -1)
+			return -1;
+	if (buf_append(&c->out, "\r\n", 2) == -1)
+		return -1;
+	/* Hints are for now: what the socket takes goes at once. */
+	if (conn_flush(c) == -1)
+		return -1;
+	if (r->async)
+		sink_kick(r);
+	return 1;
 }
 
 /* After the module returned: close the framing. */
@@ -735,8 +842,22 @@ finish_response(struct http_conn *c, struct req *r)
 		return 0;
 	}
 	if (c->resp_chunked) {
+		size_t i;
+
 		c->resp_chunked = 0;
-		return buf_append(&c->out, "0\r\n\r\n", 5);
+		/* RFC 9112 section 7.1.2: the trailer section. */
+		if (buf_append(&c->out, "0\r\n", 3) == -1)
+			return -1;
+		for (i = 0; i < r->ntrailers; i++) {
+			const struct req_header *t = &r->trailers[i];
+
+			if (buf_append(&c->out, t->name, t->name_len) == -1 ||
+			    buf_append(&c->out, ": ", 2) == -1 ||
+			    buf_append(&c->out, t->value, t->value_len) ==
+			    -1 || buf_append(&c->out, "\r\n", 2) == -1)
+				return -1;
+		}
+		return buf_append(&c->out, "\r\n", 2);
 	}
 	if (!c->keep_alive)
 		c->closing = 1;

@@ -133,6 +133,8 @@ loop_defer(struct loop *l, void (*fn)(void *), void *arg)
 		return -1;
 	d->fn = fn;
 	d->arg = arg;
+	d->queued = 1;
+	d->owned = 0;
 	d->next = l->deferred;
 	l->deferred = d;
 	return 0;

@@ -132,6 +132,8 @@ const char *
 req_status_reason(int status)
 {
 	switch (status) {
+	case 102: return "Processing";
+	case 103: return "Early Hints";
 	case 200: return "OK";
 	case 201: return "Created";
 	case 202: return "Accepted";
@@ -522,6 +524,106 @@ g_start_response(bg_request *h, int status, const char *reason,
 	r->nheaders = kept;
 	r->resp_length = clen;
 	r->started = 1;
+	r->want_trailers = (flags & BG_TRAILERS) != 0;
+	return 0;
+}
+
+/* Fields of an informational response or of the trailer section: tokens
+ * and clean values, and none of the fields that frame, route or
+ * authenticate a message (RFC 9110 section 6.5.1). */
+static int
+extra_fields_ok(struct req *r, const struct bg_header *hs, size_t n,
+    const char *what)
+{
+	static const char *const banned[] = { "content-length",
+	    "transfer-encoding", "host", "status", "trailer", "te",
+	    "content-encoding", "content-type", "content-range",
+	    "authorization", "set-cookie", "cache-control", "expect",
+	    "max-forwards", "pragma", "range", NULL };
+	size_t i, k;
+	int b;
+
+	if (n > 0 && (hs == NULL || n > 100))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (hs[i].name == NULL || hs[i].name_len == 0 ||
+		    (hs[i].value == NULL && hs[i].value_len > 0))
+			goto bad;
+		for (k = 0; k < hs[i].name_len; k++)
+			if (!is_tchar((unsigned char)hs[i].name[k]))
+				goto bad;
+		if (!valid_field_value(hs[i].value, hs[i].value_len) ||
+		    is_hop_by_hop(hs[i].name, hs[i].name_len))
+			goto bad;
+		for (b = 0; banned[b] != NULL; b++)
+			if (strlen(banned[b]) == hs[i].name_len &&
+			    strncasecmp(banned[b], hs[i].name,
+			    hs[i].name_len) == 0)
+				goto bad;
+	}
+	return 0;
+bad:
+	log_msg(LOG_LEVEL_ERROR, r->id, "%s field %zu refused (not a token, "
+	    "a control character, or a field not allowed there)", what, i);
+	return -1;
+}
+
+static struct req_header *
+extra_fields_copy(struct req *r, const struct bg_header *hs, size_t n)
+{
+	struct req_header *copy;
+	size_t i;
+
+	if ((copy = pool_alloc(r->pool, (n ? n : 1) * sizeof(*copy))) ==
+	    NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		copy[i].name = pool_strndup(r->pool, hs[i].name,
+		    hs[i].name_len);
+		copy[i].value = pool_strndup(r->pool, hs[i].value ?
+		    hs[i].value : "", hs[i].value_len);
+		if (copy[i].name == NULL || copy[i].value == NULL)
+			return NULL;
+		copy[i].name_len = hs[i].name_len;
+		copy[i].value_len = hs[i].value_len;
+	}
+	return copy;
+}
+
+static int
+g_informational(bg_request *h, int status, const struct bg_header *hs,
+    size_t n)
+{
+	struct req *r = R(h);
+	struct req_header *copy;
+
+	if (r->head_sent || status < 102 || status > 199 ||
+	    extra_fields_ok(r, hs, n, "informational response") == -1)
+		return -1;
+	if (r->failed)
+		return -1;
+	if (r->sink->info == NULL)
+		return 0;
+	if ((copy = extra_fields_copy(r, hs, n)) == NULL)
+		return -1;
+	return r->sink->info(r, status, copy, n);
+}
+
+static int
+g_trailers(bg_request *h, const struct bg_header *hs, size_t n)
+{
+	struct req *r = R(h);
+
+	if (!r->want_trailers || r->finished) {
+		log_msg(LOG_LEVEL_ERROR, r->id, "trailers() without "
+		    "start_response(BG_TRAILERS), or after the end");
+		return -1;
+	}
+	if (extra_fields_ok(r, hs, n, "trailer") == -1)
+		return -1;
+	if ((r->trailers = extra_fields_copy(r, hs, n)) == NULL)
+		return -1;
+	r->ntrailers = n;
 	return 0;
 }
 
@@ -688,6 +790,9 @@ g_request_id(bg_request *h)
 }
 
 static int g_on_event(bg_request *h, bg_event_fn fn, void *arg);
+static int g_informational(bg_request *h, int status,
+    const struct bg_header *hs, size_t n);
+static int g_trailers(bg_request *h, const struct bg_header *hs, size_t n);
 static void g_finish(bg_request *h, int rc);
 static size_t g_queued(bg_request *h);
 
@@ -715,6 +820,8 @@ struct bg_server req_server = {
 	.finish = g_finish,
 	.queued = g_queued,
 	.high_water = REQ_HIGH_WATER,
+	.informational = g_informational,
+	.trailers = g_trailers,
 	/* watch, timer, loop_fd, loop_run_once: set by the worker */
 };
 

@@ -20,6 +20,7 @@
 #include "loop.h"
 
 struct req;
+struct req_header;
 
 /* How a front end puts a response on its wire.  Each returns 0 or -1
  * (client gone, write failed). */
@@ -47,6 +48,10 @@ struct resp_sink {
 	void (*kick)(struct req *r);
 	/* Bytes written and not yet taken by the client. */
 	size_t (*queued)(struct req *r);
+	/* Send an informational response (r->info_*) now: 1 sent, 0 the
+	 * front end or client cannot, -1 failed.  NULL: cannot. */
+	int (*info)(struct req *r, int status, const struct req_header *h,
+	    size_t n);
 };
 
 /* What req_run() reports to the front end. */
@@ -91,6 +96,9 @@ struct req {
 	unsigned started : 1;	/* start_response() succeeded */
 	unsigned head_sent : 1;
 	unsigned failed : 1;	/* the sink failed: client gone */
+	unsigned want_trailers : 1;	/* BG_TRAILERS */
+	struct req_header *trailers;	/* from trailers(), or NULL */
+	size_t ntrailers;
 
 	const struct resp_sink *sink;
 	void *conn;		/* front end's connection, for the sink;

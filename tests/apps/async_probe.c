@@ -19,6 +19,10 @@
  *			sent (500)
  *	/nostart	pending; a timer finishes with BG_OK, nothing sent
  *			(502)
+ *	/file?PATH	PATH with its Content-Length through sendfile(),
+ *			inside handle() (queued behind the head, zero-copy)
+ *	/hints		103 Early Hints with a Link field, then "hints\n"
+ *	/trailers	"body\n" with the trailer field X-Checksum: 42
  *	/stats		"gone=G drained=D again=A finished=F live=L\n":
  *			events seen by this worker
  *	anything else	"async\n" (BG_OK inside handle())
@@ -27,9 +31,12 @@
  * hook: LeakSanitizer sees one that is never finished.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <bridge/gateway.h>
 
@@ -233,6 +240,29 @@ job_timer(void *arg)
 }
 
 static int
+send_file(bg_request *r, const char *path)
+{
+	char len[24];
+	struct bg_header h[1] = { { "Content-Length", 14, len, 0 } };
+	struct stat st;
+	int fd, rc;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		if (fd != -1)
+			close(fd);
+		return BG_ERROR;
+	}
+	h[0].value_len = (size_t)snprintf(len, sizeof(len), "%lld",
+	    (long long)st.st_size);
+	rc = srv->start_response(r, 200, NULL, h, 1, 0) == -1 ||
+	    srv->sendfile(r, fd, 0, (size_t)st.st_size) == -1 ? BG_ERROR :
+	    BG_OK;
+	close(fd);	/* the server keeps what it needs */
+	return rc;
+}
+
+static int
 ap_handle(void *ctx, bg_request *r)
 {
 	static const struct {
@@ -258,6 +288,25 @@ ap_handle(void *ctx, bg_request *r)
 		path = "/";
 	if (strcmp(path, "/now") == 0)
 		return answer(r, "now\n", 0) == 0 ? BG_OK : BG_ERROR;
+	if (strcmp(path, "/file") == 0 && query != NULL)
+		return send_file(r, query);
+	if (strcmp(path, "/hints") == 0) {
+		struct bg_header link[1] = { { "Link", 4,
+		    "</style.css>; rel=preload; as=style", 35 } };
+
+		srv->log(r, BG_LOG_INFO, "informational: %d",
+		    srv->informational(r, 103, link, 1));
+		return answer(r, "hints\n", 0) == 0 ? BG_OK : BG_ERROR;
+	}
+	if (strcmp(path, "/trailers") == 0) {
+		struct bg_header sum[1] = { { "X-Checksum", 10, "42", 2 } };
+
+		if (srv->start_response(r, 200, NULL, chunk_h, 1,
+		    BG_TRAILERS) == -1 || srv->write(r, "body\n", 5) == -1 ||
+		    srv->trailers(r, sum, 1) == -1)
+			return BG_ERROR;
+		return BG_OK;
+	}
 	if (strcmp(path, "/stats") == 0) {
 		snprintf(text, sizeof(text), "gone=%lu drained=%lu again=%lu "
 		    "finished=%lu live=%lu\n", n_gone, n_drained, n_again,

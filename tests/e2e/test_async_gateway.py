@@ -140,6 +140,53 @@ class AsyncHttp(unittest.TestCase):
         self.assertGreater(int(s["again"]), 0)
         self.assertGreater(int(s["drained"]), 0)
 
+    def test_sendfile_queued_zero_copy(self):
+        """sendfile() of an async request is queued behind the head (the
+        module closed its fd at once) and keeps the connection's order
+        with pipelined requests."""
+        tmp = h.TempDir(self)
+        os.chmod(tmp.join(), 0o755)
+        path = tmp.join("blob")
+        data = os.urandom(5 << 20)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+        b = self.start()
+        with b.connect(timeout=30) as c:
+            c.send(get("/file?" + path) + get("/now"))
+            r1 = c.read_response()
+            r2 = c.read_response()
+        self.assertEqual(r1.header("content-length"), str(len(data)))
+        self.assertTrue(r1.body == data)
+        self.assertEqual(r2.body, b"now\n")
+
+    def test_early_hints_and_trailers(self):
+        """103 Early Hints go out before the final response on HTTP/1.1
+        and not to an HTTP/1.0 client; BG_TRAILERS makes the response
+        chunked and its trailer section carries the fields."""
+        b = self.start()
+        with b.connect() as c:
+            c.send(get("/hints"))
+            interim = []
+            r = c.read_response(interim=interim)
+        self.assertEqual([i.status for i in interim], [103])
+        self.assertEqual(interim[0].header("link"),
+                         "</style.css>; rel=preload; as=style")
+        self.assertEqual(r.body, b"hints\n")
+        with b.connect() as c:
+            c.send(b"GET /hints HTTP/1.0\r\n\r\n")
+            raw = c.read_to_eof()
+        self.assertTrue(raw.startswith(b"HTTP/1.1 200 "), raw[:40])
+        b.wait_log(r"informational: 0")
+        # The trailer section, read raw (RawHttp skips it), and the
+        # next response after it on the same connection.
+        with b.connect() as c:
+            c.send(get("/trailers") + b"GET /now HTTP/1.1\r\nHost: t\r\n"
+                   b"Connection: close\r\n\r\n")
+            data = c.read_to_eof()
+        self.assertIn(b"5\r\nbody\n\r\n0\r\nX-Checksum: 42\r\n\r\n", data)
+        self.assertTrue(data.rstrip().endswith(b"now"), data[-60:])
+
     def test_client_gone_is_told_and_request_freed(self):
         b = self.start()
         before = stats(b.port)
@@ -216,6 +263,28 @@ class AsyncFastCGI(unittest.TestCase):
             send_cut(c.sock, data, rng, 6)
             r = c.read_response(1)
         self.assertTrue(r.stdout.endswith(body))
+
+    def test_sendfile_streams_file_in_order(self):
+        """A 5 MiB sendfile() goes out as STDOUT records read as nginx
+        takes them, before the request's end records; the next request
+        on the connection follows."""
+        tmp = h.TempDir(self)
+        os.chmod(tmp.join(), 0o755)
+        path = tmp.join("blob")
+        data = os.urandom(5 << 20)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o644)
+        b = self.start()
+        with b.connect(timeout=30) as c:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            r = c.request(rid=1, path="/file?" + path,
+                          flags=h.FCGI_KEEP_CONN)
+            head, _, body = r.stdout.partition(b"\r\n\r\n")
+            self.assertIn(b"Content-Length: %d" % len(data), head)
+            self.assertTrue(body == data)
+            r = c.request(rid=1, path="/now", flags=h.FCGI_KEEP_CONN)
+            self.assertTrue(r.stdout.endswith(b"now\n"))
 
     def test_abort_request_tells_module(self):
         b = self.start()

@@ -18,7 +18,9 @@
  *		          read, write, idle or drain: time passing that
  *		          queue's duration)
  *	byte 1	seed of the cuts: each round sends 1..64 bytes (1..4 when
- *		bit 7 of the seed is set: reads split inside every head)
+ *		bit 7 of the seed is set: reads split inside every head);
+ *		bit 6 set: the module is asynchronous (gateway ABI 2),
+ *		its requests finished later from events and timers
  *
  * Checks beyond ASan/UBSan/LeakSanitizer:
  *	- the module never runs more often than the input holds requests:
@@ -30,7 +32,11 @@
  *	- HTTP: the output starts with a status line;
  *	- once the peer has closed its side and read everything, the
  *	  connection closes within a bounded number of rounds, and every
- *	  finish hook a request registered has run.
+ *	  finish hook a request registered has run (an asynchronous
+ *	  request the connection left is finished by the module when told
+ *	  BG_EV_GONE);
+ *	- asynchronous requests: the body read back through the events is
+ *	  as long as the front end stored, never more.
  *
  * Recycling is worker.c's stop_gracefully() as far as connections see
  * it: worker.stopping set, then fcgi_conn_shutdown() and
@@ -106,6 +112,11 @@ worker_request_begin(struct req *r, int fd, const void *pending,
 
 void
 worker_request_end(void)
+{
+}
+
+void
+worker_request_counted(void)
 {
 }
 
@@ -237,6 +248,169 @@ static const struct bg_module fz_module = {
 };
 
 /*
+ * The asynchronous module: the same letters, answered from events.
+ *	n  answered inside handle() (BG_OK)
+ *	b  BIG_SIZE bytes written as BG_EV_DRAINED allows
+ *	e  BG_ERROR at the body's end, nothing sent
+ *	t  finished from a timer (of 0 ms) at the body's end
+ *	else  the body's length once it all came
+ * BG_EV_GONE finishes with BG_ERROR.
+ */
+struct fz_job {
+	bg_request *r;
+	struct loop_mtimer timer;
+	char kind;
+	size_t total, left;
+	int done;
+};
+
+static void
+fz_job_free(void *arg)
+{
+	struct fz_job *j = arg;
+
+	loop_mtimer_stop(&worker.loop, &j->timer);
+	free(j);
+	hooks_pending--;
+	check(hooks_pending >= 0, "finish hook ran twice");
+}
+
+static void
+fz_job_finish(struct fz_job *j, int rc)
+{
+	check(!j->done, "finish twice");
+	j->done = 1;
+	req_server.finish(j->r, rc);
+}
+
+static void
+fz_answer_len(struct fz_job *j)
+{
+	struct bg_header h[1];
+	char len[32];
+	size_t n;
+
+	n = (size_t)snprintf(len, sizeof(len), "%zu", j->total);
+	h[0] = (struct bg_header){ "Content-Length", 14, len, n };
+	if (req_server.start_response(j->r, 200, NULL, h, 1, 0) == 0)
+		req_server.write(j->r, len, n);
+	/* short of its Content-Length: the front end cuts it */
+}
+
+static void
+fz_big(struct fz_job *j)
+{
+	static char big[65536];
+	size_t n;
+	int rc;
+
+	while (j->left > 0) {
+		n = j->left < sizeof(big) ? j->left : sizeof(big);
+		rc = req_server.write(j->r, big, n);
+		if (rc == -1) {
+			fz_job_finish(j, BG_ERROR);
+			return;
+		}
+		j->left -= n;
+		if (rc == BG_AGAIN)
+			return;
+	}
+	fz_job_finish(j, BG_OK);
+}
+
+static void
+fz_timer(void *arg)
+{
+	struct fz_job *j = arg;
+
+	fz_answer_len(j);
+	fz_job_finish(j, BG_OK);
+}
+
+static void
+fz_event(bg_request *r, unsigned ev, void *arg)
+{
+	struct fz_job *j = arg;
+	struct req *rq = (struct req *)(void *)r;
+	char buf[4096];
+	ssize_t got;
+
+	if (j->done)
+		return;
+	if (ev & BG_EV_GONE) {
+		fz_job_finish(j, BG_ERROR);
+		return;
+	}
+	if ((ev & BG_EV_DRAINED) && j->kind == 'b')
+		fz_big(j);
+	if (!(ev & BG_EV_BODY) || j->done)
+		return;
+	while ((got = req_server.read(r, buf, sizeof(buf))) > 0)
+		j->total += (size_t)got;
+	if (got == -1) {
+		check(errno == EAGAIN, "async read failed");
+		return;
+	}
+	check(rq->body_done, "read said end before the body's end");
+	if (j->kind == 'b')
+		return;		/* already answering */
+	if (j->kind == 'e') {
+		fz_job_finish(j, BG_ERROR);
+		return;
+	}
+	if (j->kind == 't') {
+		loop_mtimer_arm(&worker.loop, &j->timer, 0);
+		return;
+	}
+	fz_answer_len(j);
+	fz_job_finish(j, BG_OK);
+}
+
+static int
+fz_async_handle(void *ctx, bg_request *r)
+{
+	const char *uri;
+	size_t ulen = 0;
+	struct fz_job *j;
+
+	(void)ctx;
+	runs++;
+	uri = req_server.var(r, "REQUEST_URI", &ulen);
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return BG_ERROR;
+	j->r = r;
+	j->kind = uri != NULL && ulen > 1 ? uri[1] : 'o';
+	j->timer.fn = fz_timer;
+	j->timer.arg = j;
+	if (req_server.on_finish(r, fz_job_free, j) == -1) {
+		free(j);
+		return BG_ERROR;
+	}
+	hooks_pending++;
+	if (j->kind == 'n') {
+		j->done = 1;
+		fz_answer_len(j);
+		return BG_OK;
+	}
+	req_server.on_event(r, fz_event, j);
+	if (j->kind == 'b') {
+		j->left = BIG_SIZE;
+		if (req_server.start_response(r, 200, NULL, NULL, 0, 0) == -1)
+			return BG_ERROR;
+		fz_big(j);
+	}
+	return BG_PENDING;
+}
+
+static const struct bg_module fz_async_module = {
+	.abi_version = BG_ABI_VERSION,
+	.size = sizeof(struct bg_module),
+	.name = "fuzz-async",
+	.handle = fz_async_handle,
+	.flags = BG_MODULE_ASYNC,
+};
+
+/*
  * The harness.
  */
 
@@ -267,6 +441,8 @@ setup(void)
 	worker.tq_idle = loop_tq_new(&worker.loop, 300000);
 	worker.tq_write = loop_tq_new(&worker.loop, 60000);
 	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
+	worker.tq_request = loop_tq_new(&worker.loop, 30000);
+	req_async_init(&worker.loop);
 	stopper.fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
 	stopper.fn = stop_round;
 	check(stopper.fd != -1 &&
@@ -404,7 +580,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct out_state o = { 0 };
-	struct loop_tq *queues[5];
+	struct loop_tq *queues[6];
 	int sv[2], eof = 0, shut = 0, fcgi, rate;
 	uint32_t seed;
 	size_t off = 2, w, got;
@@ -425,6 +601,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	queues[2] = worker.tq_write;
 	queues[3] = worker.tq_idle;
 	queues[4] = worker.tq_drain;
+	queues[5] = worker.tq_request;
+	module.m = (data[1] & 0x40) ? &fz_async_module : &fz_module;
 	bound = fcgi ? fcgi_begins(data + 2, size - 2) :
 	    http_heads(data + 2, size - 2);
 
@@ -455,7 +633,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			shut = 1;
 		}
 		if (rate > 0 && prng(&seed) % (uint32_t)(17 - rate) == 0)
-			expire_queue(queues[prng(&seed) % 5]);
+			expire_queue(queues[prng(&seed) % 6]);
 		worker.loop.stop = 0;
 		check(loop_run(&worker.loop) == 0, "loop_run");
 		check(runs <= bound, "the module ran more often than the "

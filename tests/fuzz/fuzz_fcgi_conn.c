@@ -107,6 +107,11 @@ worker_request_end(void)
 }
 
 void
+worker_request_counted(void)
+{
+}
+
+void
 worker_request_done(void)
 {
 }
