@@ -4,7 +4,7 @@ chart data.
     /usr/bin/python3 tests/bench/report.py --out tests/bench/out/fastcgi \
         --ref bridge-keep --ceiling nginx-return
 
-Reads OUT/{scenarios,raw,rss,idle,targets}.tsv and OUT/env.txt (written by
+Reads OUT/{scenarios,raw,rss,idle,sleep,targets}.tsv and OUT/env.txt (written by
 run.sh), prints the report and writes OUT/summary.tsv, OUT/ratios.tsv,
 OUT/targets-result.tsv, OUT/chart.dat and OUT/chart-labels.gp (for
 chart.gp). Standard library only; run it again on an old OUT to re-render
@@ -14,6 +14,8 @@ targets.tsv (no header): kind, ref, peer, op, target, one per line.
   rps   median req/s of scenario ref over peer's (a|b: the best of them)
   rss   worker VmRSS sum of instance ref over peer's, after the run
   idle  VmRSS growth of instance ref over peer's for the idle connections
+  time  seconds instance ref took to answer the sleepers (sleep.tsv; the
+        asgi group), peer "-": compared with the target itself
 op is >= or <=, target a number; "- -" prints the ratio with no verdict.
 """
 
@@ -156,7 +158,7 @@ def idle_growth(r):
     return after - before
 
 
-def evaluate_targets(targets, summary, rss, idle):
+def evaluate_targets(targets, summary, rss, idle, sleep=()):
     """[dict(kind, ref, peer, ratio, a, b, unit, op, target, verdict,
     note, peer_scenario)] for every target row; ratio None if one side
     was not measured."""
@@ -171,6 +173,7 @@ def evaluate_targets(targets, summary, rss, idle):
             inst_ok[d["instance"]] |= bool(d.get("median"))
     failed_inst = {i for i, ok in inst_ok.items() if not ok}
     idle_of = {r["instance"]: r for r in idle}
+    sleep_of = {r["instance"]: r for r in sleep}
 
     def best(names):
         ds = [measured[n] for n in names.split("|") if n in measured]
@@ -212,11 +215,23 @@ def evaluate_targets(targets, summary, rss, idle):
                                       f"{x['held']} of {x['wanted']}]")
             if a is not None and b:
                 e.update(a=a, b=b, unit="kB", ratio=a / b)
+        elif kind == "time":
+            # The value itself (seconds), not a ratio.
+            e["ref"], e["peer"] = t["ref"], t["peer"]
+            r = sleep_of.get(t["ref"])
+            if r and num(r.get("seconds")) is not None:
+                e.update(a=num(r["seconds"]), b=None, unit="s",
+                         ratio=num(r["seconds"]))
+                if num(r.get("failed")):
+                    e["note"] = (f"  [{t['ref']}: {r['failed']} of "
+                                 f"{r['wanted']} failed]")
         else:
             e["ref"], e["peer"] = t["ref"], t["peer"]
             e["note"] = f"unknown kind {kind}"
         if e["ratio"] is None:
             e["verdict"] = "not measured"
+        elif kind == "time" and e["note"]:
+            e["verdict"] = "FAILED"
         elif tgt is None or op not in (">=", "<="):
             e["verdict"] = "info"
         elif (e["ratio"] >= tgt) if op == ">=" else (e["ratio"] <= tgt):
@@ -231,7 +246,7 @@ def target_text(e):
     if e["target"] is None or e["op"] not in (">=", "<="):
         return "-"
     op = "\u2265" if e["op"] == ">=" else "\u2264"
-    return f"{op}{e['target']:g}x"
+    return f"{op}{e['target']:g}{'s' if e['kind'] == 'time' else 'x'}"
 
 
 def errors_note(d):
@@ -270,7 +285,7 @@ def nginx_errors(path):
 
 
 def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
-                 nerr, out):
+                 nerr, out, sleep=()):
     w = out.write
     for line in env:
         w(line + "\n")
@@ -320,12 +335,18 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
 
     if targ:
         w("\ntargets (rps: median rate, higher is better; rss, idle: "
-          "memory, lower is better)\n")
+          "memory, lower is better; time: seconds, lower is better)\n")
         for e in targ:
             pair = f"{e['ref']} / {e['peer']}"
             if e["ratio"] is None:
                 w(f"  {e['kind']:<5} {pair:<40} {'':>7}  "
                   f"target {target_text(e):<7} not measured{e['note']}\n")
+                continue
+            if e["kind"] == "time":
+                pair = e["ref"]
+                w(f"  {e['kind']:<5} {pair:<40} {e['ratio']:6.2f}s  "
+                  f"target {target_text(e):<7} {e['verdict']:<6}"
+                  f"{e['note']}\n")
                 continue
             if e["unit"] == "kB":
                 ab = f"{mb(e['a'])} / {mb(e['b'])}"
@@ -358,6 +379,18 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
               f"{mb(num(r['rss_after_kb']) or 0):>9} "
               f"{mb(g or 0):>9} {per:>9} {mb(pss):>11} "
               f"{r['open_s']:>8}s{fail}\n")
+
+    if sleep:
+        w("\nsleepers: requests sent at once, each awaiting asyncio.sleep(1) "
+          "on one worker (VmRSS of the worker)\n")
+        w(f"  {'instance':<18} {'answered':>11} {'seconds':>8} "
+          f"{'before':>9} {'peak':>9} {'after':>9}\n")
+        for r in sleep:
+            w(f"  {r['instance']:<18} {r['ok']:>5}/{r['wanted']:<5} "
+              f"{num(r['seconds']) or 0:>8.2f} "
+              f"{mb(num(r['rss_before_kb']) or 0):>9} "
+              f"{mb(num(r['rss_peak_kb']) or 0):>9} "
+              f"{mb(num(r['rss_after_kb']) or 0):>9}\n")
 
     w("\nworker memory after the run (VmRSS of the worker processes)\n")
     if not rss:
@@ -402,7 +435,8 @@ def write_outputs(outdir, env, title, summary, ref, ref_name, rat, targ,
         f.write("ref\tpeer\tratio\ttarget\tverdict\tkind\tref_value\t"
                 "peer_value\tunit\n")
         for e in targ:
-            x = f"{e['ratio']:.2f}x" if e["ratio"] is not None else "NA"
+            x = (f"{e['ratio']:.2f}{'s' if e['kind'] == 'time' else 'x'}"
+                 if e["ratio"] is not None else "NA")
             f.write(f"{e['ref']}\t{e['peer']}\t{x}\t{target_text(e)}\t"
                     f"{e['verdict']}\t{e['kind']}\t{e.get('a', '')}\t"
                     f"{e.get('b', '')}\t{e.get('unit', '')}\n")
@@ -469,6 +503,11 @@ def write_outputs(outdir, env, title, summary, ref, ref_name, rat, targ,
             continue
         what = {"rps": "", "rss": " worker RSS", "idle": " idle-conn RSS growth"}
         t = target_text(e)
+        if e["kind"] == "time":
+            box.append(f"{e['ref']}: sleepers answered in {e['ratio']:.2f} s"
+                       + (f"  (target {t}: {e['verdict']})" if t != "-"
+                          else ""))
+            continue
         box.append(f"{e['ref']} / {e['peer']}{what.get(e['kind'], '')} = "
                    f"{e['ratio']:.2f}\u00d7"
                    + (f"  (target {t}: {e['verdict']})" if t != "-" else ""))
@@ -520,6 +559,7 @@ def main():
     raw = read_tsv(os.path.join(a.out, "raw.tsv"))
     rss = read_tsv(os.path.join(a.out, "rss.tsv"))
     idle = read_tsv(os.path.join(a.out, "idle.tsv"))
+    sleep = read_tsv(os.path.join(a.out, "sleep.tsv"))
     targets = read_tsv(os.path.join(a.out, "targets.tsv"), header=False,
                        fields=["kind", "ref", "peer", "op", "target"])
     env_path = os.path.join(a.out, "env.txt")
@@ -532,10 +572,10 @@ def main():
 
     summary = summarise(scenarios, raw)
     ref, rat = ratios(summary, a.ref, a.ceiling)
-    targ = evaluate_targets(targets, summary, rss, idle)
+    targ = evaluate_targets(targets, summary, rss, idle, sleep)
     nerr = nginx_errors(os.path.join(a.out, "nginx-error.log"))
     print_report(env, summary, ref, rat, targ, rss, idle, a.ceiling, nerr,
-                 sys.stdout)
+                 sys.stdout, sleep)
     write_outputs(a.out, env, a.title, summary, ref, a.ref, rat, targ, nerr)
 
 

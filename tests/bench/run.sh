@@ -26,13 +26,19 @@
 #            a fcgiwrap process)
 #   static   a 10 KB and a 10 MB file: bridge --http --static-map vs
 #            nginx (alias, sendfile on, tcp_nopush on), keep-alive wrk
+#   asgi     raw ASGI hello (examples/asgi/raw.py), Starlette and FastAPI
+#            hello over HTTP: bridge --asgi vs uvicorn (httptools, uvloop)
+#            (and hypercorn for raw), bridge's native hello the ceiling;
+#            raw behind nginx: bridge FastCGI keep-conn vs uvicorn behind
+#            proxy_pass; 1,000 concurrent requests that each sleep 1 s on
+#            one worker; worker RSS with FastAPI loaded
 #
 # Every server has 2 workers (WORKERS), nginx has 2. Everything listens on
 # loopback; every process started is stopped at exit.
 #
 # Usage (from anywhere, after building bridge):
 #
-#	tests/bench/run.sh                      # every group, ~11 minutes
+#	tests/bench/run.sh                      # every group, ~15 minutes
 #	tests/bench/run.sh --group http,cgi     # some groups
 #	ROUNDS=5 DUR=10 tests/bench/run.sh      # longer, steadier
 #	tests/bench/run.sh --only 'libfcgi|nginx'   # a subset (regex on names)
@@ -56,7 +62,9 @@
 # [$BRIDGE_BUILD/bridge/.libs/tls.so]), THREADS [2] and CONNS [64] (wrk -t/-c), CONNS_HIGH
 # [256] (the fastcgi overload scenarios), WORKERS [2] (processes per
 # server), PIPE_DEPTH [16], HS_CLIENTS [2] (parallel `openssl s_time`),
-# IDLE_CONNS [10000] (0: no idle-connection test), WARMUP [1] (s of
+# IDLE_CONNS [10000] (0: no idle-connection test), SLEEP_CONNS [1000] (the
+# asgi group's concurrent sleeping requests), ASGI_LOOP [bridge's default]
+# (bridge --asgi-loop in the asgi group: asyncio or uvloop), WARMUP [1] (s of
 # unrecorded load per scenario before round 1), PORT [18480] (nginx; other
 # listeners take PORT+1...), CC [cc], WAIT_IDLE [0] (wait up to this many s
 # for the machine to be less than 10% busy before starting; it always warns).
@@ -98,6 +106,9 @@ WORKERS=${WORKERS:-2}
 PIPE_DEPTH=${PIPE_DEPTH:-16}
 HS_CLIENTS=${HS_CLIENTS:-2}
 IDLE_CONNS=${IDLE_CONNS:-10000}
+SLEEP_CONNS=${SLEEP_CONNS:-1000}
+ASGI_LOOP=${ASGI_LOOP:-}
+SLEEPERS=()
 PORT=${PORT:-18480}
 OUT=${OUT:-$HERE/out}
 ONLY=${ONLY:-}
@@ -105,7 +116,7 @@ TRANSPORT=${TRANSPORT:-unix}
 KEEP_TMP=${KEEP_TMP:-0}
 CC=${CC:-cc}
 LIST_ONLY=0
-ALL_GROUPS=(fastcgi http wsgi cgi static)
+ALL_GROUPS=(fastcgi http wsgi cgi static asgi)
 
 # ---------------------------------------------------------------------------
 # The groups. Each group_NAME function sets:
@@ -122,6 +133,8 @@ ALL_GROUPS=(fastcgi http wsgi cgi static)
 #                     one connection per request
 #              http   the server speaks HTTP itself on 127.0.0.1:port
 #                     (its start function may add an HTTPS port)
+#              proxy  an http server behind nginx: upstream keepalive 32,
+#                     proxy_pass with HTTP/1.1 kept connections
 #     The pseudo-instances `nginx` (nginx's `return 200` at /return, on
 #     PORT, and over HTTPS with the ECDSA certificate when NGINX_TLS=1) and
 #     `nginx-rsa` (HTTPS with the RSA certificate) need no row.
@@ -143,10 +156,16 @@ ALL_GROUPS=(fastcgi http wsgi cgi static)
 #                    the run, lower is better
 #              idle  RSS growth for IDLE_CONNS idle connections of
 #                    instance ref over peer's, lower is better
+#              time  seconds the SLEEPERS probe of instance ref took
+#                    (peer -), compared with the target itself
 #     ref, peer  scenario (rps) or instance names; a|b: the best of them
 #     op target  >= 5 or <= 1.0; `- -` just prints the ratio
 #   IDLE         instances to hold IDLE_CONNS idle keep-alive connections
 #                to, after the rounds (http instances)
+#   SLEEPERS     (optional) instances to send SLEEP_CONNS requests at once
+#                to, after the rounds, at the raw ASGI example's /sleep
+#                (each awaits asyncio.sleep(1)); target kind `time`:
+#                seconds until all were answered, ref alone (peer -)
 #   REF_SCENARIO, CEILING_SCENARIO  (optional) also print REF against the
 #                best scenario of every other backend at its connection
 #                count, and the % of CEILING on every row
@@ -307,16 +326,65 @@ group_static() {
 	NGINX_TLS=0
 }
 
+group_asgi() {
+	GROUP_TITLE="Python ASGI over HTTP: bridge --asgi vs uvicorn (httptools, uvloop) and hypercorn; raw behind nginx"
+	INSTANCES=(
+		"bridge-native     bridge     start_bridge              http"
+		"bridge-raw        bridge     start_bridge_asgi_raw     http"
+		"uvicorn-raw       uvicorn    start_uvicorn_raw         http"
+		"hypercorn-raw     hypercorn  start_hypercorn_raw       http"
+		"bridge-starlette  bridge     start_bridge_starlette    http"
+		"uvicorn-starlette uvicorn    start_uvicorn_starlette   http"
+		"bridge-fastapi    bridge     start_bridge_fastapi      http"
+		"uvicorn-fastapi   uvicorn    start_uvicorn_fastapi     http"
+		"bridge-keep       bridge     start_bridge_asgi_raw     keep"
+		"uvicorn-proxy     uvicorn    start_uvicorn_raw         proxy"
+		"bridge-sleep      bridge     start_bridge_asgi_sleep   http"
+		"uvicorn-sleep     uvicorn    start_uvicorn_sleep       http"
+	)
+	SCENARIOS=(
+		"native-bridge       bridge-native     $CONNS  wrk  hello"
+		"raw-bridge          bridge-raw        $CONNS  wrk  asgi"
+		"raw-uvicorn         uvicorn-raw       $CONNS  wrk  asgi"
+		"raw-hypercorn       hypercorn-raw     $CONNS  wrk  asgi"
+		"starlette-bridge    bridge-starlette  $CONNS  wrk  asgi"
+		"starlette-uvicorn   uvicorn-starlette $CONNS  wrk  asgi"
+		"fastapi-bridge      bridge-fastapi    $CONNS  wrk  asgi"
+		"fastapi-uvicorn     uvicorn-fastapi   $CONNS  wrk  asgi"
+		"fcgi-bridge-keep    bridge-keep       $CONNS  wrk  asgi"
+		"proxy-uvicorn       uvicorn-proxy     $CONNS  wrk  asgi"
+	)
+	# Issue 13's targets; hypercorn is ranked against uvicorn.
+	TARGETS=(
+		"rps   raw-bridge        raw-uvicorn        >= 1.5"
+		"rps   raw-bridge        native-bridge      >= 0.8"
+		"rps   raw-hypercorn     raw-uvicorn        -  -"
+		"rps   starlette-bridge  starlette-uvicorn  >= 1.3"
+		"rps   fastapi-bridge    fastapi-uvicorn    >= 1.3"
+		"rps   fcgi-bridge-keep  proxy-uvicorn      >= 1.5"
+		"time  bridge-sleep      -                  <= 1.5"
+		"time  uvicorn-sleep     -                  -  -"
+		"rss   bridge-fastapi    uvicorn-fastapi    <= 1.0"
+	)
+	IDLE=()
+	SLEEPERS=(bridge-sleep uvicorn-sleep)
+	REF_SCENARIO=
+	CEILING_SCENARIO=
+	NGINX_TLS=0
+}
+
 declare -A EXPECT_BODY=(
 	[hello]=$'Hello, world!\n'
 	[flask]='hello world'
 	[cgi]=$'hello\n'
+	[asgi]='hello world'
 )
 # The same, as conns.py takes it (Python escapes).
 declare -A EXPECT_ESC=(
 	[hello]='Hello, world!\n'
 	[flask]='hello world'
 	[cgi]='hello\n'
+	[asgi]='hello world'
 )
 
 usage() {
@@ -380,7 +448,7 @@ if [ "$LIST_ONLY" = 1 ]; then
 fi
 
 for v in ROUNDS DUR WARMUP THREADS CONNS CONNS_HIGH WORKERS PORT WAIT_IDLE \
-    PIPE_DEPTH HS_CLIENTS IDLE_CONNS; do
+    PIPE_DEPTH HS_CLIENTS IDLE_CONNS SLEEP_CONNS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 if [ "$DUR" -lt 1 ] || [ "$DUR" -gt 120 ]; then die "DUR must be 1..120 s"; fi
@@ -439,6 +507,15 @@ need_packages() {
 		cgi)
 			command -v fcgiwrap >/dev/null ||
 				[ -x /usr/sbin/fcgiwrap ] || pkgs+=(fcgiwrap)
+			;;
+		asgi)
+			local m
+			for m in uvicorn:python3-uvicorn httptools:python3-httptools \
+			    uvloop:python3-uvloop hypercorn:python3-hypercorn \
+			    starlette:python3-starlette fastapi:python3-fastapi \
+			    multipart:python3-multipart; do
+				"$PY" -c "import ${m%%:*}" 2>/dev/null || pkgs+=("${m#*:}")
+			done
 			;;
 		esac
 	done
@@ -629,11 +706,14 @@ make_certs() {
 #                           children are the workers; no children: the
 #                           master is the only worker)
 #   INST_TLS[INSTANCE]      (optional) 127.0.0.1:port where it serves HTTPS
+#   INST_WORKER_MATCH[INSTANCE]  (optional) with the master's children as
+#                           workers: only those whose command line
+#                           matches this (grep) are
 # It returns non-zero with SKIP_REASON set if it cannot run here.
 
 declare -A INST_ADDR=() INST_MASTER=() INST_PIDFILE=() INST_STATE=() \
     INST_WORKERS=() INST_KIND=() INST_BACKEND=() INST_TLS=() INST_PATH=() \
-    INST_PARAMS=() INST_IDLE=()
+    INST_PARAMS=() INST_IDLE=() INST_WORKER_MATCH=()
 SKIP_REASON=
 
 # Private copies of the binary, module, adapters and TLS module, so that a
@@ -863,10 +943,81 @@ start_fcgiwrap() {
 	INST_PARAMS[$inst]=cgi
 }
 
+# ASGI: bridge --asgi MODULE:APP from examples/asgi; until the ASGI
+# adapter is merged, bridge has no --asgi and these are skipped.
+ASGI_DIR=$TOP/examples/asgi
+start_bridge_asgi() {
+	local inst=$1 addr=$2 app=$3
+	shift 3
+	prepare_bridge python || return 1
+	"$BRIDGE_BIN" --help 2>&1 | grep -q -e '--asgi' || {
+		SKIP_REASON="bridge: --asgi not available"
+		return 1
+	}
+	local -a loop=()
+	[ -z "$ASGI_LOOP" ] || loop=(--asgi-loop "$ASGI_LOOP")
+	run_bridge "$inst" "$addr" --asgi "$app" --pythonpath "$ASGI_DIR" \
+	    "${loop[@]}" "$@"
+}
+
+start_bridge_asgi_raw() { start_bridge_asgi "$1" "$2" raw:app; }
+start_bridge_starlette() { start_bridge_asgi "$1" "$2" starlette_app:app; }
+start_bridge_fastapi() { start_bridge_asgi "$1" "$2" fastapi_app:app; }
+
+# One worker, for the sleepers: what one event loop holds.
+start_bridge_asgi_sleep() {
+	local w=$WORKERS
+	WORKERS=1
+	start_bridge_asgi "$1" "$2" raw:app || { WORKERS=$w; return 1; }
+	WORKERS=$w
+}
+
+# uvicorn as its docs say to run it fast: httptools and uvloop, WORKERS
+# processes (multiprocessing "spawn" children of a supervisor, which also
+# starts multiprocessing's resource tracker: not a worker, filtered out by
+# INST_WORKER_MATCH). No access log, as bridge by default.
+run_uvicorn() {
+	local inst=$1 addr=$2 app=$3 workers=${4:-$WORKERS}
+	"$PY" -c 'import uvicorn, httptools, uvloop' 2>/dev/null || {
+		SKIP_REASON="uvicorn, httptools or uvloop missing (python3-uvicorn python3-httptools python3-uvloop)"
+		return 1
+	}
+	"$PY" -m uvicorn --app-dir "$ASGI_DIR" --host "${addr%:*}" \
+	    --port "${addr##*:}" --workers "$workers" --http httptools \
+	    --loop uvloop --no-access-log --log-level warning "$app" \
+	    >"$GTMP/$inst.log" 2>&1 &
+	INST_MASTER[$inst]=$!
+	INST_PIDFILE[$inst]=
+	INST_WORKER_MATCH[$inst]=spawn_main
+}
+
+start_uvicorn_raw() { run_uvicorn "$1" "$2" raw:app; }
+start_uvicorn_starlette() { run_uvicorn "$1" "$2" starlette_app:app; }
+start_uvicorn_fastapi() { run_uvicorn "$1" "$2" fastapi_app:app; }
+# --workers 1: uvicorn serves in the process itself.
+start_uvicorn_sleep() { run_uvicorn "$1" "$2" raw:app 1; }
+
+# hypercorn 0.13 (Debian's) with its uvloop worker class, WORKERS
+# processes (forked: the master's children are the workers); given the
+# module as a path, it puts examples/asgi on sys.path. No access log (its
+# default).
+start_hypercorn_raw() {
+	local inst=$1 addr=$2
+	"$PY" -c 'import hypercorn, uvloop' 2>/dev/null || {
+		SKIP_REASON="hypercorn or uvloop missing (python3-hypercorn python3-uvloop)"
+		return 1
+	}
+	"$PY" -m hypercorn --workers "$WORKERS" --worker-class uvloop \
+	    --bind "$addr" "$ASGI_DIR/raw:app" >"$GTMP/$inst.log" 2>&1 &
+	INST_MASTER[$inst]=$!
+	INST_PIDFILE[$inst]=
+}
+
 # Start INSTANCE with START, wait until it listens. 0 ok, 1 skipped.
 start_instance() {
 	local inst=$1 start=$2 addr i master
-	if [ "${INST_KIND[$inst]}" = http ] || [ "$TRANSPORT" = tcp ]; then
+	if [ "${INST_KIND[$inst]}" = http ] || [ "${INST_KIND[$inst]}" = proxy ] ||
+	    [ "$TRANSPORT" = tcp ]; then
 		alloc_port
 		addr=127.0.0.1:$GOT_PORT
 	else
@@ -906,6 +1057,14 @@ find_workers() {
 	elif [ -n "$master" ]; then
 		pids=$(children "$master" | tr '\n' ' ')
 		[ -n "${pids// /}" ] || pids=$master
+		local match=${INST_WORKER_MATCH[$inst]:-} p keep=
+		if [ -n "$match" ] && [ "$pids" != "$master" ]; then
+			for p in $pids; do
+				tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" |
+				    grep -q -e "$match" && keep+="$p "
+			done
+			pids=${keep:-$master}
+		fi
 	fi
 	echo "$pids"
 }
@@ -973,7 +1132,7 @@ write_nginx_conf() {
 		done
 		for inst in "${!INST_STATE[@]}"; do
 			[ "${INST_STATE[$inst]}" = ok ] || continue
-			[ "${INST_KIND[$inst]}" = keep ] || continue
+			case ${INST_KIND[$inst]} in keep | proxy) ;; *) continue ;; esac
 			echo "  upstream $inst { server ${INST_ADDR[$inst]}; keepalive 32; }"
 		done
 		echo "  server {"
@@ -986,14 +1145,19 @@ write_nginx_conf() {
 		for inst in "${!INST_STATE[@]}"; do
 			[ "${INST_STATE[$inst]}" = ok ] || continue
 			addr=${INST_ADDR[$inst]}
-			case ${INST_KIND[$inst]} in keep | new) ;; *) continue ;; esac
+			case ${INST_KIND[$inst]} in keep | new | proxy) ;; *) continue ;; esac
 			echo "    location = /$inst {"
-			if [ "${INST_PARAMS[$inst]:-}" = cgi ]; then
+			if [ "${INST_KIND[$inst]}" = proxy ]; then
+				# HTTP/1.1 kept connections to the upstream.
+				echo "      proxy_pass http://$inst; proxy_http_version 1.1;"
+				echo '      proxy_set_header Connection "";'
+			elif [ "${INST_PARAMS[$inst]:-}" = cgi ]; then
 				echo "      include $GTMP/cgi_params;"
 			else
 				echo "      include $GTMP/fastcgi_params;"
 			fi
 			case ${INST_KIND[$inst]} in
+			proxy) ;;
 			keep) echo "      fastcgi_pass $inst; fastcgi_keep_conn on;" ;;
 			new) echo "      fastcgi_pass $addr;" ;;
 			esac
@@ -1091,7 +1255,7 @@ inst_url() {
 	tls | hs) echo "https://${INST_TLS[$inst]:-none}${INST_PATH[$inst]}" ;;
 	*)
 		case ${INST_KIND[$inst]} in
-		keep | new) echo "http://127.0.0.1:$PORT/$inst" ;;
+		keep | new | proxy) echo "http://127.0.0.1:$PORT/$inst" ;;
 		*) echo "http://${INST_ADDR[$inst]}${INST_PATH[$inst]}" ;;
 		esac
 		;;
@@ -1231,7 +1395,7 @@ run_group() {
 	mkdir -p "$GTMP"
 	INST_ADDR=() INST_MASTER=() INST_PIDFILE=() INST_STATE=() INST_WORKERS=()
 	INST_KIND=() INST_BACKEND=() INST_TLS=() INST_PATH=() INST_PARAMS=()
-	INST_IDLE=()
+	INST_IDLE=() INST_WORKER_MATCH=()
 	SC_URL=() SC_CONNS=() SC_BACKEND=() SC_INST=() SC_STATE=() SC_TOOL=()
 	SC_EXPECT=() SC_PATH=()
 	BRIDGE_USED=()
@@ -1253,6 +1417,7 @@ run_group() {
 	mkdir -p "$gout/wrk"
 	local scen_tsv=$gout/scenarios.tsv raw_tsv=$gout/raw.tsv
 	local rss_tsv=$gout/rss.tsv idle_tsv=$gout/idle.tsv
+	local sleep_tsv=$gout/sleep.tsv
 	printf 'scenario\tbackend\tinstance\ttool\tconns\turl\tstate\n' >"$scen_tsv"
 
 	log "== group $g: $GROUP_TITLE"
@@ -1272,6 +1437,11 @@ run_group() {
 		SC_PATH[$name]=$path
 		[ "$tool" = hs ] && conns=$HS_CLIENTS
 		SC_CONNS[$name]=$conns
+	done
+	# The sleepers probe's instances have no scenario of their own.
+	for inst in "${SLEEPERS[@]}"; do
+		[ -z "$ONLY" ] || [[ $inst =~ $ONLY ]] || continue
+		wanted[$inst]=1
 	done
 	for row in "${INSTANCES[@]}"; do
 		read -r inst backend start kind <<<"$row"
@@ -1416,6 +1586,31 @@ run_group() {
 		done
 	fi
 
+	# The sleepers: SLEEP_CONNS requests at once, each awaiting a 1 s
+	# sleep in the application, on one worker; the time until all were
+	# answered and the worker's memory meanwhile.
+	printf 'instance\tbackend\twanted\tok\tfailed\tseconds\trss_before_kb\trss_peak_kb\trss_after_kb\n' >"$sleep_tsv"
+	for inst in "${SLEEPERS[@]}"; do
+		[ "${INST_STATE[$inst]:-}" = ok ] && [ -n "${INST_WORKERS[$inst]:-}" ] || {
+			[ -z "${INST_STATE[$inst]:-}" ] ||
+				log "sleepers: $inst ${INST_STATE[$inst]}"
+			continue
+		}
+		local res hp=${INST_ADDR[$inst]}
+		log "$SLEEP_CONNS requests at once to $inst/sleep (each sleeps 1 s)"
+		# shellcheck disable=SC2086
+		res=$("$PY" "$HERE/asgi_sleep.py" "${hp%:*}" "${hp##*:}" /sleep \
+		    "$SLEEP_CONNS" "${EXPECT_ESC[asgi]}" ${INST_WORKERS[$inst]} \
+		    2>"$GTMP/sleep-$inst.err") ||
+			log "sleepers on $inst failed: $(tail -n3 "$GTMP/sleep-$inst.err")"
+		if [ -n "$res" ]; then
+			printf '%s\t%s\t%s\n' "$inst" "${INST_BACKEND[$inst]}" "$res" >>"$sleep_tsv"
+			log "$inst: $res"
+			[ -s "$GTMP/sleep-$inst.err" ] &&
+				log "  $(head -n3 "$GTMP/sleep-$inst.err" | tr '\n' ' ')"
+		fi
+	done
+
 	# nginx logs what its clients never see: a failed kept connection is
 	# retried on a new one. report.py counts these per location.
 	cp "$GTMP/nginx-error.log" "$gout/nginx-error.log" 2>/dev/null || true
@@ -1495,6 +1690,9 @@ peer_versions() {
 	http) v+="  $(openssl version | cut -d' ' -f1-2)" ;;
 	wsgi) v+="  uwsgi $(uwsgi --version)  $(gunicorn --version 2>&1 | tr -d '()' | sed 's/ version//')  python $("$PY" -c 'import sys, flask; print(sys.version.split()[0], "flask", flask.__version__)' 2>/dev/null)" ;;
 	cgi) v+="  fcgiwrap $(dpkg-query -W -f='${Version}' fcgiwrap 2>/dev/null || echo '?')" ;;
+	asgi) v+="  $("$PY" -c 'import sys, uvicorn, hypercorn, starlette, fastapi, uvloop, httptools
+from importlib.metadata import version as v
+print("python", sys.version.split()[0], "uvicorn", uvicorn.__version__, "hypercorn", v("hypercorn"), "uvloop", uvloop.__version__, "httptools", httptools.__version__, "starlette", starlette.__version__, "fastapi", fastapi.__version__)' 2>/dev/null)" ;;
 	esac
 	echo "$v"
 }
@@ -1505,6 +1703,7 @@ load_line() {
 	http) echo "wrk -t$THREADS -c<conns> -d${DUR}s (pipe: $PIPE_DEPTH requests per write), s_time -new x$HS_CLIENTS, $ROUNDS interleaved rounds, bridge -w $WORKERS, nginx 2 workers, idle: $IDLE_CONNS connections" ;;
 	wsgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per server, nginx 2 workers, FastCGI over $TRANSPORT" ;;
 	cgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per gateway, nginx 2 workers, FastCGI over $TRANSPORT" ;;
+	asgi) echo "wrk -t$THREADS -c<conns> -d${DUR}s, $ROUNDS interleaved rounds, $WORKERS workers per server, nginx 2 workers, FastCGI over $TRANSPORT; sleepers: $SLEEP_CONNS requests on 1 worker; bridge --asgi-loop ${ASGI_LOOP:-default}" ;;
 	esac
 }
 
@@ -1513,6 +1712,7 @@ load_line() {
 
 SELECTED=()
 for g in "${GROUPS_RUN[@]}"; do
+	SLEEPERS=()
 	"group_$g"
 	group_selected && SELECTED+=("$g")
 done
@@ -1538,6 +1738,7 @@ rm -rf "$OUT/wrk"
 rm -f "$OUT"/{chart.png,chart.dat,chart-labels.gp,env.txt,nginx-error.log,ratios.tsv,raw.tsv,rss.tsv,scenarios.tsv,summary.tsv}
 
 for g in "${SELECTED[@]}"; do
+	SLEEPERS=()
 	"group_$g"
 	run_group "$g"
 done
