@@ -493,7 +493,11 @@ g_start_response(bg_request *h, int status, const char *reason,
 			    (int)hs[i].name_len, hs[i].name);
 			return -1;
 		}
-		if (is_hop_by_hop(hs[i].name, hs[i].name_len)) {
+		/* RFC 9110 section 6.6.2: Trailer announces the trailer
+		 * fields of a response that has them (BG_TRAILERS). */
+		if (is_hop_by_hop(hs[i].name, hs[i].name_len) &&
+		    !((flags & BG_TRAILERS) && hs[i].name_len == 7 &&
+		    strncasecmp(hs[i].name, "Trailer", 7) == 0)) {
 			log_msg(LOG_LEVEL_ERROR, r->id,
 			    "response header %.*s is hop-by-hop (PEP 3333)",
 			    (int)hs[i].name_len, hs[i].name);

@@ -300,8 +300,10 @@ ap_handle(void *ctx, bg_request *r)
 	}
 	if (strcmp(path, "/trailers") == 0) {
 		struct bg_header sum[1] = { { "X-Checksum", 10, "42", 2 } };
+		struct bg_header th[2] = { { "Content-Type", 12, "text/plain",
+		    10 }, { "Trailer", 7, "X-Checksum", 10 } };
 
-		if (srv->start_response(r, 200, NULL, chunk_h, 1,
+		if (srv->start_response(r, 200, NULL, th, 2,
 		    BG_TRAILERS) == -1 || srv->write(r, "body\n", 5) == -1 ||
 		    srv->trailers(r, sum, 1) == -1)
 			return BG_ERROR;

@@ -642,4 +642,4 @@ class AsgiTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    harness.main()

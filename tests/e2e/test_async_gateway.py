@@ -185,6 +185,8 @@ class AsyncHttp(unittest.TestCase):
                    b"Connection: close\r\n\r\n")
             data = c.read_to_eof()
         self.assertIn(b"5\r\nbody\n\r\n0\r\nX-Checksum: 42\r\n\r\n", data)
+        # The Trailer field announcing them passes with BG_TRAILERS.
+        self.assertIn(b"\r\nTrailer: X-Checksum\r\n", data)
         self.assertTrue(data.rstrip().endswith(b"now"), data[-60:])
 
     def test_client_gone_is_told_and_request_freed(self):

@@ -403,4 +403,4 @@ class StaticMapTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    h.main()
