@@ -1028,8 +1028,18 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	    add_str(r, "REQUEST_SCHEME", c->l->proto == PROTO_HTTPS ?
 		"https" : "http") == -1)
 		return 500;
-	if (c->l->proto == PROTO_HTTPS && add_str(r, "HTTPS", "on") == -1)
-		return 500;
+	if (c->l->proto == PROTO_HTTPS) {
+		const char *v;
+
+		/* As Apache's mod_ssl sets them (an ASGI tls scope reads
+		 * its tls_version from SSL_PROTOCOL). */
+		if (add_str(r, "HTTPS", "on") == -1 ||
+		    ((v = tls_protocol(c->base.tls)) != NULL &&
+		    add_str(r, "SSL_PROTOCOL", v) == -1) ||
+		    ((v = tls_cipher(c->base.tls)) != NULL &&
+		    add_str(r, "SSL_CIPHER", v) == -1))
+			return 500;
+	}
 	for (i = 0; i < h->nheaders; i++) {
 		const struct http_header *f = &h->headers[i];
 

@@ -49,6 +49,18 @@ tls_new(int fd)
 	return tls != NULL ? tls->new_session(fd) : NULL;
 }
 
+const char *
+tls_protocol(void *session)
+{
+	return tls != NULL && session != NULL ? tls->protocol(session) : NULL;
+}
+
+const char *
+tls_cipher(void *session)
+{
+	return tls != NULL && session != NULL ? tls->cipher(session) : NULL;
+}
+
 int
 tls_enabled(void)
 {

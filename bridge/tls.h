@@ -21,6 +21,11 @@ int tls_reload(void);
 /* A TLS session for an accepted socket, server side; NULL on error. */
 void *tls_new(int fd);
 
+/* A session's protocol and cipher suite (mod_ssl's SSL_PROTOCOL and
+ * SSL_CIPHER values); NULL before its handshake or without TLS. */
+const char *tls_protocol(void *session);
+const char *tls_cipher(void *session);
+
 /* True when TLS is configured. */
 int tls_enabled(void);
 

@@ -11,7 +11,7 @@
 
 #include "transport.h"
 
-#define TLS_MODULE_VERSION 1
+#define TLS_MODULE_VERSION 2
 #define TLS_MODULE_ENTRY "bridge_tls_module"
 
 struct tls_module {
@@ -23,6 +23,11 @@ struct tls_module {
 	/* A server-side session for an accepted socket; NULL on error. */
 	void *(*new_session)(int fd);
 	const struct transport *transport;
+	/* The session's protocol ("TLSv1.3") and cipher suite
+	 * ("TLS_AES_256_GCM_SHA384"), as mod_ssl's SSL_PROTOCOL and
+	 * SSL_CIPHER name them; NULL before the handshake. */
+	const char *(*protocol)(void *session);
+	const char *(*cipher)(void *session);
 };
 
 const struct tls_module *bridge_tls_module(void);

@@ -380,12 +380,26 @@ static const struct transport transport_tls = {
 	.close = t_tls_close,
 };
 
+static const char *
+m_protocol(void *tls)
+{
+	return SSL_is_init_finished(tls) ? SSL_get_version(tls) : NULL;
+}
+
+static const char *
+m_cipher(void *tls)
+{
+	return SSL_is_init_finished(tls) ? SSL_get_cipher_name(tls) : NULL;
+}
+
 static const struct tls_module tls_openssl = {
 	.version = TLS_MODULE_VERSION,
 	.configure = m_configure,
 	.reload = m_reload,
 	.new_session = m_new_session,
 	.transport = &transport_tls,
+	.protocol = m_protocol,
+	.cipher = m_cipher,
 };
 
 const struct tls_module *

@@ -141,6 +141,14 @@ class TlsTest(unittest.TestCase):
                              capture_output=True, timeout=15)
         self.assertIn(b"REQUEST_SCHEME=https", out.stdout)
         self.assertIn(b"HTTPS=on", out.stdout)
+        # mod_ssl's names, with the negotiated values.
+        self.assertRegex(out.stdout, rb"\nSSL_PROTOCOL=TLSv1\.[23]\n")
+        self.assertRegex(out.stdout, rb"\nSSL_CIPHER=[A-Z0-9_-]+\n")
+        out12 = subprocess.run(["curl", "-sS", "--tls-max", "1.2",
+                                "--cacert", self.a[0], "--resolve", resolve,
+                                base + "/env"], capture_output=True,
+                               timeout=15)
+        self.assertIn(b"\nSSL_PROTOCOL=TLSv1.2\n", out12.stdout)
         body = os.urandom(300000)
         out = subprocess.run(["curl", "-sS", "--cacert", self.a[0],
                               "--resolve", resolve, "--data-binary", "@-",

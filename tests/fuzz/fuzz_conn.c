@@ -153,6 +153,20 @@ tls_transport(void)
 	return NULL;
 }
 
+const char *
+tls_protocol(void *session)
+{
+	(void)session;
+	return NULL;
+}
+
+const char *
+tls_cipher(void *session)
+{
+	(void)session;
+	return NULL;
+}
+
 static struct listener fz_http = { .fd = -1, .proto = PROTO_HTTP,
 	.name = "fuzz-http" };
 static struct listener fz_fcgi = { .fd = -1, .proto = PROTO_FASTCGI,
