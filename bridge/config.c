@@ -60,7 +60,8 @@ static const char usage_text[] =
 "                          an ASGI app given here is served as ASGI\n"
 "  --asgi MODULE:APP       a Python ASGI app (HTTP and lifespan), on the\n"
 "                          worker's event loop\n"
-"  --asgi-loop LOOP        asyncio (default) or uvloop\n"
+"  --asgi-loop LOOP        auto (default: uvloop if installed), asyncio,\n"
+"                          uvloop\n"
 "  --pythonpath DIRS       colon-separated directories put on sys.path\n"
 "  --venv DIR              use that virtualenv's site-packages\n"
 "  --cgi ROOT              run CGI scripts under ROOT (CGI adapter)\n"
@@ -634,9 +635,10 @@ apply(int c, char *arg)
 		config.asgi_app = arg;
 		break;
 	case OPT_ASGI_LOOP:
-		if (strcmp(arg, "asyncio") != 0 && strcmp(arg, "uvloop") != 0)
-			usage_error("--asgi-loop: '%s' is not asyncio or "
-			    "uvloop", arg);
+		if (strcmp(arg, "auto") != 0 && strcmp(arg, "asyncio") != 0 &&
+		    strcmp(arg, "uvloop") != 0)
+			usage_error("--asgi-loop: '%s' is not auto, asyncio "
+			    "or uvloop", arg);
 		config.asgi_loop = arg;
 		break;
 	case OPT_PYTHONPATH:

@@ -60,6 +60,12 @@ static const char asgi_helpers[] =
 "    return call is not None and inspect.iscoroutinefunction(call)\n"
 "\n"
 "def new_loop(kind):\n"
+"    if kind == 'auto':\n"
+"        try:\n"
+"            import uvloop\n"
+"            kind = 'uvloop'\n"
+"        except ImportError:\n"
+"            kind = 'asyncio'\n"
 "    if kind == 'uvloop':\n"
 "        import uvloop\n"
 "        loop = uvloop.new_event_loop()\n"
@@ -163,7 +169,7 @@ struct ready {
 
 static struct {
 	int forced;		/* --asgi: the app must be ASGI */
-	char loop_kind[16];	/* asyncio, uvloop */
+	char loop_kind[16];	/* auto, asyncio, uvloop */
 	double graceful;	/* lifespan shutdown bound, seconds */
 	PyObject *helpers;	/* asgi_helpers' namespace */
 	PyObject *loop;
@@ -1946,7 +1952,7 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 
 	asgi.forced = forced;
 	snprintf(asgi.loop_kind, sizeof(asgi.loop_kind), "%s",
-	    loop_kind != NULL ? loop_kind : "asyncio");
+	    loop_kind != NULL ? loop_kind : "auto");
 	asgi.graceful = graceful > 0 ? graceful : 30;
 	if (PyType_Ready(&ready_type) == -1 ||
 	    PyType_Ready(&areq_type) == -1 ||

@@ -8,7 +8,7 @@
  *				an ASGI one (asgi.c), told apart by
  *				inspect.iscoroutinefunction()
  *	asgi=1			--asgi: the application must be ASGI
- *	asgi-loop=uvloop	the ASGI event loop (default asyncio)
+ *	asgi-loop=uvloop	the ASGI event loop (default auto: uvloop if installed)
  *	graceful-timeout=30	bound of ASGI lifespan shutdown, seconds
  *	pythonpath=/a:/b	directories put on sys.path after the cwd
  *	venv=/srv/venv		a virtualenv of this Python version

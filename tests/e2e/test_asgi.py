@@ -602,8 +602,9 @@ class AsgiTest(unittest.TestCase):
 
     def test_positional_app_detected(self):
         self.start(app="asgi_spec:app")
-        self.assertTrue(request(self.port, "/loop")[2].startswith(
-            b"asyncio"))
+        # Served by the ASGI path: an event loop runs the app.
+        self.assertIn(request(self.port, "/loop")[2].split(b".")[0],
+                      (b"asyncio", b"uvloop"))
         out = get_json(self.port, "/scope")
         self.assertEqual(untype(untype(out["scope"])[1]["type"]),
                          ("str", "http"))
@@ -633,6 +634,20 @@ class AsgiTest(unittest.TestCase):
         self.assertEqual((status, len(body)), (200, 100000))
         status, _, body = request(self.port, "/sleep")
         self.assertEqual((status, body), (200, b"slept"))
+
+    def test_loop_auto_default_and_asyncio(self):
+        """Without --asgi-loop, uvloop when it is installed (as uvicorn's
+        auto); --asgi-loop asyncio keeps Python's own."""
+        try:
+            import uvloop                                 # noqa: F401
+            want = b"uvloop"
+        except ImportError:
+            want = b"asyncio"
+        self.start()
+        self.assertTrue(request(self.port, "/loop")[2].startswith(want))
+        self.start("--asgi-loop", "asyncio")
+        self.assertTrue(request(self.port, "/loop")[2].startswith(
+            b"asyncio"))
 
     def test_asgi_loop_bad_value(self):
         r = subprocess.run([BRIDGE, "--asgi", "x:app", "--asgi-loop",

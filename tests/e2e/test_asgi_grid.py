@@ -68,7 +68,8 @@ class GridBase(unittest.TestCase):
         results["uvicorn"], srv = self.run_server(g.Uvicorn, spec, prefix,
                                                   na)
         logs["uvicorn"] = srv.log() if srv else ""
-        bridges = {"bridge": (), "bridge uvloop": ("--asgi-loop", "uvloop")}
+        bridges = {"bridge": ("--asgi-loop", "asyncio"),
+                   "bridge uvloop": ("--asgi-loop", "uvloop")}
         for name, extra in bridges.items():
             if UVICORN_ONLY:
                 results[name] = "ASGI_GRID_UVICORN_ONLY=1"
