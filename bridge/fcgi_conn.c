@@ -374,9 +374,6 @@ static int
 sink_file(struct req *r, int fd, off_t off, size_t n)
 {
 	struct fcgi_req *fr = r->conn;
-	struct fcgi_conn *c = fr->conn;
-	uint8_t chunk[16384];
-	ssize_t got;
 	int own;
 
 	if (r->async && fr->file.fd == -1 &&
@@ -386,25 +383,8 @@ sink_file(struct req *r, int fd, off_t off, size_t n)
 		fr->file.end = off + (off_t)n;
 		return 0;
 	}
-	if (fr->file.fd != -1 && file_fill(c, fr, SIZE_MAX) == -1)
-		return -1;
-	while (n > 0) {
-		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
-		    off);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			log_msg(LOG_LEVEL_ERROR, r->id, "sendfile: file ended "
-			    "or failed: %s", got == 0 ? "short file" :
-			    strerror(errno));
-			return -1;
-		}
-		if (sink_body(r, chunk, (size_t)got) == -1)
-			return -1;
-		off += got;
-		n -= (size_t)got;
-	}
-	return 0;
+	return 1;	/* req.c copies it through sink_body (after the
+			   queued file, which sink_body sends first) */
 }
 
 static int

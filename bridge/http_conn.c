@@ -119,7 +119,7 @@ static void sink_kick(struct req *r);
 static size_t sink_queued(struct req *r);
 static int sink_info(struct req *r, int status, const struct req_header *h,
     size_t n);
-static void async_account(struct http_conn *c);
+static void async_account(struct http_conn *c, struct req *r);
 static void async_timeout(struct http_conn *c);
 
 static const struct resp_sink http_sink = {
@@ -239,24 +239,37 @@ http_conn_accept_from(int fd, const struct listener *l,
 	return 0;
 }
 
+/* The connection is done with its request.  One still in an asynchronous
+ * module is counted now and lives on for it: the module learns
+ * (BG_EV_GONE), and its finish() frees it. */
+static void
+request_leave(struct http_conn *c)
+{
+	struct req *r = c->r;
+
+	c->r = NULL;
+	c->waiting = 0;
+	if (r == NULL)
+		return;
+	if (!r->pending || r->concluded) {
+		req_destroy(r);
+		return;
+	}
+	async_account(c, r);
+	worker_request_done();
+	if (!r->finished)
+		req_detach(r);
+	else
+		req_destroy(r);
+}
+
 /* Closing: the request, held output, the spool and the file go. */
 static void
 http_release(struct conn *cb)
 {
 	struct http_conn *c = (struct http_conn *)cb;
 
-	if (c->r != NULL && c->r->pending && !c->r->concluded) {
-		async_account(c);
-		worker_request_done();
-		/* Still in the module: it learns (BG_EV_GONE), and its
-		 * finish() frees the request. */
-		if (!c->r->finished)
-			req_detach(c->r);
-		else
-			req_destroy(c->r);
-	} else
-		req_destroy(c->r);
-	c->r = NULL;
+	request_leave(c);
 	buf_free(&c->hold);
 	if (c->spool_fd != -1)
 		close(c->spool_fd);
@@ -625,14 +638,12 @@ sink_body(struct req *r, const void *p, size_t n)
  * The gateway's sendfile().  For an asynchronous module with a length
  * known (no chunk framing), the file is queued behind out and sent with
  * sendfile(2) as the client takes it (zero-copy, nothing in memory);
- * otherwise its bytes are copied as writes.
+ * otherwise (1) req.c copies its bytes as writes.
  */
 static int
 sink_file(struct req *r, int fd, off_t off, size_t n)
 {
 	struct http_conn *c = r->conn;
-	char chunk[16384];
-	ssize_t got;
 	int own;
 
 	if (r->async && !c->held && !c->resp_chunked && !c->no_body &&
@@ -643,23 +654,7 @@ sink_file(struct req *r, int fd, off_t off, size_t n)
 		c->sbody.end = off + (off_t)n;
 		return 0;
 	}
-	while (n > 0) {
-		got = pread(fd, chunk, n < sizeof(chunk) ? n : sizeof(chunk),
-		    off);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			log_msg(LOG_LEVEL_ERROR, r->id, "sendfile: file ended "
-			    "or failed: %s", got == 0 ? "short file" :
-			    strerror(errno));
-			return -1;
-		}
-		if (sink_body(r, chunk, (size_t)got) == -1)
-			return -1;
-		off += got;
-		n -= (size_t)got;
-	}
-	return 0;
+	return 1;	/* req.c copies it through sink_body */
 }
 
 static int
@@ -837,18 +832,7 @@ reject(struct http_conn *c, int status, const char *why)
 		conn_close(&c->base, "out of memory");
 		return;
 	}
-	if (c->r != NULL && c->r->pending && !c->r->concluded) {
-		/* The module still has it: told, and it finishes it. */
-		async_account(c);
-		worker_request_done();
-		if (!c->r->finished)
-			req_detach(c->r);
-		else
-			req_destroy(c->r);
-		c->waiting = 0;
-	} else
-		req_destroy(c->r);
-	c->r = NULL;
+	request_leave(c);
 	c->base.closing = 1;
 	c->linger = 1;
 }
@@ -1334,7 +1318,7 @@ done_job(struct worker_job *j)
 			c->base.closing = 1;
 	}
 	if (r->async)
-		async_account(c);
+		async_account(c, r);
 	else {
 		if (c->start != 0)
 			access_log_request(r, c->start);
@@ -1403,10 +1387,8 @@ run_static(struct http_conn *c)
 /* The access log, the scoreboard and --max-requests count an
  * asynchronous request once, however it ends. */
 static void
-async_account(struct http_conn *c)
+async_account(struct http_conn *c, struct req *r)
 {
-	struct req *r = c->r;
-
 	if (c->start != 0)
 		access_log_request(r, c->start);
 	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
@@ -1450,11 +1432,7 @@ async_timeout(struct http_conn *c)
 		return;
 	}
 	c->base.closing = 1;
-	async_account(c);
-	worker_request_done();
-	req_detach(r);
-	c->r = NULL;
-	c->waiting = 0;
+	request_leave(c);
 	http_update(c);
 }
 

@@ -739,6 +739,7 @@ g_sendfile(bg_request *h, int fd, off_t off, size_t n)
 	struct req *r = R(h);
 	char chunk[16384];
 	ssize_t got;
+	int rc;
 
 	if (!r->started) {
 		log_msg(LOG_LEVEL_ERROR, r->id,
@@ -748,8 +749,9 @@ g_sendfile(bg_request *h, int fd, off_t off, size_t n)
 	if (r->failed || send_head(r) == -1)
 		return -1;
 	n = clip(r, n);
-	if (r->sink->file != NULL) {
-		if (n > 0 && r->sink->file(r, fd, off, n) == -1) {
+	if (r->sink->file != NULL && n > 0 &&
+	    (rc = r->sink->file(r, fd, off, n)) != 1) {
+		if (rc == -1) {
 			r->failed = 1;
 			return -1;
 		}

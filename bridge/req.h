@@ -29,8 +29,9 @@ struct resp_sink {
 	int (*head)(struct req *r);
 	/* Send body bytes. */
 	int (*body)(struct req *r, const void *p, size_t n);
-	/* Send bytes of a file; NULL when the transport cannot, then
-	 * req reads the file and calls body(). */
+	/* Send bytes of a file: 0 (taken), -1, or 1 when the front end
+	 * leaves it to req, which reads the file and calls body() (as
+	 * when this is NULL). */
 	int (*file)(struct req *r, int fd, off_t off, size_t n);
 	/* Push held output towards the client now; NULL: nothing held. */
 	int (*flush)(struct req *r);
