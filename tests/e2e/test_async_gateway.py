@@ -56,6 +56,19 @@ def send_cut(sock, data, rng, pieces=4):
             time.sleep(0.02)
 
 
+def blob(tc, size):
+    """A file of size random bytes that the workers (nobody) can read;
+    returns (path, bytes)."""
+    tmp = h.TempDir(tc)
+    os.chmod(tmp.join(), 0o755)
+    path = tmp.join("blob")
+    data = os.urandom(size)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, 0o644)
+    return path, data
+
+
 def stats(port):
     _, _, body = h.http_request(port, path="/stats")
     return dict(kv.split("=") for kv in body.decode().split())
@@ -144,13 +157,7 @@ class AsyncHttp(unittest.TestCase):
         """sendfile() of an async request is queued behind the head (the
         module closed its fd at once) and keeps the connection's order
         with pipelined requests."""
-        tmp = h.TempDir(self)
-        os.chmod(tmp.join(), 0o755)
-        path = tmp.join("blob")
-        data = os.urandom(5 << 20)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, 0o644)
+        path, data = blob(self, 5 << 20)
         b = self.start()
         with b.connect(timeout=30) as c:
             c.send(get("/file?" + path) + get("/now"))
@@ -270,13 +277,7 @@ class AsyncFastCGI(unittest.TestCase):
         """A 5 MiB sendfile() goes out as STDOUT records read as nginx
         takes them, before the request's end records; the next request
         on the connection follows."""
-        tmp = h.TempDir(self)
-        os.chmod(tmp.join(), 0o755)
-        path = tmp.join("blob")
-        data = os.urandom(5 << 20)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chmod(path, 0o644)
+        path, data = blob(self, 5 << 20)
         b = self.start()
         with b.connect(timeout=30) as c:
             c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
