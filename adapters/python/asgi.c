@@ -47,9 +47,10 @@
 #define ASGI_READ_CHUNKED 65536	/* a read of a body of unknown size */
 #define HEADERS_ON_STACK 32
 
-/* Python side: application detection, the event loop, lifespan. */
+/* Python side: application detection (inspect only), then, below, the
+ * event loop and lifespan. */
 static const char asgi_helpers[] =
-"import asyncio, inspect, traceback\n"
+"import inspect\n"
 "\n"
 "def is_asgi(app):\n"
 "    if inspect.isclass(app):\n"
@@ -58,6 +59,12 @@ static const char asgi_helpers[] =
 "        return True\n"
 "    call = getattr(app, '__call__', None)\n"
 "    return call is not None and inspect.iscoroutinefunction(call)\n"
+"\n";
+
+/* The rest, loaded only for an ASGI application (asgi_runtime): asyncio
+ * (and through it ssl) stays out of a WSGI worker. */
+static const char asgi_runtime_helpers[] =
+"import asyncio, traceback\n"
 "\n"
 "def new_loop(kind):\n"
 "    if kind == 'auto':\n"
@@ -1943,6 +1950,28 @@ asgi_detect(PyObject *app)
 	return yes;
 }
 
+/* What only an ASGI application needs: asyncio and the lifespan helpers.
+ * Returns 0, or -1 with a Python exception set. */
+int
+asgi_runtime(void)
+{
+	PyObject *code, *res;
+
+	if (asgi.cancelled_error != NULL)
+		return 0;
+	if ((code = Py_CompileString(asgi_runtime_helpers, "<bridge asgi>",
+	    Py_file_input)) == NULL)
+		return -1;
+	res = PyEval_EvalCode(code, asgi.helpers, asgi.helpers);
+	Py_DECREF(code);
+	if (res == NULL)
+		return -1;
+	Py_DECREF(res);
+	asgi.cancelled_error = PyRun_String("asyncio.CancelledError",
+	    Py_eval_input, asgi.helpers, asgi.helpers);
+	return asgi.cancelled_error != NULL ? 0 : -1;
+}
+
 int
 asgi_init(int forced, const char *loop_kind, unsigned graceful)
 {
@@ -1992,9 +2021,6 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	for (i = 0; i < sizeof(asgi.methods) / sizeof(asgi.methods[0]); i++)
 		if ((asgi.methods[i] = intern(asgi_method_names[i])) == NULL)
 			goto out;
-	if ((asgi.cancelled_error = PyRun_String("asyncio.CancelledError",
-	    Py_eval_input, asgi.helpers, asgi.helpers)) == NULL)
-		goto out;
 	if ((asgi.disconnected = PyErr_NewExceptionWithDoc(
 	    "bridge.ClientDisconnected", "send() after the client went away "
 	    "(ASGI HTTP spec 2.4)", PyExc_OSError, NULL)) == NULL)

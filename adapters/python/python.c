@@ -664,6 +664,11 @@ app_mode(const char *spec)
 		    "asynchronous requests", spec);
 		return -1;
 	}
+	if (asgi_runtime() == -1) {
+		py_log_exception(NULL, "loading asyncio for the ASGI "
+		    "application failed");
+		return -1;
+	}
 	py.asgi = 1;
 	py_module.flags = BG_MODULE_ASYNC;
 	py_module.run = asgi_run;

@@ -73,6 +73,9 @@ int wsgi_handle(bg_request *r);
 int asgi_init(int forced, const char *loop_kind, unsigned graceful);
 int asgi_forced(void);
 int asgi_detect(PyObject *app);
+/* Load asyncio and the lifespan helpers, once the app is ASGI: 0, or -1
+ * with a Python exception set. */
+int asgi_runtime(void);
 int asgi_worker_init(void);
 int asgi_run(void *ctx);
 int asgi_handle(bg_request *r);
