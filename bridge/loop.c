@@ -274,6 +274,9 @@ loop_run_once(struct loop *l, int wait_ms, int *next_ms)
 
 	if (l->stop)
 		return 1;
+	/* The round's callbacks took time: a timer that fell due meanwhile
+	 * (one armed for 0 ms among them) is run without waiting. */
+	l->now = loop_clock_ms();
 	t = next_timeout(l);
 	if (wait_ms >= 0 && (t == -1 || wait_ms < t))
 		t = wait_ms;
