@@ -1202,13 +1202,17 @@ master_run(char **argv)
 				break;
 			}
 			if (!stopping) {
+				int upgrading = upgrade_pid > 0;
+
 				notify_stopping();
-				log_info("TERM: stopping gracefully (up to %u "
-				    "s)%s", config.graceful_timeout,
-				    upgrade_pid > 0 ? ", with the new master "
-				    "still starting" : "");
+				/* Told first, then logged: once the line is
+				 * there, every worker has its signal. */
 				stop_workers(SIGTERM,
 				    (uint64_t)config.graceful_timeout * 1000);
+				log_info("TERM: stopping gracefully (up to %u "
+				    "s)%s", config.graceful_timeout, upgrading ?
+				    ", with the new master still starting" :
+				    "");
 			}
 			break;
 		case SIGINT:
