@@ -46,7 +46,7 @@
  * FUZZ_SOURCES: bridge/fcgi.c bridge/buf.c bridge/body.c bridge/pool.c
  * FUZZ_SOURCES: bridge/req.c bridge/loop.c bridge/log.c bridge/config.c
  * FUZZ_SOURCES: bridge/module.c bridge/access_log.c bridge/scoreboard.c
- * FUZZ_SOURCES: bridge/transport.c bridge/conn.c
+ * FUZZ_SOURCES: bridge/transport.c bridge/conn.c bridge/health.c
  * FUZZ_SOURCES: bridge/proxy_proto.c
  * FUZZ_SOURCES: bridge/forwarded.c bridge/forwarded_req.c bridge/req_split.c
  * FUZZ_SOURCES: bridge/static.c bridge/static_parse.c

@@ -39,6 +39,7 @@
  * FUZZ_SOURCES: bridge/pool.c bridge/req.c bridge/loop.c bridge/log.c
  * FUZZ_SOURCES: bridge/config.c bridge/module.c bridge/access_log.c
  * FUZZ_SOURCES: bridge/scoreboard.c bridge/transport.c bridge/conn.c
+ * FUZZ_SOURCES: bridge/health.c
  * FUZZ_SOURCES: bridge/proxy_proto.c
  * FUZZ_SOURCES: bridge/forwarded.c bridge/forwarded_req.c bridge/req_split.c
  * FUZZ_SOURCES: bridge/static.c bridge/static_parse.c
