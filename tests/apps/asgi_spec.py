@@ -25,6 +25,16 @@ def typed(v):
     return {"other": type(v).__name__}
 
 
+async def whole_body(receive):
+    """Every http.request body chunk, joined."""
+    body = b""
+    more = True
+    while more:
+        m = await receive()
+        body += m.get("body", b"")
+        more = m.get("more_body", False)
+    return body
+
 async def answer(send, status=200, body=b"", headers=()):
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json")] +
@@ -102,13 +112,7 @@ async def app(scope, receive, send):
         return await answer_json(send, {"chunks": chunks, "total": total})
 
     if path == "/echobody":
-        body = b""
-        more = True
-        while more:
-            m = await receive()
-            body += m.get("body", b"")
-            more = m.get("more_body", False)
-        return await answer(send, 200, body)
+        return await answer(send, 200, await whole_body(receive))
 
     if path == "/receive-abandoned":
         # A receive() given up (as Starlette's is_disconnected() and
@@ -118,13 +122,7 @@ async def app(scope, receive, send):
             EVENTS.append(("abandoned", "got", m["type"]))
         except asyncio.TimeoutError:
             EVENTS.append(("abandoned", "timed out"))
-        body = b""
-        more = True
-        while more:
-            m = await receive()
-            body += m.get("body", b"")
-            more = m.get("more_body", False)
-        return await answer(send, 200, body)
+        return await answer(send, 200, await whole_body(receive))
 
     if path == "/stream":
         # Chunk 2 only once the client said it saw chunk 1 (/release).

@@ -107,6 +107,8 @@ class BridgeAsgi(Server):
         self.stdout = open(self.tmp.join("bridge.stdout"), "wb")
         testcase.addCleanup(self.stdout.close)
         env = dict(os.environ)
+        # As users run it: as root with --user nobody (harness), never
+        # the --allow-root shortcut an outer environment might set.
         env.pop("BRIDGE_ALLOW_ROOT", None)
         self.addr = ("127.0.0.1", self.port)
         self.proc = subprocess.Popen(

@@ -311,34 +311,29 @@ class AsgiTest(unittest.TestCase):
 
     # --- request body -------------------------------------------------------
 
-    def test_body_split_across_messages_content_length(self):
+    def send_split_body(self, framing, first, first_len, rest):
+        """POST /echo in two sends; the part before the pause reaches
+        the app as a message of its own (more_body true)."""
         self.start()
         s = socket.create_connection(("127.0.0.1", self.port), 20)
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                  b"Content-Length: 10\r\n\r\nhello")
-        # The first half reaches the app as a message of its own.
-        self.wait_event(("chunk", 5))
-        s.sendall(b"world")
+                  + framing + b"\r\n\r\n" + first)
+        self.wait_event(("chunk", first_len))
+        s.sendall(rest)
         data = recv_all(s)
         s.close()
         out = json.loads(data.partition(b"\r\n\r\n")[2])
         self.assertEqual(out["total"], 10)
-        self.assertEqual(out["chunks"][0], [5, True])
+        self.assertEqual(out["chunks"][0], [first_len, True])
         self.assertEqual(out["chunks"][-1][1], False)
 
+    def test_body_split_across_messages_content_length(self):
+        self.send_split_body(b"Content-Length: 10", b"hello", 5, b"world")
+
     def test_body_chunked_split(self):
-        self.start()
-        s = socket.create_connection(("127.0.0.1", self.port), 20)
-        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n7\r\nchunk-a\r\n")
-        self.wait_event(("chunk", 7))
-        s.sendall(b"3\r\nbcd\r\n0\r\n\r\n")
-        data = recv_all(s)
-        s.close()
-        out = json.loads(data.partition(b"\r\n\r\n")[2])
-        self.assertEqual(out["total"], 10)
-        self.assertEqual(out["chunks"][0], [7, True])
-        self.assertEqual(out["chunks"][-1][1], False)
+        self.send_split_body(b"Transfer-Encoding: chunked",
+                             b"7\r\nchunk-a\r\n", 7,
+                             b"3\r\nbcd\r\n0\r\n\r\n")
 
     def test_abandoned_receive_keeps_body(self):
         self.start()

@@ -131,6 +131,9 @@ check "/etc/bridge/bridge.conf is a conffile" \
 	'grep -q "^ /etc/bridge/bridge.conf " <<<"$conffiles"'
 check "bridge.conf is the commented one (every key with its default)" \
 	'grep -q "^# workers = 1" /etc/bridge/bridge.conf'
+# env -u BRIDGE_ALLOW_ROOT here and below: the installed binary runs as
+# users run it (root, dropping to the unit's User=), never with the
+# --allow-root shortcut an outer environment might set.
 out=$(env -u BRIDGE_ALLOW_ROOT LISTEN_FDS=1 /usr/bin/bridge \
 	--config /etc/bridge/bridge.conf --check-config --user www-data 2>&1); rc=$?
 check "README.Debian's check-config passes on the installed bridge.conf" \
