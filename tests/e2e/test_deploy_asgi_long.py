@@ -5,7 +5,7 @@ timeout it has, with its logs rotated half way.
 bridge is started as root with --user nobody (test_deploy_long's
 Deployment, which drops BRIDGE_ALLOW_ROOT from the environment: the
 production path, no shortcut) serving the FastAPI example
-(examples/asgi/fastapi_app.py, through tests/apps/asgi_lifespan_log.py,
+(examples/asgi/fastapi_app.py, through tests/apps/asgi_fastapi_long.py,
 which notes each lifespan startup and shutdown with its pid), 2 workers,
 every timeout short, --access-log and --error-log in directories of
 root's that nobody cannot write.  Once over --http, once over --fastcgi
@@ -69,6 +69,8 @@ SLEEP_PAST = REQUEST_TIMEOUT + 2
 # The slow client's pause between pieces; it sends 8 pieces, for longer
 # than --idle-timeout and well within --header-timeout.
 SLOW_PAUSE = 0.35
+# Lines of the response that streams past --timeout.
+STREAM_LINES = 5
 ACCESS_FORMAT = "%(p)s %({X-Tag}i)s %(s)s"
 ACCESS_LINE = re.compile(r"^(\d+) (\S+) (\d{3})$", re.M)
 TIMED_OUT = "request ran past --timeout"
@@ -196,7 +198,7 @@ class LongAsgi(unittest.TestCase):
         self.port = h.free_port()
         self.d = Deployment(self, [
             front, "127.0.0.1:%d" % self.port,
-            "--asgi", "asgi_lifespan_log:app", "--chdir", EXAMPLES,
+            "--asgi", "asgi_fastapi_long:app", "--chdir", EXAMPLES,
             "--pythonpath", APPS, "-w", str(WORKERS),
             "--env", "ASGI_EXAMPLE_STATE=" + self.state.path,
             "--idle-timeout", str(IDLE_TIMEOUT),
@@ -289,13 +291,19 @@ class LongAsgi(unittest.TestCase):
             self.assertNotIn("content-length", hd)
 
     def past_timeout(self, phase):
-        """/sleep past --timeout: 504, while the workers answer others;
-        the same workers after."""
-        got = []
+        """/sleep past --timeout: 504, while the workers answer others
+        and a response that streams for longer than --timeout (and
+        --idle-timeout) arrives whole; the same workers after."""
+        got, streamed = [], []
         t0 = time.monotonic()
         slow = threading.Thread(target=lambda: got.append(self.get(
             "/sleep?s=%d" % SLEEP_PAST, phase, timeout=SLEEP_PAST + 20)))
         slow.start()
+        gap = (max(REQUEST_TIMEOUT, IDLE_TIMEOUT) + 1) / (STREAM_LINES - 1)
+        stream = threading.Thread(target=lambda: streamed.append(self.get(
+            "/slowstream?n=%d&gap=%g" % (STREAM_LINES, gap), phase,
+            timeout=30)))
+        stream.start()
         n = 0
         while slow.is_alive() and n < 100:
             st, _, body = self.get("/", phase)
@@ -303,8 +311,14 @@ class LongAsgi(unittest.TestCase):
             n += 1
             time.sleep(0.1)
         slow.join(SLEEP_PAST + 20)
-        self.assertFalse(slow.is_alive())
+        stream.join(30)
+        self.assertFalse(slow.is_alive() or stream.is_alive())
         self.assertEqual(got[0][0], 504, got[0][2] + self.diag().encode())
+        self.assertEqual(streamed[0][0], 200, self.diag())
+        self.assertEqual(streamed[0][2], b"".join(
+            b"line %d\n" % i for i in range(STREAM_LINES)))
+        # Streamed for longer than --timeout, not cut at it.
+        self.assertGreater(time.monotonic() - t0, REQUEST_TIMEOUT + 1)
         # Answered at --timeout, not when the sleep would have ended.
         self.assertLess(time.monotonic() - t0, SLEEP_PAST + 10)
         self.assertGreater(n, 0)
@@ -496,15 +510,24 @@ class LongAsgi(unittest.TestCase):
 
     def stop_with_idle_connections(self):
         """TERM with idle keep-alive connections open (nginx's pooled
-        ones too): status 0, within --graceful-timeout; the idle
+        ones too) and a request running: status 0, within
+        --graceful-timeout; the running request answered, the idle
         connections closed."""
         k = self.keepalive_open("b")
+        got = []
+        held = threading.Thread(target=lambda: got.append(self.get(
+            "/hold?token=atterm&s=1", "b")))
+        held.start()
+        marker = os.path.join(self.state.path, "hold-atterm")
+        self.assertTrue(h.wait_for(lambda: os.path.exists(marker)))
         t0 = time.monotonic()
         rc = h.stop_process(self.d.proc, signal.SIGTERM,
                             GRACEFUL_TIMEOUT + 15)
         took = time.monotonic() - t0
+        held.join(20)
         self.assertEqual(rc, 0, "bridge exited %s%s" % (rc, self.diag()))
         self.assertLess(took, GRACEFUL_TIMEOUT, self.diag())
+        self.assertEqual(got[0][0::2], (200, b"held 1"))
         self.assertEqual(k.closed(), "eof")
         k.close()
         log = h.read_text(self.errors)
@@ -523,9 +546,9 @@ class LongAsgi(unittest.TestCase):
             [("startup", p) for p in self.pids]
             + [("shutdown", p) for p in self.pids]))
         # The example's own shutdown handler ran too.
-        self.assertEqual(sorted(os.listdir(self.state.path)), sorted(
-            ["lifespan.log"] + ["fastapi-shutdown-%d" % p
-                                for p in self.pids]))
+        self.assertEqual(sorted(n for n in os.listdir(self.state.path)
+                                if n.startswith("fastapi-")), sorted(
+            "fastapi-shutdown-%d" % p for p in self.pids))
 
     def test_http_asgi_past_timeouts_with_log_rotation(self):
         self.run_deployment("--http")
