@@ -167,8 +167,11 @@ http_timeout(struct conn *cb)
 		conn_close(&c->base, "write timeout: client does not read");
 	else if (c->request_timer)
 		async_timeout(c);
-	else if (c->r != NULL || c->base.in.len > 0)
+	else if (c->r != NULL)
 		conn_close(&c->base, "read timeout: request incomplete");
+	else if (c->base.in.len > 0)
+		conn_close(&c->base, worker.stopping ? "stopping: request "
+		    "head incomplete" : "read timeout: request incomplete");
 	else
 		conn_close(&c->base, NULL);	/* idle keep-alive: quietly */
 }
@@ -1564,7 +1567,10 @@ http_eof(struct conn *cb, int error)
  *	head	the TLS handshake and the first request head, or a later
  *		head's first byte on: --header-timeout for the whole
  *		head, never re-armed (slowloris, plain or TLS alike)
- *	drain	stopping: the drain window, never re-armed
+ *	drain	stopping: the drain window, never re-armed; a head
+ *		begun before (or arriving) gets it too, not what is left of
+ *		--header-timeout, which may outlast --graceful-timeout (the
+ *		master would kill the worker: no lifespan shutdown)
  *	idle	keep-alive between requests: --idle-timeout from the
  *		last request
  */
@@ -1597,10 +1603,10 @@ http_timer_state(struct conn *cb, int *progress)
 	} else if (c->r != NULL) {
 		q = worker.tq_read;
 		*progress = c->base.got;
-	} else if (c->base.in.len > 0)
-		q = worker.tq_header;
-	else if (worker.stopping)
+	} else if (worker.stopping)
 		q = worker.tq_drain;
+	else if (c->base.in.len > 0)
+		q = worker.tq_header;
 	else if (!c->had_head)
 		q = worker.tq_header;
 	else {
