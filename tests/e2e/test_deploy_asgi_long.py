@@ -32,9 +32,10 @@ Then: each request's access line is in the file of its phase and only
 there, with its status; every worker logged in both files; no worker was
 started after the first two, the workers are the same processes, run as
 nobody; the only error lines are the 504s; lifespan startup ran once in
-each worker; and TERM, with idle keep-alive connections open, stops
-bridge with status 0 within --graceful-timeout, each worker having run
-lifespan shutdown.
+each worker; and TERM, with idle keep-alive connections open, a request
+running and (over HTTP) a client that has sent half a request head,
+stops bridge with status 0 within --graceful-timeout, each worker having
+run lifespan shutdown.
 """
 import json
 import os
@@ -59,8 +60,10 @@ ADAPTER = os.path.join(h.BUILDDIR, "adapters", "python", ".libs",
                        "python.so")
 WORKERS = 2
 IDLE_TIMEOUT = 2        # s, --idle-timeout (Gunicorn's --keep-alive)
-GRACEFUL_TIMEOUT = 5    # s, --graceful-timeout
-CLIENT_TIMEOUT = 5      # s, --header-timeout, --read-timeout, --write-timeout
+GRACEFUL_TIMEOUT = 4    # s, --graceful-timeout
+# --header-timeout, --read-timeout, --write-timeout: longer than
+# --graceful-timeout (a client's half-sent head must not hold the stop).
+CLIENT_TIMEOUT = 6
 LONGEST = max(STARTUP_TIMEOUT, REQUEST_TIMEOUT, IDLE_TIMEOUT,
               GRACEFUL_TIMEOUT, CLIENT_TIMEOUT)
 RUN_FOR = 2 * LONGEST
@@ -510,10 +513,15 @@ class LongAsgi(unittest.TestCase):
 
     def stop_with_idle_connections(self):
         """TERM with idle keep-alive connections open (nginx's pooled
-        ones too) and a request running: status 0, within
-        --graceful-timeout; the running request answered, the idle
-        connections closed."""
+        ones too), a request running and, over HTTP, half a request head
+        sent (--header-timeout is longer than --graceful-timeout): status
+        0, within --graceful-timeout; the running request answered, the
+        other connections closed."""
         k = self.keepalive_open("b")
+        half = None
+        if self.front == "--http":
+            half = hh.RawHttp(("127.0.0.1", self.port), timeout=20)
+            half.send(b"GET / HTTP/1.1\r\nHo")
         got = []
         held = threading.Thread(target=lambda: got.append(self.get(
             "/hold?token=atterm&s=1", "b")))
@@ -530,6 +538,9 @@ class LongAsgi(unittest.TestCase):
         self.assertEqual(got[0][0::2], (200, b"held 1"))
         self.assertEqual(k.closed(), "eof")
         k.close()
+        if half is not None:
+            self.assertEqual(half.read_to_eof(5), b"")
+            half.close()
         log = h.read_text(self.errors)
         self.assertIn("TERM: stopping gracefully", log)
         self.assertRegex(log, r"info \[\d+\] stopped\n")
