@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "adapter.h"
 #include "config.h"
 #include "listen.h"
 #include "log.h"
@@ -675,7 +676,7 @@ reexec(void)
 
 	/* In the directory bridge was started in, where the command
 	 * line's relative paths (--config live.conf) mean what they did. */
-	if (check_new_config("/proc/self/exe", master_argv[0], origin_cwd,
+	if (check_new_config(adapter_self_exe(), master_argv[0], origin_cwd,
 	    why, sizeof(why)) == -1) {
 		log_error("HUP: the new configuration does not load, keeping "
 		    "the running one: %s", why);
@@ -701,7 +702,7 @@ reexec(void)
 	    "read anew", nworkers);
 	if (origin_cwd[0] != '\0' && chdir(origin_cwd) == -1)
 		log_error("HUP: chdir %s: %s", origin_cwd, strerror(errno));
-	execv("/proc/self/exe", master_argv);
+	execv(adapter_self_exe(), master_argv);
 	log_error("HUP: exec: %s; replacing the workers instead",
 	    strerror(errno));
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
@@ -873,9 +874,8 @@ upgrade_binary(char *out, size_t len)
 		snprintf(out, len, "%s", origin_exe);
 		return 0;
 	}
-	if ((n = readlink("/proc/self/exe", out, len - 1)) == -1)
+	if ((n = adapter_self_path(out, len)) == -1)
 		return -1;
-	out[n] = '\0';
 	if ((size_t)n > dl && strcmp(out + n - dl, del) == 0)
 		out[n - dl] = '\0';
 	return 0;
