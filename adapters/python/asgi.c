@@ -2069,7 +2069,10 @@ asgi_forced(void)
 }
 
 /* In each worker: the loop, then lifespan startup.  GIL held.
- * Returns 0, or -1 after logging (startup failed: bridge stops). */
+ * Returns 0, -1 after logging, or BG_FATAL after logging the message of
+ * lifespan.startup.failed: the application refused to start, and
+ * bridge stops (specs/lifespan.rst: the server should log the message
+ * and exit), whenever a worker starts. */
 int
 asgi_worker_init(void)
 {
@@ -2122,6 +2125,7 @@ asgi_worker_init(void)
 		py.srv->log(NULL, BG_LOG_ERROR, "python: ASGI lifespan "
 		    "startup failed: %s", text[0] != '\0' ? text :
 		    "(no message)");
+		rc = BG_FATAL;
 		goto out;
 	}
 	if (strcmp(kind, "ok") == 0) {
