@@ -324,6 +324,21 @@ reap(void)
 			log_debug("worker %d (pid %ld) %s", i, (long)pid, how);
 			continue;
 		}
+		/* The application refused to start (an ASGI lifespan
+		 * startup failed): whenever it happens, trying again
+		 * cannot help.  Gunicorn halts on WORKER_BOOT_ERROR. */
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+			const char *why = scoreboard_slot(i)->fatal;
+
+			if (rc == 0)
+				log_error("worker %d (pid %ld): the "
+				    "application failed to start: %s; "
+				    "stopping", i, (long)pid, why[0] != '\0' ?
+				    why : "(no reason logged)");
+			rc = -1;
+			continue;
+		}
 		if (i >= nworkers) {
 			log_info("worker %d (pid %ld) %s; not replaced",
 			    i, (long)pid, how);
@@ -1189,6 +1204,7 @@ master_run(char **argv)
 		case SIGCHLD:
 			if (reap() == -1 && !stopping) {
 				rc = 1;
+				notify_stopping();
 				stop_workers(SIGTERM,
 				    (uint64_t)config.graceful_timeout * 1000);
 			}

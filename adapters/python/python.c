@@ -782,7 +782,8 @@ out:
 }
 
 /* In each worker.  After a preload the interpreter was started in the
- * master: tell it it is now in a forked child (locks, threads). */
+ * master: tell it it is now in a forked child (locks, threads).  An ASGI
+ * application's lifespan startup runs here; its BG_FATAL is passed on. */
 static int
 py_worker_init(void *ctx)
 {
