@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,48 @@
 #define ADAPTERDIR "/usr/local/lib/bridge"
 #endif
 
+#ifndef BRIDGE_PYTHON_EXE
+#define BRIDGE_PYTHON_EXE "/usr/bin/python3"
+#endif
+
+/* Sanitized builds cannot run inside an executable built without. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HOST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOST_SANITIZED 1
+#endif
+#endif
+
+int adapter_hosted;
+
 static char found[PATH_MAX];
 static char adapter_arg[8192];
 
 const char *
-adapter_path(const char *name, const char *builddir)
+adapter_self_exe(void)
+{
+	const char *exe = getenv("BRIDGE_SELF_EXE");
+
+	return adapter_hosted && exe != NULL && exe[0] == '/' ? exe :
+	    "/proc/self/exe";
+}
+
+ssize_t
+adapter_self_path(char *out, size_t len)
+{
+	ssize_t n;
+
+	if (adapter_hosted && strcmp(adapter_self_exe(), "/proc/self/exe"))
+		n = snprintf(out, len, "%s", adapter_self_exe());
+	else if ((n = readlink("/proc/self/exe", out, len - 1)) >= 0)
+		out[n] = '\0';
+	return n >= 0 && (size_t)n < len ? n : -1;
+}
+
+/* adapter_path() without the exit: NULL when NAME.so is nowhere. */
+static const char *
+adapter_find(const char *name, const char *builddir)
 {
 	const char *env = getenv("BRIDGE_ADAPTER_DIR");
 	char self[PATH_MAX - 64], *slash;
@@ -29,8 +67,7 @@ adapter_path(const char *name, const char *builddir)
 	}
 	/* Running from the build tree (bridge/bridge beside adapters/):
 	 * its own adapters, not whatever is installed. */
-	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
-		self[n] = '\0';
+	if ((n = adapter_self_path(self, sizeof(self))) > 0) {
 		if ((slash = strrchr(self, '/')) != NULL)
 			*slash = '\0';
 		snprintf(found, sizeof(found),
@@ -42,8 +79,74 @@ adapter_path(const char *name, const char *builddir)
 	    name);
 	if (access(found, R_OK) == 0)
 		return found;
-	fatal("%s.so is not installed (looked in %s and the build tree; set "
-	    "BRIDGE_ADAPTER_DIR)", name, ADAPTERDIR);
+	return NULL;
+}
+
+const char *
+adapter_path(const char *name, const char *builddir)
+{
+	const char *path;
+
+	if ((path = adapter_find(name, builddir)) == NULL)
+		fatal("%s.so is not installed (looked in %s and the build "
+		    "tree; set BRIDGE_ADAPTER_DIR)", name, ADAPTERDIR);
+	return path;
+}
+
+/*
+ * What python3 runs: pyhost.so, found in the directory that follows,
+ * loaded with its symbols global (the TLS module dlopen()ed later uses
+ * bridge's), then bridge's main() with the rest of the command line.
+ * RTLD_NOW | RTLD_GLOBAL is 0x102 on Linux.
+ */
+static const char host_boot[] = "import sys; sys.setdlopenflags(0x102); "
+    "sys.path.insert(0, sys.argv.pop(1)); import pyhost; pyhost.run()";
+
+void
+adapter_host(int argc, char **argv)
+{
+	const char *exe = config.python_exe, *host;
+	char self[PATH_MAX], dir[PATH_MAX], real[PATH_MAX], *slash, **nargv;
+	ssize_t n;
+	int i;
+
+	if (adapter_hosted || config.wsgi_app == NULL)
+		return;
+	if (exe == NULL || strcmp(exe, "auto") == 0)
+		exe = BRIDGE_PYTHON_EXE;
+	else if (strcmp(exe, "embed") == 0)
+		return;
+#ifdef HOST_SANITIZED
+	return;
+#endif
+	/* pyhost.so runs only in the Python it was built for. */
+	if (config.python_exe != NULL && strcmp(config.python_exe, "auto") &&
+	    (realpath(exe, real) == NULL || (slash = strrchr(real, '/')) ==
+	    NULL || strcmp(slash + 1, strrchr(BRIDGE_PYTHON_EXE, '/') + 1)))
+		fatal("--python-exe %s: not %s, the Python bridge was built "
+		    "for", exe, strrchr(BRIDGE_PYTHON_EXE, '/') + 1);
+	if (access(exe, X_OK) == -1 ||
+	    (host = adapter_find("pyhost", "adapters/python")) == NULL ||
+	    access(host, R_OK) == -1 || strlen(host) >= sizeof(dir) ||
+	    (n = adapter_self_path(self, sizeof(self))) <= 0)
+		return;
+	memcpy(dir, host, strlen(host) + 1);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	if ((nargv = calloc((size_t)argc + 6, sizeof(*nargv))) == NULL ||
+	    setenv("BRIDGE_SELF_EXE", self, 1) == -1)
+		return;
+	nargv[0] = (char *)exe;
+	nargv[1] = "-P";
+	nargv[2] = "-c";
+	nargv[3] = (char *)host_boot;
+	nargv[4] = dir;
+	for (i = 0; i < argc; i++)
+		nargv[5 + i] = argv[i];
+	execv(exe, nargv);
+	fprintf(stderr, "bridge: %s: %s; embedding libpython instead\n", exe,
+	    strerror(errno));
+	free(nargv);
 }
 
 static void

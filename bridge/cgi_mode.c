@@ -155,7 +155,7 @@ cgi_mode_run(void)
 	req_server.multiprocess = 1;
 	req_server.run_once = 1;
 	if (priv_drop() == -1 || module_init(config.module_arg) == -1 ||
-	    module_worker_init() == -1) {
+	    module_worker_init() != 0) {
 		log_error("cgi: module %s failed to start", module.m->name);
 		fputs("Status: 500 Internal Server Error\r\n"
 		    "Content-Type: text/plain\r\n\r\n500 Internal Server "

@@ -62,6 +62,9 @@ static const char usage_text[] =
 "                          worker's event loop\n"
 "  --asgi-loop LOOP        auto (default: uvloop if installed), asyncio,\n"
 "                          uvloop\n"
+"  --python-exe EXE        auto (default: run in Debian's python3.X\n"
+"                          executable, the faster build), embed\n"
+"                          (libpython inside bridge), or a path\n"
 "  --pythonpath DIRS       colon-separated directories put on sys.path\n"
 "  --venv DIR              use that virtualenv's site-packages\n"
 "  --cgi ROOT              run CGI scripts under ROOT (CGI adapter)\n"
@@ -343,6 +346,7 @@ enum {
 	OPT_ASGI,
 	OPT_ASGI_LOOP,
 	OPT_PYTHONPATH,
+	OPT_PYTHON_EXE,
 	OPT_VENV,
 	OPT_CGI,
 	OPT_CGI_TIMEOUT,
@@ -422,6 +426,7 @@ static const struct option long_options[] = {
 	{ "asgi", required_argument, NULL, OPT_ASGI },
 	{ "asgi-loop", required_argument, NULL, OPT_ASGI_LOOP },
 	{ "pythonpath", required_argument, NULL, OPT_PYTHONPATH },
+	{ "python-exe", required_argument, NULL, OPT_PYTHON_EXE },
 	{ "venv", required_argument, NULL, OPT_VENV },
 	{ "cgi", required_argument, NULL, OPT_CGI },
 	{ "cgi-timeout", required_argument, NULL, OPT_CGI_TIMEOUT },
@@ -640,6 +645,13 @@ apply(int c, char *arg)
 			usage_error("--asgi-loop: '%s' is not auto, asyncio "
 			    "or uvloop", arg);
 		config.asgi_loop = arg;
+		break;
+	case OPT_PYTHON_EXE:
+		if (strcmp(arg, "auto") != 0 && strcmp(arg, "embed") != 0 &&
+		    (arg[0] != '/' || access(arg, X_OK) == -1))
+			usage_error("--python-exe: '%s' is not auto, embed or "
+			    "the absolute path of a python3 executable", arg);
+		config.python_exe = arg;
 		break;
 	case OPT_PYTHONPATH:
 		config.pythonpath = arg;
@@ -1289,6 +1301,8 @@ config_print(FILE *out)
 		    config.wsgi_app);
 		if (config.asgi_loop)
 			STR("asgi-loop", config.asgi_loop);
+		if (config.python_exe)
+			STR("python-exe", config.python_exe);
 		if (config.pythonpath)
 			STR("pythonpath", config.pythonpath);
 		if (config.venv)
@@ -1405,6 +1419,8 @@ config_validate(void)
 	}
 	if (config.asgi_loop != NULL && config.wsgi_app == NULL)
 		usage_error("--asgi-loop goes with --asgi (or a Python app)");
+	if (config.python_exe != NULL && config.wsgi_app == NULL)
+		usage_error("--python-exe goes with --wsgi or --asgi");
 	gunicorn_validate();
 	check_tls();
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +

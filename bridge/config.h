@@ -44,6 +44,7 @@ struct config {
 	const char *wsgi_app;	/* --wsgi module:callable (or --asgi's) */
 	const char *asgi_app;	/* --asgi module:app, folded into wsgi_app */
 	const char *asgi_loop;	/* --asgi-loop asyncio|uvloop, or NULL */
+	const char *python_exe;	/* --python-exe auto|embed|PATH, or NULL */
 	const char *venv;
 	const char *pythonpath;
 	const char *cgi_root;	/* --cgi ROOT */

@@ -373,7 +373,8 @@ struct bg_module {
 	int (*init)(const struct bg_server *srv, const char *arg, void **ctx);
 
 	/* Once in each worker after fork, before the first request.
-	 * Returns 0 or -1 (the worker exits and the master backs off). */
+	 * Returns 0 or -1 (the worker exits and the master backs off);
+	 * ABI 2: or BG_FATAL (below). */
 	int (*worker_init)(void *ctx);
 
 	/* Handle one request.  Returns BG_OK, or BG_ERROR when the request
@@ -408,6 +409,14 @@ struct bg_module {
  * BG_EV_BODY), must not block, and may return BG_PENDING.  --threads
  * does not apply to it. */
 #define BG_MODULE_ASYNC 0x1
+
+/* ABI 2: what worker_init() returns when the application itself refused
+ * to start (an ASGI lifespan.startup.failed), after logging why with
+ * log(): another try cannot help, so bridge stops, whenever a worker
+ * says it (at start, after a reload, in a worker replacing another),
+ * and exits 1 with that log line repeated.  From an ABI 1 module it is
+ * -1 as any other failure. */
+#define BG_FATAL (-2)
 
 /* Symbol every module exports. */
 #define BG_MODULE_ENTRY "bg_module_entry"

@@ -1016,15 +1016,21 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		"https" : "http") == -1)
 		return 500;
 	if (c->l->proto == PROTO_HTTPS) {
+		char suite[8];
 		const char *v;
+		int id = tls_cipher_suite(c->base.tls);
 
 		/* As Apache's mod_ssl sets them (an ASGI tls scope reads
-		 * its tls_version from SSL_PROTOCOL). */
+		 * its tls_version from SSL_PROTOCOL), and the suite's
+		 * number, which the ASGI tls scope's cipher_suite is
+		 * (mod_ssl has no variable for it). */
+		snprintf(suite, sizeof(suite), "0x%04x", id & 0xffff);
 		if (add_str(r, "HTTPS", "on") == -1 ||
 		    ((v = tls_protocol(c->base.tls)) != NULL &&
 		    add_str(r, "SSL_PROTOCOL", v) == -1) ||
 		    ((v = tls_cipher(c->base.tls)) != NULL &&
-		    add_str(r, "SSL_CIPHER", v) == -1))
+		    add_str(r, "SSL_CIPHER", v) == -1) ||
+		    (id >= 0 && add_str(r, "SSL_CIPHER_SUITE", suite) == -1))
 			return 500;
 	}
 	for (i = 0; i < h->nheaders; i++) {

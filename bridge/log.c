@@ -295,13 +295,22 @@ log_level_parse(const char *s)
 	return -1;
 }
 
+/* The last error line's message, for log_last_error(). */
+static char last_error[256];
+
+const char *
+log_last_error(void)
+{
+	return last_error;
+}
+
 void
 log_vmsg(int level, const char *reqid, const char *fmt, va_list ap)
 {
 	char line[2048];
 	struct timespec ts;
 	struct tm tm;
-	size_t n;
+	size_t n, msg;
 	int r, saved = errno;
 
 	if (level > log_level)
@@ -317,6 +326,7 @@ log_vmsg(int level, const char *reqid, const char *fmt, va_list ap)
 		    level_names[level], (long)getpid());
 		n += (size_t)r;
 	}
+	msg = n;
 	if (reqid != NULL) {
 		r = snprintf(line + n, sizeof(line) - n, "[req %s] ", reqid);
 		n += (size_t)r;
@@ -331,6 +341,9 @@ log_vmsg(int level, const char *reqid, const char *fmt, va_list ap)
 	for (size_t i = 0; i < n; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
+	if (level == LOG_LEVEL_ERROR)
+		snprintf(last_error, sizeof(last_error), "%.*s",
+		    (int)(n - msg), line + msg);
 	if (sl.on) {
 		syslog_send(level, line, n);
 		errno = saved;

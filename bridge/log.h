@@ -56,6 +56,10 @@ int log_file_give(int fd, const char *path, uid_t uid);
  * "critical"); returns -1 when unknown. */
 int log_level_parse(const char *s);
 
+/* The message of the last error line this process logged (without time
+ * and pid, cut to 255 bytes); "" before any. */
+const char *log_last_error(void);
+
 void log_msg(int level, const char *reqid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vmsg(int level, const char *reqid, const char *fmt, va_list ap);

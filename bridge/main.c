@@ -56,13 +56,15 @@ raise_nofile(void)
 }
 
 int
-main(int argc, char **argv)
+bridge_main(int argc, char **argv)
 {
 	char err[512];
 	int nsystemd;
 
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
+	/* Before anything is opened or the environment changed. */
+	adapter_host(argc, argv);
 	/* Gunicorn's --name: what ps -o comm, top and pgrep show (the
 	 * kernel keeps 15 bytes), for the master and the workers. */
 	if (config.proc_name != NULL)
@@ -162,3 +164,11 @@ main(int argc, char **argv)
 		module_unload();
 	return master_run(argv);
 }
+
+#ifndef BRIDGE_NO_MAIN
+int
+main(int argc, char **argv)
+{
+	return bridge_main(argc, argv);
+}
+#endif

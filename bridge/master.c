@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "access_log.h"
+#include "adapter.h"
 #include "config.h"
 #include "listen.h"
 #include "log.h"
@@ -321,6 +322,21 @@ reap(void)
 		describe(status, how, sizeof(how));
 		if (stopping) {
 			log_debug("worker %d (pid %ld) %s", i, (long)pid, how);
+			continue;
+		}
+		/* The application refused to start (an ASGI lifespan
+		 * startup failed): whenever it happens, trying again
+		 * cannot help.  Gunicorn halts on WORKER_BOOT_ERROR. */
+		if (WIFEXITED(status) &&
+		    WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+			const char *why = scoreboard_slot(i)->fatal;
+
+			if (rc == 0)
+				log_error("worker %d (pid %ld): the "
+				    "application failed to start: %s; "
+				    "stopping", i, (long)pid, why[0] != '\0' ?
+				    why : "(no reason logged)");
+			rc = -1;
 			continue;
 		}
 		if (i >= nworkers) {
@@ -675,7 +691,7 @@ reexec(void)
 
 	/* In the directory bridge was started in, where the command
 	 * line's relative paths (--config live.conf) mean what they did. */
-	if (check_new_config("/proc/self/exe", master_argv[0], origin_cwd,
+	if (check_new_config(adapter_self_exe(), master_argv[0], origin_cwd,
 	    why, sizeof(why)) == -1) {
 		log_error("HUP: the new configuration does not load, keeping "
 		    "the running one: %s", why);
@@ -701,7 +717,7 @@ reexec(void)
 	    "read anew", nworkers);
 	if (origin_cwd[0] != '\0' && chdir(origin_cwd) == -1)
 		log_error("HUP: chdir %s: %s", origin_cwd, strerror(errno));
-	execv("/proc/self/exe", master_argv);
+	execv(adapter_self_exe(), master_argv);
 	log_error("HUP: exec: %s; replacing the workers instead",
 	    strerror(errno));
 	if (config.chdir != NULL && chdir(config.chdir) == -1)
@@ -873,9 +889,8 @@ upgrade_binary(char *out, size_t len)
 		snprintf(out, len, "%s", origin_exe);
 		return 0;
 	}
-	if ((n = readlink("/proc/self/exe", out, len - 1)) == -1)
+	if ((n = adapter_self_path(out, len)) == -1)
 		return -1;
-	out[n] = '\0';
 	if ((size_t)n > dl && strcmp(out + n - dl, del) == 0)
 		out[n - dl] = '\0';
 	return 0;
@@ -1189,6 +1204,7 @@ master_run(char **argv)
 		case SIGCHLD:
 			if (reap() == -1 && !stopping) {
 				rc = 1;
+				notify_stopping();
 				stop_workers(SIGTERM,
 				    (uint64_t)config.graceful_timeout * 1000);
 			}

@@ -81,9 +81,14 @@ module_init(const char *arg)
 int
 module_worker_init(void)
 {
+	int rc;
+
 	if (module.m->worker_init == NULL)
 		return 0;
-	return module.m->worker_init(module.ctx) == 0 ? 0 : -1;
+	rc = module.m->worker_init(module.ctx);
+	if (rc == BG_FATAL && module.m->abi_version >= 2)
+		return BG_FATAL;
+	return rc == 0 ? 0 : -1;
 }
 
 void

@@ -25,7 +25,8 @@ extern struct module module;
 int module_load(const char *path, char *err, size_t errlen);
 /* Call init() with arg.  Returns 0 or -1 (the module logged why). */
 int module_init(const char *arg);
-/* Call worker_init() if the module has one.  Returns 0 or -1. */
+/* Call worker_init() if the module has one.  Returns 0, -1, or BG_FATAL
+ * (an ABI 2 module's application refused to start: do not retry). */
 int module_worker_init(void);
 /* Call worker_fini() if the module has one. */
 void module_worker_fini(void);

@@ -61,6 +61,9 @@ struct scoreboard_slot {
 	uint64_t buckets[SCOREBOARD_BUCKETS];	/* not cumulative */
 	uint64_t duration_us;		/* sum */
 	uint64_t bytes;			/* response body bytes */
+	/* Written by a worker before it exits WORKER_EXIT_FATAL, read by
+	 * the master once it reaped it: the application's reason. */
+	char fatal[256];
 } __attribute__((aligned(64)));	/* no false sharing between workers */
 
 /* Written by the master only. */

@@ -30,7 +30,8 @@ tls_configure(void)
 		fatal("TLS module %s: %s", path, dlerror());
 	*(void **)&entry = dlsym(h, TLS_MODULE_ENTRY);
 	if (entry == NULL || (tls = entry()) == NULL ||
-	    tls->version != TLS_MODULE_VERSION)
+	    tls->version < TLS_MODULE_VERSION_MIN ||
+	    tls->version > TLS_MODULE_VERSION)
 		fatal("TLS module %s: not this bridge's (version mismatch)",
 		    path);
 	if (tls->configure(err, sizeof(err)) == -1)
@@ -59,6 +60,13 @@ const char *
 tls_cipher(void *session)
 {
 	return tls != NULL && session != NULL ? tls->cipher(session) : NULL;
+}
+
+int
+tls_cipher_suite(void *session)
+{
+	return tls != NULL && session != NULL && tls->version >= 3 ?
+	    tls->cipher_suite(session) : -1;
 }
 
 int

@@ -25,6 +25,10 @@ void *tls_new(int fd);
  * SSL_CIPHER values); NULL before its handshake or without TLS. */
 const char *tls_protocol(void *session);
 const char *tls_cipher(void *session);
+/* Its cipher suite's number in the TLS protocol (IANA's registry: 0x1301
+ * is TLS_AES_128_GCM_SHA256), or -1 (no handshake, no TLS, an older TLS
+ * module). */
+int tls_cipher_suite(void *session);
 
 /* True when TLS is configured. */
 int tls_enabled(void);

@@ -11,7 +11,10 @@
 
 #include "transport.h"
 
-#define TLS_MODULE_VERSION 2
+/* Version 3 added cipher_suite; tls.c still loads a version 2 module,
+ * whose struct ends before it. */
+#define TLS_MODULE_VERSION 3
+#define TLS_MODULE_VERSION_MIN 2
 #define TLS_MODULE_ENTRY "bridge_tls_module"
 
 struct tls_module {
@@ -28,6 +31,10 @@ struct tls_module {
 	 * SSL_CIPHER name them; NULL before the handshake. */
 	const char *(*protocol)(void *session);
 	const char *(*cipher)(void *session);
+	/* Version 3: the cipher suite's number in the TLS protocol (the
+	 * IANA registry's, 0x1301 for TLS_AES_128_GCM_SHA256); -1 before
+	 * the handshake. */
+	int (*cipher_suite)(void *session);
 };
 
 const struct tls_module *bridge_tls_module(void);

@@ -392,6 +392,17 @@ m_cipher(void *tls)
 	return SSL_is_init_finished(tls) ? SSL_get_cipher_name(tls) : NULL;
 }
 
+static int
+m_cipher_suite(void *tls)
+{
+	const SSL_CIPHER *c;
+
+	if (!SSL_is_init_finished(tls) ||
+	    (c = SSL_get_current_cipher(tls)) == NULL)
+		return -1;
+	return SSL_CIPHER_get_protocol_id(c);
+}
+
 static const struct tls_module tls_openssl = {
 	.version = TLS_MODULE_VERSION,
 	.configure = m_configure,
@@ -400,6 +411,7 @@ static const struct tls_module tls_openssl = {
 	.transport = &transport_tls,
 	.protocol = m_protocol,
 	.cipher = m_cipher,
+	.cipher_suite = m_cipher_suite,
 };
 
 const struct tls_module *

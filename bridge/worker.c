@@ -676,9 +676,12 @@ on_source_changed(const char *path)
 /*
  * Start the application in this worker.  Without --reload a failure
  * ends the worker (and the master backs off, or stops bridge if the
- * application never started).  With --reload it is a developer's typo:
- * the worker stays, answers 500 and watches the files it knows about,
- * so that saving the fix brings the application back.
+ * application never started); an application that refused to start
+ * (worker_init() said BG_FATAL: an ASGI lifespan.startup.failed) stops
+ * bridge whenever it happens, with its reason, which the master finds
+ * in this worker's scoreboard slot.  With --reload it is a developer's
+ * typo: the worker stays, answers 500 and watches the files it knows
+ * about, so that saving the fix brings the application back.
  */
 static void
 app_start(int index)
@@ -686,6 +689,7 @@ app_start(int index)
 	char err[512];
 	const char *what = NULL;
 	int native = config.wsgi_app == NULL && config.cgi_root == NULL;
+	int rc = 0;
 
 	if (config.reload && native) {
 		/* A rebuilt .so is read anew, and watched. */
@@ -698,8 +702,13 @@ app_start(int index)
 	if (what == NULL && !config.preload &&
 	    module_init(config.module_arg) == -1)
 		what = "init";
-	else if (what == NULL && module_worker_init() == -1)
+	else if (what == NULL && (rc = module_worker_init()) != 0) {
 		what = "worker_init";
+		/* Before the line below replaces it. */
+		if (rc == BG_FATAL && slot != NULL)
+			snprintf(slot->fatal, sizeof(slot->fatal), "%s",
+			    log_last_error());
+	}
 	if (what == NULL) {
 		if (config.wsgi_app != NULL)
 			log_info("worker %d (pid %ld): application %s %s",
@@ -716,7 +725,8 @@ app_start(int index)
 	log_error("worker %d: module %s: %s failed", index,
 	    module.m != NULL ? module.m->name : module.path, what);
 	if (!config.reload)
-		worker_exit(WORKER_EXIT_INIT);
+		worker_exit(rc == BG_FATAL ? WORKER_EXIT_FATAL :
+		    WORKER_EXIT_INIT);
 	log_error("worker %d: --reload: answering 500 until a watched file "
 	    "changes", index);
 	module_fail();

@@ -99,5 +99,8 @@ void worker_exit(int status) __attribute__((noreturn));
 #define WORKER_EXIT_TIMEOUT 4	/* a request ran past --timeout */
 #define WORKER_EXIT_RELOAD 5	/* --reload: a source file changed */
 #define WORKER_EXIT_MEMORY 6	/* RSS passed --max-worker-memory */
+#define WORKER_EXIT_FATAL 7	/* the application refused to start
+				   (BG_FATAL): stop bridge; the reason is
+				   in the scoreboard slot's fatal */
 
 #endif /* BRIDGE_WORKER_H */

@@ -1507,7 +1507,8 @@ set_steal(PyObject *d, PyObject *key, PyObject *v)
  */
 enum {
 	V_METHOD, V_PROTOCOL, V_HTTPS, V_SCHEME, V_SCRIPT, V_PATH, V_URI,
-	V_QUERY, V_RADDR, V_RPORT, V_SADDR, V_SPORT, V_SSL_PROTOCOL, V_MAX
+	V_QUERY, V_RADDR, V_RPORT, V_SADDR, V_SPORT, V_SSL_PROTOCOL,
+	V_SSL_CIPHER_SUITE, V_MAX
 };
 
 static const struct {
@@ -1519,7 +1520,7 @@ static const struct {
 	N("REQUEST_SCHEME"), N("SCRIPT_NAME"), N("PATH_INFO"),
 	N("REQUEST_URI"), N("QUERY_STRING"), N("REMOTE_ADDR"),
 	N("REMOTE_PORT"), N("SERVER_ADDR"), N("SERVER_PORT"),
-	N("SSL_PROTOCOL"),
+	N("SSL_PROTOCOL"), N("SSL_CIPHER_SUITE"),
 #undef N
 };
 
@@ -1638,26 +1639,47 @@ tls_version(const struct bg_var *v)
 	Py_RETURN_NONE;
 }
 
+/* "0x1301" (SSL_CIPHER_SUITE, bridge's own HTTPS) as the spec's
+ * cipher_suite number; None when absent or not a 16-bit number. */
+static PyObject *
+tls_cipher_suite(const struct bg_var *v)
+{
+	char buf[16], *end;
+	unsigned long n;
+
+	if (v == NULL || v->value_len == 0 || v->value_len >= sizeof(buf))
+		Py_RETURN_NONE;
+	memcpy(buf, v->value, v->value_len);
+	buf[v->value_len] = '\0';
+	errno = 0;
+	n = strtoul(buf, &end, 16);
+	if (errno != 0 || *end != '\0' || n > 0xffff)
+		Py_RETURN_NONE;
+	return PyLong_FromUnsignedLong(n);
+}
+
 /* scope["extensions"]: pathsend and zerocopysend; tls over HTTPS, with
  * what the server knows (nothing of certificates: None and []). */
 static PyObject *
 extensions(const struct scope_in *in, int https)
 {
 	PyObject *e = PyDict_Copy(asgi.ext_proto), *tls = NULL, *chain = NULL;
-	PyObject *ver = NULL;
+	PyObject *ver = NULL, *suite = NULL;
 
 	if (e == NULL || !https)
 		return e;
 	if ((tls = PyDict_New()) == NULL || (chain = PyList_New(0)) == NULL ||
 	    (ver = tls_version(in->v[V_SSL_PROTOCOL])) == NULL ||
+	    (suite = tls_cipher_suite(in->v[V_SSL_CIPHER_SUITE])) == NULL ||
 	    PyDict_SetItemString(tls, "server_cert", Py_None) == -1 ||
 	    PyDict_SetItemString(tls, "client_cert_chain", chain) == -1 ||
 	    PyDict_SetItemString(tls, "client_cert_name", Py_None) == -1 ||
 	    PyDict_SetItemString(tls, "client_cert_error", Py_None) == -1 ||
 	    PyDict_SetItemString(tls, "tls_version", ver) == -1 ||
-	    PyDict_SetItemString(tls, "cipher_suite", Py_None) == -1 ||
+	    PyDict_SetItemString(tls, "cipher_suite", suite) == -1 ||
 	    PyDict_SetItem(e, asgi.k_tls, tls) == -1)
 		Py_CLEAR(e);
+	Py_XDECREF(suite);
 	Py_XDECREF(ver);
 	Py_XDECREF(chain);
 	Py_XDECREF(tls);
@@ -2069,7 +2091,10 @@ asgi_forced(void)
 }
 
 /* In each worker: the loop, then lifespan startup.  GIL held.
- * Returns 0, or -1 after logging (startup failed: bridge stops). */
+ * Returns 0, -1 after logging, or BG_FATAL after logging the message of
+ * lifespan.startup.failed: the application refused to start, and
+ * bridge stops (specs/lifespan.rst: the server should log the message
+ * and exit), whenever a worker starts. */
 int
 asgi_worker_init(void)
 {
@@ -2122,6 +2147,7 @@ asgi_worker_init(void)
 		py.srv->log(NULL, BG_LOG_ERROR, "python: ASGI lifespan "
 		    "startup failed: %s", text[0] != '\0' ? text :
 		    "(no message)");
+		rc = BG_FATAL;
 		goto out;
 	}
 	if (strcmp(kind, "ok") == 0) {

@@ -429,6 +429,29 @@ interpreter_start(void)
 	return 0;
 }
 
+/*
+ * bridge runs inside the python3 executable (bridge/adapter.h,
+ * pyhost.c): the interpreter is already running, started in the master
+ * by the executable, with the GIL held by this thread.  A worker the
+ * master forked tells it so first (locks, threads).
+ */
+static int
+interpreter_adopt(void)
+{
+	const char *host = getenv("BRIDGE_PYTHON_HOST_PID");
+
+	if (host == NULL) {
+		py.srv->log(NULL, BG_LOG_ERROR, "python: interpreter already "
+		    "started in this process");
+		return -1;
+	}
+	if (strtol(host, NULL, 10) != (long)getpid())
+		PyOS_AfterFork_Child();
+	py_tstate = PyThreadState_Get();
+	py.interp = PyThreadState_GetInterpreter(py_tstate);
+	return 0;
+}
+
 /* Run py_bootstrap's setup(); GIL held.  Returns 0 or -1 (logged). */
 static int
 paths_setup(const struct py_config *c)
@@ -691,16 +714,12 @@ py_init(const struct bg_server *srv, const char *arg, void **ctx)
 		    srv->size, BG_ABI_VERSION, sizeof(struct bg_server));
 		return -1;
 	}
-	if (Py_IsInitialized()) {
-		srv->log(NULL, BG_LOG_ERROR, "python: interpreter already "
-		    "started in this process");
-		return -1;
-	}
 	if (config_parse(arg, &c) == -1) {
 		config_free(&c);
 		return -1;
 	}
-	if (libpython_global() == -1 || interpreter_start() == -1) {
+	if (Py_IsInitialized() ? interpreter_adopt() == -1 :
+	    libpython_global() == -1 || interpreter_start() == -1) {
 		config_free(&c);
 		return -1;
 	}
@@ -763,7 +782,8 @@ out:
 }
 
 /* In each worker.  After a preload the interpreter was started in the
- * master: tell it it is now in a forked child (locks, threads). */
+ * master: tell it it is now in a forked child (locks, threads).  An ASGI
+ * application's lifespan startup runs here; its BG_FATAL is passed on. */
 static int
 py_worker_init(void *ctx)
 {

@@ -68,8 +68,9 @@ int wsgi_handle(bg_request *r);
 /* asgi.c: asgi_init() once (after the interpreter started),
  * asgi_detect() says whether app is an ASGI application (1, 0, -1 with
  * an exception), asgi_worker_init() starts the loop and lifespan in a
- * worker, asgi_run() is bg_module.run, asgi_handle() one request (GIL
- * held: called from inside the loop).  asgi_forced(): --asgi given. */
+ * worker (0, -1, or BG_FATAL: lifespan.startup.failed), asgi_run() is
+ * bg_module.run, asgi_handle() one request (GIL held: called from
+ * inside the loop).  asgi_forced(): --asgi given. */
 int asgi_init(int forced, const char *loop_kind, unsigned graceful);
 int asgi_forced(void);
 int asgi_detect(PyObject *app);

@@ -167,6 +167,13 @@ tls_cipher(void *session)
 	return NULL;
 }
 
+int
+tls_cipher_suite(void *session)
+{
+	(void)session;
+	return -1;
+}
+
 static struct listener fz_http = { .fd = -1, .proto = PROTO_HTTP,
 	.name = "fuzz-http" };
 static struct listener fz_fcgi = { .fd = -1, .proto = PROTO_FASTCGI,
