@@ -8,7 +8,11 @@ tests/e2e/test_deploy_asgi_long.py needs besides:
                             response that streams for longer than
                             --timeout and --idle-timeout);
     GET /hold?token=T&s=1   writes the marker hold-T, then sleeps s (a
-                            request known to be running).
+                            request known to be running);
+    GET /block?token=T&s=1  writes the marker block-T, then blocks its
+                            worker's event loop for s (time.sleep, on
+                            purpose): the worker accepts nothing
+                            meanwhile, so new connections go to another.
 
 Needs examples/asgi on sys.path (--chdir) and this directory
 (--pythonpath):
@@ -18,6 +22,7 @@ Needs examples/asgi on sys.path (--chdir) and this directory
 """
 import asyncio
 import os
+import time
 
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from fastapi_app import STATE, TOKEN, app
@@ -48,3 +53,12 @@ async def hold(token: str, s: float = 1.0):
             f.write("holding")
     await asyncio.sleep(min(s, 5.0))
     return "held %g" % s
+
+
+@app.get("/block", response_class=PlainTextResponse)
+async def block(token: str, s: float = 1.0):
+    if TOKEN.fullmatch(token):
+        with open(os.path.join(STATE, "block-" + token), "w") as f:
+            f.write("blocking")
+    time.sleep(min(s, 5.0))
+    return "blocked %g" % s

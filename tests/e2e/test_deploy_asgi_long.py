@@ -15,11 +15,12 @@ on, keepalive upstream).
 For twice the longest timeout, in two phases around a log rotation
 (rename both logs, then the postrotate script of the shipped
 conf/bridge.logrotate: USR1 to the pid in --pidfile):
-  - a keep-alive connection answers a second request after a short
-    pause, then goes idle past --idle-timeout: bridge closes it with a
-    FIN (not a reset), and a new connection works (behind nginx: the
-    FastCGI connection with FCGI_KEEP_CONN, and nginx's pooled ones,
-    which the next request through nginx must survive);
+  - a keep-alive connection answers a second request begun after a
+    short pause and finished past --idle-timeout, then goes idle past
+    --idle-timeout: bridge closes it with a FIN (not a reset), and a new
+    connection works (behind nginx: the FastCGI connection with
+    FCGI_KEEP_CONN, and nginx's pooled ones, which the next request
+    through nginx must survive);
   - a request sleeping past --timeout gets 504 while other requests
     are answered, and the workers are the same processes after it
     (the ASGI task is cancelled, the worker lives on);
@@ -27,7 +28,8 @@ conf/bridge.logrotate: USR1 to the pid in --pidfile):
   - a slow client sends a POST in pieces cut at odd bytes (inside the
     request line, a header, the body; inside FastCGI record headers),
     pausing, for longer than --idle-timeout but within --header-timeout;
-  - tagged requests, several at once, until every worker has logged one.
+  - a request from each worker: one blocks its worker's event loop
+    (/block), the others go meanwhile to the other worker.
 Then: each request's access line is in the file of its phase and only
 there, with its status; every worker logged in both files; no worker was
 started after the first two, the workers are the same processes, run as
@@ -120,6 +122,16 @@ def established_to(port):
     return n
 
 
+def fcgi_request(path, tag, body=b"", rid=1, flags=0):
+    """A FastCGI request as nginx sends it, tagged tag (X-Tag)."""
+    method = "POST" if body else "GET"
+    params = [kv for kv in h.request_params(path, method, body or None)
+              if kv[0] != "CONTENT_TYPE"] + [("HTTP_X_TAG", tag)]
+    if body:
+        params.append(("CONTENT_TYPE", "application/json"))
+    return h.request_bytes(rid=rid, body=body, flags=flags, params=params)
+
+
 class HttpKeepAlive:
     """A keep-alive HTTP connection straight to bridge's --http."""
 
@@ -131,6 +143,16 @@ class HttpKeepAlive:
                            headers=[("X-Tag", tag)] + (
                                [("Content-Type", "application/json")]
                                if body else []), body=body)
+        return r.status, r.body
+
+    def request_split(self, path, tag, cut, pause):
+        """GET path sent in two pieces, cut bytes first."""
+        data = ("GET %s HTTP/1.1\r\nHost: t\r\nX-Tag: %s\r\n\r\n"
+                % (path, tag)).encode()
+        self.c.send(data[:cut])
+        time.sleep(pause)
+        self.c.send(data[cut:])
+        r = self.c.read_response()
         return r.status, r.body
 
     def closed(self):
@@ -152,16 +174,18 @@ class FcgiKeepAlive:
 
     def bytes(self, path, tag, body=b""):
         self.rid += 1
-        method = "POST" if body else "GET"
-        params = [kv for kv in h.request_params(path, method, body or None)
-                  if kv[0] != "CONTENT_TYPE"] + [("HTTP_X_TAG", tag)]
-        if body:
-            params.append(("CONTENT_TYPE", "application/json"))
-        return h.request_bytes(rid=self.rid, body=body,
-                               flags=h.FCGI_KEEP_CONN, params=params)
+        return fcgi_request(path, tag, body, self.rid, h.FCGI_KEEP_CONN)
 
     def request(self, path, tag, body=b""):
         self.c.send(self.bytes(path, tag, body))
+        r = self.c.read_response(self.rid)
+        return r.status, r.body
+
+    def request_split(self, path, tag, cut, pause):
+        data = self.bytes(path, tag)
+        self.c.send(data[:cut])
+        time.sleep(pause)
+        self.c.send(data[cut:])
         r = self.c.read_response(self.rid)
         return r.status, r.body
 
@@ -260,16 +284,24 @@ class LongAsgi(unittest.TestCase):
 
     # --- what each phase does -----------------------------------------
 
-    def keepalive_open(self, phase):
+    def keepalive_open(self, phase, split=False):
         """A keep-alive connection that has answered two requests, the
-        second after a pause shorter than --idle-timeout."""
+        second after a pause shorter than --idle-timeout; split: that
+        one's first bytes then, the rest past --idle-timeout (the idle
+        deadline no longer holds once a request has begun)."""
         k = self.keepalive(phase)
-        for pause in (0, IDLE_TIMEOUT / 4):
-            time.sleep(pause)
-            tag = self.tag(phase)
+        tag = self.tag(phase)
+        st, body = k.request("/", tag)
+        self.note(tag, st)
+        self.assertEqual((st, body), (200, b"hello world"))
+        time.sleep(IDLE_TIMEOUT / 4)
+        tag = self.tag(phase)
+        if split:
+            st, body = k.request_split("/", tag, 5, IDLE_TIMEOUT)
+        else:
             st, body = k.request("/", tag)
-            self.note(tag, st)
-            self.assertEqual((st, body), (200, b"hello world"))
+        self.note(tag, st)
+        self.assertEqual((st, body), (200, b"hello world"), self.diag())
         return k
 
     def keepalive_closed(self, k, phase):
@@ -329,44 +361,43 @@ class LongAsgi(unittest.TestCase):
 
     def slow_client(self, phase):
         """A POST /echo in 8 pieces cut at odd bytes, a pause between
-        each: over HTTP to the front, and over FastCGI straight to
-        bridge behind nginx."""
+        each, for longer than --idle-timeout: over HTTP, or over FastCGI
+        straight to bridge (nginx in front would buffer a slow client's
+        request); then another request on the same connection."""
         doc = {"phase": phase, "odd": "x" * 37}
         body = json.dumps(doc).encode()
         tag = self.tag(phase)
-        req = (b"POST /echo HTTP/1.1\r\nHost: t\r\nX-Tag: %s\r\n"
-               b"Content-Type: application/json\r\nContent-Length: %d\r\n"
-               b"\r\n" % (tag.encode(), len(body)) + body)
-        cuts = self.odd_cuts(req, [b"/echo", b"X-Tag", b"Length: ",
-                                   b"\r\n\r\n", b'"odd"'])
-        with hh.RawHttp(("127.0.0.1", self.front_port), timeout=20) as c:
-            t0 = time.monotonic()
-            self.send_pieces(c.sock, req, cuts)
-            r = c.read_response()
-            self.note(tag, r.status)
-            self.assertEqual(r.status, 200, r.body + self.diag().encode())
-            self.assertEqual(json.loads(r.body), {"echo": doc})
-            self.assertGreater(time.monotonic() - t0, IDLE_TIMEOUT)
-            # The connection is still good for the next request.
-            tag = self.tag(phase)
-            r = c.request("/", headers=[("X-Tag", tag)])
-            self.note(tag, r.status)
-            self.assertEqual((r.status, r.body), (200, b"hello world"))
-        if self.front != "--fastcgi":
-            return
-        k = FcgiKeepAlive(("127.0.0.1", self.port))
-        try:
-            tag = self.tag(phase)
-            data = k.bytes("/echo", tag, body)
+        t0 = time.monotonic()
+        if self.front == "--http":
+            k = HttpKeepAlive(self.port)
+            req = (b"POST /echo HTTP/1.1\r\nHost: t\r\nX-Tag: %s\r\n"
+                   b"Content-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n" % (tag.encode(),
+                                                      len(body)) + body)
+            cuts = self.odd_cuts(req, [b"/echo", b"X-Tag", b"Length: ",
+                                       b"\r\n\r\n", b'"odd"'])
+            self.send_pieces(k.c.sock, req, cuts)
+            r = k.c.read_response()
+            st, out = r.status, r.body
+        else:
+            k = FcgiKeepAlive(("127.0.0.1", self.port))
+            req = k.bytes("/echo", tag, body)
             # Inside the first record header (3), the PARAMS header (13)
             # and its content, the STDIN header and the body.
-            stdin = data.rfind(body)
+            stdin = req.rfind(body)
             cuts = [3, 13, 21, 57, stdin - 5, stdin + 7, stdin + 30]
-            self.send_pieces(k.c.sock, data, cuts)
+            self.send_pieces(k.c.sock, req, cuts)
             r = k.c.read_response(k.rid)
-            self.note(tag, r.status)
-            self.assertEqual(r.status, 200, r.stdout + r.stderr)
-            self.assertEqual(json.loads(r.body), {"echo": doc})
+            st, out = r.status, r.body
+        try:
+            self.note(tag, st)
+            self.assertEqual(st, 200, out + self.diag().encode())
+            self.assertEqual(json.loads(out), {"echo": doc})
+            self.assertGreater(time.monotonic() - t0, IDLE_TIMEOUT)
+            tag = self.tag(phase)
+            st, out = k.request("/", tag)
+            self.note(tag, st)
+            self.assertEqual((st, out), (200, b"hello world"))
         finally:
             k.close()
 
@@ -391,25 +422,41 @@ class LongAsgi(unittest.TestCase):
                 time.sleep(SLOW_PAUSE)
 
     def every_worker(self, phase):
-        """Tagged requests, six at once, each holding its worker 50 ms,
-        until every worker has logged one of phase; bounded."""
-        logged = set()
-        for _ in range(40):
-            threads = [threading.Thread(target=self.get, args=(
-                "/sleep?s=0.05", phase)) for _ in range(6)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(30)
-            logged = {int(p) for p, tag, _ in ACCESS_LINE.findall(
+        """A request of phase from every worker: one blocks the event
+        loop of the worker that takes it (/block), so that the requests
+        sent meanwhile on new connections straight to bridge go to the
+        other (EPOLLEXCLUSIVE wakes a worker that waits)."""
+        assert WORKERS == 2
+        got = []
+        token = "every" + phase
+        blocker = threading.Thread(target=lambda: got.append(self.get(
+            "/block?token=%s&s=1" % token, phase)))
+        blocker.start()
+        marker = os.path.join(self.state.path, "block-" + token)
+        self.assertTrue(h.wait_for(lambda: os.path.exists(marker)))
+        for _ in range(3):
+            tag = self.tag(phase)
+            if self.front == "--http":
+                st = h.http_request(self.port, "GET", "/",
+                                    headers={"X-Tag": tag}, timeout=20)[0]
+            else:
+                with h.FcgiConn(("127.0.0.1", self.port), 20) as c:
+                    c.send(fcgi_request("/", tag))
+                    st = c.read_response(1).status
+            self.note(tag, st)
+            self.assertEqual(st, 200)
+        blocker.join(20)
+        self.assertEqual(got[0][0::2], (200, b"blocked 1"))
+
+        def logged():
+            return {int(p) for p, tag, _ in ACCESS_LINE.findall(
                 h.read_text(self.access)) if tag.startswith(phase + "-")}
-            if self.pids <= logged:
-                return
-        self.fail("workers %s never logged a %s request (logged: %s)"
-                  % (self.pids, phase, logged))
+        h.wait_for(lambda: logged() == self.pids)
+        self.assertEqual(logged(), self.pids, "not every worker logged a "
+                         "%s request" % phase)
 
     def phase(self, name):
-        k = self.keepalive_open(name)
+        k = self.keepalive_open(name, split=True)
         self.stream(name)
         self.past_timeout(name)
         self.slow_client(name)
@@ -481,10 +528,14 @@ class LongAsgi(unittest.TestCase):
         """Each request logged once, in its phase's file, with its
         status; each worker in both files."""
         for path, phase in ((self.access + ".1", "a"), (self.access, "b")):
-            lines = ACCESS_LINE.findall(h.read_text(path))
-            tags = [tag for _, tag, _ in lines]
             want = {t: s for t, s in self.sent.items()
                     if t.startswith(phase + "-")}
+            # A worker writes the line once the answer is out: the last
+            # one may still be on its way.
+            h.wait_for(lambda: len(ACCESS_LINE.findall(h.read_text(path)))
+                       >= len(want))
+            lines = ACCESS_LINE.findall(h.read_text(path))
+            tags = [tag for _, tag, _ in lines]
             self.assertEqual(sorted(tags), sorted(want), "%s: the %s "
                              "requests, each once" % (path, phase))
             self.assertEqual({t: int(s) for _, t, s in lines}, want)
