@@ -760,6 +760,12 @@ prepare_bridge() {
 			return 1
 		}
 		cp "$so" "$TMP/adapters/$need.so"
+		# pyhost.so beside python.so: bridge runs a Python app in the
+		# python3 executable (--python-exe auto), as users get it.
+		if [ "$need" = python ] && [ -r "${so%/*}/pyhost.so" ]; then
+			cp "${so%/*}/pyhost.so" "$TMP/adapters/pyhost.so"
+			BRIDGE_USED[pyhost.so]=${so%/*}/pyhost.so
+		fi
 		;;
 	esac
 }
