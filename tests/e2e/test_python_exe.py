@@ -107,6 +107,9 @@ class PythonExeTest(unittest.TestCase):
                          os.path.realpath(PYTHON))
         with open("/proc/%d/comm" % proc.pid) as f:
             self.assertEqual(f.read().strip(), "bridge")
+        # The start-up log says so.
+        self.assertIn("python: running in %s" % os.path.realpath(PYTHON),
+                      open(self.log).read())
 
     def test_embed_runs_in_bridge(self):
         proc, port = self.start("--wsgi", "hostinfo", "--pythonpath", APPS,
@@ -116,6 +119,8 @@ class PythonExeTest(unittest.TestCase):
         self.assertEqual(os.path.realpath(info["exe"]),
                          os.path.realpath(BRIDGE))
         self.assertFalse(info["environ_host"])
+        self.assertIn("python: libpython embedded (--python-exe embed)",
+                      open(self.log).read())
 
     @unittest.skipIf(harness.SANITIZED, "under ASan: bridge embeds")
     def test_hosted_master_reloads_on_hup_and_stops_on_term(self):
