@@ -127,17 +127,17 @@ adapter_host(int argc, char **argv)
 		exe = BRIDGE_PYTHON_EXE;
 	else if (strcmp(exe, "embed") == 0)
 		return;
-#ifdef HOST_SANITIZED
-	snprintf(host_note, sizeof(host_note), "libpython embedded (a "
-	    "sanitizer build cannot run in %s)", exe);
-	return;
-#endif
 	/* pyhost.so runs only in the Python it was built for. */
 	if (config.python_exe != NULL && strcmp(config.python_exe, "auto") &&
 	    (realpath(exe, real) == NULL || (slash = strrchr(real, '/')) ==
 	    NULL || strcmp(slash + 1, strrchr(BRIDGE_PYTHON_EXE, '/') + 1)))
 		fatal("--python-exe %s: not %s, the Python bridge was built "
 		    "for", exe, strrchr(BRIDGE_PYTHON_EXE, '/') + 1);
+#ifdef HOST_SANITIZED
+	snprintf(host_note, sizeof(host_note), "libpython embedded (a "
+	    "sanitizer build cannot run in %s)", exe);
+	return;
+#endif
 	if (access(exe, X_OK) == -1) {
 		snprintf(host_note, sizeof(host_note), "libpython embedded "
 		    "(%s: %s)", exe, strerror(errno));
