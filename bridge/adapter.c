@@ -27,6 +27,7 @@
 #endif
 
 int adapter_hosted;
+static char host_note[PATH_MAX + 128];	/* adapter_python_note() */
 
 static char found[PATH_MAX];
 static char adapter_arg[8192];
@@ -110,26 +111,45 @@ adapter_host(int argc, char **argv)
 	ssize_t n;
 	int i;
 
-	if (adapter_hosted || config.wsgi_app == NULL)
+	if (config.wsgi_app == NULL)
 		return;
+	if (adapter_hosted) {
+		if ((n = readlink("/proc/self/exe", real, sizeof(real) - 1)) >
+		    0)
+			real[n] = '\0';
+		snprintf(host_note, sizeof(host_note), "running in %s",
+		    n > 0 ? real : "python3");
+		return;
+	}
+	snprintf(host_note, sizeof(host_note), "libpython embedded "
+	    "(--python-exe embed)");
 	if (exe == NULL || strcmp(exe, "auto") == 0)
 		exe = BRIDGE_PYTHON_EXE;
 	else if (strcmp(exe, "embed") == 0)
 		return;
-#ifdef HOST_SANITIZED
-	return;
-#endif
 	/* pyhost.so runs only in the Python it was built for. */
 	if (config.python_exe != NULL && strcmp(config.python_exe, "auto") &&
 	    (realpath(exe, real) == NULL || (slash = strrchr(real, '/')) ==
 	    NULL || strcmp(slash + 1, strrchr(BRIDGE_PYTHON_EXE, '/') + 1)))
 		fatal("--python-exe %s: not %s, the Python bridge was built "
 		    "for", exe, strrchr(BRIDGE_PYTHON_EXE, '/') + 1);
-	if (access(exe, X_OK) == -1 ||
-	    (host = adapter_find("pyhost", "adapters/python")) == NULL ||
-	    access(host, R_OK) == -1 || strlen(host) >= sizeof(dir) ||
-	    (n = adapter_self_path(self, sizeof(self))) <= 0)
+#ifdef HOST_SANITIZED
+	snprintf(host_note, sizeof(host_note), "libpython embedded (a "
+	    "sanitizer build cannot run in %s)", exe);
+	return;
+#endif
+	if (access(exe, X_OK) == -1) {
+		snprintf(host_note, sizeof(host_note), "libpython embedded "
+		    "(%s: %s)", exe, strerror(errno));
 		return;
+	}
+	if ((host = adapter_find("pyhost", "adapters/python")) == NULL ||
+	    access(host, R_OK) == -1 || strlen(host) >= sizeof(dir) ||
+	    (n = adapter_self_path(self, sizeof(self))) <= 0) {
+		snprintf(host_note, sizeof(host_note), "libpython embedded "
+		    "(pyhost.so not found)");
+		return;
+	}
 	memcpy(dir, host, strlen(host) + 1);
 	if ((slash = strrchr(dir, '/')) != NULL)
 		*slash = '\0';
@@ -144,9 +164,15 @@ adapter_host(int argc, char **argv)
 	for (i = 0; i < argc; i++)
 		nargv[5 + i] = argv[i];
 	execv(exe, nargv);
-	fprintf(stderr, "bridge: %s: %s; embedding libpython instead\n", exe,
-	    strerror(errno));
+	snprintf(host_note, sizeof(host_note), "libpython embedded (exec %s: "
+	    "%s)", exe, strerror(errno));
 	free(nargv);
+}
+
+const char *
+adapter_python_note(void)
+{
+	return host_note[0] != '\0' ? host_note : NULL;
 }
 
 static void

@@ -39,6 +39,10 @@ const char *adapter_path(const char *name, const char *builddir);
  */
 void adapter_host(int argc, char **argv);
 
+/* How a Python application runs, for the start-up log ("running in
+ * /usr/bin/python3.11", "libpython embedded (why)"); NULL without one. */
+const char *adapter_python_note(void);
+
 /* Set by pyhost.so: this bridge runs inside python3. */
 extern int adapter_hosted;
 

@@ -79,6 +79,8 @@ bridge_main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
+	if (adapter_python_note() != NULL && !config.check_config)
+		log_info("python: %s", adapter_python_note());
 	if (config.venv_from_env)
 		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
 		    "--venv", config.venv);

@@ -27,7 +27,8 @@
 #   static   a 10 KB and a 10 MB file: bridge --http --static-map vs
 #            nginx (alias, sendfile on, tcp_nopush on), keep-alive wrk
 #   asgi     raw ASGI hello (examples/asgi/raw.py), Starlette and FastAPI
-#            hello over HTTP: bridge --asgi vs uvicorn (httptools, uvloop)
+#            hello over HTTP: bridge --asgi vs uvicorn (httptools, uvloop);
+#            Starlette also with --python-exe embed (libpython in bridge)
 #            (and hypercorn for raw), bridge's native hello the ceiling;
 #            raw behind nginx: bridge FastCGI keep-conn vs uvicorn behind
 #            proxy_pass; 1,000 concurrent requests that each sleep 1 s on
@@ -335,6 +336,7 @@ group_asgi() {
 		"hypercorn-raw     hypercorn  start_hypercorn_raw       http"
 		"bridge-starlette  bridge     start_bridge_starlette    http"
 		"uvicorn-starlette uvicorn    start_uvicorn_starlette   http"
+		"bridge-stl-embed  bridge     start_bridge_stl_embed    http"
 		"bridge-fastapi    bridge     start_bridge_fastapi      http"
 		"uvicorn-fastapi   uvicorn    start_uvicorn_fastapi     http"
 		"bridge-keep       bridge     start_bridge_asgi_raw     keep"
@@ -349,6 +351,7 @@ group_asgi() {
 		"raw-hypercorn       hypercorn-raw     $CONNS  wrk  asgi"
 		"starlette-bridge    bridge-starlette  $CONNS  wrk  asgi"
 		"starlette-uvicorn   uvicorn-starlette $CONNS  wrk  asgi"
+		"starlette-embed     bridge-stl-embed  $CONNS  wrk  asgi"
 		"fastapi-bridge      bridge-fastapi    $CONNS  wrk  asgi"
 		"fastapi-uvicorn     uvicorn-fastapi   $CONNS  wrk  asgi"
 		"fcgi-bridge-keep    bridge-keep       $CONNS  wrk  asgi"
@@ -360,6 +363,7 @@ group_asgi() {
 		"rps   raw-bridge        native-bridge      >= 0.8"
 		"rps   raw-hypercorn     raw-uvicorn        -  -"
 		"rps   starlette-bridge  starlette-uvicorn  >= 1.3"
+		"rps   starlette-bridge  starlette-embed    -  -"
 		"rps   fastapi-bridge    fastapi-uvicorn    >= 1.3"
 		"rps   fcgi-bridge-keep  proxy-uvicorn      >= 1.5"
 		"time  bridge-sleep      -                  <= 1.5"
@@ -760,6 +764,12 @@ prepare_bridge() {
 			return 1
 		}
 		cp "$so" "$TMP/adapters/$need.so"
+		# pyhost.so beside python.so: bridge runs a Python app in the
+		# python3 executable (--python-exe auto), as users get it.
+		if [ "$need" = python ] && [ -r "${so%/*}/pyhost.so" ]; then
+			cp "${so%/*}/pyhost.so" "$TMP/adapters/pyhost.so"
+			BRIDGE_USED[pyhost.so]=${so%/*}/pyhost.so
+		fi
 		;;
 	esac
 }
@@ -950,7 +960,9 @@ start_bridge_asgi() {
 	local inst=$1 addr=$2 app=$3
 	shift 3
 	prepare_bridge python || return 1
-	"$BRIDGE_BIN" --help 2>&1 | grep -q -e '--asgi' || {
+	# Not "| grep -q": grep exits at the first match and, under
+	# pipefail, bridge's SIGPIPE on the rest made this skip at random.
+	case $("$BRIDGE_BIN" --help 2>&1) in *--asgi*) ;; *) false ;; esac || {
 		SKIP_REASON="bridge: --asgi not available"
 		return 1
 	}
@@ -963,6 +975,11 @@ start_bridge_asgi() {
 start_bridge_asgi_raw() { start_bridge_asgi "$1" "$2" raw:app; }
 start_bridge_starlette() { start_bridge_asgi "$1" "$2" starlette_app:app; }
 start_bridge_fastapi() { start_bridge_asgi "$1" "$2" fastapi_app:app; }
+# The same in libpython embedded in bridge (--python-exe embed): what
+# running in the python3 executable (the default) gains.
+start_bridge_stl_embed() {
+	start_bridge_asgi "$1" "$2" starlette_app:app --python-exe embed
+}
 
 # One worker, for the sleepers: what one event loop holds.
 start_bridge_asgi_sleep() {

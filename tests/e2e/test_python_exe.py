@@ -31,6 +31,18 @@ PYHOST = os.path.join(BUILDDIR, "adapters/python/.libs/pyhost.so")
 PYTHON = "/usr/bin/python%d.%d" % sys.version_info[:2]
 
 
+def sanitized_build():
+    """bridge built with AddressSanitizer (it then always embeds)."""
+    try:
+        with open(BRIDGE, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = harness.SANITIZED or sanitized_build()
+
+
 def get(port, path="/"):
     with socket.create_connection(("127.0.0.1", port), 10) as s:
         s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: w\r\n"
@@ -92,7 +104,7 @@ class PythonExeTest(unittest.TestCase):
         self.assertEqual(os.path.realpath(info["executable"]),
                          os.path.realpath(PYTHON))
 
-    @unittest.skipIf(harness.SANITIZED, "under ASan: bridge embeds "
+    @unittest.skipIf(SANITIZED, "under ASan: bridge embeds "
                      "libpython (an instrumented pyhost.so cannot load "
                      "into python3, which is not)")
     def test_runs_in_python_executable_by_default(self):
@@ -107,6 +119,9 @@ class PythonExeTest(unittest.TestCase):
                          os.path.realpath(PYTHON))
         with open("/proc/%d/comm" % proc.pid) as f:
             self.assertEqual(f.read().strip(), "bridge")
+        # The start-up log says so.
+        self.assertIn("python: running in %s" % os.path.realpath(PYTHON),
+                      open(self.log).read())
 
     def test_embed_runs_in_bridge(self):
         proc, port = self.start("--wsgi", "hostinfo", "--pythonpath", APPS,
@@ -116,8 +131,10 @@ class PythonExeTest(unittest.TestCase):
         self.assertEqual(os.path.realpath(info["exe"]),
                          os.path.realpath(BRIDGE))
         self.assertFalse(info["environ_host"])
+        self.assertIn("python: libpython embedded (--python-exe embed)",
+                      open(self.log).read())
 
-    @unittest.skipIf(harness.SANITIZED, "under ASan: bridge embeds")
+    @unittest.skipIf(SANITIZED, "under ASan: bridge embeds")
     def test_hosted_master_reloads_on_hup_and_stops_on_term(self):
         proc, port = self.start("--wsgi", "main:app", "--chdir", FLASK,
                                 "-w", "2")
@@ -141,7 +158,7 @@ class PythonExeTest(unittest.TestCase):
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(30), 0, open(self.log).read())
 
-    @unittest.skipIf(harness.SANITIZED, "under ASan: bridge embeds")
+    @unittest.skipIf(SANITIZED, "under ASan: bridge embeds")
     def test_same_signals_either_way(self):
         """The signals the application's process ignores and catches
         (python3 ignores SIGPIPE and SIGXFSZ and catches SIGINT; an
