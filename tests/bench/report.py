@@ -215,6 +215,15 @@ def evaluate_targets(targets, summary, rss, idle, sleep=()):
                                       f"{x['held']} of {x['wanted']}]")
             if a is not None and b:
                 e.update(a=a, b=b, unit="kB", ratio=a / b)
+        elif kind == "cpu":
+            # Server CPU per request, the peer's over the reference's:
+            # how many times less the reference spends.  Steadier than
+            # rates when wrk and the servers share a few busy cores.
+            r, p = measured.get(t["ref"]), measured.get(t["peer"])
+            e["ref"], e["peer"] = t["ref"], t["peer"]
+            if r and p and r.get("cpu_us") and p.get("cpu_us"):
+                e.update(a=p["cpu_us"], b=r["cpu_us"], unit="us/req",
+                         ratio=p["cpu_us"] / r["cpu_us"])
         elif kind == "time":
             # The value itself (seconds), not a ratio.
             e["ref"], e["peer"] = t["ref"], t["peer"]
@@ -335,7 +344,9 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
 
     if targ:
         w("\ntargets (rps: median rate, higher is better; rss, idle: "
-          "memory, lower is better; time: seconds, lower is better)\n")
+          "memory, lower is better; time: seconds, lower is better; "
+          "cpu: server CPU per request, the peer's over the first's, "
+          "higher is better)\n")
         for e in targ:
             pair = f"{e['ref']} / {e['peer']}"
             if e["ratio"] is None:
@@ -501,7 +512,8 @@ def write_outputs(outdir, env, title, summary, ref, ref_name, rat, targ,
         if e["ratio"] is None:
             box.append(f"{e['ref']} / {e['peer']}: not measured")
             continue
-        what = {"rps": "", "rss": " worker RSS", "idle": " idle-conn RSS growth"}
+        what = {"rps": "", "rss": " worker RSS", "idle": " idle-conn RSS growth",
+                "cpu": " CPU per request (peer / ref)"}
         t = target_text(e)
         if e["kind"] == "time":
             box.append(f"{e['ref']}: sleepers answered in {e['ratio']:.2f} s"

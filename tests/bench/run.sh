@@ -159,6 +159,9 @@ ALL_GROUPS=(fastcgi http wsgi cgi static asgi)
 #                    instance ref over peer's, lower is better
 #              time  seconds the SLEEPERS probe of instance ref took
 #                    (peer -), compared with the target itself
+#              cpu   server CPU per request of scenario peer over ref's,
+#                    higher is better (steadier than rates when wrk and
+#                    the servers share two busy cores)
 #     ref, peer  scenario (rps) or instance names; a|b: the best of them
 #     op target  >= 5 or <= 1.0; `- -` just prints the ratio
 #   IDLE         instances to hold IDLE_CONNS idle keep-alive connections
@@ -369,6 +372,10 @@ group_asgi() {
 		"time  bridge-sleep      -                  <= 1.5"
 		"time  uvicorn-sleep     -                  -  -"
 		"rss   bridge-fastapi    uvicorn-fastapi    <= 1.0"
+		"cpu   raw-bridge        raw-uvicorn        -  -"
+		"cpu   starlette-bridge  starlette-uvicorn  -  -"
+		"cpu   fastapi-bridge    fastapi-uvicorn    -  -"
+		"cpu   fcgi-bridge-keep  proxy-uvicorn      -  -"
 	)
 	IDLE=()
 	SLEEPERS=(bridge-sleep uvicorn-sleep)
