@@ -195,7 +195,11 @@ adapter_select(void)
 	char num[16];
 
 	if (config.wsgi_app != NULL) {
-		config.module = adapter_path("python", "adapters/python");
+		/* Inside python3, the adapter is in pyhost.so already:
+		 * python.so would load a second libpython. */
+		config.module = adapter_hosted ?
+		    adapter_path("pyhost", "adapters/python") :
+		    adapter_path("python", "adapters/python");
 		line("app", config.wsgi_app);
 		if (config.asgi_app != NULL)
 			line("asgi", "1");

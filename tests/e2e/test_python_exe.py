@@ -114,6 +114,9 @@ class PythonExeTest(unittest.TestCase):
         self.check_same_view(info)
         self.assertEqual(os.path.realpath(info["exe"]),
                          os.path.realpath(PYTHON))
+        # One interpreter: the executable's, not also the shared
+        # library python.so links (the adapter comes from pyhost.so).
+        self.assertFalse(info["libpython"])
         # The master too: it is the process systemd and the pidfile know.
         self.assertEqual(os.path.realpath("/proc/%d/exe" % proc.pid),
                          os.path.realpath(PYTHON))
@@ -131,6 +134,7 @@ class PythonExeTest(unittest.TestCase):
         self.assertEqual(os.path.realpath(info["exe"]),
                          os.path.realpath(BRIDGE))
         self.assertFalse(info["environ_host"])
+        self.assertTrue(info["libpython"])
         self.assertIn("python: libpython embedded (--python-exe embed)",
                       open(self.log).read())
 

@@ -14,6 +14,8 @@ def application(environ, start_response):
         masks = dict(line.split(":\t") for line in f
                      if line.startswith(("SigIgn", "SigCgt")))
     masks = {k: int(v, 16) for k, v in masks.items()}
+    with open("/proc/self/maps") as f:
+        libpython = "libpython" in f.read()
     body = json.dumps({
         "exe": os.readlink("/proc/self/exe"),
         "executable": sys.executable,
@@ -23,6 +25,7 @@ def application(environ, start_response):
         "sigcgt": masks["SigCgt"],
         "comm": comm,
         "pid": os.getpid(),
+        "libpython": libpython,
         "environ_host": "BRIDGE_PYTHON_HOST_PID" in os.environ,
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
