@@ -15,7 +15,6 @@ ASGI application reading it as it arrives; as root with --user nobody.
 """
 import os
 import signal
-import subprocess
 import sys
 import time
 import unittest
@@ -23,34 +22,19 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h                                             # noqa: E402
 import http_harness as hh                                       # noqa: E402
+from test_stop_half_head import (ADAPTER, APPS,                 # noqa: E402
+                                 GRACEFUL_TIMEOUT, StopTest)
 
-GRACEFUL_TIMEOUT = 4    # s
 READ_TIMEOUT = 30       # s; what the pending body used to be given
-APPS = os.path.join(h.SRCDIR, "tests", "apps")
-ADAPTER = os.path.join(h.BUILDDIR, "adapters", "python", ".libs",
-                       "python.so")
 
 
-class BodyPendingAtStop(unittest.TestCase):
+class BodyPendingAtStop(StopTest, unittest.TestCase):
+    """The same bridge as for half heads, with a --read-timeout that
+    outlasts --graceful-timeout."""
+
     def start(self, app_args):
-        self.tmp = h.TempDir(self)
-        self.log = self.tmp.join("error.log")
-        port = h.free_port()
-        env = dict(os.environ)
-        # As users run it: root with --user nobody, not --allow-root.
-        env.pop("BRIDGE_ALLOW_ROOT", None)
-        out = open(self.tmp.join("stdout"), "wb")
-        self.addCleanup(out.close)
-        self.proc = subprocess.Popen(
-            [h.BRIDGE, "--http", "127.0.0.1:%d" % port, "-w", "1",
-             "--graceful-timeout", str(GRACEFUL_TIMEOUT),
-             "--read-timeout", str(READ_TIMEOUT),
-             "--error-log", self.log] + app_args + h.user_args(),
-            env=env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT)
-        self.addCleanup(h.stop_process, self.proc, signal.SIGKILL)
-        h.wait_port("127.0.0.1", port, proc=self.proc)
-        return ("127.0.0.1", port)
+        return StopTest.start(self, app_args, timeout_args=[
+            "--read-timeout", str(READ_TIMEOUT)])
 
     def stop_with_body_pending(self, addr, path):
         c = hh.RawHttp(addr, timeout=20)

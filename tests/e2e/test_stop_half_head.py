@@ -31,8 +31,14 @@ ADAPTER = os.path.join(h.BUILDDIR, "adapters", "python", ".libs",
                        "python.so")
 
 
-class HalfHeadAtStop(unittest.TestCase):
-    def start(self, app_args, env=None):
+class StopTest:
+    """bridge as users run it, to be stopped (also test_stop_body_pending)."""
+
+    def start(self, app_args, env=None, timeout_args=None):
+        """bridge with one worker, --graceful-timeout GRACEFUL_TIMEOUT and
+        timeout_args (default: a --header-timeout that outlasts it)."""
+        if timeout_args is None:
+            timeout_args = ["--header-timeout", str(HEADER_TIMEOUT)]
         self.tmp = h.TempDir(self)
         self.log = self.tmp.join("error.log")
         port = h.free_port()
@@ -43,15 +49,16 @@ class HalfHeadAtStop(unittest.TestCase):
         self.addCleanup(out.close)
         self.proc = subprocess.Popen(
             [h.BRIDGE, "--http", "127.0.0.1:%d" % port, "-w", "1",
-             "--graceful-timeout", str(GRACEFUL_TIMEOUT),
-             "--header-timeout", str(HEADER_TIMEOUT),
-             "--error-log", self.log] + app_args + h.user_args(),
+             "--graceful-timeout", str(GRACEFUL_TIMEOUT)] + timeout_args +
+            ["--error-log", self.log] + app_args + h.user_args(),
             env=e, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT)
         self.addCleanup(h.stop_process, self.proc, signal.SIGKILL)
         h.wait_port("127.0.0.1", port, proc=self.proc)
         return ("127.0.0.1", port)
 
+
+class HalfHeadAtStop(StopTest, unittest.TestCase):
     def stop_with_half_heads(self, addr, path):
         # A keep-alive connection that has had its answer, then the
         # start of its next request; and a fresh one's first bytes.
