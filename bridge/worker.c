@@ -629,40 +629,6 @@ stop_gracefully(void)
 		worker.loop.stop = 1;
 }
 
-/*
- * TERM's last second.  The master KILLs a worker still running at
- * --graceful-timeout; a connection that holds it that long (a request
- * body still arriving, given --read-timeout, 60 s by default) would
- * cost it its orderly end: no worker_fini(), no ASGI lifespan shutdown.
- * So a second before (half-way for a timeout under 2 s) the worker
- * closes what is left and ends as a stopping worker does.
- */
-static struct loop_mtimer stop_deadline;
-
-static void
-stop_deadline_fire(void *arg)
-{
-	(void)arg;
-	log_warn("worker %d: --graceful-timeout %u s nearly over with %d "
-	    "connection%s open; closing %s", worker.index,
-	    config.graceful_timeout, worker.nconns,
-	    worker.nconns == 1 ? "" : "s", worker.nconns == 1 ? "it" :
-	    "them");
-	worker.loop.stop = 1;
-}
-
-static void
-stop_deadline_arm(void)
-{
-	uint64_t ms = (uint64_t)config.graceful_timeout * 1000;
-
-	if (ms == 0 || stop_deadline.fn != NULL)
-		return;
-	stop_deadline.fn = stop_deadline_fire;
-	loop_mtimer_arm(&worker.loop, &stop_deadline, ms >= 2000 ?
-	    ms - 1000 : ms / 2);
-}
-
 static void
 on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 {
@@ -673,8 +639,6 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 			stop_gracefully();
-			if (!l->stop)
-				stop_deadline_arm();
 			break;
 		case SIGINT:
 		case SIGQUIT:
