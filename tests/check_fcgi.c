@@ -1,6 +1,6 @@
 /*
- * Unit tests of the FastCGI record codec (bridge/fcgi.c) and of the
- * connection's read scheduling (bridge/fcgi_conn.c).
+ * Unit tests of the FastCGI record codec (bridge/protocols/fcgi.c) and of the
+ * connection's read scheduling (bridge/protocols/fcgi_conn.c).
  *
  * Every input is copied so that it ends flush against a PROT_NONE page,
  * and every output buffer ends there too: a read past the caller's length

@@ -1,5 +1,5 @@
 /*
- * Unit tests of bridge/forwarded.c: the --forwarded-allow-ips list, which
+ * Unit tests of bridge/gateway/forwarded.c: the --forwarded-allow-ips list, which
  * peers it trusts, and what X-Forwarded-* and Forwarded (RFC 7239) make
  * of a request's variables.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for bridge/http_parse.c.
+ * Unit tests for bridge/protocols/http_parse.c.
  *
  * Every input is copied so that it ends flush against a PROT_NONE page:
  * a read past the end of the caller's buffer faults.  Every row of

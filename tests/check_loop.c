@@ -1,5 +1,5 @@
 /*
- * Unit tests of the worker's event loop (bridge/loop.c): its timers.
+ * Unit tests of the worker's event loop (bridge/core/loop.c): its timers.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /*
- * Unit tests of the per-request memory: bridge/pool.c (arena and
- * cleanups), bridge/buf.c (growable buffer with a read offset) and
- * bridge/body.c (request body, spooled to a temp file above a threshold).
+ * Unit tests of the per-request memory: bridge/core/pool.c (arena and
+ * cleanups), bridge/core/buf.c (growable buffer with a read offset) and
+ * bridge/gateway/body.c (request body, spooled to a temp file above a threshold).
  */
 #include <errno.h>
 #include <stdint.h>

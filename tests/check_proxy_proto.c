@@ -1,5 +1,5 @@
 /*
- * Unit tests for bridge/proxy_proto.c: the PROXY protocol v1/v2 parser
+ * Unit tests for bridge/net/proxy_proto.c: the PROXY protocol v1/v2 parser
  * and the --proxy-allow-from list.
  *
  * Every input is copied so that it ends flush against a PROT_NONE page:

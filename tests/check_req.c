@@ -1,6 +1,6 @@
 /*
  * Unit tests of the request model and the gateway's validation
- * (bridge/req.c): variables, start_response's rules (PEP 3333 applied to
+ * (bridge/gateway/req.c): variables, start_response's rules (PEP 3333 applied to
  * C), Content-Length enforcement, req_run's 500/502 answers, finish
  * hooks, the sendfile fallback, body reads and the CGI head.
  *

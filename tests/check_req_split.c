@@ -1,5 +1,5 @@
 /*
- * Unit tests of the FastCGI split rule (bridge/req_split.c): a split that
+ * Unit tests of the FastCGI split rule (bridge/gateway/req_split.c): a split that
  * carries no information (PATH_INFO absent or empty, SCRIPT_NAME the
  * whole path of REQUEST_URI, as sent or as nginx and Apache normalize
  * it) is redone at the mount; every other split is kept as sent.

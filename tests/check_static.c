@@ -1,6 +1,6 @@
 /*
- * Unit tests for the pure parts of --static-map (bridge/static_parse.c,
- * and the MIME table of bridge/static.c): path decoding and confinement,
+ * Unit tests for the pure parts of --static-map (bridge/gateway/static_parse.c,
+ * and the MIME table of bridge/gateway/static.c): path decoding and confinement,
  * Range (RFC 9110 section 14), validators (section 8.8, 13), dates and
  * Accept-Encoding (section 12.5.3).
  */

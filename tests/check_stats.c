@@ -1,6 +1,6 @@
 /*
  * Unit tests of the request counters and their rendering:
- * bridge/scoreboard.c (what a worker records) and bridge/stats.c (the
+ * bridge/processes/scoreboard.c (what a worker records) and bridge/processes/stats.c (the
  * Prometheus exposition and the JSON of the status page).
  */
 #include <stdint.h>

@@ -430,7 +430,7 @@ script_vars(struct hreq *q, const struct cgi_loc *loc)
 		/* SCRIPT_FILENAME is the document root and the whole URL
 		 * path: the web server split nothing off (nginx without
 		 * fastcgi_split_path_info; bridge then moves the path to
-		 * PATH_INFO, see bridge/req_split.c).  The script is what
+		 * PATH_INFO, see bridge/gateway/req_split.c).  The script is what
 		 * the file system found, the rest is PATH_INFO. */
 		n = q->snl + q->pil;
 		setvar(q, "SCRIPT_NAME", q->sf + q->sfl - n, n - tail_len);

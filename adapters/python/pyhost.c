@@ -7,7 +7,7 @@
  * (measured here: a dict-and-str loop, best of five, 16.5 ms embedded
  * against 13 ms in python3).  uvicorn and Gunicorn run in that
  * executable; so does bridge when it serves a Python application:
- * bridge's binary execs python3 (adapter_host() in bridge/adapter.c),
+ * bridge's binary execs python3 (adapter_host() in bridge/gateway/adapter.c),
  * which imports this module, which is bridge's core with a Python entry
  * point, and runs bridge's main() in the same process.  This file holds
  * the Python adapter too, which bridge then loads from here rather than
@@ -24,7 +24,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "bridge/adapter.h"
+#include "bridge/gateway/adapter.h"
 
 /* The signals as an embedded interpreter leaves them: bridge's own. */
 static int

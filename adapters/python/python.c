@@ -430,7 +430,7 @@ interpreter_start(void)
 }
 
 /*
- * bridge runs inside the python3 executable (bridge/adapter.h,
+ * bridge runs inside the python3 executable (bridge/gateway/adapter.h,
  * pyhost.c): the interpreter is already running, started in the master
  * by the executable, with the GIL held by this thread.  A worker the
  * master forked tells it so first (locks, threads).

@@ -121,7 +121,7 @@ def no_split(lines):
     """The other deliberate difference: when PATH_INFO is absent or empty
     and SCRIPT_NAME is the request's whole path (nginx's stock
     fastcgi_params), bridge mounts the application at the root:
-    SCRIPT_NAME "" and the path as PATH_INFO (bridge/req_split.c)."""
+    SCRIPT_NAME "" and the path as PATH_INFO (bridge/gateway/req_split.c)."""
     env = dict(line.split("=", 1) for line in lines)
     uri = env.get("REQUEST_URI", "").split("?", 1)[0]
     if env.get("PATH_INFO") or not uri or env.get("SCRIPT_NAME") != uri:

@@ -35,7 +35,7 @@ import harness as h                                             # noqa: E402
 import http_harness as hh                                       # noqa: E402
 
 MAX_BODY = 1000000
-# The live server's limits (bridge/http_conn.c).
+# The live server's limits (bridge/protocols/http_conn.c).
 TARGET_MAX = 8192
 HEADERS_MAX = 100
 HEADER_BYTES_MAX = 32 * 1024

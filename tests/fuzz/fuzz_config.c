@@ -1,8 +1,8 @@
 /*
- * Fuzz target for the config file line parser (bridge/config.c) and the
- * --error-log syslog:... spec parser (bridge/log.c).
- * FUZZ_SOURCES: bridge/config.c bridge/log.c bridge/forwarded.c
- * FUZZ_SOURCES: bridge/proxy_proto.c
+ * Fuzz target for the config file line parser (bridge/core/config.c) and the
+ * --error-log syslog:... spec parser (bridge/core/log.c).
+ * FUZZ_SOURCES: bridge/core/config.c bridge/core/log.c bridge/gateway/forwarded.c
+ * FUZZ_SOURCES: bridge/net/proxy_proto.c
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: whole connections through the real connection state
- * machines, HTTP (bridge/http_conn.c) and FastCGI (bridge/fcgi_conn.c),
+ * machines, HTTP (bridge/protocols/http_conn.c) and FastCGI (bridge/protocols/fcgi_conn.c),
  * with the worker's recycling (--max-requests) and timer expiries
  * interleaved with the reads.  The input is written into one end of a
  * socketpair, cut at pseudo-random boundaries; the other end is served by
@@ -42,14 +42,14 @@
  * it: worker.stopping set, then fcgi_conn_shutdown() and
  * http_conn_shutdown() called from inside the request's completion.
  *
- * FUZZ_SOURCES: bridge/http_conn.c bridge/http_parse.c bridge/fcgi_conn.c
- * FUZZ_SOURCES: bridge/fcgi.c bridge/buf.c bridge/body.c bridge/pool.c
- * FUZZ_SOURCES: bridge/req.c bridge/loop.c bridge/log.c bridge/config.c
- * FUZZ_SOURCES: bridge/module.c bridge/access_log.c bridge/scoreboard.c
- * FUZZ_SOURCES: bridge/transport.c bridge/conn.c bridge/health.c
- * FUZZ_SOURCES: bridge/proxy_proto.c
- * FUZZ_SOURCES: bridge/forwarded.c bridge/forwarded_req.c bridge/req_split.c
- * FUZZ_SOURCES: bridge/static.c bridge/static_parse.c
+ * FUZZ_SOURCES: bridge/protocols/http_conn.c bridge/protocols/http_parse.c bridge/protocols/fcgi_conn.c
+ * FUZZ_SOURCES: bridge/protocols/fcgi.c bridge/core/buf.c bridge/gateway/body.c bridge/core/pool.c
+ * FUZZ_SOURCES: bridge/gateway/req.c bridge/core/loop.c bridge/core/log.c bridge/core/config.c
+ * FUZZ_SOURCES: bridge/gateway/module.c bridge/gateway/access_log.c bridge/processes/scoreboard.c
+ * FUZZ_SOURCES: bridge/net/transport.c bridge/net/conn.c bridge/gateway/health.c
+ * FUZZ_SOURCES: bridge/net/proxy_proto.c
+ * FUZZ_SOURCES: bridge/gateway/forwarded.c bridge/gateway/forwarded_req.c bridge/gateway/req_split.c
+ * FUZZ_SOURCES: bridge/gateway/static.c bridge/gateway/static_parse.c
  * FUZZ_LIBS: -ldl
  * FUZZ_CORPUS: conn
  */

@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the FastCGI connection state machine (bridge/fcgi_conn.c)
+ * Fuzz target: the FastCGI connection state machine (bridge/protocols/fcgi_conn.c)
  * driven end to end.  The input is written into one end of a socketpair;
  * the other end is handed to fcgi_conn_accept() and served by the real
  * event loop, request model and a small in-file module, exactly as a
@@ -35,14 +35,14 @@
  *	h  one header FUZZ_HNAME: FUZZ_HVALUE (validation)
  *	s  sendfile of FUZZ_SIZE bytes of a memfd (pread fallback)
  *
- * FUZZ_SOURCES: bridge/fcgi_conn.c bridge/fcgi.c bridge/buf.c bridge/body.c
- * FUZZ_SOURCES: bridge/pool.c bridge/req.c bridge/loop.c bridge/log.c
- * FUZZ_SOURCES: bridge/config.c bridge/module.c bridge/access_log.c
- * FUZZ_SOURCES: bridge/scoreboard.c bridge/transport.c bridge/conn.c
- * FUZZ_SOURCES: bridge/health.c
- * FUZZ_SOURCES: bridge/proxy_proto.c
- * FUZZ_SOURCES: bridge/forwarded.c bridge/forwarded_req.c bridge/req_split.c
- * FUZZ_SOURCES: bridge/static.c bridge/static_parse.c
+ * FUZZ_SOURCES: bridge/protocols/fcgi_conn.c bridge/protocols/fcgi.c bridge/core/buf.c bridge/gateway/body.c
+ * FUZZ_SOURCES: bridge/core/pool.c bridge/gateway/req.c bridge/core/loop.c bridge/core/log.c
+ * FUZZ_SOURCES: bridge/core/config.c bridge/gateway/module.c bridge/gateway/access_log.c
+ * FUZZ_SOURCES: bridge/processes/scoreboard.c bridge/net/transport.c bridge/net/conn.c
+ * FUZZ_SOURCES: bridge/gateway/health.c
+ * FUZZ_SOURCES: bridge/net/proxy_proto.c
+ * FUZZ_SOURCES: bridge/gateway/forwarded.c bridge/gateway/forwarded_req.c bridge/gateway/req_split.c
+ * FUZZ_SOURCES: bridge/gateway/static.c bridge/gateway/static_parse.c
  * FUZZ_LIBS: -ldl
  * FUZZ_CORPUS: fcgi
  */

@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the FastCGI record and name-value pair parsers
- * (bridge/fcgi.c) walked over a byte stream the way the front end walks
+ * (bridge/protocols/fcgi.c) walked over a byte stream the way the front end walks
  * what it reads, with the encoders checked against them.
  *
  * Checks beyond "does not crash": a complete record must be reported as
@@ -9,7 +9,7 @@
  * the same pair back.  libFuzzer hands over an exact-size heap copy, so
  * ASan sees any read past the input.
  *
- * FUZZ_SOURCES: bridge/fcgi.c
+ * FUZZ_SOURCES: bridge/protocols/fcgi.c
  * FUZZ_CORPUS: fcgi
  */
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for bridge/forwarded.c: the --forwarded-allow-ips list
+ * libFuzzer target for bridge/gateway/forwarded.c: the --forwarded-allow-ips list
  * parser and what X-Forwarded-* / Forwarded (RFC 7239) headers make of a
  * request.
  *
@@ -13,7 +13,7 @@
  * at most FORWARDED_SET_MAX, NUL-terminated inside the result; an address
  * set is one inet_pton() reads back, ports are 1..65535, the scheme is
  * http or https; stripping leaves no proxy header and keeps the others.
- * FUZZ_SOURCES: bridge/forwarded.c
+ * FUZZ_SOURCES: bridge/gateway/forwarded.c
  * FUZZ_CORPUS: forwarded
  */
 #include <arpa/inet.h>

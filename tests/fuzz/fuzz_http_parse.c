@@ -1,9 +1,9 @@
 /*
- * libFuzzer target for bridge/http_parse.c: the request parser and the
+ * libFuzzer target for bridge/protocols/http_parse.c: the request parser and the
  * chunked decoder.
  *
  *	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ibridge \
- *	    bridge/http_parse.c tests/fuzz/fuzz_http_parse.c -o fuzz
+ *	    bridge/protocols/http_parse.c tests/fuzz/fuzz_http_parse.c -o fuzz
  *	./fuzz -max_total_time=120 tests/fuzz/corpus/http
  *
  * With -DFUZZ_STANDALONE (and without -fsanitize=fuzzer) it is a plain
@@ -15,7 +15,7 @@
  * decoder gives the same output whole, byte by byte and in pieces.  Every
  * buffer handed to the code under test is a heap block of exactly its
  * length, so AddressSanitizer catches any read past its end.
- * FUZZ_SOURCES: bridge/http_parse.c
+ * FUZZ_SOURCES: bridge/protocols/http_parse.c
  * FUZZ_CORPUS: http
  */
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /*
- * libFuzzer target for bridge/proxy_proto.c: the PROXY protocol v1/v2
+ * libFuzzer target for bridge/net/proxy_proto.c: the PROXY protocol v1/v2
  * header parser and the --proxy-allow-from list parser.
  *
  *	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ibridge \
- *	    bridge/proxy_proto.c tests/fuzz/fuzz_proxy_proto.c -o fuzz
+ *	    bridge/net/proxy_proto.c tests/fuzz/fuzz_proxy_proto.c -o fuzz
  *	./fuzz -max_total_time=120 tests/fuzz/corpus/proxy
  *
  * With -DFUZZ_STANDALONE (and without -fsanitize=fuzzer) it is a plain
@@ -19,7 +19,7 @@
  * a heap block of exactly its length, so AddressSanitizer catches any
  * read past its end.  The same bytes, as a string, go to the allow list
  * parser.
- * FUZZ_SOURCES: bridge/proxy_proto.c
+ * FUZZ_SOURCES: bridge/net/proxy_proto.c
  * FUZZ_CORPUS: proxy
  */
 #include <stdint.h>

@@ -1,16 +1,16 @@
 /*
- * libFuzzer target for bridge/static_parse.c: the request path decoder
+ * libFuzzer target for bridge/gateway/static_parse.c: the request path decoder
  * and confinement check, the Range parser, If-None-Match, dates and
  * Accept-Encoding of --static-map.
  *
  *	clang -g -O1 -fsanitize=fuzzer,address,undefined -Ibridge \
- *	    bridge/static_parse.c tests/fuzz/fuzz_static.c -o fuzz
+ *	    bridge/gateway/static_parse.c tests/fuzz/fuzz_static.c -o fuzz
  *
  * Properties beyond "no crash": a decoded path is never longer than its
  * input and has no NUL; a path that passes the check has no "." or ".."
  * segment; a satisfiable range lies within the representation; a date
  * parsed and formatted parses back to the same time.
- * FUZZ_SOURCES: bridge/static_parse.c
+ * FUZZ_SOURCES: bridge/gateway/static_parse.c
  * FUZZ_CORPUS: static
  */
 #include <stdint.h>

@@ -5,11 +5,11 @@
 #
 # Each target declares in comment lines what it needs, paths relative to
 # the source tree (several lines add up):
-#	FUZZ_SOURCES: bridge/fcgi.c bridge/buf.c
+#	FUZZ_SOURCES: bridge/protocols/fcgi.c bridge/core/buf.c
 #	FUZZ_LIBS: -ldl
 #	FUZZ_CORPUS: fcgi	(tests/fuzz/corpus/fcgi; default: the name
 #				 without "fuzz_", then its first word)
-# Without FUZZ_SOURCES, bridge/<name without fuzz_>.c is used if it exists.
+# Without FUZZ_SOURCES, bridge/*/<name without fuzz_>.c is used if it exists.
 #
 # Per target: a libFuzzer build (clang -fsanitize=fuzzer,address,undefined)
 # runs FUZZ_SECONDS over a temporary copy of its corpus (the source tree is
@@ -61,6 +61,10 @@ elif [ -f "$src/autoconf.h" ]; then
 else
 	defs=(-D_GNU_SOURCE)
 fi
+# bridge's headers: bridge/ and each layer's folder (Makefile.am's
+# BRIDGE_INCLUDES).
+incs=(-I"$src/bridge")
+for d in "$src"/bridge/*/; do incs+=(-I"${d%/}"); done
 # libfcgi's <fastcgi.h>, wherever pkg-config says it is.
 read -r -a fcgi_cflags <<<"$(pkg-config --cflags fcgi 2>/dev/null)"
 
@@ -89,8 +93,10 @@ for f in "$src"/tests/fuzz/*.c; do
 
 	srcs=()
 	for s in $(directive FUZZ_SOURCES "$f"); do srcs+=("$src/$s"); done
-	if [ ${#srcs[@]} -eq 0 ] && [ -f "$src/bridge/$stem.c" ]; then
-		srcs=("$src/bridge/$stem.c")
+	if [ ${#srcs[@]} -eq 0 ]; then
+		for s in "$src"/bridge/*/"$stem.c"; do
+			[ -f "$s" ] && srcs=("$s")
+		done
 	fi
 	read -r -a libs <<<"$(directive FUZZ_LIBS "$f")"
 	corpus=$(directive FUZZ_CORPUS "$f" | awk '{print $1}')
@@ -104,7 +110,7 @@ for f in "$src"/tests/fuzz/*.c; do
 	fi
 	nseeds=$(find "$out/corpus" -type f | wc -l)
 
-	common=(-g -O1 -fno-omit-frame-pointer "${defs[@]}" -I"$src/bridge" -I"$src"
+	common=(-g -O1 -fno-omit-frame-pointer "${defs[@]}" "${incs[@]}" -I"$src"
 	    "${fcgi_cflags[@]}" "$f" "${srcs[@]}")
 	if ! "$cc" "${common[@]}" -fsanitize=fuzzer,address,undefined \
 	    "${libs[@]}" -o "$out/$name" >"$out/build.log" 2>&1; then
