@@ -52,11 +52,20 @@ def gate(name):
     return GATES[name]
 
 
+def factory(loop, coro, context=None):
+    """A task factory, as an application may install (the tasks it
+    makes are named so that /task shows it ran)."""
+    return asyncio.Task(coro, loop=loop, name="factory-made",
+                        context=context)
+
+
 async def lifespan(scope, receive, send):
     while True:
         m = await receive()
         if m["type"] == "lifespan.startup":
             LIFESPAN["startup"] += 1
+            if os.environ.get("ASGI_TASK_FACTORY"):
+                asyncio.get_running_loop().set_task_factory(factory)
             LIFESPAN["scope"] = typed(scope)
             scope["state"]["db"] = {"connected": True}
             scope["state"]["counter"] = 0
@@ -293,6 +302,10 @@ async def app(scope, receive, send):
     if path == "/loop":
         loop = asyncio.get_running_loop()
         return await answer(send, 200, type(loop).__module__.encode())
+
+    if path == "/task":
+        return await answer(send, 200,
+                            asyncio.current_task().get_name().encode())
 
     if path == "/pid":
         return await answer(send, 200, str(os.getpid()).encode())

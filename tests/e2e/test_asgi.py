@@ -644,6 +644,31 @@ class AsgiTest(unittest.TestCase):
         self.assertTrue(request(self.port, "/loop")[2].startswith(
             b"asyncio"))
 
+    def test_task_named_after_request(self):
+        """Each request runs in its own asyncio task, named after the
+        request id bridge logs ("request PID-N", the worker's pid in
+        hex), on uvloop and on asyncio's loop."""
+        for loop in ("uvloop", "asyncio"):
+            if loop == "uvloop":
+                try:
+                    import uvloop                         # noqa: F401
+                except ImportError:
+                    continue
+            self.start("--asgi-loop", loop, "-w", "1")
+            pid = int(request(self.port, "/pid")[2])
+            names = [request(self.port, "/task")[2].decode()
+                     for _ in range(2)]
+            for name in names:
+                self.assertRegex(name, r"^request %x-[0-9a-f]+$" % pid)
+            self.assertNotEqual(names[0], names[1])
+
+    def test_task_factory_honoured(self):
+        """A task factory the application installs (here at lifespan
+        startup) makes the request tasks."""
+        self.start("-w", "1", env={"ASGI_TASK_FACTORY": "1"})
+        self.assertEqual(request(self.port, "/task")[:3:2],
+                         (200, b"factory-made"))
+
     def test_asgi_loop_bad_value(self):
         r = subprocess.run([BRIDGE, "--asgi", "x:app", "--asgi-loop",
                             "trio"], capture_output=True, text=True,
