@@ -22,6 +22,7 @@
 #include "module.h"
 #include "notify.h"
 #include "priv.h"
+#include "proctitle.h"
 #include "req.h"
 #include "static.h"
 #include "tls.h"
@@ -61,6 +62,8 @@ bridge_main(int argc, char **argv)
 	char err[512];
 	int nsystemd;
 
+	/* Before anything keeps a pointer into the arguments. */
+	argv = proctitle_init(argc, argv);
 	master_save_origin(argv[0]);
 	config_parse_args(argc, argv);
 	/* Before anything is opened or the environment changed. */

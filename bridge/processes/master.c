@@ -24,6 +24,7 @@
 #include "master.h"
 #include "notify.h"
 #include "priv.h"
+#include "proctitle.h"
 #include "scoreboard.h"
 #include "stats.h"
 #include "tls.h"
@@ -1096,6 +1097,24 @@ logs_reopen(void)
 	signal_all(SIGUSR1);
 }
 
+/* "bridge: master" and the arguments, as given. */
+static void
+title_master(char **argv)
+{
+	char args[400];
+	size_t n = 0;
+	int i, k;
+
+	args[0] = '\0';
+	for (i = 1; argv[i] != NULL && n < sizeof(args); i++) {
+		k = snprintf(args + n, sizeof(args) - n, " %s", argv[i]);
+		if (k < 0)
+			break;
+		n += (size_t)k;
+	}
+	proctitle_set("master%s", args);
+}
+
 int
 master_run(char **argv)
 {
@@ -1120,6 +1139,7 @@ master_run(char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	master_argv = argv;
+	title_master(argv);
 	nworkers = config.workers;
 	scoreboard_init(MASTER_WORKERS_MAX);
 	scoreboard_head()->workers = nworkers;

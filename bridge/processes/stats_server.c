@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "priv.h"
+#include "proctitle.h"
 #include "req.h"
 #include "stats.h"
 #include "worker.h"
@@ -335,6 +336,7 @@ stats_server_main(void)
 	/* Not to outlive the master; "bridge-stats" in ps and top. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	prctl(PR_SET_NAME, "bridge-stats");
+	proctitle_set("stats");
 	if ((sfd = signals_open()) == -1) {
 		log_error("stats: signalfd: %s", strerror(errno));
 		worker_exit(1);

@@ -40,6 +40,7 @@
 #include "log.h"
 #include "module.h"
 #include "priv.h"
+#include "proctitle.h"
 #include "proxy_conn.h"
 #include "req.h"
 #include "scoreboard.h"
@@ -617,6 +618,7 @@ stop_gracefully(void)
 	if (worker.stopping)
 		return;
 	worker.stopping = 1;
+	proctitle_set("worker %d (stopping)", worker.index);
 	accept_enable(0);
 	for (i = 0; i < nlisteners; i++) {
 		close(lios[i].io.fd);
@@ -773,6 +775,7 @@ worker_main(int index)
 	int i;
 
 	worker.index = index;
+	proctitle_set("worker %d", index);
 	/* A worker must not outlive its master. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (loop_init(&worker.loop) == -1) {

@@ -27,6 +27,7 @@ def application(environ, start_response):
         "pid": os.getpid(),
         "libpython": libpython,
         "environ_host": "BRIDGE_PYTHON_HOST_PID" in os.environ,
+        "mark": os.environ.get("BRIDGE_TEST_MARK"),
     }).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
