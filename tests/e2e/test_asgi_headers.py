@@ -24,6 +24,11 @@ fields into HTTP_* parameters (dropping the one with '_'; a field sent
 twice arrives joined, by nginx from 1.23 on, by bridge from nginx 1.22's
 repeated parameters), and the scope is built from those.
 
+The gateway call behind it, fields(), to a native module
+(tests/apps/async_probe.c /fields): still the request's fields when read
+long after other heads were parsed in the same worker (the test fails
+if they point into the parse buffer); NULL over FastCGI.
+
 Before the change bridge built the list from the HTTP_* variables over
 HTTP too: X-Dup came as one "a, b", the cookies as "a=1; b=2", x_y was
 missing.
@@ -86,10 +91,11 @@ def answer(data):
     return body
 
 
-def send(port, pieces, tls=False, pause=0.0, count=1):
+def send(port, pieces, tls=False, pause=0.0, count=1, raw=False):
     """Send pieces on one connection (pausing between them, so that they
     arrive in separate reads), read to EOF; the answers' JSON bodies,
-    count of them (pipelined, each with a Content-Length)."""
+    count of them (pipelined, each with a Content-Length), or with raw
+    the bytes read."""
     s = socket.create_connection(("127.0.0.1", port), 20)
     if tls:
         import ssl
@@ -112,6 +118,8 @@ def send(port, pieces, tls=False, pause=0.0, count=1):
             if not c:
                 break
             data += c
+    if raw:
+        return data
     out = []
     for _ in range(count):
         head, sep, rest = data.partition(b"\r\n\r\n")
@@ -315,6 +323,51 @@ class AsgiHeadersTest(unittest.TestCase):
             "x-dup", "cookie", "x-mixed-case", "x_y", "x-y", "host")], [
             ["host", "t"], ["x-dup", "a, b"], ["cookie", "a=1; b=2"],
             ["x-mixed-case", "M v"], ["x-y", "dash"]], got)
+
+
+
+ASYNC_SO = os.path.join(h.BUILDDIR, "tests", "apps", ".libs",
+                        "async_probe.so")
+
+
+class NativeFieldsTest(unittest.TestCase):
+    """The gateway's fields() to a native module (tests/apps/async_probe.c
+    /fields?MS): read 200 ms after handle() returned, with pipelined
+    requests read in between, they are still the first request's (they
+    were copied out of the buffer the head was parsed in).  Over FastCGI
+    there are none."""
+
+    def test_fields_outlive_the_parse_buffer(self):
+        import http_harness as hh
+        b = hh.HttpBridge(self, module=ASYNC_SO)
+        a = socket.create_connection(("127.0.0.1", b.port), 20)
+        self.addCleanup(a.close)
+        a.sendall(b"GET /fields?300 HTTP/1.1\r\nHost: t\r\nX-Dup: a\r\n"
+                  b"x_y: u\r\nX-Dup:  b \r\nConnection: close\r\n\r\n")
+        time.sleep(0.05)    # pacing: the first head parsed, pending
+        # Other heads parsed in the same worker meanwhile, on the same
+        # connection (pipelined behind it) and on another one.
+        fill = b"GET /now HTTP/1.1\r\nHost: other\r\n%s\r\n" % b"".join(
+            b"X-Fill-%d: %s\r\n" % (i, b"z" * 200) for i in range(40))
+        other = send(b.port, [fill * 3 + fill.replace(
+            b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")], raw=True)
+        self.assertEqual(other.count(b"now\n"), 4, other[:300])
+        got = b""
+        while True:
+            c = a.recv(65536)
+            if not c:
+                break
+            got += c
+        self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:200])
+        self.assertEqual(got.split(b"\r\n\r\n", 1)[1],
+                         b"Host: t\nX-Dup: a\nx_y: u\nX-Dup: b\n"
+                         b"Connection: close\n")
+
+    def test_fastcgi_has_none(self):
+        b = h.Bridge(self, module=ASYNC_SO)
+        with b.connect() as c:
+            r = c.request(path="/fields?1")
+        self.assertIn(b"none\n", r.stdout)
 
 
 if __name__ == "__main__":
