@@ -5,7 +5,9 @@ connection scope, headers: "Duplicates are possible and must be
 preserved in the message as received"): in order, a field sent twice as
 two pairs, two Cookie lines as two pairs, names lower-cased bytes,
 values bytes without the whitespace around them (RFC 9112 section 5),
-a name with '_' apart from the same name with '-'.  The same bytes go to
+a name with '_' apart from the same name with '-', Proxy as any field
+(httpoxy is about an environment variable HTTP_PROXY: WSGI's environ
+still drops it).  The same bytes go to
 uvicorn (Debian's, the reference) and to bridge --http/--https --asgi
 (as root with --user nobody), with tests/apps/asgi_headers.py answering
 its scope; whole and split at awkward bytes, many fields, pipelined.
@@ -59,11 +61,12 @@ MIXED = (b"GET /h?q=1 HTTP/1.1\r\n"
          b"X_Y: under\r\n"
          b"X-Y: dash\r\n"
          b"Accept:\t*/*\r\n"
+         b"Proxy: p\r\n"
          b"Connection: close\r\n\r\n")
 MIXED_FIELDS = [["host", "t"], ["x-dup", "a"], ["cookie", "a=1"],
                 ["x-dup", "b"], ["cookie", "b=2"], ["x-mixed-case", "M v"],
                 ["x_y", "under"], ["x-y", "dash"], ["accept", "*/*"],
-                ["connection", "close"]]
+                ["proxy", "p"], ["connection", "close"]]
 
 
 def many_head():
