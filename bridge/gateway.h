@@ -355,6 +355,28 @@ struct bg_server {
 	 */
 	int (*trailers)(bg_request *r, const struct bg_header *headers,
 	    size_t nheaders);
+
+	/*
+	 * The request's header fields as the client sent them, where the
+	 * front end parsed them itself (HTTP, HTTPS): in the order
+	 * received, a field sent twice as two entries, names as received
+	 * (compare them without regard to case), values without their
+	 * leading and trailing whitespace (RFC 9112 section 5).  This is
+	 * what ASGI's scope["headers"] wants; the HTTP_* variables keep
+	 * CGI's shape (one per name, repetitions joined).  Differences:
+	 * "Host" carries the authority the request is for (from an
+	 * absolute-form target, RFC 9112 section 3.2.2, or a trusted
+	 * proxy's X-Forwarded-Host), added at the front if the client
+	 * sent none; proxy fields from an untrusted peer are dropped, as
+	 * their variables are, and so are the ones whose name, with '_'
+	 * read as '-', only mimics one (X_Forwarded_Proto).  *n receives
+	 * the count.  Returns NULL (and *n 0) when the front end has no
+	 * such list -- FastCGI and CGI, whose web server already joined
+	 * the fields into HTTP_* variables: use those then.  Pointers
+	 * valid as the request's variables; read-only.  Present when
+	 * size > offsetof(struct bg_server, fields).
+	 */
+	const struct bg_header *(*fields)(bg_request *r, size_t *n);
 };
 
 /*

@@ -157,6 +157,34 @@ START_TEST(untrusted_peer_headers_dropped)
 }
 END_TEST
 
+START_TEST(proxy_fields_by_name_and_mimics)
+{
+	struct bg_header f[] = {
+		{ "Accept", 6, "", 0 },
+		{ "X-Forwarded-For", 15, "", 0 },
+		{ "x_forwarded_proto", 17, "", 0 },
+		{ "FORWARDED", 9, "", 0 },
+		{ "X-Real-Ip", 9, "", 0 },
+		{ "X_REAL_IP", 9, "", 0 },
+		{ "X-Forwarded-", 12, "", 0 },
+		{ "Forwarded-X", 11, "", 0 },
+		{ "X-Real-IPs", 10, "", 0 },
+		{ "x-y", 3, "", 0 },
+	};
+	size_t n = sizeof(f) / sizeof(f[0]);
+
+	ck_assert(forwarded_is_field("X_Forwarded_Host", 16));
+	ck_assert(!forwarded_is_field("X-Forwarded", 11));
+	n = forwarded_strip_fields(f, n);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(f[0].name, "Accept");
+	ck_assert_str_eq(f[1].name, "X-Forwarded-");
+	ck_assert_str_eq(f[2].name, "Forwarded-X");
+	ck_assert_str_eq(f[3].name, "X-Real-IPs");
+	ck_assert_str_eq(f[4].name, "x-y");
+}
+END_TEST
+
 START_TEST(nginx_proxy_pass_https)
 {
 	/* conf/nginx-proxy.conf: X-Forwarded-For $proxy_add_x_forwarded_for,
@@ -431,6 +459,7 @@ forwarded_suite(void)
 	tcase_add_test(r, gunicorn_secure_scheme_headers);
 	tcase_add_test(r, https_listener_told_http);
 	tcase_add_test(r, rfc7239_forwarded);
+	tcase_add_test(r, proxy_fields_by_name_and_mimics);
 	tcase_add_test(r, forwarded_chain_uses_the_client_element);
 	tcase_add_test(r, x_forwarded_wins_bad_forwarded_ignored);
 	tcase_add_test(r, quoted_values_and_long_lists);

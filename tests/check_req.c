@@ -324,6 +324,49 @@ START_TEST(server_var_var_at_var_count)
 }
 END_TEST
 
+START_TEST(fields_none_then_set_and_host_in_front)
+{
+	const struct bg_header *f;
+	struct bg_header *w;
+	size_t n = 99;
+
+	/* A front end without fields (FastCGI): NULL, count 0. */
+	ck_assert_ptr_null(S->fields(H, &n));
+	ck_assert_uint_eq(n, 0);
+	errno = 0;
+	ck_assert_int_eq(req_field_set(r, "host", 4, "h", 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Zero fields is a list too (HTTP/1.0 without any). */
+	ck_assert_ptr_nonnull(req_fields_new(r, 0));
+	ck_assert_ptr_nonnull(S->fields(H, &n));
+	ck_assert_uint_eq(n, 0);
+	w = req_fields_new(r, 2);
+	ck_assert_ptr_nonnull(w);
+	w[0] = (struct bg_header){ "X-A", 3, "1", 1 };
+	w[1] = (struct bg_header){ "HOST", 4, "t", 1 };
+	/* The Host field, whatever its case, takes the value in place. */
+	ck_assert_int_eq(req_field_set(r, "host", 4, "abs", 3), 0);
+	f = S->fields(H, &n);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(memcmp(f[1].name, "HOST", 4), 0);
+	ck_assert_uint_eq(f[1].value_len, 3);
+	ck_assert_int_eq(memcmp(f[1].value, "abs", 3), 0);
+	/* Absent: added in front, once. */
+	ck_assert_int_eq(req_field_set(r, "x-new", 5, "v", 1), 0);
+	f = S->fields(H, &n);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(memcmp(f[0].name, "x-new", 5), 0);
+	ck_assert_int_eq(memcmp(f[1].name, "X-A", 3), 0);
+	errno = 0;
+	ck_assert_int_eq(req_field_set(r, "x-other", 7, "v", 1), -1);
+	ck_assert_int_eq(errno, ENOSPC);
+	ck_assert_int_eq(req_field_set(r, "X-NEW", 5, "w", 1), 0);
+	f = S->fields(H, &n);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(memcmp(f[0].value, "w", 1), 0);
+}
+END_TEST
+
 START_TEST(request_ids_unique)
 {
 	struct req *other = req_create(&test_sink, NULL);
@@ -1085,6 +1128,7 @@ req_suite(void)
 	tcase_add_test(vars, add_var_many_grows);
 	tcase_add_test(vars, find_var_exact_name);
 	tcase_add_test(vars, server_var_var_at_var_count);
+	tcase_add_test(vars, fields_none_then_set_and_host_in_front);
 	tcase_add_test(vars, append_var_joins_repeated_field);
 	tcase_add_test(vars, remove_dot_segments_cases);
 	tcase_add_test(vars, request_ids_unique);

@@ -203,6 +203,7 @@ static struct {
 	PyObject *scope_proto;	/* constant scope entries */
 	int has_trailers;	/* the server offers trailers() */
 	int has_early_hint;	/* ... and informational() */
+	int has_fields;		/* ... and fields() */
 	PyObject *ext_proto;	/* scope["extensions"] without tls */
 	/* interned strings */
 	PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme,
@@ -1727,25 +1728,78 @@ header_append(PyObject *list, const char *src, size_t len,
 }
 
 /*
+ * scope["headers"] from the fields as the client sent them (the
+ * gateway's fields(), bridge's own HTTP front end): in order, a field
+ * sent twice as two pairs (www.rst: "Duplicates are possible and must
+ * be preserved in the message as received"), names lower-cased.
+ */
+static PyObject *
+fields_list(const struct bg_header *f, size_t n, struct scope_in *in)
+{
+	PyObject *list, *name, *value, *pair;
+	char *dst;
+	size_t i, j;
+
+	if ((list = PyList_New((Py_ssize_t)n)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if ((name = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)f[i].name_len)) == NULL)
+			goto fail;
+		dst = PyBytes_AS_STRING(name);
+		for (j = 0; j < f[i].name_len; j++)
+			dst[j] = f[i].name[j] >= 'A' && f[i].name[j] <= 'Z' ?
+			    (char)(f[i].name[j] + 32) : f[i].name[j];
+		if (f[i].name_len == 2 && memcmp(dst, "te", 2) == 0 &&
+		    memmem(f[i].value, f[i].value_len, "trailers", 8) != NULL)
+			in->te_trailers = 1;
+		if ((value = PyBytes_FromStringAndSize(f[i].value,
+		    (Py_ssize_t)f[i].value_len)) == NULL) {
+			Py_DECREF(name);
+			goto fail;
+		}
+		if ((pair = PyTuple_New(2)) == NULL) {
+			Py_DECREF(name);
+			Py_DECREF(value);
+			goto fail;
+		}
+		PyTuple_SET_ITEM(pair, 0, name);
+		PyTuple_SET_ITEM(pair, 1, value);
+		PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+	}
+	return list;
+fail:
+	Py_DECREF(list);
+	return NULL;
+}
+
+/*
  * One pass over the variables: the scope's inputs into in, and
- * scope["headers"]: HTTP_* back to lower-case field names in the order
- * bridge received them (a field sent twice arrives joined, RFC 9110
+ * scope["headers"]: from fields() where the front end kept them, else
+ * (FastCGI, CGI) HTTP_* back to lower-case field names in the order
+ * the web server gave them (a field sent twice arrives joined, RFC 9110
  * section 5.3); CONTENT_TYPE and CONTENT_LENGTH are fields too.
  */
 static PyObject *
 scan_vars(bg_request *r, struct scope_in *in)
 {
-	size_t i, k, n = py.srv->var_count(r);
+	size_t i, k, n = py.srv->var_count(r), nf = 0;
 	const struct bg_var *v;
-	PyObject *list = PyList_New(0);
+	const struct bg_header *f = NULL;
+	PyObject *list;
 
-	if (list == NULL)
-		return NULL;
 	memset(in, 0, sizeof(*in));
+	if (asgi.has_fields)
+		f = py.srv->fields(r, &nf);
+	if ((list = f != NULL ? fields_list(f, nf, in) : PyList_New(0)) ==
+	    NULL)
+		return NULL;
 	for (i = 0; i < n; i++) {
 		if ((v = py.srv->var_at(r, i)) == NULL)
 			break;
 		if (v->name_len > 5 && memcmp(v->name, "HTTP_", 5) == 0) {
+			if (f != NULL)
+				continue;
 			if (is_var(v, "HTTP_TE", 7) && memmem(v->value,
 			    v->value_len, "trailers", 8) != NULL)
 				in->te_trailers = 1;
@@ -1756,7 +1810,8 @@ scan_vars(bg_request *r, struct scope_in *in)
 		}
 		if (is_var(v, "CONTENT_TYPE", 12) ||
 		    is_var(v, "CONTENT_LENGTH", 14)) {
-			if (header_append(list, v->name, v->name_len, v) == -1)
+			if (f == NULL && header_append(list, v->name,
+			    v->name_len, v) == -1)
 				goto fail;
 			continue;
 		}
@@ -2104,6 +2159,8 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	    trailers) && py.srv->trailers != NULL;
 	asgi.has_early_hint = py.srv->size > offsetof(struct bg_server,
 	    informational) && py.srv->informational != NULL;
+	asgi.has_fields = py.srv->size > offsetof(struct bg_server, fields) &&
+	    py.srv->fields != NULL;
 	if (PyDict_SetItem(asgi.ext_proto, asgi.s_pathsend, v) == -1 ||
 	    PyDict_SetItem(asgi.ext_proto, asgi.s_zerocopysend, v) == -1 ||
 	    (asgi.has_trailers && PyDict_SetItem(asgi.ext_proto,

@@ -222,6 +222,43 @@ forwarded_strip(struct bg_var *vars, size_t nvars)
 	return o;
 }
 
+/* name[0..n) equals the lower-case lit, case aside and '_' as '-'. */
+static int
+field_eq(const char *name, size_t n, const char *lit)
+{
+	size_t i;
+	char ch;
+
+	for (i = 0; i < n; i++) {
+		if (lit[i] == '\0')
+			return 0;
+		ch = name[i] >= 'A' && name[i] <= 'Z' ? (char)(name[i] + 32) :
+		    name[i] == '_' ? '-' : name[i];
+		if (ch != lit[i])
+			return 0;
+	}
+	return lit[i] == '\0';
+}
+
+int
+forwarded_is_field(const char *name, size_t len)
+{
+	return (len > 12 && field_eq(name, 12, "x-forwarded-")) ||
+	    field_eq(name, len, "forwarded") || field_eq(name, len,
+	    "x-real-ip");
+}
+
+size_t
+forwarded_strip_fields(struct bg_header *f, size_t n)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++)
+		if (!forwarded_is_field(f[i].name, f[i].name_len))
+			f[o++] = f[i];
+	return o;
+}
+
 /*
  * Lists and values.
  */

@@ -106,4 +106,16 @@ enum forwarded_result forwarded_resolve(const struct forwarded_trust *t,
  */
 size_t forwarded_strip(struct bg_var *vars, size_t nvars);
 
+/*
+ * Whether a header field name (as received) is one of the proxy fields
+ * forwarded_strip() drops: X-Forwarded-*, Forwarded, X-Real-IP, case
+ * aside and '_' read as '-' (the spelling a framework turning names
+ * into HTTP_* keys cannot tell apart).
+ */
+int forwarded_is_field(const char *name, size_t len);
+
+/* forwarded_strip() for header fields as received.  Returns the new
+ * count. */
+size_t forwarded_strip_fields(struct bg_header *f, size_t n);
+
 #endif /* BRIDGE_FORWARDED_H */

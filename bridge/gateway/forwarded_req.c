@@ -10,7 +10,7 @@
 int
 forwarded_req_apply(struct req *r, const struct sockaddr *peer)
 {
-	const struct bg_var *addr;
+	const struct bg_var *addr, *host;
 	struct forwarded fw;
 	size_t i;
 
@@ -22,6 +22,7 @@ forwarded_req_apply(struct req *r, const struct sockaddr *peer)
 		/* Dropped, so that an application reading them (Django's
 		 * SECURE_PROXY_SSL_HEADER) is not fooled either. */
 		r->nvars = forwarded_strip(r->vars, r->nvars);
+		r->nfields = forwarded_strip_fields(r->fields, r->nfields);
 		if (log_level >= LOG_LEVEL_DEBUG &&
 		    (addr = req_find_var(r, "REMOTE_ADDR", 11)) != NULL)
 			log_msg(LOG_LEVEL_DEBUG, r->id, "http: proxy headers "
@@ -33,6 +34,13 @@ forwarded_req_apply(struct req *r, const struct sockaddr *peer)
 			if (req_add_var(r, fw.set[i].name, fw.set[i].name_len,
 			    fw.set[i].value, fw.set[i].value_len) == -1)
 				return -1;
+		/* The fields as received keep the proxy's fields (as
+		 * uvicorn's ProxyHeadersMiddleware does), but Host names
+		 * the authority the client asked for, as HTTP_HOST. */
+		if (r->fields != NULL && (host = req_find_var(r, "HTTP_HOST",
+		    9)) != NULL && req_field_set(r, "host", 4, host->value,
+		    host->value_len) == -1)
+			return -1;
 		break;
 	}
 	return 0;

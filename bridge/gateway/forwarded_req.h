@@ -13,8 +13,9 @@
  * If r carries X-Forwarded-* or Forwarded headers (as HTTP_* variables)
  * and peer is in --forwarded-allow-ips (forwarded_trust), set
  * REMOTE_ADDR, REQUEST_SCHEME, HTTPS, HTTP_HOST, SERVER_NAME and
- * SERVER_PORT from them; from any other peer, remove them (logged at
- * debug).  Returns 0, or -1 when out of memory.
+ * SERVER_PORT from them, and the Host of r->fields as HTTP_HOST; from
+ * any other peer, remove them, from the variables and r->fields (logged
+ * at debug).  Returns 0, or -1 when out of memory.
  */
 int forwarded_req_apply(struct req *r, const struct sockaddr *peer);
 

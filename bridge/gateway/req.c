@@ -164,6 +164,54 @@ req_find_var(struct req *r, const char *name, size_t name_len)
 	return NULL;
 }
 
+struct bg_header *
+req_fields_new(struct req *r, size_t n)
+{
+	struct bg_header *f;
+
+	/* One entry more, in front, for a Host added by req_field_set(). */
+	if ((f = pool_alloc(r->pool, (n + 1) * sizeof(*f))) == NULL)
+		return NULL;
+	r->fields = f + 1;
+	r->nfields = n;
+	r->field_room = 1;
+	return r->fields;
+}
+
+int
+req_field_set(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	struct bg_header *f;
+	size_t i;
+
+	if (r->fields == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < r->nfields; i++) {
+		f = &r->fields[i];
+		if (f->name_len == name_len &&
+		    strncasecmp(f->name, name, name_len) == 0) {
+			f->value = value;
+			f->value_len = value_len;
+			return 0;
+		}
+	}
+	if (!r->field_room) {
+		errno = ENOSPC;
+		return -1;
+	}
+	r->field_room = 0;
+	f = --r->fields;
+	r->nfields++;
+	f->name = name;
+	f->name_len = name_len;
+	f->value = value;
+	f->value_len = value_len;
+	return 0;
+}
+
 const char *
 req_status_reason(int status)
 {
@@ -421,6 +469,15 @@ static int64_t
 g_content_length(bg_request *h)
 {
 	return R(h)->content_length;
+}
+
+static const struct bg_header *
+g_fields(bg_request *h, size_t *n)
+{
+	struct req *r = R(h);
+
+	*n = r->nfields;
+	return r->fields;
 }
 
 static void
@@ -864,6 +921,7 @@ struct bg_server req_server = {
 	.high_water = REQ_HIGH_WATER,
 	.informational = g_informational,
 	.trailers = g_trailers,
+	.fields = g_fields,
 	/* watch, timer, loop_fd, loop_run_once: set by the worker */
 };
 

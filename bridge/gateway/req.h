@@ -83,6 +83,9 @@ struct req {
 	struct bg_var *vars;
 	size_t nvars;
 	size_t vars_cap;
+	struct bg_header *fields;	/* as received (fields()), or NULL */
+	size_t nfields;
+	unsigned field_room : 1;	/* fields[-1] is free */
 
 	struct body body;
 	int64_t content_length;	/* request body length, -1 unknown */
@@ -146,6 +149,24 @@ int req_add_var(struct req *r, const char *name, size_t name_len,
  * Same filtering as req_add_var().  Returns 0 or -1.
  */
 int req_append_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len);
+/*
+ * The header fields as received, for the gateway's fields(): room for n
+ * of them in the pool, which the front end fills (names and values in
+ * the pool too), as r->fields and r->nfields.  Returns r->fields, or
+ * NULL on ENOMEM.
+ */
+struct bg_header *req_fields_new(struct req *r, size_t n);
+/*
+ * Set the value of the first field named name (case aside) to value;
+ * or, when there is none, add the field at the front (once per
+ * request).  name and value must live as long as the request (they are
+ * not copied).  For the Host field, when the request is for another
+ * authority than the one it named (Host is never repeated: the parser
+ * refuses that).  Returns 0, or -1 with errno ENOSPC (no room left in
+ * front) or EINVAL (r has no fields).
+ */
+int req_field_set(struct req *r, const char *name, size_t name_len,
     const char *value, size_t value_len);
 /* Look a variable up by name; NULL if absent. */
 const struct bg_var *req_find_var(struct req *r, const char *name,

@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "forwarded.h"
 #include "forwarded_req.h"
 #include "health.h"
 #include "http_conn.h"
@@ -946,6 +947,52 @@ header_var(struct req *r, const struct http_header *h, char *name)
 	return req_append_var(r, name, n, h->value, h->value_len);
 }
 
+/*
+ * The header fields as received, for the gateway's fields() (an ASGI
+ * scope's headers): the header section is copied into the request's
+ * pool in one piece -- the parse buffer is reused once the head is
+ * consumed -- and the fields point into the copy.  A name that only
+ * mimics a proxy field with '_' for '-' is left out (header_var()
+ * drops every name with '_' from the variables).  Returns 0 or -1.
+ */
+static int
+keep_fields(struct req *r, const struct http_request *h)
+{
+	const struct http_header *last;
+	struct bg_header *f;
+	const char *start = NULL;
+	char *copy = NULL;
+	size_t i, n = 0;
+
+	if ((f = req_fields_new(r, h->nheaders)) == NULL)
+		return -1;
+	if (h->nheaders > 0) {
+		/* The parser scans left to right: the first name starts
+		 * the section, the last value ends it. */
+		start = h->headers[0].name;
+		last = &h->headers[h->nheaders - 1];
+		if ((copy = pool_alloc(r->pool, (size_t)(last->value +
+		    last->value_len - start))) == NULL)
+			return -1;
+		memcpy(copy, start, (size_t)(last->value + last->value_len -
+		    start));
+	}
+	for (i = 0; i < h->nheaders; i++) {
+		const struct http_header *hf = &h->headers[i];
+
+		if (memchr(hf->name, '_', hf->name_len) != NULL &&
+		    forwarded_is_field(hf->name, hf->name_len))
+			continue;
+		f[n].name = copy + (hf->name - start);
+		f[n].name_len = hf->name_len;
+		f[n].value = copy + (hf->value - start);
+		f[n].value_len = hf->value_len;
+		n++;
+	}
+	r->nfields = n;
+	return 0;
+}
+
 /* Build the request's variables; returns 0, or an HTTP status. */
 static int
 build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
@@ -956,6 +1003,7 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	size_t tlen = h->path_len, plen, i;
 	ssize_t dlen;
 	char num[24];
+	const struct bg_var *hv;
 
 	if (add(r, "REQUEST_METHOD", h->method, h->method_len) == -1)
 		return 500;
@@ -1033,6 +1081,8 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		    (id >= 0 && add_str(r, "SSL_CIPHER_SUITE", suite) == -1))
 			return 500;
 	}
+	if (keep_fields(r, h) == -1)
+		return 500;
 	for (i = 0; i < h->nheaders; i++) {
 		const struct http_header *f = &h->headers[i];
 
@@ -1048,8 +1098,10 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		if (header_var(r, f, name) == -1)
 			return 500;
 	}
-	if (h->target_form == HTTP_TARGET_ABSOLUTE &&
-	    add(r, "HTTP_HOST", h->host, h->host_len) == -1)
+	if (h->target_form == HTTP_TARGET_ABSOLUTE && (add(r, "HTTP_HOST",
+	    h->host, h->host_len) == -1 || (hv = req_find_var(r, "HTTP_HOST",
+	    9)) == NULL || req_field_set(r, "host", 4, hv->value, hv->value_len)
+	    == -1))
 		return 500;
 	if (h->content_length >= 0) {
 		snprintf(num, sizeof(num), "%lld",

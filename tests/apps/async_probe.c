@@ -23,6 +23,9 @@
  *			inside handle() (queued behind the head, zero-copy)
  *	/hints		103 Early Hints with a Link field, then "hints\n"
  *	/trailers	"body\n" with the trailer field X-Checksum: 42
+ *	/fields?MS	pending; a timer answers after MS ms with the
+ *			header fields as received, "name: value\n" each
+ *			(fields()), or "none\n" where the front end has none
  *	/stats		"gone=G drained=D again=A finished=F live=L\n":
  *			events seen by this worker
  *	anything else	"async\n" (BG_OK inside handle())
@@ -54,7 +57,7 @@ struct job {
 };
 
 enum { J_LATER, J_ECHO, J_COUNT, J_SLOWREAD, J_STREAM, J_BIG, J_NEVER,
-    J_FAIL, J_NOSTART };
+    J_FAIL, J_NOSTART, J_FIELDS };
 
 static int
 ap_init(const struct bg_server *s, const char *arg, void **ctx)
@@ -194,6 +197,28 @@ job_event(bg_request *r, unsigned ev, void *arg)
 	}
 }
 
+/* The header fields as received, one "name: value\n" line each, read
+ * long after handle() returned (they live as the request). */
+static void
+answer_fields(bg_request *r)
+{
+	const struct bg_header *f;
+	char text[8192];
+	size_t i, n, o = 0;
+
+	if (srv->size <= offsetof(struct bg_server, fields) ||
+	    (f = srv->fields(r, &n)) == NULL) {
+		answer(r, "none\n", 0);
+		return;
+	}
+	text[0] = '\0';
+	for (i = 0; i < n && o < sizeof(text); i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+		    "%.*s: %.*s\n", (int)f[i].name_len, f[i].name,
+		    (int)f[i].value_len, f[i].value);
+	answer(r, text, 0);
+}
+
 static void
 job_timer(void *arg)
 {
@@ -205,6 +230,10 @@ job_timer(void *arg)
 	switch (j->kind) {
 	case J_LATER:
 		answer(j->r, "later\n", 0);
+		job_finish(j, BG_OK);
+		break;
+	case J_FIELDS:
+		answer_fields(j->r);
 		job_finish(j, BG_OK);
 		break;
 	case J_FAIL:
@@ -273,7 +302,7 @@ ap_handle(void *ctx, bg_request *r)
 		{ "/count", J_COUNT }, { "/slowread", J_SLOWREAD },
 		{ "/stream", J_STREAM }, { "/big", J_BIG },
 		{ "/never", J_NEVER }, { "/fail", J_FAIL },
-		{ "/nostart", J_NOSTART },
+		{ "/nostart", J_NOSTART }, { "/fields", J_FIELDS },
 	};
 	struct bg_header chunk_h[1] = { { "Content-Type", 12, "text/plain",
 	    10 } };
@@ -334,6 +363,7 @@ ap_handle(void *ctx, bg_request *r)
 	switch (j->kind) {
 	case J_LATER:
 	case J_SLOWREAD:
+	case J_FIELDS:
 		job_arm(j, j->arg > 0 ? j->arg : 1);
 		break;
 	case J_FAIL:

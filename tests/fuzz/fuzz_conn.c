@@ -200,6 +200,45 @@ check(int ok, const char *what)
  *	else  the body echoed with a Content-Length
  */
 
+/*
+ * The header fields as received (fields()), read whole after the parse
+ * buffer has moved on (a field left pointing into it is a use after
+ * free under ASan): names non-empty and free of ':' and whitespace,
+ * values free of CR, LF and the whitespace around them.
+ */
+static void
+fz_fields(bg_request *r)
+{
+	const struct bg_header *f;
+	size_t i, j, n;
+	unsigned sum = 0;
+
+	if ((f = req_server.fields(r, &n)) == NULL) {
+		check(n == 0, "no fields but a count");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		check(f[i].name_len > 0, "empty field name");
+		for (j = 0; j < f[i].name_len; j++) {
+			sum += (unsigned char)f[i].name[j];
+			check(f[i].name[j] != ':' && f[i].name[j] != ' ' &&
+			    f[i].name[j] != '\t' && f[i].name[j] != '\r' &&
+			    f[i].name[j] != '\n', "bad byte in a field name");
+		}
+		for (j = 0; j < f[i].value_len; j++) {
+			sum += (unsigned char)f[i].value[j];
+			check(f[i].value[j] != '\r' && f[i].value[j] != '\n',
+			    "CR or LF in a field value");
+		}
+		if (f[i].value_len > 0)
+			check(f[i].value[0] != ' ' && f[i].value[0] != '\t' &&
+			    f[i].value[f[i].value_len - 1] != ' ' &&
+			    f[i].value[f[i].value_len - 1] != '\t',
+			    "whitespace around a field value");
+	}
+	(void)sum;
+}
+
 static void
 fz_finish(void *arg)
 {
@@ -227,6 +266,7 @@ fz_handle(void *ctx, bg_request *r)
 	while ((got = s->read(r, buf, sizeof(buf))) > 0)
 		total += (size_t)got;
 	check(got == 0 && total == rq->body.len, "body read back wrong");
+	fz_fields(r);
 	uri = s->var(r, "REQUEST_URI", &ulen);
 	switch (uri != NULL && ulen > 1 ? uri[1] : 'o') {
 	case 'e':
@@ -311,6 +351,7 @@ fz_answer_len(struct fz_job *j)
 	char len[32];
 	size_t n;
 
+	fz_fields(j->r);
 	n = (size_t)snprintf(len, sizeof(len), "%zu", j->total);
 	h[0] = (struct bg_header){ "Content-Length", 14, len, n };
 	if (req_server.start_response(j->r, 200, NULL, h, 1, 0) == 0)
