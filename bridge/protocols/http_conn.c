@@ -895,25 +895,57 @@ decode_path(const char *s, size_t n, char *out)
 	return (ssize_t)o;
 }
 
+/* n in decimal at p, without a NUL; returns the end.  No printf: this
+ * and put_ipv4() run twice for every request. */
+static char *
+put_decimal(char *p, unsigned n)
+{
+	char tmp[10];
+	size_t k = 0;
+
+	do
+		tmp[k++] = (char)('0' + n % 10);
+	while ((n /= 10) != 0);
+	while (k > 0)
+		*p++ = tmp[--k];
+	return p;
+}
+
+/* Dotted decimal of the 4 bytes at b; host holds 16 bytes at least. */
+static void
+put_ipv4(char *host, const uint8_t *b)
+{
+	char *p = host;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		if (i > 0)
+			*p++ = '.';
+		p = put_decimal(p, b[i]);
+	}
+	*p = '\0';
+}
+
+/* host (INET6_ADDRSTRLEN bytes) and port (6) of ss, "" for neither
+ * family; a v4-mapped IPv6 address reads as the IPv4 it is. */
 static void
 addr_string(const union sockaddr_in46 *ss, char *host, size_t hlen,
-    char *port, size_t plen)
+    char *port)
 {
 	host[0] = '\0';
 	port[0] = '\0';
 	if (ss->sa.sa_family == AF_INET) {
-		const struct sockaddr_in *s = &ss->in;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, (socklen_t)hlen);
-		snprintf(port, plen, "%u", ntohs(s->sin_port));
+		put_ipv4(host, (const uint8_t *)&ss->in.sin_addr);
+		*put_decimal(port, ntohs(ss->in.sin_port)) = '\0';
 	} else if (ss->sa.sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s = &ss->in6;
 
-		inet_ntop(AF_INET6, &s->sin6_addr, host, (socklen_t)hlen);
-		/* v4-mapped addresses read as the IPv4 they are */
-		if (strncmp(host, "::ffff:", 7) == 0 && strchr(host, '.'))
-			memmove(host, host + 7, strlen(host + 7) + 1);
-		snprintf(port, plen, "%u", ntohs(s->sin6_port));
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr))
+			put_ipv4(host, s->sin6_addr.s6_addr + 12);
+		else
+			inet_ntop(AF_INET6, &s->sin6_addr, host,
+			    (socklen_t)hlen);
+		*put_decimal(port, ntohs(s->sin6_port)) = '\0';
 	}
 }
 
@@ -1111,11 +1143,11 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	}
 	/* SERVER_NAME from the authority the client used (Host), without
 	 * its port (RFC 3875 section 4.1.14). */
-	addr_string(&c->peer, host, sizeof(host), port, sizeof(port));
+	addr_string(&c->peer, host, sizeof(host), port);
 	if (add_str(r, "REMOTE_ADDR", host) == -1 ||
 	    add_str(r, "REMOTE_PORT", port) == -1)
 		return 500;
-	addr_string(&c->local, host, sizeof(host), port, sizeof(port));
+	addr_string(&c->local, host, sizeof(host), port);
 	if (add_str(r, "SERVER_ADDR", host) == -1 ||
 	    add_str(r, "SERVER_PORT", port) == -1)
 		return 500;

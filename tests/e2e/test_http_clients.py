@@ -322,6 +322,22 @@ class Ipv6(unittest.TestCase):
         st, _, body = h.http_request(b.port, path="/")
         self.assertEqual((st, body), (200, b"probe\n"))
 
+    def test_dual_stack_listener_ipv4_client(self):
+        """[::]:port takes IPv4 clients too; their v4-mapped address
+        (::ffff:127.0.0.1) reads as the IPv4 it is, on both ends."""
+        port = h.free_port()
+        b = hh.HttpBridge(self, workers=1, extra=["--http", "[::]:%d" % port])
+        st, _, body = h.http_request(port, path="/env")
+        env = h.parse_env(body)
+        self.assertEqual(st, 200)
+        self.assertEqual((env["REMOTE_ADDR"], env["SERVER_ADDR"],
+                          env["SERVER_PORT"]), ("127.0.0.1", "127.0.0.1",
+                                                str(port)))
+        self.assertTrue(env["REMOTE_PORT"].isdigit())
+        self.assertEqual(h.parse_env(h.http_request(
+            port, path="/env", host="::1")[2])["REMOTE_ADDR"], "::1")
+        self.assertEqual(b.log().count(" error "), 0)
+
     def test_ipv6_with_curl(self):
         (curl,) = h.require(self, "curl")
         b = hh.HttpBridge(self, workers=1, ipv6=True)
