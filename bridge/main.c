@@ -106,8 +106,8 @@ bridge_main(int argc, char **argv)
 	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
 	req_server.multithread = config.threads > 1;
 	if (config.module == NULL)
-		fatal("no application: give --module PATH, --wsgi APP or --cgi "
-		    "ROOT (see bridge --help)");
+		fatal("no application: give --module PATH, --wsgi APP, --asgi "
+		    "APP or --cgi ROOT (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)
 		fatal("%s", err);
 	/* With --check-config too: a reload checks the new configuration
