@@ -1187,9 +1187,10 @@ config_parse_line(char *line, char **key, char **value, const char **err)
 		*err = "missing key before '='";
 		return -1;
 	}
+	/* '_': Gunicorn's limit-request-field_size is a key too. */
 	for (p = k; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-')) {
+		    *p == '-' || *p == '_')) {
 			*err = "keys are lower-case words joined by '-'";
 			return -1;
 		}

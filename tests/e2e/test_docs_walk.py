@@ -5,7 +5,7 @@ page lists is in --help; the messages for a missing or doubled
 application name --asgi too; and an application given on the command
 line replaces the one a --config file names, as the file's comment and
 the man page say flags override the file (it was refused as "give one
-application")."""
+application"); Gunicorn's limit-request-field_size is a config key."""
 import os
 import re
 import subprocess
@@ -70,6 +70,20 @@ class Messages(unittest.TestCase):
         self.assertEqual(err.strip().splitlines(),
                          ["bridge: give one application: --module, "
                           "--wsgi, --asgi or --cgi (see bridge --help)"])
+
+
+class GunicornKeys(unittest.TestCase):
+    def test_gunicorn_long_option_with_underscore_is_a_key(self):
+        # bridge.1, -c: "Gunicorn's long option names are keys too";
+        # Gunicorn's is --limit-request-field_size.
+        tmp = TempDir(self)
+        conf = tmp.join("g.conf")
+        with open(conf, "w") as f:
+            f.write("limit-request-field_size = 200\n")
+        rc, out, err = run(["--config", conf, "--check-config", "--http",
+                            "127.0.0.1:1", "--module", HELLO_SO])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("limit-request-field-size = 200", out.splitlines())
 
 
 class CommandLineAppReplacesFile(unittest.TestCase):
