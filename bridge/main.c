@@ -79,11 +79,6 @@ bridge_main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
-	if (adapter_python_note() != NULL && !config.check_config)
-		log_info("python: %s", adapter_python_note());
-	if (config.venv_from_env)
-		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
-		    "--venv", config.venv);
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,
@@ -158,6 +153,12 @@ bridge_main(int argc, char **argv)
 	if (config.stats != NULL)
 		listen_open_stats(config.stats);
 	listen_close_inherited();
+	/* Once the sockets are bound: a start-up error stays one line. */
+	if (adapter_python_note() != NULL)
+		log_info("python: %s", adapter_python_note());
+	if (config.venv_from_env)
+		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
+		    "--venv", config.venv);
 	/* --reload: each worker loads a native module itself, so that a
 	 * rebuilt one is read; the master keeps no mapping of a file the
 	 * developer is about to overwrite. */

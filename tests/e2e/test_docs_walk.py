@@ -5,9 +5,11 @@ page lists is in --help; the messages for a missing or doubled
 application name --asgi too; and an application given on the command
 line replaces the one a --config file names, as the file's comment and
 the man page say flags override the file (it was refused as "give one
-application"); Gunicorn's limit-request-field_size is a config key."""
+application"); Gunicorn's limit-request-field_size is a config key; a
+start-up error of a Python app is one line."""
 import os
 import re
+import socket
 import subprocess
 import sys
 import unittest
@@ -70,6 +72,23 @@ class Messages(unittest.TestCase):
         self.assertEqual(err.strip().splitlines(),
                          ["bridge: give one application: --module, "
                           "--wsgi, --asgi or --cgi (see bridge --help)"])
+
+
+class StartupErrorOneLine(unittest.TestCase):
+    @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+    def test_port_in_use_with_python_app_is_one_line(self):
+        # The "python: running in ..." note came before the error.
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        addr = "127.0.0.1:%d" % busy.getsockname()[1]
+        rc, _, err = run(["--http", addr, "--asgi", "raw:app"],
+                         cwd=ASGI_EXAMPLES)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(err.strip().splitlines(),
+                         ["bridge: --http %s: bind: Address already in use"
+                          % addr])
 
 
 class GunicornKeys(unittest.TestCase):
