@@ -82,11 +82,6 @@ bridge_main(int argc, char **argv)
 	if (log_open(config.error_log) == -1)
 		fatal("--error-log %s: %s", config.error_log,
 		    log_open_error());
-	if (adapter_python_note() != NULL && !config.check_config)
-		log_info("python: %s", adapter_python_note());
-	if (config.venv_from_env)
-		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
-		    "--venv", config.venv);
 	body_configure(config.body_buffer, config.tmp_dir);
 	raise_nofile();
 	if (access_log_format(config.access_log_format, err,
@@ -109,8 +104,8 @@ bridge_main(int argc, char **argv)
 	/* PEP 3333 wsgi.multithread: true when requests run side by side. */
 	req_server.multithread = config.threads > 1;
 	if (config.module == NULL)
-		fatal("no application: give --module PATH, --wsgi APP or --cgi "
-		    "ROOT (see bridge --help)");
+		fatal("no application: give --module PATH, --wsgi APP, --asgi "
+		    "APP or --cgi ROOT (see bridge --help)");
 	if (module_load(config.module, err, sizeof(err)) == -1)
 		fatal("%s", err);
 	/* With --check-config too: a reload checks the new configuration
@@ -161,6 +156,12 @@ bridge_main(int argc, char **argv)
 	if (config.stats != NULL)
 		listen_open_stats(config.stats);
 	listen_close_inherited();
+	/* Once the sockets are bound: a start-up error stays one line. */
+	if (adapter_python_note() != NULL)
+		log_info("python: %s", adapter_python_note());
+	if (config.venv_from_env)
+		log_info("using the activated virtualenv %s (VIRTUAL_ENV) as "
+		    "--venv", config.venv);
 	/* --reload: each worker loads a native module itself, so that a
 	 * rebuilt one is read; the master keeps no mapping of a file the
 	 * developer is about to overwrite. */

@@ -203,6 +203,7 @@ static const char usage_text[] =
 "  -e, --env KEY=VALUE     set an environment variable for the application\n"
 "  -n, --name NAME         the processes' name (ps -o comm, top, pgrep)\n"
 "  -k, --worker-class      sync and gthread (bridge has no others)\n"
+"  -D, --daemon            refused: bridge stays in the foreground\n"
 "  --worker-tmp-dir DIR    accepted, unused (heartbeats are in memory)\n"
 "  -w, --threads, --graceful-timeout, --max-requests[-jitter], --preload,\n"
 "  --reload, --chdir, --pythonpath, --check-config: as bridge's own.\n"
@@ -220,6 +221,8 @@ static const char *file_key;
 /* Listeners and certificates from the file are replaced, not added to,
  * by the command line's. */
 static int listen_from_file, certs_from_file, keys_from_file;
+/* So is the application: --module, --wsgi, --asgi, --cgi or APP. */
+static int app_from_file;
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
@@ -517,6 +520,22 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+/* Called before an application setting is stored: the first one the
+ * command line gives drops the one the file gave. */
+static void
+app_replace(void)
+{
+	if (from_file)
+		app_from_file = 1;
+	else if (app_from_file) {
+		app_from_file = 0;
+		config.module = NULL;
+		config.wsgi_app = NULL;
+		config.asgi_app = NULL;
+		config.cgi_root = NULL;
+	}
+}
+
 static void
 add_listen(enum listen_proto proto, const char *addr)
 {
@@ -628,15 +647,18 @@ apply(int c, char *arg)
 		config.keys[config.nkeys++] = arg;
 		break;
 	case OPT_MODULE:
+		app_replace();
 		config.module = arg;
 		break;
 	case OPT_MODULE_ARG:
 		config.module_arg = arg;
 		break;
 	case OPT_WSGI:
+		app_replace();
 		config.wsgi_app = arg;
 		break;
 	case OPT_ASGI:
+		app_replace();
 		config.asgi_app = arg;
 		break;
 	case OPT_ASGI_LOOP:
@@ -660,6 +682,7 @@ apply(int c, char *arg)
 		config.venv = arg;
 		break;
 	case OPT_CGI:
+		app_replace();
 		config.cgi_root = arg;
 		break;
 	case OPT_CGI_TIMEOUT:
@@ -1039,7 +1062,7 @@ gunicorn_app(const char *app)
 	size_t n = strlen(app);
 
 	app_positional = 1;
-
+	app_replace();
 	if (n > 3 && strcmp(app + n - 3, ".so") == 0)
 		config.module = app;
 	else
@@ -1164,9 +1187,10 @@ config_parse_line(char *line, char **key, char **value, const char **err)
 		*err = "missing key before '='";
 		return -1;
 	}
+	/* '_': Gunicorn's limit-request-field_size is a key too. */
 	for (p = k; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-')) {
+		    *p == '-' || *p == '_')) {
 			*err = "keys are lower-case words joined by '-'";
 			return -1;
 		}
@@ -1425,7 +1449,8 @@ config_validate(void)
 	check_tls();
 	if ((config.module != NULL) + (config.wsgi_app != NULL) +
 	    (config.cgi_root != NULL) > 1)
-		usage_error("give one application: --module, --wsgi or --cgi");
+		usage_error("give one application: --module, --wsgi, --asgi "
+		    "or --cgi");
 	/* A worker restarted by --reload forks from the master: with
 	 * --preload it would get the code it was meant to read anew. */
 	if (config.reload && config.preload)
@@ -1434,10 +1459,11 @@ config_validate(void)
 	if (config.group != NULL && config.user == NULL)
 		usage_error("--group goes with --user");
 	if ((config.venv || config.pythonpath) && config.wsgi_app == NULL)
-		usage_error("--venv and --pythonpath go with --wsgi");
+		usage_error("--venv and --pythonpath go with --wsgi or --asgi");
 	if (config.capture_output && config.wsgi_app == NULL)
-		usage_error("--capture-output goes with --wsgi (a native "
-		    "module or CGI script writes to the error log itself)");
+		usage_error("--capture-output goes with --wsgi or --asgi (a "
+		    "native module or CGI script writes to the error log "
+		    "itself)");
 	if (config.wsgi_app != NULL && (*config.wsgi_app == '\0' ||
 	    *config.wsgi_app == ':' || strchr(config.wsgi_app, '\n')))
 		usage_error("--wsgi: '%s' is not MODULE[:CALLABLE]",
@@ -1595,8 +1621,8 @@ config_parse_args(int argc, char **argv)
 			break;
 		}
 	}
-	if (optind < argc && config.module == NULL &&
-	    config.wsgi_app == NULL && config.cgi_root == NULL)
+	if (optind < argc && (app_from_file || (config.module == NULL &&
+	    config.wsgi_app == NULL && config.cgi_root == NULL)))
 		gunicorn_app(argv[optind++]);
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
