@@ -805,6 +805,10 @@ async_timeout(struct loop *l, struct loop_timer *t)
 	struct fcgi_conn *c = fr->conn;
 
 	(void)l;
+	/* Answered after the deadline, before the loop came round to it
+	 * (an application that blocked the loop): the answer goes out. */
+	if (fr->r->started || fr->r->finished)
+		return;
 	log_msg(LOG_LEVEL_ERROR, fr->r->id, "request ran past --timeout "
 	    "(%us) in the module; 504", config.timeout);
 	async_abandon(c, fr, 504);

@@ -1517,6 +1517,13 @@ async_timeout(struct http_conn *c)
 {
 	struct req *r = c->r;
 
+	/* The module started its response after the deadline but before
+	 * the loop came round to it (an application that blocked the
+	 * loop): that response goes out, whole. */
+	if (r->started || r->finished) {
+		http_update(c);
+		return;
+	}
 	log_msg(LOG_LEVEL_ERROR, r->id, "request ran past --timeout (%us) in "
 	    "the module; 504", config.timeout);
 	c->keep_alive = 0;
@@ -1686,7 +1693,7 @@ http_timer_state(struct conn *cb, int *progress)
 	} else if (c->r != NULL && in_held(c)) {
 		/* In an asynchronous module: its --timeout, until the
 		 * response starts; then the module's own business. */
-		if (c->r->head_sent || worker.tq_request == NULL)
+		if (c->r->started || worker.tq_request == NULL)
 			return NULL;
 		c->request_timer = 1;
 		q = worker.tq_request;
