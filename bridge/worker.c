@@ -599,13 +599,46 @@ accept_enable(int on)
 	}
 }
 
+/*
+ * Stopping with no connection left, an asynchronous module may still
+ * have requests whose connection closed under them (told BG_EV_GONE,
+ * req_detach): their ends (an ASGI task's finally, the module's
+ * finish() that frees them) run before the worker ends, for up to half
+ * the drain window.  finish() does not tell the worker, so it looks
+ * every 20 ms.
+ */
+static struct loop_mtimer detached_wait;
+static uint64_t detached_until;	/* ms; 0: not waiting yet */
+
+static void
+detached_look(void *arg)
+{
+	(void)arg;
+	if (req_detached() == 0 || worker.loop.now >= detached_until) {
+		worker.loop.stop = 1;
+		return;
+	}
+	loop_mtimer_arm(&worker.loop, &detached_wait, 20);
+}
+
+/* Stopping, and the last connection went: end the loop. */
+static void
+stop_when_idle(void)
+{
+	if (detached_until != 0)
+		return;
+	detached_until = worker.loop.now + WORKER_DRAIN_MS / 2;
+	detached_wait.fn = detached_look;
+	detached_look(NULL);
+}
+
 void
 worker_conn_closed(void)
 {
 	worker.nconns--;
 	if (worker.stopping) {
 		if (worker.nconns == 0)
-			worker.loop.stop = 1;
+			stop_when_idle();
 	} else if (worker.nconns == config.max_conns - 1)
 		accept_enable(1);
 }
@@ -627,7 +660,7 @@ stop_gracefully(void)
 	http_conn_shutdown();
 	proxy_conn_shutdown();
 	if (worker.nconns == 0)
-		worker.loop.stop = 1;
+		stop_when_idle();
 }
 
 /*
