@@ -13,7 +13,9 @@ exits on its own.
 BodyPendingAtStop: a client that sent the head and a tenth of its body,
 over HTTP with a native module (the body is read by bridge before
 handle()) and with an ASGI application reading it as it arrives, and
-over FastCGI with a native module.
+over FastCGI with a native module.  ClientNotReading: a finished
+response the client stopped taking (--write-timeout would hold it) is
+closed then too.
 
 AnsweredAcrossTheDeadline: what the application is still answering when
 that second comes is left alone (an earlier attempt closed everything,
@@ -132,6 +134,28 @@ class BodyPendingAtStop(PendingStart, unittest.TestCase):
         self.assertTrue(c.is_closed(10))
         log = self.stopped(t0)
         self.assertIn(WARNING + ": closed 1 connection", log)
+
+
+class ClientNotReading(PendingStart, unittest.TestCase):
+    """A finished response the client stopped taking (--write-timeout
+    outlasts --graceful-timeout) is closed at the deadline too."""
+
+    def test_stalled_reader_closed(self):
+        addr = self.start(["--module", h.PROBE_SO, "--write-timeout",
+                           str(READ_TIMEOUT)])
+        c = hh.RawHttp(addr, timeout=20, rcvbuf=4096)
+        self.addCleanup(c.close)
+        # 8 MB, far more than the sockets hold; the head read shows the
+        # module ran (on the loop: it returned before TERM is seen).
+        c.send(b"GET /big?8000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(c.read_head().status, 200)
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        log = self.stopped(t0)
+        self.assertIn(WARNING + ": closed 1 connection waiting on the "
+                      "client (0 with a request still arriving, 1 not "
+                      "reading its response)", log)
+        self.assertLess(len(c.read_to_eof(10)), 8000000)
 
 
 class AnsweredAcrossTheDeadline(PendingStart, unittest.TestCase):
