@@ -1576,7 +1576,10 @@ http_eof(struct conn *cb, int error)
  *	drain	stopping: the drain window, never re-armed; a head
  *		begun before (or arriving) gets it too, not what is left of
  *		--header-timeout, which may outlast --graceful-timeout (the
- *		master would kill the worker: no lifespan shutdown)
+ *		master would kill the worker: no lifespan shutdown).  In
+ *		the stop's last second (worker.stop_late) there is none:
+ *		what waits on the client is cut (http_stop_cut) and a
+ *		connection closes as soon as it is idle
  *	idle	keep-alive between requests: --idle-timeout from the
  *		last request
  */
@@ -1670,9 +1673,12 @@ http_update(struct http_conn *c)
 	if (c->base.closed || c->base.busy)
 		return;
 	/* The stop's last second (worker.c): no drain window is left for
-	 * a connection between requests; it closes once its output went. */
-	if (worker.stop_late && c->r == NULL && !c->lingering)
+	 * a connection between requests, nor time for a lingering close
+	 * to begin; it closes once its output went. */
+	if (worker.stop_late && c->r == NULL && !c->lingering) {
 		c->base.closing = 1;
+		c->linger = 0;
+	}
 	/* Pipelined requests held back while output was high are handled
 	 * now: no event would bring them back otherwise. */
 	if (conn_drain(&c->base) == -1) {
