@@ -21,6 +21,7 @@
 
 static unsigned long long req_counter;
 static struct loop *req_loop;	/* the worker's, for async requests */
+static int ndetached;		/* see req_detached() */
 
 /* The ABI's opaque handle is our struct req. */
 static inline struct req *
@@ -1094,6 +1095,7 @@ g_finish(bg_request *h, int rc)
 	    r->module_name);
 	if (r->conn == NULL) {
 		/* The front end left it (client gone): nothing waits. */
+		ndetached--;
 		req_destroy(r);
 		return;
 	}
@@ -1166,7 +1168,14 @@ void
 req_detach(struct req *r)
 {
 	r->conn = NULL;
+	ndetached++;
 	req_gone(r);
+}
+
+int
+req_detached(void)
+{
+	return ndetached;
 }
 
 int

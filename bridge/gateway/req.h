@@ -204,6 +204,8 @@ void req_gone(struct req *r);
 void req_stopping(struct req *r);
 void req_drained(struct req *r);
 void req_detach(struct req *r);
+/* Requests detached and not yet finished by their module. */
+int req_detached(void);
 
 /*
  * Content-Length value (RFC 9110 section 8.6, 1*DIGIT) into *out.

@@ -61,6 +61,7 @@ conn_open(struct conn *c, int fd, const struct conn_proto *proto,
 	c->proto = proto;
 	c->tp = tp;
 	c->tls = tls;
+	c->took_at = worker.loop.now;
 	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
 		log_error("%s: epoll_ctl: %s", proto->name, strerror(errno));
 		return -1;
@@ -221,6 +222,8 @@ conn_flush(struct conn *c)
 		}
 		buf_consume(&c->out, (size_t)w);
 		c->sent = 1;
+		if (w > 0)
+			c->took_at = worker.loop.now;
 		c->sent_bytes += (size_t)w;
 	}
 	buf_free(&c->out);
@@ -259,8 +262,13 @@ conn_timer(struct conn *c)
 	 * since moves the connection on (to idle, or to the drain of a
 	 * graceful stop, which otherwise waited for --write-timeout). */
 	if ((c->sent_bytes >= CONN_UNSENT_MIN || c->unsent > 0) &&
-	    !conn_pending(c))
-		c->unsent = transport_unsent(c->io.fd);
+	    !conn_pending(c)) {
+		size_t now = transport_unsent(c->io.fd);
+
+		if (now < c->unsent)
+			c->took_at = worker.loop.now;
+		c->unsent = now;
+	}
 	q = c->proto->timer_state(c, &progress);
 	c->sent = c->got = 0;
 	c->sent_bytes = 0;
@@ -285,8 +293,24 @@ conn_unsent_progress(struct conn *c)
 	if (now >= c->unsent)
 		return 0;
 	c->unsent = now;
+	c->took_at = worker.loop.now;
 	conn_timer(c);
 	return 1;
+}
+
+int
+conn_quiet(struct conn *c)
+{
+	size_t now;
+
+	if (!conn_pending(c) && c->unsent > 0) {
+		/* All of it in the kernel: has the peer taken some since? */
+		now = transport_unsent(c->io.fd);
+		if (now < c->unsent)
+			c->took_at = worker.loop.now;
+		c->unsent = now;
+	}
+	return worker.loop.now - c->took_at >= WORKER_DRAIN_MS;
 }
 
 void
@@ -322,4 +346,19 @@ conn_shutdown(void)
 		return;
 	}
 	shutdown_queued = 1;
+}
+
+void
+conn_stop_cut(int cut[CONN_CUT_MAX])
+{
+	struct conn *c, *next;
+
+	/* A closed connection's memory lasts until the round ends, so
+	 * next stays readable whatever stop_cut() closes. */
+	for (c = conns; c != NULL; c = next) {
+		next = c->next;
+		if (c->closed)
+			continue;
+		cut[c->busy ? CONN_KEPT : c->proto->stop_cut(c)]++;
+	}
 }

@@ -14,7 +14,8 @@
  * and its update policy.  Nothing here calls the protocol from inside a
  * protocol call: input() returns before anything else runs, and kicked()
  * and the shutdown walk are deferred to the end of the round (STYLE.md
- * rules 18-20).
+ * rules 18-20).  Near the end of a graceful stop the worker asks each
+ * protocol to cut what only waits on its peer (conn_stop_cut).
  */
 #ifndef BRIDGE_CONN_H
 #define BRIDGE_CONN_H
@@ -33,6 +34,17 @@ struct conn;
  * connection; after it, the kernel is not asked what it still holds
  * (SIOCOUTQNSD, a system call per response otherwise). */
 #define CONN_UNSENT_MIN 16384
+
+/* What the stop deadline did with a connection (conn_stop_cut). */
+enum conn_cut {
+	CONN_KEPT,		/* being answered, or idle (the drain
+				   window's) */
+	CONN_CUT_REQUEST,	/* a request still arriving: ended (503
+				   where no response had begun) or closed */
+	CONN_CUT_READER,	/* a finished response the peer stopped
+				   taking: closed */
+	CONN_CUT_MAX
+};
 
 struct conn_proto {
 	const char *name;		/* log prefix: "http", "fcgi" */
@@ -71,6 +83,10 @@ struct conn_proto {
 	void (*kicked)(struct conn *c);
 	/* Closing: free what the protocol holds (its requests). */
 	void (*release)(struct conn *c);
+	/* The worker's graceful stop is nearly out of time: end or close
+	 * the connection if it only waits on its peer, never while the
+	 * module is answering it.  Not called for busy connections. */
+	enum conn_cut (*stop_cut)(struct conn *c);
 };
 
 struct conn {
@@ -89,6 +105,8 @@ struct conn {
 	size_t sent_bytes;	/* handed to the kernel since the timer was
 				   set (conn_timer asks it for unsent bytes
 				   only after CONN_UNSENT_MIN of them) */
+	uint64_t took_at;	/* ms: the peer last took output (a send,
+				   or the kernel's queue shrank) */
 	unsigned closing : 1;	/* close once output is drained */
 	unsigned closed : 1;
 	unsigned busy : 1;	/* an application thread has it: no events,
@@ -139,6 +157,11 @@ void conn_timer(struct conn *c);
  * else 0. */
 int conn_unsent_progress(struct conn *c);
 
+/* 1 when the peer has taken no output for WORKER_DRAIN_MS (what the
+ * kernel still holds is looked at again): it is not reading, or nothing
+ * was written to it lately. */
+int conn_quiet(struct conn *c);
+
 /* Run kicked() after this round (once, however often kicked). */
 void conn_kick(struct conn *c);
 
@@ -146,5 +169,10 @@ void conn_kick(struct conn *c);
  * stop).  Safe to call from inside a connection's event: nothing runs
  * before the round ends. */
 void conn_shutdown(void);
+
+/* The worker's graceful stop is nearly out of time: stop_cut() every
+ * open connection not busy with an application thread, counting in
+ * cut[] what each did.  Not from inside a connection's event. */
+void conn_stop_cut(int cut[CONN_CUT_MAX]);
 
 #endif /* BRIDGE_CONN_H */

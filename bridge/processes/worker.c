@@ -34,6 +34,7 @@
 
 #include "access_log.h"
 #include "config.h"
+#include "conn.h"
 #include "fcgi_conn.h"
 #include "http_conn.h"
 #include "listen.h"
@@ -599,13 +600,46 @@ accept_enable(int on)
 	}
 }
 
+/*
+ * Stopping with no connection left, an asynchronous module may still
+ * have requests whose connection closed under them (told BG_EV_GONE,
+ * req_detach): their ends (an ASGI task's finally, the module's
+ * finish() that frees them) run before the worker ends, for up to half
+ * the drain window.  finish() does not tell the worker, so it looks
+ * every 20 ms.
+ */
+static struct loop_mtimer detached_wait;
+static uint64_t detached_until;	/* ms; 0: not waiting yet */
+
+static void
+detached_look(void *arg)
+{
+	(void)arg;
+	if (req_detached() == 0 || worker.loop.now >= detached_until) {
+		worker.loop.stop = 1;
+		return;
+	}
+	loop_mtimer_arm(&worker.loop, &detached_wait, 20);
+}
+
+/* Stopping, and the last connection went: end the loop. */
+static void
+stop_when_idle(void)
+{
+	if (detached_until != 0)
+		return;
+	detached_until = worker.loop.now + WORKER_DRAIN_MS / 2;
+	detached_wait.fn = detached_look;
+	detached_look(NULL);
+}
+
 void
 worker_conn_closed(void)
 {
 	worker.nconns--;
 	if (worker.stopping) {
 		if (worker.nconns == 0)
-			worker.loop.stop = 1;
+			stop_when_idle();
 	} else if (worker.nconns == config.max_conns - 1)
 		accept_enable(1);
 }
@@ -628,7 +662,63 @@ stop_gracefully(void)
 	http_conn_shutdown();
 	proxy_conn_shutdown();
 	if (worker.nconns == 0)
-		worker.loop.stop = 1;
+		stop_when_idle();
+}
+
+/*
+ * TERM's last second.  The master KILLs a worker still running at
+ * --graceful-timeout, and with it the worker's orderly end: no
+ * worker_fini(), no ASGI lifespan shutdown.  A request whose body is
+ * still arriving would hold the worker that long (it has --read-timeout,
+ * 60 s by default), and so would a client that stopped reading its
+ * finished response (--write-timeout).  A second before (half-way for a
+ * timeout under 2 s) such connections are ended: a request still
+ * arriving is answered 503 when nothing of a response has gone (RFC 9110
+ * section 15.6.4; the server need not wait for the body, RFC 9112
+ * section 9.3), else closed.  Whatever the module is still answering is
+ * left alone, as are connections whose peer took output within the last
+ * WORKER_DRAIN_MS: behind nginx or HAProxy a retiring worker's busy
+ * connections are other clients' responses, and cutting them fails
+ * those (the master's KILL remains for a module that does not finish).
+ * Idle connections and half-sent heads are the drain window's, but from
+ * then on (stop_late) a connection closes as soon as it is idle.
+ */
+static struct loop_mtimer stop_deadline;
+
+static void
+stop_deadline_fire(void *arg)
+{
+	int cut[CONN_CUT_MAX] = { 0 };
+	int n;
+
+	(void)arg;
+	worker.stop_late = 1;
+	conn_stop_cut(cut);
+	/* A response finished from now on leaves no drain window on its
+	 * connection (the connection layer's walk, after the round, closes
+	 * the idle ones now). */
+	conn_shutdown();
+	n = cut[CONN_CUT_REQUEST] + cut[CONN_CUT_READER];
+	if (n == 0)
+		return;
+	log_warn("worker %d: --graceful-timeout %u s nearly over: closed %d "
+	    "connection%s waiting on the client (%d with a request still "
+	    "arriving, %d not reading its response); %d left to "
+	    "finish", worker.index, config.graceful_timeout, n,
+	    n == 1 ? "" : "s", cut[CONN_CUT_REQUEST], cut[CONN_CUT_READER],
+	    cut[CONN_KEPT]);
+}
+
+static void
+stop_deadline_arm(void)
+{
+	uint64_t ms = (uint64_t)config.graceful_timeout * 1000;
+
+	if (ms == 0 || stop_deadline.fn != NULL)
+		return;
+	stop_deadline.fn = stop_deadline_fire;
+	loop_mtimer_arm(&worker.loop, &stop_deadline, ms >= 2000 ?
+	    ms - 1000 : ms / 2);
 }
 
 static void
@@ -641,6 +731,8 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 			stop_gracefully();
+			if (!l->stop)
+				stop_deadline_arm();
 			break;
 		case SIGINT:
 		case SIGQUIT:

@@ -14,6 +14,8 @@ struct worker {
 	int index;		/* 0..workers-1 */
 	int nconns;
 	int stopping;		/* graceful stop: finish, accept nothing */
+	int stop_late;		/* its last second: what waits on a client
+				   was cut, idle connections close at once */
 	struct loop_tq *tq_read;
 	struct loop_tq *tq_header;
 	struct loop_tq *tq_idle;

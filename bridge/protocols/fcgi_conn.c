@@ -1287,8 +1287,9 @@ fcgi_update(struct fcgi_conn *c)
 		return;
 	}
 	if (worker.stopping && c->nreqs == 0 && c->base.in.len == 0 &&
-	    c->base.out.len == 0 && c->served) {
-		/* Stopping: a connection that has had its answer closes. */
+	    c->base.out.len == 0 && (c->served || worker.stop_late)) {
+		/* Stopping: a connection that has had its answer closes, and
+		 * in the stop's last second (worker.c) any idle one. */
 		conn_close(&c->base, NULL);
 		return;
 	}
@@ -1362,6 +1363,69 @@ fcgi_update_cb(struct conn *cb)
 	fcgi_update(c);
 }
 
+/*
+ * The worker's graceful stop is nearly out of time (worker.c): requests
+ * still arriving end, the rest stay.  One not yet in the module (PARAMS
+ * or STDIN still coming) is answered 503 and ended with END_REQUEST, as
+ * refused requests are (run_req); one an asynchronous module takes the
+ * body of as it comes is abandoned with 503 (cut, if its response has
+ * begun and the web server took nothing lately).  The connection then
+ * takes no new request and closes once the rest are answered (c->cut).
+ * A web server that has taken nothing of a finished response for
+ * WORKER_DRAIN_MS is closed on; requests in the module are left alone,
+ * and idle connections close in the walk that follows (fcgi_update,
+ * worker.stop_late).
+ */
+static enum conn_cut
+fcgi_stop_cut(struct conn *cb)
+{
+	struct fcgi_conn *c = (struct fcgi_conn *)cb;
+	struct fcgi_req *fr, *next;
+	int ended = 0, answering = 0;
+
+	for (fr = c->reqs; fr != NULL && !c->base.closed; fr = next) {
+		next = fr->next;
+		if (fr->started && (fr->stdin_done ||
+		    req_body_room(fr->r) == 0 || (fr->r->head_sent &&
+		    !conn_quiet(&c->base)))) {
+			answering += !fr->r->finished;
+			continue;
+		}
+		if (ended++ == 0) {
+			c->cut = 1;
+			log_info("fcgi: fd %d: stopping: ending the requests "
+			    "still arriving: 503", c->base.io.fd);
+		}
+		if (fr->started)
+			async_abandon(c, fr, 503);
+		else {
+			if (fr->reject == 0)
+				fr->reject = 503;
+			run_req(c, fr);
+		}
+	}
+	if (c->base.closed)
+		return CONN_CUT_REQUEST;
+	if (ended == 0 && c->nreqs == 0 && c->base.in.len > 0 &&
+	    !conn_pending(&c->base)) {
+		/* A record begun, no request to answer. */
+		conn_close(&c->base, "stopping: record incomplete");
+		return CONN_CUT_REQUEST;
+	}
+	if (ended > 0) {
+		fcgi_update(c);
+		if (!c->base.closed && c->base.closing)
+			conn_close(&c->base, "stopping: peer does not read");
+		return CONN_CUT_REQUEST;
+	}
+	if (answering == 0 && (conn_pending(&c->base) ||
+	    c->base.unsent > 0) && conn_quiet(&c->base)) {
+		conn_close(&c->base, "stopping: peer does not read");
+		return CONN_CUT_READER;
+	}
+	return CONN_KEPT;
+}
+
 static const struct conn_proto fcgi_proto = {
 	.name = "fcgi",
 	.scratch = FCGI_SCRATCH,
@@ -1377,4 +1441,5 @@ static const struct conn_proto fcgi_proto = {
 	.update = fcgi_update_cb,
 	.kicked = fcgi_kicked,
 	.release = fcgi_release,
+	.stop_cut = fcgi_stop_cut,
 };

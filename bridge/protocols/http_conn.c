@@ -1667,7 +1667,10 @@ http_eof(struct conn *cb, int error)
  *	drain	stopping: the drain window, never re-armed; a head
  *		begun before (or arriving) gets it too, not what is left of
  *		--header-timeout, which may outlast --graceful-timeout (the
- *		master would kill the worker: no lifespan shutdown)
+ *		master would kill the worker: no lifespan shutdown).  In
+ *		the stop's last second (worker.stop_late) there is none:
+ *		what waits on the client is cut (http_stop_cut) and a
+ *		connection closes as soon as it is idle
  *	idle	keep-alive between requests: --idle-timeout from the
  *		last request
  */
@@ -1760,6 +1763,13 @@ http_update(struct http_conn *c)
 
 	if (c->base.closed || c->base.busy)
 		return;
+	/* The stop's last second (worker.c): no drain window is left for
+	 * a connection between requests, nor time for a lingering close
+	 * to begin; it closes once its output went. */
+	if (worker.stop_late && c->r == NULL && !c->lingering) {
+		c->base.closing = 1;
+		c->linger = 0;
+	}
 	/* Pipelined requests held back while output was high are handled
 	 * now: no event would bring them back otherwise. */
 	if (conn_drain(&c->base) == -1) {
@@ -1873,6 +1883,61 @@ http_update_cb(struct conn *cb)
 	http_update(c);
 }
 
+/*
+ * The worker's graceful stop is nearly out of time (worker.c): what waits
+ * on the client goes, what the module is answering stays.
+ *	- a request body still arriving, nothing holding it but the client
+ *	  (a synchronous module has not been called; an asynchronous one
+ *	  takes the body as it comes): 503 and close, or only the close
+ *	  once a response has begun (then only if the client took nothing
+ *	  for a while: a response streaming while the body comes is kept);
+ *	- a lingering close, or a request head begun (the drain window's,
+ *	  unless --graceful-timeout is under its second): closed;
+ *	- a finished response the client has not taken any of for
+ *	  WORKER_DRAIN_MS: closed.
+ * A request in the module (whole, or holding back its body) and output
+ * it is still producing are left alone; idle connections close in the
+ * walk that follows (http_update, worker.stop_late).
+ */
+static enum conn_cut
+http_stop_cut(struct conn *cb)
+{
+	struct http_conn *c = (struct http_conn *)cb;
+	struct req *r = c->r;
+
+	if (c->lingering) {
+		conn_close(&c->base, "stopping: lingering close cut short");
+		return CONN_CUT_REQUEST;
+	}
+	if (r != NULL && c->state != HTTP_HEAD && !in_held(c)) {
+		if (r->pending && (r->head_sent || c->held) &&
+		    !conn_quiet(&c->base))
+			return CONN_KEPT;
+		/* The answer (or the close, a response having begun)
+		 * goes out now, with no lingering: there is no time left
+		 * for it (RFC 9112 section 9.6's reset is the risk taken;
+		 * the client that stalls its body is not reading much). */
+		reject(c, 503, "stopping: request body incomplete");
+		if (!c->base.closed) {
+			c->linger = 0;
+			http_update(c);
+		}
+		if (!c->base.closed)
+			conn_close(&c->base, "stopping: the 503 not taken");
+		return CONN_CUT_REQUEST;
+	}
+	if (r == NULL && c->base.in.len > 0 && !conn_pending(&c->base)) {
+		conn_close(&c->base, "stopping: request head incomplete");
+		return CONN_CUT_REQUEST;
+	}
+	if (r == NULL && (conn_pending(&c->base) || c->base.unsent > 0) &&
+	    conn_quiet(&c->base)) {
+		conn_close(&c->base, "stopping: client does not read");
+		return CONN_CUT_READER;
+	}
+	return CONN_KEPT;
+}
+
 static const struct conn_proto http_proto = {
 	.name = "http",
 	.scratch = HTTP_SCRATCH,
@@ -1888,4 +1953,5 @@ static const struct conn_proto http_proto = {
 	.update = http_update_cb,
 	.kicked = http_kicked,
 	.release = http_release,
+	.stop_cut = http_stop_cut,
 };
