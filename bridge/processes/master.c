@@ -146,6 +146,7 @@ spawn(int i)
 	/* Before the fork: the child's own writes must come after. */
 	s->state = SCOREBOARD_STARTING;
 	s->busy_since = 0;
+	s->loop_turned = 0;
 	s->rss_bytes = 0;
 	__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELAXED);
 	if ((pid = fork()) == -1) {
@@ -530,7 +531,7 @@ starting_workers(void)
 static long
 check_timeouts(long wait_ms)
 {
-	uint64_t now = loop_clock_ms(), busy;
+	uint64_t now = loop_clock_ms(), busy, turned;
 	struct scoreboard_slot *s;
 	int i;
 
@@ -569,6 +570,19 @@ check_timeouts(long wait_ms)
 			log_error("worker %d (pid %ld): a request has run for "
 			    "more than --timeout %u s; answering 504 and "
 			    "replacing the worker", i, (long)c->pid,
+			    config.timeout);
+			kill(c->pid, SIGALRM);
+			c->kill_reason = KILL_TIMEOUT;
+			c->kill_at = now + 2000;
+			continue;
+		}
+		turned = s->loop_turned;
+		if (turned != 0 && now > turned && now - turned >
+		    (uint64_t)config.timeout * 1000 + 2 * WORKER_HEARTBEAT_MS) {
+			log_error("worker %d (pid %ld): its event loop has "
+			    "stood still for more than --timeout %u s (the "
+			    "application blocks it: a call that waits without "
+			    "await?); replacing the worker", i, (long)c->pid,
 			    config.timeout);
 			kill(c->pid, SIGALRM);
 			c->kill_reason = KILL_TIMEOUT;

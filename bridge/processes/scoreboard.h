@@ -43,6 +43,9 @@ enum scoreboard_recycle {
 struct scoreboard_slot {
 	volatile uint64_t busy_since;	/* ms (monotonic) a request began
 					 * in the module, 0 when idle */
+	volatile uint64_t loop_turned;	/* ms an asynchronous module's
+					 * loop last turned (worker.h's
+					 * heartbeat), 0: not watched */
 	volatile uint64_t requests;	/* module calls (timeouts, tests) */
 	volatile int32_t pid;
 	volatile int32_t state;		/* enum scoreboard_state */

@@ -72,6 +72,8 @@ static struct running running[WORKER_THREADS_MAX];
 static __thread struct running *current = &running[0]; /* this thread's */
 static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scoreboard_slot *slot;
+static struct loop_tq *tq_heartbeat;
+static struct loop_timer heartbeat_timer;
 static unsigned long requests_left;	/* before recycling; 0: no limit */
 static int reloading;			/* --reload: a source changed */
 static int over_memory;			/* --max-worker-memory passed */
@@ -644,6 +646,27 @@ worker_conn_closed(void)
 		accept_enable(1);
 }
 
+/* WORKER_HEARTBEAT_MS: the loop turned. */
+static void
+heartbeat(struct loop *l, struct loop_timer *t)
+{
+	slot->loop_turned = loop_clock_ms();
+	loop_timer_arm(l, tq_heartbeat, t);
+}
+
+/* An asynchronous module's worker with --timeout shows the master its
+ * loop turning. */
+static void
+heartbeat_start(void)
+{
+	if (!module_async() || config.timeout == 0 || slot == NULL ||
+	    (tq_heartbeat = loop_tq_new(&worker.loop,
+	    WORKER_HEARTBEAT_MS)) == NULL)
+		return;
+	heartbeat_timer.fn = heartbeat;
+	heartbeat(&worker.loop, &heartbeat_timer);
+}
+
 static void
 stop_gracefully(void)
 {
@@ -962,6 +985,7 @@ worker_main(int index)
 	}
 	accept_enable(1);
 	memory_check(1);
+	heartbeat_start();
 	/*
 	 * Tell the master (sd_notify READY waits for every worker) through
 	 * the shared scoreboard, which it reads every 100 ms: a signal
@@ -979,6 +1003,9 @@ worker_main(int index)
 			    index, module.m->name);
 	} else
 		loop_run(&worker.loop);
+	/* What follows (lifespan shutdown) is not the loop's. */
+	if (slot != NULL)
+		slot->loop_turned = 0;
 	module_worker_fini();
 	worker_exit(reloading ? WORKER_EXIT_RELOAD : over_memory ?
 	    WORKER_EXIT_MEMORY : WORKER_EXIT_OK);

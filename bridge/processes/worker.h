@@ -95,6 +95,16 @@ void worker_exit(int status) __attribute__((noreturn));
  */
 #define WORKER_DRAIN_MS 1000
 
+/*
+ * The heartbeat of a worker running an asynchronous module: its
+ * requests share the loop thread, so an application that blocks the
+ * loop (a coroutine calling time.sleep()) stalls them all, and no
+ * request's timer can fire.  The loop records in the scoreboard that it
+ * turned, this often; the master replaces a worker whose loop stood
+ * still for longer than --timeout and two of these.
+ */
+#define WORKER_HEARTBEAT_MS 1000
+
 /* Exit codes a worker uses to tell the master why it ended. */
 #define WORKER_EXIT_OK 0
 #define WORKER_EXIT_INIT 3	/* module init failed: back off */

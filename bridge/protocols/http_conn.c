@@ -162,12 +162,17 @@ http_timeout(struct conn *cb)
 		conn_close(&c->base, NULL);
 		return;
 	}
+	/* The module's --timeout, armed while it had the request: output
+	 * it queued since (its loop turn came after the deadline) is no
+	 * client's fault. */
+	if (c->request_timer) {
+		async_timeout(c);
+		return;
+	}
 	if (conn_unsent_progress(&c->base))
 		return;
 	if (conn_pending(&c->base) || c->base.unsent > 0)
 		conn_close(&c->base, "write timeout: client does not read");
-	else if (c->request_timer)
-		async_timeout(c);
 	else if (c->r != NULL)
 		conn_close(&c->base, "read timeout: request incomplete");
 	else if (c->base.in.len > 0)
