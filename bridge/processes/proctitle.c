@@ -27,6 +27,10 @@ extern char **environ;
 static char *area;		/* arg_start; NULL: no titles */
 static size_t area_len;		/* to env_end */
 static size_t arg_len;		/* to arg_end */
+static char **args_copy;	/* the process's arguments from now on */
+static char **env_strings;	/* the environment's copied strings, all
+				   of them, whatever unsetenv() drops
+				   from environ later */
 
 /* arg_start, arg_end, env_start, env_end of this process, or -1. */
 static int
@@ -93,6 +97,7 @@ proctitle_init(int argc, char **argv)
 	unsigned long a[4];
 	char **args, **env;
 	char *name, *short_name;
+	size_t n;
 
 	(void)argc;
 	if (stat_area(a) == -1 || a[0] == 0 || a[1] <= a[0] ||
@@ -100,8 +105,14 @@ proctitle_init(int argc, char **argv)
 		return argv;
 	if ((args = vec_dup(argv)) == NULL)
 		return argv;
+	args_copy = args;
 	if ((env = vec_dup(environ)) == NULL)
 		return args;
+	for (n = 0; env[n] != NULL; n++)
+		;
+	if ((env_strings = calloc(n + 1, sizeof(*env_strings))) == NULL)
+		return args;
+	memcpy(env_strings, env, n * sizeof(*env));
 	/* glibc's own pointers into argv[0]. */
 	name = strdup(program_invocation_name);
 	short_name = strdup(program_invocation_short_name);

@@ -138,29 +138,27 @@ class ProcTitleTest(unittest.TestCase):
         kids = worker_pids(proc.pid)
         self.assertIn("bridge: stats", [cmdline(k) for k in kids])
 
-    def test_stopping_worker_and_hup(self):
-        """HUP: the retiring worker, still answering, reads "(stopping)";
-        the master re-executes itself with its original arguments (they
-        were copied before the title overwrote them), keeps its pid and
-        title, and its new workers serve."""
+    def test_stopping_worker(self):
+        """TERM: the worker, still answering a request, reads
+        "(stopping)" until it ends."""
         # --threads 2: the request sleeps on an application thread, so
         # the loop thread takes the TERM at once (with one thread it
         # would read it only after the request).
         proc, port, argv = self.start([BRIDGE, "--module", PROBE_SO,
-                                       "--graceful-timeout", "20",
+                                       "--graceful-timeout", "30",
                                        "--threads", "2"])
         old = self.workers(proc.pid, 1)[0]
         result = {}
 
         def slow():
-            result["slow"] = get(port, "/sleep?3000")
+            result["slow"] = get(port, "/sleep?5000")
         t = threading.Thread(target=slow)
         t.start()
-        self.addCleanup(t.join, 20)
+        self.addCleanup(t.join, 30)
         # The worker is in the probe's nanosleep: the request is in.
         self.assertTrue(harness.wait_for(lambda: in_sleep(old), 10),
                         syscalls(old))
-        os.kill(proc.pid, signal.SIGHUP)
+        os.kill(proc.pid, signal.SIGTERM)
         seen = []
 
         def stopping():
@@ -170,14 +168,23 @@ class ProcTitleTest(unittest.TestCase):
                 return False
             return seen[-1] == "bridge: worker 0 (stopping)"
         self.assertTrue(harness.wait_for(stopping, 10),
-                        "retiring worker titles: %r" % seen[-3:])
-        t.join(20)
+                        "stopping worker titles: %r" % seen[-3:])
+        t.join(30)
         self.assertEqual(result.get("slow", (None,))[0], 200)
+        self.assertEqual(proc.wait(30), 0)
+
+    def test_hup_keeps_the_arguments(self):
+        """HUP: the master re-executes itself with its original arguments
+        (copied before the title overwrote them), keeps its pid and
+        title, and its new worker serves under its own title."""
+        proc, port, argv = self.start([BRIDGE, "--module", PROBE_SO])
+        old = self.workers(proc.pid, 1)[0]
+        os.kill(proc.pid, signal.SIGHUP)
 
         def new_worker():
             kids = [k for k in worker_pids(proc.pid) if k != old]
-            return kids and cmdline(kids[0]) == "bridge: worker 0"
-        self.assertTrue(harness.wait_for(new_worker, 20), self.log_text())
+            return bool(kids) and cmdline(kids[0]) == "bridge: worker 0"
+        self.assertTrue(harness.wait_for(new_worker, 30), self.log_text())
         self.assertEqual(cmdline(proc.pid),
                          "bridge: master " + " ".join(argv[1:]))
         self.assertEqual(get(port, "/pid")[0], 200)
