@@ -105,6 +105,8 @@ struct http_conn {
 	unsigned waiting : 1;	/* an async request, whole, in the module */
 	unsigned request_timer : 1;	/* the timer is the module's --timeout */
 	unsigned in_quiet : 1;	/* held, and input came: EPOLLIN off */
+	unsigned client_done : 1;	/* held, and the client closed after
+					   the whole response: no abort */
 };
 
 static void http_io(struct loop *l, struct loop_io *io, uint32_t events);
@@ -1816,7 +1818,8 @@ http_update(struct http_conn *c)
 	 * their answer, as nearly all do.
 	 */
 	if (!c->base.closing && in_held(c))
-		ev |= EPOLLRDHUP | (c->in_quiet ? 0 : EPOLLIN);
+		ev |= c->client_done ? 0 : EPOLLRDHUP |
+		    (c->in_quiet ? 0 : EPOLLIN);
 	else if (!c->base.closing && !out_full(c)) {
 		c->in_quiet = 0;
 		ev |= (c->base.recv_want ? c->base.recv_want : EPOLLIN) |
@@ -1827,6 +1830,18 @@ http_update(struct http_conn *c)
 		return;
 	}
 	conn_timer(&c->base);
+}
+
+/* The module's response has gone out whole: every byte its
+ * Content-Length promised is out of our buffers. */
+static int
+answered_whole(const struct http_conn *c)
+{
+	const struct req *r = c->r;
+
+	return r != NULL && r->head_sent && r->resp_length >= 0 &&
+	    r->resp_sent >= (uint64_t)r->resp_length &&
+	    !conn_pending(&c->base);
 }
 
 static void
@@ -1845,6 +1860,17 @@ http_io(struct loop *l, struct loop_io *io, uint32_t events)
 			return;
 		}
 		conn_resume(&c->base);
+	}
+	if (in_held(c) && (events & EPOLLRDHUP) && !(events & (EPOLLHUP |
+	    EPOLLERR)) && answered_whole(c)) {
+		/* The client has the whole response and closed, while the
+		 * module has yet to finish (Quart sends its last, empty
+		 * message a turn later): no abort; the connection closes
+		 * once the module is done. */
+		c->client_done = 1;
+		c->keep_alive = 0;
+		http_update(c);
+		return;
 	}
 	if (in_held(c) && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
 		/* As for a synchronous request (sink_gone): the client's

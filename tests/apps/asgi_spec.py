@@ -193,6 +193,23 @@ async def app(scope, receive, send):
         EVENTS.append(("after-response", m["type"]))
         return
 
+    if path == "/linger-after":
+        # As Quart does: the whole body (its Content-Length) with
+        # more_body, and the closing empty message a loop turn or more
+        # later (Quart cancels its receiver task in between).
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"8")]})
+        await send({"type": "http.response.body", "body": b"answered",
+                    "more_body": True})
+        await asyncio.sleep(0.5)
+        try:
+            await send({"type": "http.response.body", "body": b""})
+            EVENTS.append(("linger-after", "sent"))
+        except OSError:
+            # The client closed meanwhile (spec 2.4: send() raises).
+            EVENTS.append(("linger-after", "closed"))
+        return
+
     if path == "/raise-before":
         raise ValueError("boom before start")
 

@@ -403,6 +403,32 @@ class AsgiTest(unittest.TestCase):
         self.wait_event(("hold-send", "OSError", "ClientDisconnected"))
         self.assertNotIn("ClientDisconnected", self.log())
 
+    def test_client_closing_after_the_whole_response_is_no_abort(self):
+        """A client that closes once it has the whole response (its
+        Content-Length), while the application has yet to send its last,
+        empty message (as Quart does), did not go away during the
+        request: the application runs to its end and no log line says
+        the client went away (both happened for about half of Quart's
+        requests)."""
+        self.start()
+        for _ in range(5):
+            with connect(self.port, 20, False) as s:
+                s.sendall(b"GET /linger-after HTTP/1.1\r\nHost: t\r\n\r\n")
+                data = b""
+                while not data.endswith(b"answered"):
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, data)
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data)
+        self.assertTrue(wait_for(lambda: len([e for e in self.events()
+                                              if e[0] == "linger-after"])
+                                 == 5, 10), self.events())
+        # The application ran to its end, not cancelled as for a client
+        # gone mid-request (Quart's after-request handlers run there).
+        self.assertEqual([e for e in self.events() if e[0] ==
+                          "linger-after"], [("linger-after", "sent")] * 5)
+        self.assertNotIn("went away", self.log())
+
     def test_receive_after_response_is_disconnect(self):
         self.start()
         status, _, body = request(self.port, "/after-response")
