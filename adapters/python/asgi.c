@@ -1810,8 +1810,10 @@ scan_vars(bg_request *r, struct scope_in *in)
 		}
 		if (is_var(v, "CONTENT_TYPE", 12) ||
 		    is_var(v, "CONTENT_LENGTH", 14)) {
-			if (f == NULL && header_append(list, v->name,
-			    v->name_len, v) == -1)
+			/* nginx's fastcgi_params pass both on every request,
+			 * empty when the client sent no such field: none. */
+			if (f == NULL && v->value_len > 0 &&
+			    header_append(list, v->name, v->name_len, v) == -1)
 				goto fail;
 			continue;
 		}

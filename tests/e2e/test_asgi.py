@@ -305,6 +305,16 @@ class AsgiTest(unittest.TestCase):
             pairs = [tuple(untype(x)[1] for x in untype(h)[1]["items"])
                      for h in untype(sc["headers"])[1]["items"]]
             self.assertIn(("x-a", "1"), pairs)
+        # nginx's fastcgi_params send CONTENT_TYPE and CONTENT_LENGTH
+        # empty on a GET: no such fields, as over HTTP.
+        with harness.FcgiConn(("127.0.0.1", self.port)) as c:
+            r = c.request(path="/scope/y", extra={"CONTENT_TYPE": "",
+                                                  "CONTENT_LENGTH": ""})
+            sc = untype(json.loads(r.body)["scope"])[1]
+            names = [untype(untype(h)[1]["items"][0])[1]
+                     for h in untype(sc["headers"])[1]["items"]]
+            self.assertNotIn("content-type", names)
+            self.assertNotIn("content-length", names)
         with harness.FcgiConn(("127.0.0.1", self.port)) as c:
             body = bytes(range(256)) * 1024
             r = c.request(path="/echobody", method="POST", body=body,
