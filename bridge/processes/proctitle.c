@@ -28,9 +28,10 @@ static char *area;		/* arg_start; NULL: no titles */
 static size_t area_len;		/* to env_end */
 static size_t arg_len;		/* to arg_end */
 static char **args_copy;	/* the process's arguments from now on */
-static char **env_strings;	/* the environment's copied strings, all
-				   of them, whatever unsetenv() drops
-				   from environ later */
+static char **env_copy;		/* environ as copied, and its strings,
+				   all of them: setenv() may replace the
+				   array, unsetenv() drop strings */
+static char **env_strings;
 
 /* arg_start, arg_end, env_start, env_end of this process, or -1. */
 static int
@@ -108,6 +109,7 @@ proctitle_init(int argc, char **argv)
 	args_copy = args;
 	if ((env = vec_dup(environ)) == NULL)
 		return args;
+	env_copy = env;
 	for (n = 0; env[n] != NULL; n++)
 		;
 	if ((env_strings = calloc(n + 1, sizeof(*env_strings))) == NULL)
