@@ -271,6 +271,11 @@ g_loop_run_once(int *timeout_ms)
 	rc = loop_run_once(&worker.loop, 0, &next);
 	if (timeout_ms != NULL)
 		*timeout_ms = next;
+	/* The loop is done; what the module still runs (an ASGI
+	 * lifespan shutdown) is bounded by --graceful-timeout, not by
+	 * the heartbeat. */
+	if (rc != 0 && slot != NULL)
+		slot->loop_turned = 0;
 	return rc != 0;
 }
 

@@ -1385,9 +1385,12 @@ fcgi_stop_cut(struct conn *cb)
 
 	for (fr = c->reqs; fr != NULL && !c->base.closed; fr = next) {
 		next = fr->next;
+		/* A response under way is the module's unless the peer
+		 * stopped reading it. */
 		if (fr->started && (fr->stdin_done ||
 		    req_body_room(fr->r) == 0 || (fr->r->head_sent &&
-		    !conn_quiet(&c->base)))) {
+		    !((conn_pending(&c->base) || c->base.unsent > 0) &&
+		    conn_quiet(&c->base))))) {
 			answering += !fr->r->finished;
 			continue;
 		}

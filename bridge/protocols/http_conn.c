@@ -160,7 +160,7 @@ http_timeout(struct conn *cb)
 {
 	struct http_conn *c = (struct http_conn *)cb;
 
-	if (c->lingering) {
+	if (c->lingering || c->client_done) {
 		conn_close(&c->base, NULL);
 		return;
 	}
@@ -1700,6 +1700,11 @@ http_timer_state(struct conn *cb, int *progress)
 		 * timeout handler measures the progress. */
 		q = worker.tq_write;
 		*progress = c->base.sent;
+	} else if (c->client_done) {
+		/* The client closed after the whole response: the module
+		 * gets a second (the drain window's) to finish, then the
+		 * connection closes and the module hears BG_EV_GONE. */
+		q = worker.tq_drain;
 	} else if (c->r != NULL && in_held(c)) {
 		/* In an asynchronous module: its --timeout, until the
 		 * response starts; then the module's own business. */
@@ -1941,8 +1946,11 @@ http_stop_cut(struct conn *cb)
 		return CONN_CUT_REQUEST;
 	}
 	if (r != NULL && c->state != HTTP_HEAD && !in_held(c)) {
+		/* A response under way is the module's unless the client
+		 * stopped reading it; a module gone quiet is not cut. */
 		if (r->pending && (r->head_sent || c->held) &&
-		    !conn_quiet(&c->base))
+		    !((conn_pending(&c->base) || c->base.unsent > 0) &&
+		    conn_quiet(&c->base)))
 			return CONN_KEPT;
 		/* The answer (or the close, a response having begun)
 		 * goes out now, with no lingering: there is no time left

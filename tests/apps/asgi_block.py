@@ -4,12 +4,34 @@ test_asgi_blocking.py.
 
     GET /block?S   time.sleep(S) on the loop, then 200 "blocked S"
     GET /pid       the worker's pid
+
+With ASGI_SLOW_SHUTDOWN=S the lifespan shutdown awaits S seconds (without
+blocking), then writes "shutdown PID" to ASGI_SHUTDOWN_MARK.
 """
+import asyncio
 import os
 import time
 
 
+async def lifespan(receive, send):
+    while True:
+        m = await receive()
+        if m["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif m["type"] == "lifespan.shutdown":
+            await asyncio.sleep(float(os.environ.get("ASGI_SLOW_SHUTDOWN",
+                                                     "0")))
+            mark = os.environ.get("ASGI_SHUTDOWN_MARK")
+            if mark:
+                with open(mark, "a") as f:
+                    f.write("shutdown %d\n" % os.getpid())
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(receive, send)
     if scope["type"] != "http":
         return
     path = scope["path"]

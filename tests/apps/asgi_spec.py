@@ -193,6 +193,35 @@ async def app(scope, receive, send):
         EVENTS.append(("after-response", m["type"]))
         return
 
+    if path == "/whole-then-wait":
+        # The whole body (its Content-Length) with more_body, then a
+        # wait for the client: its close must reach receive().
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5")]})
+        await send({"type": "http.response.body", "body": b"whole",
+                    "more_body": True})
+        m = await receive()             # the (empty) request body
+        m = await receive()
+        EVENTS.append(("whole-then-wait", m["type"]))
+        return
+
+    if path == "/progress":
+        # A response begun at once, then silence while the body
+        # arrives (an upload with a progress page), then the count.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"started\n",
+                    "more_body": True})
+        n, more = 0, True
+        while more:
+            m = await receive()
+            if m["type"] != "http.request":
+                return
+            n += len(m.get("body", b""))
+            more = m.get("more_body", False)
+        await send({"type": "http.response.body", "body": b"got %d" % n})
+        return
+
     if path == "/linger-after":
         # As Quart does: the whole body (its Content-Length) with
         # more_body, and the closing empty message a loop turn or more

@@ -439,6 +439,22 @@ class AsgiTest(unittest.TestCase):
                           "linger-after"], [("linger-after", "sent")] * 5)
         self.assertNotIn("went away", self.log())
 
+    def test_client_closing_after_the_whole_body_reaches_receive(self):
+        """The client closes once it has the whole body (its
+        Content-Length) while the application, before its closing
+        message, awaits receive(): within the drain window's second the
+        connection closes and receive() says http.disconnect (the
+        connection was held open until the worker stopped)."""
+        self.start()
+        with connect(self.port, 20, False) as s:
+            s.sendall(b"GET /whole-then-wait HTTP/1.1\r\nHost: t\r\n\r\n")
+            data = b""
+            while not data.endswith(b"whole"):
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, data)
+                data += chunk
+        self.wait_event(("whole-then-wait", "http.disconnect"))
+
     def test_receive_after_response_is_disconnect(self):
         self.start()
         status, _, body = request(self.port, "/after-response")

@@ -62,15 +62,18 @@ def sleeping(pid):
 
 @unittest.skipUnless(os.path.exists(PYHOST), "Python adapter not built")
 class AsgiBlockingTest(unittest.TestCase):
-    def start(self, timeout):
+    def start(self, timeout, extra=(), env=None):
         self.tmp = harness.TempDir(self, writable=True)
         self.log = self.tmp.join("bridge.log")
         self.port = harness.free_port()
+        e = dict(os.environ)
+        e.update(env or {})
         proc = subprocess.Popen(
             [BRIDGE, "--http", "127.0.0.1:%d" % self.port, "--chdir", APPS,
              "--asgi", "asgi_block:app", "-w", "1", "--timeout",
-             str(timeout), "--error-log", self.log] + harness.user_args(),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             str(timeout), "--error-log", self.log] + list(extra) +
+            harness.user_args(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
         self.addCleanup(harness.stop_bridge, proc, self.log)
         harness.wait_port("127.0.0.1", self.port, proc=proc)
         self.assertTrue(harness.wait_for(
@@ -115,6 +118,27 @@ class AsgiBlockingTest(unittest.TestCase):
         self.assertTrue(harness.wait_for(
             lambda: raw_get(self.port, "/pid", 5)[0] == 200, 20), log)
         self.assertNotEqual(self.pid(), before)
+
+    def test_recycled_worker_finishes_a_slow_lifespan_shutdown(self):
+        """--max-requests 1 recycles the worker after one request; its
+        lifespan shutdown awaits 5 s (without blocking) with --timeout 1:
+        the heartbeat stops with the loop, so the master lets the
+        shutdown finish instead of taking it for a blocked loop."""
+        mark = self.tmp_mark()
+        self.start(1, ["--max-requests", "1"],
+                   env={"ASGI_SLOW_SHUTDOWN": "5",
+                        "ASGI_SHUTDOWN_MARK": mark})
+        first = self.pid()
+        self.assertTrue(harness.wait_for(
+            lambda: ("shutdown %d" % first) in harness.read_text(mark),
+            20), harness.read_text(self.log))
+        log = harness.read_text(self.log)
+        self.assertNotIn("stood still", log)
+        self.assertNotIn("--timeout", log)
+
+    def tmp_mark(self):
+        d = harness.TempDir(self, writable=True)
+        return d.join("shutdown")
 
     def test_response_started_after_the_deadline_goes_out_whole(self):
         """Blocked 2.4 s with --timeout 2: the request's deadline passes

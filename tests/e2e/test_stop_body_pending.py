@@ -233,5 +233,37 @@ class AnsweredAcrossTheDeadline(PendingStart, unittest.TestCase):
         self.wsgi(True)
 
 
+class ProgressAcrossTheDeadline(PendingStart, unittest.TestCase):
+    def test_quiet_module_keeps_its_response(self):
+        """An upload whose response began at once ("started"), the
+        application then quiet while the body arrives: at the deadline
+        the client is reading all there is, so the connection is the
+        application's, not cut (it was, for having taken no output for a
+        second); the rest of the body, sent after the deadline, gets its
+        answer, while a body still arriving elsewhere gets 503."""
+        if not os.path.exists(ADAPTER):
+            self.skipTest("Python adapter not built")
+        addr = self.start(["--asgi", "asgi_spec:app", "--pythonpath", APPS])
+        up = hh.RawHttp(addr, timeout=20)
+        self.addCleanup(up.close)
+        up.send(b"POST /progress HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Length: 1000\r\n\r\n" + b"x" * 100)
+        self.assertEqual(up.read_head().status, 200)
+        while b"started" not in up.buf:
+            up._more()
+        pending = self.send_body_part(addr, "/echo")
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.assertTrue(h.wait_for(lambda: WARNING in h.read_text(
+            self.log), GRACEFUL_TIMEOUT), h.read_text(self.log))
+        up.send(b"x" * 900)
+        self.assertIn(b"got 1000", up.read_to_eof(10))
+        self.assert_503(pending)
+        log = self.stopped(t0)
+        self.assertIn(WARNING + ": closed 1 connection waiting on the "
+                      "client (1 with a request still arriving, 0 not "
+                      "reading its response); 1 left to finish", log)
+
+
 if __name__ == "__main__":
     h.main()
