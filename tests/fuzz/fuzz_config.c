@@ -49,10 +49,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = config_parse_line(line, &key, &value, &err);
 	if (rc == 1) {
 		/* Both point inside the line, NUL-terminated, key non-empty
-		 * and made of the key alphabet. */
+		 * and made of the key alphabet ('_' for Gunicorn's
+		 * limit-request-field_size). */
 		if (key < line || key > line + size || value < line ||
 		    value > line + size || *key == '\0' ||
-		    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+		    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789-_") !=
 		    strlen(key))
 			abort();
 	} else if (rc == -1) {
