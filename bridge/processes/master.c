@@ -531,8 +531,9 @@ starting_workers(void)
 static long
 check_timeouts(long wait_ms)
 {
-	uint64_t now = loop_clock_ms(), busy, turned;
+	uint64_t now = loop_clock_ms(), busy, turned, limit;
 	struct scoreboard_slot *s;
+	const char *stuck, *why, *act;
 	int i;
 
 	for (i = 0; i < nworkers; i++) {
@@ -564,30 +565,29 @@ check_timeouts(long wait_ms)
 		if (config.timeout == 0 || (s = scoreboard_slot(i)) == NULL ||
 		    s->pid != c->pid)
 			continue;
+		/* A request past --timeout, or (an asynchronous module's
+		 * worker) a loop that stood still as long: the heartbeat. */
 		busy = s->busy_since;
-		if (busy != 0 && now > busy &&
-		    now - busy > (uint64_t)config.timeout * 1000) {
-			log_error("worker %d (pid %ld): a request has run for "
-			    "more than --timeout %u s; answering 504 and "
-			    "replacing the worker", i, (long)c->pid,
-			    config.timeout);
-			kill(c->pid, SIGALRM);
-			c->kill_reason = KILL_TIMEOUT;
-			c->kill_at = now + 2000;
-			continue;
-		}
 		turned = s->loop_turned;
-		if (turned != 0 && now > turned && now - turned >
-		    (uint64_t)config.timeout * 1000 + 2 * WORKER_HEARTBEAT_MS) {
-			log_error("worker %d (pid %ld): its event loop has "
-			    "stood still for more than --timeout %u s (the "
-			    "application blocks it: a call that waits without "
-			    "await?); replacing the worker", i, (long)c->pid,
-			    config.timeout);
-			kill(c->pid, SIGALRM);
-			c->kill_reason = KILL_TIMEOUT;
-			c->kill_at = now + 2000;
-		}
+		limit = (uint64_t)config.timeout * 1000;
+		if (busy != 0 && now > busy && now - busy > limit) {
+			stuck = "a request has run for";
+			why = "";
+			act = "answering 504 and ";
+		} else if (turned != 0 && now > turned && now - turned >
+		    limit + 2 * WORKER_HEARTBEAT_MS) {
+			stuck = "its event loop has stood still for";
+			why = " (the application blocks it: a call that waits "
+			    "without await?)";
+			act = "";
+		} else
+			continue;
+		log_error("worker %d (pid %ld): %s more than --timeout %u s%s; "
+		    "%sreplacing the worker", i, (long)c->pid, stuck,
+		    config.timeout, why, act);
+		kill(c->pid, SIGALRM);
+		c->kill_reason = KILL_TIMEOUT;
+		c->kill_at = now + 2000;
 	}
 	return wait_ms > 100 ? 100 : wait_ms;
 }
