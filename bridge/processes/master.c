@@ -47,11 +47,14 @@ struct child {
 	int quick_deaths;	/* deaths within QUICK_DEATH_MS in a row */
 	int ready;		/* said it is ready (module started) */
 	uint64_t kill_at;	/* SIGKILL due (timed out), 0: none */
-	enum { KILL_NONE, KILL_TIMEOUT, KILL_STARTUP } kill_reason;
+	uint64_t stop_by;	/* stopping: SIGKILL then, 0: not */
+	enum { KILL_NONE, KILL_TIMEOUT, KILL_STARTUP, KILL_STOP } kill_reason;
 };
 
 static struct child children[MASTER_WORKERS_MAX];
 static pid_t retiring[MASTER_WORKERS_MAX * 2 + 1];
+static uint64_t retiring_stop_by[MASTER_WORKERS_MAX * 2 + 1]; /* 0: not
+						   told to stop yet */
 static int nretiring;
 static int nworkers;
 static int ever_ready;		/* some worker ever started the app */
@@ -106,6 +109,34 @@ ready_workers(void)
 
 static void upgrade_ready(void);
 
+/* When a worker told to stop now, or that began to stop by itself at
+ * since (ms), is killed: --graceful-timeout later, as on TERM; 0 (no
+ * limit) with --graceful-timeout 0. */
+static uint64_t
+stop_by(uint64_t since)
+{
+	if (config.graceful_timeout == 0)
+		return 0;
+	return since + (uint64_t)config.graceful_timeout * 1000;
+}
+
+/* The old workers of a reload stop; returns how many (the stats
+ * process's not counted). */
+static int
+retire_all(void)
+{
+	uint64_t by = stop_by(loop_clock_ms());
+	int i, old = 0;
+
+	for (i = 0; i < nretiring; i++) {
+		kill(retiring[i], SIGTERM);
+		if (retiring_stop_by[i] == 0)
+			retiring_stop_by[i] = by;
+		old += retiring[i] != stats_retiring;
+	}
+	return old;
+}
+
 /* Tell systemd once every worker of the current set is ready. */
 static void
 maybe_announce(void)
@@ -118,13 +149,10 @@ maybe_announce(void)
 		if (retire_when_ready) {
 			/* The new workers serve: the old image's stop
 			 * accepting and finish what they have. */
-			int i, old = 0;
+			int old;
 
 			retire_when_ready = 0;
-			for (i = 0; i < nretiring; i++) {
-				kill(retiring[i], SIGTERM);
-				old += retiring[i] != stats_retiring;
-			}
+			old = retire_all();
 			log_info("reload done: %d old worker%s retiring",
 			    old, old == 1 ? "" : "s");
 		}
@@ -147,6 +175,7 @@ spawn(int i)
 	s->state = SCOREBOARD_STARTING;
 	s->busy_since = 0;
 	s->loop_turned = 0;
+	s->stopping_since = 0;
 	s->rss_bytes = 0;
 	__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELAXED);
 	if ((pid = fork()) == -1) {
@@ -161,6 +190,7 @@ spawn(int i)
 	children[i].pid = pid;
 	children[i].ready = 0;
 	children[i].kill_at = 0;
+	children[i].stop_by = 0;
 	children[i].kill_reason = KILL_NONE;
 	children[i].started = loop_clock_ms();
 	children[i].respawn_at = 0;
@@ -262,7 +292,8 @@ static enum scoreboard_recycle
 recycle_reason(int i, int status)
 {
 	if (WIFSIGNALED(status))
-		return children[i].kill_reason == KILL_TIMEOUT ?
+		return children[i].kill_reason == KILL_TIMEOUT ||
+		    children[i].kill_reason == KILL_STOP ?
 		    SCOREBOARD_RECYCLE_TIMEOUT : SCOREBOARD_RECYCLE_CRASH;
 	switch (WEXITSTATUS(status)) {
 	case WORKER_EXIT_OK:
@@ -307,6 +338,9 @@ reap(void)
 		for (i = 0; i < nretiring; i++)
 			if (retiring[i] == pid) {
 				retiring[i] = retiring[--nretiring];
+				retiring_stop_by[i] =
+				    retiring_stop_by[nretiring];
+				retiring_stop_by[nretiring] = 0;
 				break;
 			}
 		if (pid == stats_pid) {
@@ -390,6 +424,13 @@ reap(void)
 		    children[i].kill_reason == KILL_TIMEOUT) {
 			log_error("worker %d (pid %ld) killed: it did not "
 			    "answer the timeout; replaced", i, (long)pid);
+			children[i].respawn_at = now;
+			continue;
+		}
+		if (WIFSIGNALED(status) &&
+		    children[i].kill_reason == KILL_STOP) {
+			log_info("worker %d (pid %ld) killed at the end of its "
+			    "stop; replaced", i, (long)pid);
 			children[i].respawn_at = now;
 			continue;
 		}
@@ -523,6 +564,48 @@ starting_workers(void)
 }
 
 /*
+ * A worker that stops by itself (--max-requests, --max-worker-memory,
+ * --reload) or is told to (TTOU, the old workers of a reload) is given
+ * --graceful-timeout from then, as on TERM: a second before its end it
+ * cut what only waits on clients and ended by itself (worker.c's stop
+ * deadline), so what still runs then is the module's, and is killed.
+ */
+static void
+check_stops(uint64_t now)
+{
+	struct scoreboard_slot *s;
+	int i;
+
+	for (i = 0; i < MASTER_WORKERS_MAX; i++) {
+		struct child *c = &children[i];
+
+		if (c->pid <= 0 || c->kill_at != 0)
+			continue;
+		s = scoreboard_slot(i);
+		if (c->stop_by == 0 && s->pid == c->pid &&
+		    s->stopping_since != 0)
+			c->stop_by = stop_by(s->stopping_since);
+		if (c->stop_by == 0 || now < c->stop_by)
+			continue;
+		log_warn("worker %d (pid %ld) still stopping after "
+		    "--graceful-timeout %u s; killing it", i, (long)c->pid,
+		    config.graceful_timeout);
+		kill(c->pid, SIGKILL);
+		c->kill_reason = KILL_STOP;
+		c->kill_at = now + 60000;
+	}
+	for (i = 0; i < nretiring; i++) {
+		if (retiring_stop_by[i] == 0 || now < retiring_stop_by[i])
+			continue;
+		log_warn("old worker (pid %ld) still stopping after "
+		    "--graceful-timeout %u s; killing it", (long)retiring[i],
+		    config.graceful_timeout);
+		kill(retiring[i], SIGKILL);
+		retiring_stop_by[i] = now + 60000;
+	}
+}
+
+/*
  * Hung requests (--timeout) and workers that do not start
  * (--startup-timeout): the worker is asked to answer 504 and exit
  * (SIGALRM); if it cannot, it is killed two seconds later.
@@ -536,6 +619,7 @@ check_timeouts(long wait_ms)
 	const char *stuck, *why, *act;
 	int i;
 
+	check_stops(now);
 	for (i = 0; i < nworkers; i++) {
 		struct child *c = &children[i];
 
@@ -792,8 +876,7 @@ reload(void)
 		children[i].quick_deaths = 0;
 		spawn(i);
 	}
-	for (i = 0; i < nretiring; i++)
-		kill(retiring[i], SIGTERM);
+	retire_all();
 }
 
 /* --pidfile: the master's pid, for init scripts and logrotate. */
@@ -1310,8 +1393,11 @@ master_run(char **argv)
 			if (!stopping && nworkers > 1) {
 				nworkers--;
 				scoreboard_head()->workers = nworkers;
-				if (children[nworkers].pid > 0)
+				if (children[nworkers].pid > 0) {
 					kill(children[nworkers].pid, SIGTERM);
+					children[nworkers].stop_by =
+					    stop_by(loop_clock_ms());
+				}
 				log_info("TTOU: %d workers", nworkers);
 			}
 			break;

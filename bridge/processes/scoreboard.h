@@ -47,6 +47,10 @@ struct scoreboard_slot {
 					 * loop last turned (worker.h's
 					 * heartbeat), 0: not watched */
 	volatile uint64_t requests;	/* module calls (timeouts, tests) */
+	volatile uint64_t stopping_since; /* ms it began to stop, by
+					 * itself or told (the master
+					 * kills it --graceful-timeout
+					 * later), 0: serving */
 	volatile int32_t pid;
 	volatile int32_t state;		/* enum scoreboard_state */
 	/* Written by the master: times this slot's worker was replaced. */

@@ -80,6 +80,7 @@ static int over_memory;			/* --max-worker-memory passed */
 static uint64_t rss_read_at;		/* ms: last look at the RSS */
 
 static void stop_gracefully(void);
+static void stop_deadline_arm(void);
 
 /* The scoreboard shows the oldest request in the module. */
 static void
@@ -689,14 +690,21 @@ stop_gracefully(void)
 	fcgi_conn_shutdown();
 	http_conn_shutdown();
 	proxy_conn_shutdown();
+	/* The master's clock for this stop (a slot a newer worker took
+	 * after a reload is that one's). */
+	if (slot != NULL && slot->pid == (int32_t)getpid())
+		slot->stopping_since = loop_clock_ms();
 	if (worker.nconns == 0)
 		stop_when_idle();
+	stop_deadline_arm();
 }
 
 /*
- * TERM's last second.  The master KILLs a worker still running at
- * --graceful-timeout, and with it the worker's orderly end: no
- * worker_fini(), no ASGI lifespan shutdown.  A request whose body is
+ * A stop's last second.  Whatever began the stop (TERM, the old workers
+ * of a reload, TTOU, or the worker itself: --max-requests,
+ * --max-worker-memory, --reload), the master KILLs a worker still
+ * running --graceful-timeout after it began, and with it the worker's
+ * orderly end: no worker_fini(), no ASGI lifespan shutdown.  A request whose body is
  * still arriving would hold the worker that long (it has --read-timeout,
  * 60 s by default), and so would a client that stopped reading its
  * finished response (--write-timeout).  A second before (half-way for a
@@ -759,8 +767,6 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 		switch (si.ssi_signo) {
 		case SIGTERM:
 			stop_gracefully();
-			if (!l->stop)
-				stop_deadline_arm();
 			break;
 		case SIGINT:
 		case SIGQUIT:

@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""A worker that stops by itself, with a request body still arriving.
+
+On TERM a worker cuts, a second before --graceful-timeout, what only
+waits on its client (test_stop_body_pending.py) and ends in order.  A
+worker that decided to stop by itself (--max-requests here; also
+--max-worker-memory and --reload, which stop the same way) did not: a
+client still sending its body kept the worker for its whole
+--read-timeout, and with one worker nothing accepted meanwhile.  Now
+every stop has the same deadline.
+
+BodyPendingAtRecycle: --max-requests 1; a request whose body is still
+arriving on one connection, then a request on another ends the worker's
+quota.  The first client gets 503 with Connection: close (FastCGI: 503
+and END_REQUEST) before --graceful-timeout, the worker exits on its own
+(the master logs it recycled, nothing is killed; an ASGI application's
+lifespan shutdown runs) and the next worker answers.
+
+HeldPastGracefulTimeout: what the module still answers is never cut by
+the worker; the master kills such a worker --graceful-timeout after it
+began to stop, as on TERM (it used to wait for it as long as the
+module took), and starts another.
+
+All as root with --user nobody.
+"""
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h                                             # noqa: E402
+import http_harness as hh                                       # noqa: E402
+from test_stop_body_pending import PendingStart                 # noqa: E402
+from test_stop_half_head import ADAPTER, APPS, GRACEFUL_TIMEOUT  # noqa: E402
+
+WARNING = "--graceful-timeout %d s nearly over" % GRACEFUL_TIMEOUT
+RECYCLE = ["--max-requests", "1"]
+
+
+class SelfStop(PendingStart):
+    def quota_used(self, addr):
+        """A request on a connection of its own: the worker's one."""
+        r = hh.RawHttp(addr, timeout=20)
+        self.addCleanup(r.close)
+        self.assertEqual(r.request("/echo", method="POST",
+                                   body=b"abc").status, 200)
+
+    def log_has(self, text, timeout):
+        return h.wait_for(lambda: text in h.read_text(self.log), timeout)
+
+    def recycled_in_order(self, addr):
+        """The worker ended by itself, the master says so and killed
+        nothing, and the next worker answers; returns the log."""
+        self.assertTrue(self.log_has(") recycled", 2 * GRACEFUL_TIMEOUT),
+                        h.read_text(self.log))
+        log = h.read_text(self.log)
+        self.assertNotIn("killing", log)
+        self.assertNotIn("killed", log)
+        self.quota_used(addr)
+        return log
+
+
+class BodyPendingAtRecycle(SelfStop, unittest.TestCase):
+    def body_pending(self, app_args):
+        addr = self.start(app_args + RECYCLE)
+        pending = self.send_body_part(addr, "/echo")
+        self.quota_used(addr)
+        self.assert_503(pending)
+        log = self.recycled_in_order(addr)
+        self.assertIn(WARNING + ": closed 1 connection waiting on the "
+                      "client (1 with a request still arriving", log)
+
+    def test_native_http(self):
+        self.body_pending(["--module", h.PROBE_SO])
+
+    def test_asgi_http_lifespan_shutdown_runs(self):
+        if not os.path.exists(ADAPTER):
+            self.skipTest("Python adapter not built")
+        state = h.TempDir(self, writable=True)
+        mark = state.join("shutdown")
+        self.body_pending(["--asgi", "asgi_spec:app", "--pythonpath", APPS,
+                           "--env", "ASGI_SHUTDOWN_MARK=" + mark])
+        self.assertTrue(os.path.exists(mark), "no lifespan shutdown")
+
+    def test_native_fastcgi(self):
+        addr = self.start(["--module", h.PROBE_SO] + RECYCLE)
+        params = h.request_params("/echo", "POST", b"x" * 1000)
+        c = h.FcgiConn(self.fcgi, timeout=20)
+        self.addCleanup(c.close)
+        # A tenth of the body; the GET_VALUES answer shows the worker
+        # read up to there.
+        c.send(h.fcgi_record(h.FCGI_BEGIN_REQUEST, 1,
+                             h.begin_body(flags=h.FCGI_KEEP_CONN)) +
+               h.fcgi_stream(h.FCGI_PARAMS, 1, h.fcgi_pairs(params)) +
+               h.fcgi_record(h.FCGI_STDIN, 1, b"x" * 100) +
+               h.fcgi_record(h.FCGI_GET_VALUES, 0,
+                             h.fcgi_pairs([("FCGI_MPXS_CONNS", "")])))
+        self.assertEqual(c.read_record().type, h.FCGI_GET_VALUES_RESULT)
+        self.quota_used(addr)
+        r = c.read_response(1)
+        self.assertEqual(r.status, 503, r.stdout)
+        self.assertEqual(r.end, (0, h.FCGI_REQUEST_COMPLETE))
+        self.assertTrue(c.is_closed(10))
+        log = self.recycled_in_order(addr)
+        self.assertIn(WARNING + ": closed 1 connection", log)
+
+
+class HeldPastGracefulTimeout(SelfStop, unittest.TestCase):
+    def test_master_kills_at_graceful_timeout(self):
+        if not os.path.exists(ADAPTER):
+            self.skipTest("Python adapter not built")
+        state = h.TempDir(self, writable=True)
+        addr = self.start(["--asgi", "asgi_stop_wait:app", "--pythonpath",
+                           APPS, "--env", "STOP_DIR=" + state.path] +
+                          RECYCLE)
+        held = hh.RawHttp(addr, timeout=20)
+        self.addCleanup(held.close)
+        held.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(h.wait_for(
+            lambda: os.path.exists(state.join("started"))), "not started")
+        t0 = time.monotonic()
+        self.quota_used(addr)
+        self.assertTrue(self.log_has("still stopping after "
+                                     "--graceful-timeout %d s; killing it"
+                                     % GRACEFUL_TIMEOUT,
+                                     4 * GRACEFUL_TIMEOUT),
+                        h.read_text(self.log))
+        # Not before the graceful timeout (a whole second of margin
+        # below it, for the clocks of two processes).
+        self.assertGreater(time.monotonic() - t0, GRACEFUL_TIMEOUT - 1)
+        self.assertTrue(self.log_has("killed at the end of its stop; "
+                                     "replaced", 10), h.read_text(self.log))
+        # Its response was cut with the worker: never finished.
+        self.assertNotIn(b"last\n", held.read_to_eof(10))
+        self.quota_used(addr)
+
+
+if __name__ == "__main__":
+    h.main()
