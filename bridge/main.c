@@ -146,7 +146,7 @@ bridge_main(int argc, char **argv)
 				    "--key", listeners[i].name);
 	} else if (nlisteners == 0 && !listen_inherit_fd0()) {
 		if (cgi_mode_detect())
-			return cgi_mode_run();
+			return cgi_mode_run(priv_drop());
 		fatal("nothing to serve: give --http ADDR, --https ADDR or "
 		    "--fastcgi ADDR, or start bridge with a listening socket "
 		    "on fd 0 (spawn-fcgi), from systemd's sockets, or as a "

@@ -22,6 +22,7 @@
 #include <check.h>
 
 #include "config.h"
+#include "conn.h"
 #include "fcgi.h"
 #include "fcgi_conn.h"
 #include "listen.h"
@@ -29,7 +30,6 @@
 #include "loop.h"
 #include "module.h"
 #include "req.h"
-#include "worker.h"
 
 /* Room before the guard page: the largest record and then some. */
 #define GUARD_DATA_BYTES (256 * 1024)
@@ -585,17 +585,20 @@ static const struct bg_module big_module = {
 	.handle = big_handle,
 };
 
+static struct loop host_loop;
+
 static void
 conn_setup(void)
 {
-	ck_assert_int_eq(loop_init(&worker.loop), 0);
-	worker.tq_read = loop_tq_new(&worker.loop, 60000);
-	worker.tq_idle = loop_tq_new(&worker.loop, 60000);
-	worker.tq_write = loop_tq_new(&worker.loop, 60000);
+	conn_host.loop = &host_loop;
+	ck_assert_int_eq(loop_init(conn_host.loop), 0);
+	conn_host.tq_read = loop_tq_new(conn_host.loop, 60000);
+	conn_host.tq_idle = loop_tq_new(conn_host.loop, 60000);
+	conn_host.tq_write = loop_tq_new(conn_host.loop, 60000);
 	stopper.fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
 	stopper.fn = stop_round;
 	ck_assert_int_ne(stopper.fd, -1);
-	ck_assert_int_eq(loop_add(&worker.loop, &stopper, EPOLLIN), 0);
+	ck_assert_int_eq(loop_add(conn_host.loop, &stopper, EPOLLIN), 0);
 	module.m = &big_module;
 	log_level = LOG_LEVEL_ERROR;
 }
@@ -604,8 +607,8 @@ conn_setup(void)
 static void
 round_once(void)
 {
-	worker.loop.stop = 0;
-	ck_assert_int_eq(loop_run(&worker.loop), 0);
+	conn_host.loop->stop = 0;
+	ck_assert_int_eq(loop_run(conn_host.loop), 0);
 }
 
 static size_t
@@ -686,9 +689,9 @@ START_TEST(conn_second_request_answered_after_big_first_one)
 		ends = count_ends(got, len, &used);
 	}
 	close(sv[1]);
-	for (i = 0; i < 10 && worker.nconns > 0; i++)
+	for (i = 0; i < 10 && conn_host.nconns > 0; i++)
 		round_once();
-	ck_assert_int_eq(worker.nconns, 0);
+	ck_assert_int_eq(conn_host.nconns, 0);
 	ck_assert_msg(ends == 2, "%d of 2 requests answered", ends);
 }
 END_TEST

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the request counters and their rendering:
- * bridge/processes/scoreboard.c (what a worker records) and bridge/processes/stats.c (the
+ * bridge/gateway/scoreboard.c (what a worker records) and bridge/processes/stats.c (the
  * Prometheus exposition and the JSON of the status page).
  */
 #include <stdint.h>

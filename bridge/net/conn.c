@@ -11,15 +11,24 @@
 
 #include "conn.h"
 #include "log.h"
-#include "worker.h"
 
 /* Bytes reserved at once in the carry-over buffer. */
 #define CONN_CARRY 16384
+
+struct conn_host conn_host;
 
 static struct conn *conns;	/* every open connection, all protocols */
 static int shutdown_queued;	/* shutdown_walk() is deferred */
 static unsigned char *scratch;	/* one read at a time, shared */
 static size_t scratch_size;
+
+void
+conn_host_closed(void)
+{
+	conn_host.nconns--;
+	if (conn_host.closed != NULL)
+		conn_host.closed();
+}
 
 static void
 on_timer(struct loop *l, struct loop_timer *t)
@@ -61,8 +70,8 @@ conn_open(struct conn *c, int fd, const struct conn_proto *proto,
 	c->proto = proto;
 	c->tp = tp;
 	c->tls = tls;
-	c->took_at = worker.loop.now;
-	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
+	c->took_at = conn_host.loop->now;
+	if (loop_add(conn_host.loop, &c->io, EPOLLIN) == -1) {
 		log_error("%s: epoll_ctl: %s", proto->name, strerror(errno));
 		return -1;
 	}
@@ -71,8 +80,8 @@ conn_open(struct conn *c, int fd, const struct conn_proto *proto,
 	if (conns)
 		conns->prev = c;
 	conns = c;
-	worker.nconns++;
-	loop_timer_arm(&worker.loop, first, &c->timer);
+	conn_host.nconns++;
+	loop_timer_arm(conn_host.loop, first, &c->timer);
 	return 0;
 }
 
@@ -81,7 +90,7 @@ conn_free(void *arg)
 {
 	struct conn *c = arg;
 
-	loop_defer_cancel(&worker.loop, &c->kick);
+	loop_defer_cancel(conn_host.loop, &c->kick);
 	free(c);
 }
 
@@ -95,7 +104,7 @@ conn_close(struct conn *c, const char *why)
 		    "connection closed", c->proto->name, c->io.fd, why);
 	c->closed = 1;
 	loop_timer_stop(&c->timer);
-	loop_del(&worker.loop, &c->io);
+	loop_del(conn_host.loop, &c->io);
 	c->tp->close(c->io.fd, c->tls);
 	c->tls = NULL;
 	c->proto->release(c);
@@ -109,10 +118,10 @@ conn_close(struct conn *c, const char *why)
 		c->next->prev = c->prev;
 	/* The loop may still hold an event for this connection in the
 	 * current round: the memory goes after the round. */
-	if (loop_defer(&worker.loop, conn_free, c) == -1)
+	if (loop_defer(conn_host.loop, conn_free, c) == -1)
 		log_error("%s: leaking a connection: out of memory",
 		    c->proto->name);
-	worker_conn_closed();
+	conn_host_closed();
 }
 
 void
@@ -223,7 +232,7 @@ conn_flush(struct conn *c)
 		buf_consume(&c->out, (size_t)w);
 		c->sent = 1;
 		if (w > 0)
-			c->took_at = worker.loop.now;
+			c->took_at = conn_host.loop->now;
 		c->sent_bytes += (size_t)w;
 	}
 	buf_free(&c->out);
@@ -266,7 +275,7 @@ conn_timer(struct conn *c)
 		size_t now = transport_unsent(c->io.fd);
 
 		if (now < c->unsent)
-			c->took_at = worker.loop.now;
+			c->took_at = conn_host.loop->now;
 		c->unsent = now;
 	}
 	q = c->proto->timer_state(c, &progress);
@@ -277,7 +286,7 @@ conn_timer(struct conn *c)
 		return;
 	}
 	if (c->timer.q != q || progress)
-		loop_timer_arm(&worker.loop, q, &c->timer);
+		loop_timer_arm(conn_host.loop, q, &c->timer);
 }
 
 int
@@ -293,7 +302,7 @@ conn_unsent_progress(struct conn *c)
 	if (now >= c->unsent)
 		return 0;
 	c->unsent = now;
-	c->took_at = worker.loop.now;
+	c->took_at = conn_host.loop->now;
 	conn_timer(c);
 	return 1;
 }
@@ -307,16 +316,16 @@ conn_quiet(struct conn *c)
 		/* All of it in the kernel: has the peer taken some since? */
 		now = transport_unsent(c->io.fd);
 		if (now < c->unsent)
-			c->took_at = worker.loop.now;
+			c->took_at = conn_host.loop->now;
 		c->unsent = now;
 	}
-	return worker.loop.now - c->took_at >= WORKER_DRAIN_MS;
+	return conn_host.loop->now - c->took_at >= CONN_DRAIN_MS;
 }
 
 void
 conn_kick(struct conn *c)
 {
-	loop_defer_node(&worker.loop, &c->kick);
+	loop_defer_node(conn_host.loop, &c->kick);
 }
 
 static void
@@ -340,7 +349,7 @@ conn_shutdown(void)
 {
 	if (shutdown_queued)
 		return;
-	if (loop_defer(&worker.loop, shutdown_walk, NULL) == -1) {
+	if (loop_defer(conn_host.loop, shutdown_walk, NULL) == -1) {
 		log_error("stopping: out of memory; idle connections wait "
 		    "for their timeout");
 		return;

@@ -30,6 +30,44 @@
 
 struct conn;
 
+/*
+ * A stopping worker keeps idle connections this long: a request already
+ * on its way (a keep-alive client, nginx's upstream connection) is still
+ * answered, with the connection closed after it, rather than reset.
+ */
+#define CONN_DRAIN_MS 1000
+
+/*
+ * What the connections of this process live in: the loop, their count,
+ * one timer queue per connection state, and the stop.  The worker (or a
+ * test) fills it in before the first connection and sets stopping and
+ * stop_late; the connection layer and the front ends read it.
+ */
+struct conn_host {
+	struct loop *loop;
+	int nconns;		/* open connections, all front ends */
+	int stopping;		/* graceful stop: finish, accept nothing */
+	int stop_late;		/* its last second: what waits on a client
+				   was cut, idle connections close at once */
+	struct loop_tq *tq_read;
+	struct loop_tq *tq_header;
+	struct loop_tq *tq_idle;
+	struct loop_tq *tq_write;
+	struct loop_tq *tq_drain;	/* idle connections while stopping */
+	struct loop_tq *tq_request;	/* an async request in the module
+					   (--timeout); NULL: no limit */
+	/* Called once a connection closed and was counted out: the
+	 * worker resumes accepting, or ends once stopping and idle.  NULL:
+	 * nothing to do. */
+	void (*closed)(void);
+};
+
+extern struct conn_host conn_host;
+
+/* A connection is gone (any front end's): count it out, then tell the
+ * host (closed()). */
+void conn_host_closed(void);
+
 /* Output smaller than this leaves the kernel at once on any live
  * connection; after it, the kernel is not asked what it still holds
  * (SIOCOUTQNSD, a system call per response otherwise). */
@@ -157,7 +195,7 @@ void conn_timer(struct conn *c);
  * else 0. */
 int conn_unsent_progress(struct conn *c);
 
-/* 1 when the peer has taken no output for WORKER_DRAIN_MS (what the
+/* 1 when the peer has taken no output for CONN_DRAIN_MS (what the
  * kernel still holds is looked at again): it is not reading, or nothing
  * was written to it lately. */
 int conn_quiet(struct conn *c);

@@ -6,15 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -35,6 +32,7 @@
 #include "access_log.h"
 #include "config.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "fcgi_conn.h"
 #include "http_conn.h"
 #include "listen.h"
@@ -50,27 +48,6 @@
 
 struct worker worker;
 
-/*
- * The requests in the module, one slot per thread that runs the module
- * (the loop thread, or each of --threads), for the timeout handler.
- */
-struct running {
-	struct req *volatile r;
-	volatile int fd;
-	const void *volatile pending;
-	volatile size_t pending_len;
-	const void *volatile answer;
-	volatile size_t answer_len;
-	volatile pid_t pgids[8];
-	volatile int npgids;
-	volatile uint64_t since;
-};
-
-#define WORKER_THREADS_MAX 256
-
-static struct running running[WORKER_THREADS_MAX];
-static __thread struct running *current = &running[0]; /* this thread's */
-static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct scoreboard_slot *slot;
 static struct loop_tq *tq_heartbeat;
 static struct loop_timer heartbeat_timer;
@@ -81,81 +58,6 @@ static uint64_t rss_read_at;		/* ms: last look at the RSS */
 
 static void stop_gracefully(void);
 static void stop_deadline_arm(void);
-
-/* The scoreboard shows the oldest request in the module. */
-static void
-publish_busy(void)
-{
-	uint64_t oldest = 0;
-	int i;
-
-	for (i = 0; i < config.threads; i++)
-		if (running[i].r != NULL && (oldest == 0 ||
-		    running[i].since < oldest))
-			oldest = running[i].since;
-	slot->busy_since = oldest;
-}
-
-void
-worker_request_begin(struct req *r, int fd, const void *pending,
-    size_t pending_len, const void *answer, size_t answer_len)
-{
-	struct running *c = current;
-
-	c->fd = fd;
-	c->pending = pending;
-	c->pending_len = pending_len;
-	c->answer = answer;
-	c->answer_len = answer_len;
-	c->npgids = 0;
-	c->since = loop_clock_ms();
-	c->r = r;
-	if (slot != NULL) {
-		pthread_mutex_lock(&running_lock);
-		publish_busy();
-		pthread_mutex_unlock(&running_lock);
-	}
-}
-
-/* The gateway's own_pgid(): a process group of the current request,
- * killed if the request is abandoned.  Returns 0 or -1 (table full). */
-static int
-own_pgid(bg_request *r, pid_t pgid)
-{
-	struct running *c = current;
-
-	(void)r;
-	if (c == NULL || pgid <= 1 || c->npgids ==
-	    (int)(sizeof(c->pgids) / sizeof(c->pgids[0])))
-		return -1;
-	c->pgids[c->npgids++] = pgid;
-	return 0;
-}
-
-void
-worker_request_end(void)
-{
-	struct running *c = current;
-
-	c->r = NULL;
-	c->npgids = 0;
-	if (slot != NULL) {
-		pthread_mutex_lock(&running_lock);
-		publish_busy();
-		slot->requests++;
-		pthread_mutex_unlock(&running_lock);
-	}
-}
-
-void
-worker_request_counted(void)
-{
-	if (slot != NULL) {
-		pthread_mutex_lock(&running_lock);
-		slot->requests++;
-		pthread_mutex_unlock(&running_lock);
-	}
-}
 
 /*
  * The worker's loop offered to asynchronous modules (gateway ABI 2):
@@ -280,106 +182,6 @@ g_loop_run_once(int *timeout_ms)
 	return rc != 0;
 }
 
-/*
- * Application threads (--threads N): a queue of jobs to run, and a queue
- * of finished ones that an eventfd hands back to the loop thread.
- */
-static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_cond = PTHREAD_COND_INITIALIZER;
-static struct worker_job *todo_head, *todo_tail, *done_list;
-static struct loop_io done_io;
-
-void
-worker_dispatch(struct worker_job *j)
-{
-	if (config.threads == 1) {
-		j->run(j);
-		j->done(j);
-		return;
-	}
-	j->next = NULL;
-	pthread_mutex_lock(&jobs_lock);
-	if (todo_tail)
-		todo_tail->next = j;
-	else
-		todo_head = j;
-	todo_tail = j;
-	pthread_cond_signal(&jobs_cond);
-	pthread_mutex_unlock(&jobs_lock);
-}
-
-static void *
-app_thread(void *arg)
-{
-	struct worker_job *j;
-	uint64_t one = 1;
-
-	current = arg;
-	for (;;) {
-		pthread_mutex_lock(&jobs_lock);
-		while (todo_head == NULL)
-			pthread_cond_wait(&jobs_cond, &jobs_lock);
-		j = todo_head;
-		if ((todo_head = j->next) == NULL)
-			todo_tail = NULL;
-		pthread_mutex_unlock(&jobs_lock);
-		j->run(j);
-		pthread_mutex_lock(&jobs_lock);
-		j->next = done_list;
-		done_list = j;
-		pthread_mutex_unlock(&jobs_lock);
-		(void)!write(done_io.fd, &one, sizeof(one));
-	}
-	return NULL;
-}
-
-static void
-on_jobs_done(struct loop *l, struct loop_io *io, uint32_t events)
-{
-	struct worker_job *list, *rev = NULL, *j;
-	uint64_t n;
-
-	(void)l;
-	(void)events;
-	(void)!read(io->fd, &n, sizeof(n));
-	pthread_mutex_lock(&jobs_lock);
-	list = done_list;
-	done_list = NULL;
-	pthread_mutex_unlock(&jobs_lock);
-	while ((j = list) != NULL) {	/* oldest first */
-		list = j->next;
-		j->next = rev;
-		rev = j;
-	}
-	while ((j = rev) != NULL) {
-		rev = j->next;
-		j->done(j);
-	}
-}
-
-static int
-threads_start(void)
-{
-	pthread_t t;
-	int i;
-
-	if (config.threads == 1) {
-		current = &running[0];
-		return 0;
-	}
-	if ((done_io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
-		return -1;
-	done_io.fn = on_jobs_done;
-	if (loop_add(&worker.loop, &done_io, EPOLLIN) == -1)
-		return -1;
-	for (i = 0; i < config.threads; i++) {
-		if (pthread_create(&t, NULL, app_thread, &running[i]) != 0)
-			return -1;
-		pthread_detach(t);
-	}
-	return 0;
-}
-
 /* Resident set size from /proc/self/statm (pages, its second field);
  * 0 when it cannot be read. */
 static uint64_t
@@ -424,7 +226,7 @@ memory_check(int starting)
 	if (slot != NULL)
 		slot->rss_bytes = rss;
 	if (config.max_worker_memory == 0 || rss <= config.max_worker_memory ||
-	    worker.stopping)
+	    conn_host.stopping)
 		return;
 	if (starting) {
 		log_warn("worker %d: RSS %.1fm at start is already above "
@@ -441,37 +243,16 @@ memory_check(int starting)
 	stop_gracefully();
 }
 
-void
-worker_request_done(void)
+/* A response is complete (dispatch_request_done). */
+static void
+request_done(void)
 {
-	if (requests_left > 0 && --requests_left == 0 && !worker.stopping) {
+	if (requests_left > 0 && --requests_left == 0 && !conn_host.stopping) {
 		log_info("worker %d served its --max-requests; recycling",
 		    worker.index);
 		stop_gracefully();
 	}
 	memory_check(0);
-}
-
-/* Blocking write for the timeout handler: async-signal-safe calls only. */
-static void
-write_fully(int fd, const char *p, size_t n)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-	ssize_t w;
-	int tries = 0;
-
-	while (n > 0 && tries < 50) {
-		w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w == -1 && errno != EAGAIN && errno != EINTR)
-			return;
-		tries++;
-		poll(&pfd, 1, 100);
-	}
 }
 
 /*
@@ -482,25 +263,8 @@ write_fully(int fd, const char *p, size_t n)
 static void
 on_timeout(int sig)
 {
-	int t, i;
-
 	(void)sig;
-	/* Every request in the module goes with the worker: what they
-	 * started must not outlive it, and those that have sent nothing
-	 * get their 504. */
-	for (t = 0; t < config.threads; t++) {
-		struct running *c = &running[t];
-		struct req *r = c->r;
-
-		if (r == NULL)
-			continue;
-		for (i = 0; i < c->npgids; i++)
-			kill(-c->pgids[i], SIGKILL);
-		if (!r->head_sent && c->answer != NULL) {
-			write_fully(c->fd, c->pending, c->pending_len);
-			write_fully(c->fd, c->answer, c->answer_len);
-		}
-	}
+	dispatch_abandon();
 	/* Not worker_exit(): in a signal handler, with requests running. */
 	_exit(WORKER_EXIT_TIMEOUT);
 }
@@ -530,7 +294,7 @@ accept_resume(struct loop *l, struct loop_timer *t)
 {
 	(void)l;
 	(void)t;
-	if (!worker.stopping && worker.nconns < config.max_conns)
+	if (!conn_host.stopping && conn_host.nconns < config.max_conns)
 		accept_enable(1);
 }
 
@@ -542,11 +306,11 @@ on_accept(struct loop *l, struct loop_io *io, uint32_t events)
 
 	(void)events;
 	/* An event of this round for a listener closed by the stop. */
-	if (worker.stopping || li->io.fd == -1)
+	if (conn_host.stopping || li->io.fd == -1)
 		return;
 	/* Take a bounded batch so one listener cannot starve the rest. */
 	for (i = 0; i < 64; i++) {
-		if (worker.nconns >= config.max_conns) {
+		if (conn_host.nconns >= config.max_conns) {
 			accept_enable(0);
 			return;
 		}
@@ -636,19 +400,19 @@ stop_when_idle(void)
 {
 	if (detached_until != 0)
 		return;
-	detached_until = worker.loop.now + WORKER_DRAIN_MS / 2;
+	detached_until = worker.loop.now + CONN_DRAIN_MS / 2;
 	detached_wait.fn = detached_look;
 	detached_look(NULL);
 }
 
-void
-worker_conn_closed(void)
+/* A connection closed (conn_host_closed() counted it). */
+static void
+conn_closed(void)
 {
-	worker.nconns--;
-	if (worker.stopping) {
-		if (worker.nconns == 0)
+	if (conn_host.stopping) {
+		if (conn_host.nconns == 0)
 			stop_when_idle();
-	} else if (worker.nconns == config.max_conns - 1)
+	} else if (conn_host.nconns == config.max_conns - 1)
 		accept_enable(1);
 }
 
@@ -678,9 +442,9 @@ stop_gracefully(void)
 {
 	int i;
 
-	if (worker.stopping)
+	if (conn_host.stopping)
 		return;
-	worker.stopping = 1;
+	conn_host.stopping = 1;
 	proctitle_set("worker %d (stopping)", worker.index);
 	accept_enable(0);
 	for (i = 0; i < nlisteners; i++) {
@@ -694,7 +458,7 @@ stop_gracefully(void)
 	 * after a reload is that one's). */
 	if (slot != NULL && slot->pid == (int32_t)getpid())
 		slot->stopping_since = loop_clock_ms();
-	if (worker.nconns == 0)
+	if (conn_host.nconns == 0)
 		stop_when_idle();
 	stop_deadline_arm();
 }
@@ -704,16 +468,16 @@ stop_gracefully(void)
  * of a reload, TTOU, or the worker itself: --max-requests,
  * --max-worker-memory, --reload), the master KILLs a worker still
  * running --graceful-timeout after it began, and with it the worker's
- * orderly end: no worker_fini(), no ASGI lifespan shutdown.  A request whose body is
- * still arriving would hold the worker that long (it has --read-timeout,
- * 60 s by default), and so would a client that stopped reading its
+ * orderly end: no worker_fini(), no ASGI lifespan shutdown.  A request
+ * whose body is still arriving would hold the worker that long (it has
+ * --read-timeout, 60 s by default), and so would a client that stopped reading its
  * finished response (--write-timeout).  A second before (half-way for a
  * timeout under 2 s) such connections are ended: a request still
  * arriving is answered 503 when nothing of a response has gone (RFC 9110
  * section 15.6.4; the server need not wait for the body, RFC 9112
  * section 9.3), else closed.  Whatever the module is still answering is
  * left alone, as are connections whose peer took output within the last
- * WORKER_DRAIN_MS: behind nginx or HAProxy a retiring worker's busy
+ * CONN_DRAIN_MS: behind nginx or HAProxy a retiring worker's busy
  * connections are other clients' responses, and cutting them fails
  * those (the master's KILL remains for a module that does not finish).
  * Idle connections and half-sent heads are the drain window's, but from
@@ -728,7 +492,7 @@ stop_deadline_fire(void *arg)
 	int n;
 
 	(void)arg;
-	worker.stop_late = 1;
+	conn_host.stop_late = 1;
 	conn_stop_cut(cut);
 	/* A response finished from now on leaves no drain window on its
 	 * connection (the connection layer's walk, after the round, closes
@@ -793,7 +557,7 @@ on_signal(struct loop *l, struct loop_io *io, uint32_t events)
 static void
 on_source_changed(const char *path)
 {
-	if (worker.stopping)
+	if (conn_host.stopping)
 		return;
 	log_info("reload: %s changed; restarting worker %d", path,
 	    worker.index);
@@ -908,18 +672,20 @@ worker_main(int index)
 		log_error("worker: epoll: %s", strerror(errno));
 		worker_exit(WORKER_EXIT_INIT);
 	}
-	worker.tq_read = loop_tq_new(&worker.loop,
+	conn_host.loop = &worker.loop;
+	conn_host.closed = conn_closed;
+	conn_host.tq_read = loop_tq_new(&worker.loop,
 	    (uint64_t)config.read_timeout * 1000);
-	worker.tq_header = loop_tq_new(&worker.loop,
+	conn_host.tq_header = loop_tq_new(&worker.loop,
 	    (uint64_t)config.header_timeout * 1000);
-	worker.tq_idle = loop_tq_new(&worker.loop,
+	conn_host.tq_idle = loop_tq_new(&worker.loop,
 	    (uint64_t)config.idle_timeout * 1000);
-	worker.tq_write = loop_tq_new(&worker.loop,
+	conn_host.tq_write = loop_tq_new(&worker.loop,
 	    (uint64_t)config.write_timeout * 1000);
 	tq_accept = loop_tq_new(&worker.loop, 1000);
-	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
+	conn_host.tq_drain = loop_tq_new(&worker.loop, CONN_DRAIN_MS);
 	if (config.timeout > 0)
-		worker.tq_request = loop_tq_new(&worker.loop,
+		conn_host.tq_request = loop_tq_new(&worker.loop,
 		    (uint64_t)config.timeout * 1000);
 	req_async_init(&worker.loop);
 	req_server.watch = g_watch;
@@ -951,8 +717,8 @@ worker_main(int index)
 		if (config.stats != NULL)
 			scoreboard_attach(slot);
 	}
+	dispatch_init(slot, request_done);
 	signal(SIGALRM, on_timeout);
-	req_server.own_pgid = own_pgid;
 	if (config.max_requests > 0) {
 		requests_left = config.max_requests;
 		if (config.max_requests_jitter > 0) {
@@ -989,7 +755,7 @@ worker_main(int index)
 		lios[i].io.fn = on_accept;
 		lios[i].l = &listeners[i];
 	}
-	if (threads_start() == -1) {
+	if (dispatch_start(&worker.loop) == -1) {
 		log_error("worker %d: starting %d application threads: %s",
 		    index, config.threads, strerror(errno));
 		worker_exit(WORKER_EXIT_INIT);

@@ -1,7 +1,10 @@
 /*
  * Worker process: one event loop holding every connection of every front
- * end, accepting on the shared listeners, running the module for each
- * request once the request has fully arrived.
+ * end, accepting on the shared listeners and handing them to the front
+ * ends (protocols/), which run the module for each request through
+ * dispatch.h.  The worker decides when to stop (signals, --max-requests,
+ * --max-worker-memory, --reload) and tells the connections through
+ * conn.h's conn_host.
  */
 #ifndef BRIDGE_WORKER_H
 #define BRIDGE_WORKER_H
@@ -9,65 +12,17 @@
 #include "listen.h"
 #include "loop.h"
 
+/*
+ * This worker: its index and the loop it owns.  Its connections' side of
+ * it (the loop pointer, the timer queues, the stop) is conn.h's
+ * conn_host; how requests reach the module is dispatch.h's.
+ */
 struct worker {
 	struct loop loop;
 	int index;		/* 0..workers-1 */
-	int nconns;
-	int stopping;		/* graceful stop: finish, accept nothing */
-	int stop_late;		/* its last second: what waits on a client
-				   was cut, idle connections close at once */
-	struct loop_tq *tq_read;
-	struct loop_tq *tq_header;
-	struct loop_tq *tq_idle;
-	struct loop_tq *tq_write;
-	struct loop_tq *tq_drain;	/* idle connections while stopping */
-	struct loop_tq *tq_request;	/* an async request in the module
-					   (--timeout); NULL: no limit */
 };
 
 extern struct worker worker;
-
-/* A connection closed: lets the worker resume accepting, or exit once
- * stopping and idle. */
-void worker_conn_closed(void);
-
-struct req;
-
-/*
- * Front ends bracket every module call.  If the master finds the request
- * running past --timeout it signals the worker, which (when nothing of
- * the response has gone out yet) writes pending[0..pending_len), then
- * answer[0..answer_len) to fd, and exits: the client gets 504 and the
- * worker is replaced.  answer may be NULL (TLS: no plaintext answer).
- * All buffers must stay valid until worker_request_end().
- */
-void worker_request_begin(struct req *r, int fd, const void *pending,
-    size_t pending_len, const void *answer, size_t answer_len);
-void worker_request_end(void);
-/* An asynchronous request ended (it never ran on a thread the timeout
- * handler watches): counted in the scoreboard. */
-void worker_request_counted(void);
-
-/* On the loop thread once a request's response is complete: counts it
- * for --max-requests. */
-void worker_request_done(void);
-
-/*
- * A request handed to the application.  run() calls the module; done()
- * finishes the response.  With --threads 1 both run at once on the loop
- * thread; otherwise run() runs on an application thread and done() back
- * on the loop thread, and until then the front end leaves the
- * connection alone (it is the application thread's).
- */
-struct worker_job {
-	void (*run)(struct worker_job *j);
-	void (*done)(struct worker_job *j);
-	struct worker_job *next;
-};
-
-void worker_dispatch(struct worker_job *j);
-
-
 
 /* Run a worker until told to stop; never returns. */
 void worker_main(int index) __attribute__((noreturn));
@@ -87,13 +42,6 @@ int worker_signalfd(void);
  * build (CFLAGS -DBRIDGE_GCOV_DUMP).  Not async-signal-safe.
  */
 void worker_exit(int status) __attribute__((noreturn));
-
-/*
- * A stopping worker keeps idle connections this long: a request already
- * on its way (a keep-alive client, nginx's upstream connection) is still
- * answered, with the connection closed after it, rather than reset.
- */
-#define WORKER_DRAIN_MS 1000
 
 /*
  * The heartbeat of a worker running an asynchronous module: its

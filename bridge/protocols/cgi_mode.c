@@ -11,7 +11,6 @@
 #include "config.h"
 #include "log.h"
 #include "module.h"
-#include "priv.h"
 #include "req.h"
 #include "scoreboard.h"
 
@@ -143,7 +142,7 @@ read_body(struct req *r, int *reject)
 }
 
 int
-cgi_mode_run(void)
+cgi_mode_run(int dropped)
 {
 	enum req_outcome out;
 	struct req *r;
@@ -154,7 +153,7 @@ cgi_mode_run(void)
 	signal(SIGPIPE, SIG_IGN);
 	req_server.multiprocess = 1;
 	req_server.run_once = 1;
-	if (priv_drop() == -1 || module_init(config.module_arg) == -1 ||
+	if (dropped == -1 || module_init(config.module_arg) == -1 ||
 	    module_worker_init() != 0) {
 		log_error("cgi: module %s failed to start", module.m->name);
 		fputs("Status: 500 Internal Server Error\r\n"

@@ -9,7 +9,9 @@
 /* True when the environment says a web server runs us as CGI. */
 int cgi_mode_detect(void);
 
-/* Serve the one request; returns the process exit status. */
-int cgi_mode_run(void);
+/* Serve the one request; returns the process exit status.  dropped is
+ * what dropping privileges (--user) returned, priv_drop()'s 0 or -1 (then
+ * the answer is 500). */
+int cgi_mode_run(int dropped);
 
 #endif /* BRIDGE_CGI_MODE_H */

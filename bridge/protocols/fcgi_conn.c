@@ -31,6 +31,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "fcgi.h"
 #include "fcgi_conn.h"
 #include "health.h"
@@ -41,7 +42,6 @@
 #include "scoreboard.h"
 #include "static.h"
 #include "transport.h"
-#include "worker.h"
 
 #define FCGI_SCRATCH (FCGI_RECORD_MAX * 2)
 #define FCGI_OUT_HIGH (1024 * 1024)	/* module waits above this */
@@ -50,7 +50,7 @@
 struct fcgi_conn;
 
 struct fcgi_req {
-	struct worker_job job;	/* first: the job is the request */
+	struct dispatch_job job;	/* first: the job is the request */
 	enum req_outcome outcome;
 	uint64_t start;		/* access log clock, 0 when off */
 	struct fcgi_req *next;
@@ -139,7 +139,7 @@ fcgi_conn_accept(int fd, const struct listener *l)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	c->open_rec = -1;
 	if (conn_open(&c->base, fd, &fcgi_proto, fcgi_io, &transport_plain,
-	    NULL, worker.tq_read) == -1) {
+	    NULL, conn_host.tq_read) == -1) {
 		close(fd);
 		free(c);
 		return -1;
@@ -158,7 +158,7 @@ req_free(struct fcgi_req *fr)
 	static_body_close(&fr->file);
 	if (fr->started && fr->r != NULL && !fr->r->concluded) {
 		async_account(fr);
-		worker_request_done();
+		dispatch_request_done();
 		if (!fr->r->finished)
 			req_detach(fr->r);
 		else
@@ -595,7 +595,7 @@ set_content_length(struct fcgi_req *fr)
 }
 
 /*
- * What a request that runs past --timeout gets (see worker.h): a 504,
+ * What a request that runs past --timeout gets (see dispatch.h): a 504,
  * the end of STDOUT and END_REQUEST, for the request id in hand.
  */
 #define FCGI_TIMEOUT_BODY \
@@ -617,19 +617,19 @@ timeout_answer(uint16_t id)
 	    FCGI_REQUEST_COMPLETE);
 }
 
-/* On the thread that runs the module (see worker_dispatch). */
+/* On the thread that runs the module (see dispatch_submit). */
 static void
-run_job(struct worker_job *j)
+run_job(struct dispatch_job *j)
 {
 	struct fcgi_req *fr = (struct fcgi_req *)j;
 	struct fcgi_conn *c = fr->conn;
 
 	timeout_answer(fr->id);
-	worker_request_begin(fr->r, c->base.io.fd,
+	dispatch_request_begin(fr->r, c->base.io.fd,
 	    c->base.out.data ? c->base.out.data + c->base.out.off : NULL, c->base.out.len,
 	    fcgi_timeout, sizeof(fcgi_timeout));
 	fr->outcome = req_run(fr->r, module.m, module.ctx);
-	worker_request_end();
+	dispatch_request_end();
 }
 
 /* Queue the end of the response.  Returns 0, or -1 when the connection
@@ -682,14 +682,14 @@ finish_req(struct fcgi_conn *c, struct fcgi_req *fr)
 	 * connection after the request. */
 	if ((!keep || c->cut) && c->nreqs == 0)
 		c->base.closing = 1;
-	if (worker.stopping)
+	if (conn_host.stopping)
 		c->served = 1;
 	return 0;
 }
 
 /* Back on the loop thread. */
 static void
-done_job(struct worker_job *j)
+done_job(struct dispatch_job *j)
 {
 	struct fcgi_req *fr = (struct fcgi_req *)j;
 	struct fcgi_conn *c = fr->conn;
@@ -697,7 +697,7 @@ done_job(struct worker_job *j)
 
 	if (threaded) {
 		c->base.busy = 0;
-		if (loop_add(&worker.loop, &c->base.io, EPOLLIN) == -1)
+		if (loop_add(conn_host.loop, &c->base.io, EPOLLIN) == -1)
 			c->base.closing = 1;
 	}
 	if (finish_req(c, fr) == -1)
@@ -707,7 +707,7 @@ done_job(struct worker_job *j)
 		fcgi_update(c);
 	}
 	/* Last: reaching --max-requests starts the worker's stop. */
-	worker_request_done();
+	dispatch_request_done();
 }
 
 /* Hand a complete request to the module. */
@@ -745,9 +745,9 @@ run_req(struct fcgi_conn *c, struct fcgi_req *fr)
 		 * done_job(): no events, no timers. */
 		c->base.busy = 1;
 		loop_timer_stop(&c->base.timer);
-		loop_del(&worker.loop, &c->base.io);
+		loop_del(conn_host.loop, &c->base.io);
 	}
-	worker_dispatch(&fr->job);
+	dispatch_submit(&fr->job);
 }
 
 /*
@@ -767,7 +767,7 @@ async_account(struct fcgi_req *fr)
 		access_log_request(r, fr->start);
 	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
 	    fr->start != 0 ? access_log_clock_us() - fr->start : 0);
-	worker_request_counted();
+	dispatch_request_counted();
 }
 
 /* The module finished it: the end of its streams, as for one that ran. */
@@ -780,7 +780,7 @@ async_conclude(struct fcgi_conn *c, struct fcgi_req *fr)
 	unlink_req(c, fr);
 	if (finish_req(c, fr) == -1)
 		conn_close(&c->base, "peer went away while the response was written");
-	worker_request_done();
+	dispatch_request_done();
 }
 
 /* Answer status for a request the module still has (its --timeout, a
@@ -848,8 +848,8 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 	scoreboard_request_begin();
 	fr->started = 1;
 	fr->timer.fn = async_timeout;
-	if (worker.tq_request != NULL)
-		loop_timer_arm(&worker.loop, worker.tq_request, &fr->timer);
+	if (conn_host.tq_request != NULL)
+		loop_timer_arm(conn_host.loop, conn_host.tq_request, &fr->timer);
 	if (fr->stdin_done)
 		req_body_end(r);
 	out = req_start(r, module.m, module.ctx);
@@ -861,7 +861,7 @@ run_async(struct fcgi_conn *c, struct fcgi_req *fr)
 		r->outcome = out;
 		if (fr->file.fd == -1)
 			async_conclude(c, fr);
-	} else if (worker.stopping)
+	} else if (conn_host.stopping)
 		req_stopping(r);
 }
 
@@ -1249,21 +1249,21 @@ fcgi_timer_state(struct conn *cb, int *progress)
 
 	if (conn_pending(&c->base) || c->base.unsent > 0) {
 		*progress = c->base.sent;
-		return worker.tq_write;
+		return conn_host.tq_write;
 	}
 	if (receiving(c)) {
 		*progress = c->base.got;
-		return worker.tq_read;
+		return conn_host.tq_read;
 	}
 	/* Every request in an asynchronous module, whole or held back by
 	 * it: each has its own --timeout. */
 	if (c->nreqs > 0)
 		return NULL;
-	if (worker.stopping)
-		return worker.tq_drain;
+	if (conn_host.stopping)
+		return conn_host.tq_drain;
 	/* A request that came and went while idle starts it anew. */
 	*progress = c->base.got || c->base.sent;
-	return worker.tq_idle;
+	return conn_host.tq_idle;
 }
 
 static void
@@ -1286,8 +1286,8 @@ fcgi_update(struct fcgi_conn *c)
 		conn_close(&c->base, NULL);
 		return;
 	}
-	if (worker.stopping && c->nreqs == 0 && c->base.in.len == 0 &&
-	    c->base.out.len == 0 && (c->served || worker.stop_late)) {
+	if (conn_host.stopping && c->nreqs == 0 && c->base.in.len == 0 &&
+	    c->base.out.len == 0 && (c->served || conn_host.stop_late)) {
 		/* Stopping: a connection that has had its answer closes, and
 		 * in the stop's last second (worker.c) any idle one. */
 		conn_close(&c->base, NULL);
@@ -1303,7 +1303,7 @@ fcgi_update(struct fcgi_conn *c)
 		ev |= EPOLLRDHUP;	/* only to learn that the peer left */
 	else if (!c->base.closing && c->base.out.len < FCGI_OUT_HIGH)
 		ev |= EPOLLIN;
-	if (loop_mod(&worker.loop, &c->base.io, ev) == -1) {
+	if (loop_mod(conn_host.loop, &c->base.io, ev) == -1) {
 		conn_close(&c->base, strerror(errno));
 		return;
 	}
@@ -1356,7 +1356,7 @@ fcgi_update_cb(struct conn *cb)
 	struct fcgi_conn *c = (struct fcgi_conn *)cb;
 	struct fcgi_req *fr;
 
-	if (worker.stopping)
+	if (conn_host.stopping)
 		for (fr = c->reqs; fr != NULL; fr = fr->next)
 			if (fr->started && !fr->r->finished)
 				req_stopping(fr->r);
@@ -1372,9 +1372,9 @@ fcgi_update_cb(struct conn *cb)
  * begun and the web server took nothing lately).  The connection then
  * takes no new request and closes once the rest are answered (c->cut).
  * A web server that has taken nothing of a finished response for
- * WORKER_DRAIN_MS is closed on; requests in the module are left alone,
+ * CONN_DRAIN_MS is closed on; requests in the module are left alone,
  * and idle connections close in the walk that follows (fcgi_update,
- * worker.stop_late).
+ * conn_host.stop_late).
  */
 static enum conn_cut
 fcgi_stop_cut(struct conn *cb)

@@ -13,7 +13,7 @@ struct listener;
 int fcgi_conn_accept(int fd, const struct listener *l);
 
 /*
- * Graceful stop (worker.stopping set): idle connections get the drain
+ * Graceful stop (conn_host.stopping set): idle connections get the drain
  * window, busy ones close when done.  Safe to call from inside a
  * connection's own event: the walk runs after the current loop round.
  */

@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "config.h"
 #include "conn.h"
+#include "dispatch.h"
 #include "forwarded.h"
 #include "forwarded_req.h"
 #include "health.h"
@@ -45,11 +46,10 @@
 #include "static.h"
 #include "tls.h"
 #include "transport.h"
-#include "worker.h"
 
 #define HTTP_SCRATCH (64 * 1024)
 /* Lingering close after a refusal: at most this long in all, each read
- * re-arming the drain window (WORKER_DRAIN_MS) as nginx's
+ * re-arming the drain window (CONN_DRAIN_MS) as nginx's
  * lingering_time and lingering_timeout. */
 #define HTTP_LINGER_MS 10000
 #define HTTP_HOLD (64 * 1024)		/* response held back up to this */
@@ -73,7 +73,7 @@ enum http_state {
 
 struct http_conn {
 	struct conn base;	/* first: the connection layer's */
-	struct worker_job job;	/* the request handed to the module */
+	struct dispatch_job job;	/* the request handed to the module */
 	enum req_outcome outcome;
 	uint64_t start;		/* access log clock, 0 when off */
 	const struct listener *l;
@@ -178,7 +178,7 @@ http_timeout(struct conn *cb)
 	else if (c->r != NULL)
 		conn_close(&c->base, "read timeout: request incomplete");
 	else if (c->base.in.len > 0)
-		conn_close(&c->base, worker.stopping ? "stopping: request "
+		conn_close(&c->base, conn_host.stopping ? "stopping: request "
 		    "head incomplete" : "read timeout: request incomplete");
 	else
 		conn_close(&c->base, NULL);	/* idle keep-alive: quietly */
@@ -242,7 +242,7 @@ http_conn_accept_from(int fd, const struct listener *l,
 		}
 	}
 	if (conn_open(&c->base, fd, &http_proto, http_io, tp, tls,
-	    worker.tq_header) == -1) {
+	    conn_host.tq_header) == -1) {
 		tp->close(fd, tls);
 		free(c);
 		return -1;
@@ -267,7 +267,7 @@ request_leave(struct http_conn *c)
 		return;
 	}
 	async_account(c, r);
-	worker_request_done();
+	dispatch_request_done();
 	if (!r->finished)
 		req_detach(r);
 	else
@@ -1224,7 +1224,7 @@ start_request(struct http_conn *c, const char *p, size_t len)
 	c->had_head = 1;
 	/* Section 9.3: persistence by version and Connection. */
 	c->keep_alive = !h.conn_close && (h.minor_version >= 1 ||
-	    h.keep_alive) && !worker.stopping;
+	    h.keep_alive) && !conn_host.stopping;
 	c->head_method = h.method_len == 4 && memcmp(h.method, "HEAD", 4)
 	    == 0;
 	/* --static-map: answered by run_static(), outside any --mount. */
@@ -1244,7 +1244,7 @@ start_request(struct http_conn *c, const char *p, size_t len)
 		c->body_left = (uint64_t)h.content_length;
 	} else
 		c->state = HTTP_HEAD;
-	c->body_start = worker.loop.now;
+	c->body_start = conn_host.loop->now;
 	c->body_got = 0;
 	/* RFC 9110 section 10.1.1: tell the client to send the body,
 	 * unless it is already on its way. */
@@ -1274,7 +1274,7 @@ body_bytes(struct http_conn *c, const char *p, size_t n)
 	 * average (each byte buys 1/rate s, as Apache's mod_reqtimeout
 	 * MinRate).  A pause is --read-timeout's business. */
 	c->body_got += n;
-	elapsed = worker.loop.now - c->body_start;
+	elapsed = conn_host.loop->now - c->body_start;
 	allowed = (uint64_t)config.read_timeout * 1000 +
 	    c->body_got * 1000 / config.min_body_rate;
 	if (elapsed > allowed) {
@@ -1382,31 +1382,31 @@ process(struct http_conn *c, char *p, size_t len)
 	"Connection: close\r\n\r\n504 Gateway Timeout\n"
 
 static struct http_conn *
-conn_of_job(struct worker_job *j)
+conn_of_job(struct dispatch_job *j)
 {
 	return (struct http_conn *)((char *)j -
 	    offsetof(struct http_conn, job));
 }
 
-/* On the thread that runs the module (see worker_dispatch). */
+/* On the thread that runs the module (see dispatch_submit). */
 static void
-run_job(struct worker_job *j)
+run_job(struct dispatch_job *j)
 {
 	struct http_conn *c = conn_of_job(j);
 	struct req *r = c->r;
 
 	/* A plain connection can still be answered 504 from the timeout
 	 * handler; a TLS one cannot (no TLS from a signal handler). */
-	worker_request_begin(r, c->base.io.fd, c->base.out.data ? c->base.out.data +
-	    c->base.out.off : NULL, c->base.out.len, c->base.tls ? NULL : HTTP_TIMEOUT,
-	    sizeof(HTTP_TIMEOUT) - 1);
+	dispatch_request_begin(r, c->base.io.fd, c->base.out.data ?
+	    c->base.out.data + c->base.out.off : NULL, c->base.out.len,
+	    c->base.tls ? NULL : HTTP_TIMEOUT, sizeof(HTTP_TIMEOUT) - 1);
 	c->outcome = req_run(r, module.m, module.ctx);
-	worker_request_end();
+	dispatch_request_end();
 }
 
 /* Back on the loop thread: close the framing, ready the next request. */
 static void
-done_job(struct worker_job *j)
+done_job(struct dispatch_job *j)
 {
 	struct http_conn *c = conn_of_job(j);
 	struct req *r = c->r;
@@ -1414,7 +1414,8 @@ done_job(struct worker_job *j)
 
 	if (threaded) {
 		c->base.busy = 0;
-		if (loop_add(&worker.loop, &c->base.io, EPOLLIN | EPOLLRDHUP) == -1)
+		if (loop_add(conn_host.loop, &c->base.io,
+		    EPOLLIN | EPOLLRDHUP) == -1)
 			c->base.closing = 1;
 	}
 	if (r->async)
@@ -1430,7 +1431,7 @@ done_job(struct worker_job *j)
 		c->r = NULL;
 		req_destroy(r);
 		conn_close(&c->base, "client went away during the response");
-		worker_request_done();
+		dispatch_request_done();
 		return;
 	}
 	if (c->outcome == REQ_CUT) {
@@ -1453,7 +1454,7 @@ done_job(struct worker_job *j)
 		http_update(c);
 	}
 	/* Last: reaching --max-requests starts the worker's stop. */
-	worker_request_done();
+	dispatch_request_done();
 }
 
 /* A --static-map request, whole (a body was read and dropped): answered
@@ -1493,7 +1494,7 @@ async_account(struct http_conn *c, struct req *r)
 		access_log_request(r, c->start);
 	scoreboard_request_end(r->head_sent ? r->status : 0, r->resp_sent,
 	    c->start != 0 ? access_log_clock_us() - c->start : 0);
-	worker_request_counted();
+	dispatch_request_counted();
 }
 
 /* The module finished an asynchronous request (inside handle(), or later
@@ -1578,7 +1579,7 @@ run_async(struct http_conn *c)
 	}
 	if (c->state == HTTP_HEAD && !r->finished)
 		c->waiting = 1;
-	if (worker.stopping)
+	if (conn_host.stopping)
 		req_stopping(r);
 }
 
@@ -1611,9 +1612,9 @@ run(struct http_conn *c)
 		 * done_job(): no events, no timers. */
 		c->base.busy = 1;
 		loop_timer_stop(&c->base.timer);
-		loop_del(&worker.loop, &c->base.io);
+		loop_del(conn_host.loop, &c->base.io);
 	}
-	worker_dispatch(&c->job);
+	dispatch_submit(&c->job);
 }
 
 /* The connection layer's input(): requests parsed and run, and a head
@@ -1675,7 +1676,7 @@ http_eof(struct conn *cb, int error)
  *		begun before (or arriving) gets it too, not what is left of
  *		--header-timeout, which may outlast --graceful-timeout (the
  *		master would kill the worker: no lifespan shutdown).  In
- *		the stop's last second (worker.stop_late) there is none:
+ *		the stop's last second (conn_host.stop_late) there is none:
  *		what waits on the client is cut (http_stop_cut) and a
  *		connection closes as soon as it is idle
  *	idle	keep-alive between requests: --idle-timeout from the
@@ -1690,40 +1691,40 @@ http_timer_state(struct conn *cb, int *progress)
 	c->request_timer = 0;
 	if (c->lingering) {
 		/* Each read extends it, up to linger_end (linger_read). */
-		q = worker.tq_drain;
+		q = conn_host.tq_drain;
 		*progress = c->base.got;
 	} else if (conn_pending(&c->base)) {
-		q = worker.tq_write;
+		q = conn_host.tq_write;
 		*progress = c->base.sent;
 	} else if (c->base.unsent > 0) {
 		/* Handed to the kernel, not taken by the client yet: the
 		 * timeout handler measures the progress. */
-		q = worker.tq_write;
+		q = conn_host.tq_write;
 		*progress = c->base.sent;
 	} else if (c->client_done) {
 		/* The client closed after the whole response: the module
 		 * gets a second (the drain window's) to finish, then the
 		 * connection closes and the module hears BG_EV_GONE. */
-		q = worker.tq_drain;
+		q = conn_host.tq_drain;
 	} else if (c->r != NULL && in_held(c)) {
 		/* In an asynchronous module: its --timeout, until the
 		 * response starts; then the module's own business. */
-		if (c->r->started || worker.tq_request == NULL)
+		if (c->r->started || conn_host.tq_request == NULL)
 			return NULL;
 		c->request_timer = 1;
-		q = worker.tq_request;
+		q = conn_host.tq_request;
 	} else if (c->r != NULL) {
-		q = worker.tq_read;
+		q = conn_host.tq_read;
 		*progress = c->base.got;
-	} else if (worker.stopping)
-		q = worker.tq_drain;
+	} else if (conn_host.stopping)
+		q = conn_host.tq_drain;
 	else if (c->base.in.len > 0)
-		q = worker.tq_header;
+		q = conn_host.tq_header;
 	else if (!c->had_head)
-		q = worker.tq_header;
+		q = conn_host.tq_header;
 	else {
 		/* A request that came and went while idle starts it anew. */
-		q = worker.tq_idle;
+		q = conn_host.tq_idle;
 		*progress = c->base.got || c->base.sent;
 	}
 	return q;
@@ -1778,7 +1779,7 @@ http_update(struct http_conn *c)
 	/* The stop's last second (worker.c): no drain window is left for
 	 * a connection between requests, nor time for a lingering close
 	 * to begin; it closes once its output went. */
-	if (worker.stop_late && c->r == NULL && !c->lingering) {
+	if (conn_host.stop_late && c->r == NULL && !c->lingering) {
 		c->base.closing = 1;
 		c->linger = 0;
 	}
@@ -1794,7 +1795,7 @@ http_update(struct http_conn *c)
 			conn_close(&c->base, NULL);
 			return;
 		}
-		if (loop_mod(&worker.loop, &c->base.io, EPOLLIN) == -1) {
+		if (loop_mod(conn_host.loop, &c->base.io, EPOLLIN) == -1) {
 			conn_close(&c->base, strerror(errno));
 			return;
 		}
@@ -1830,7 +1831,7 @@ http_update(struct http_conn *c)
 		ev |= (c->base.recv_want ? c->base.recv_want : EPOLLIN) |
 		    (c->base.recv_want == EPOLLOUT ? 0 : EPOLLRDHUP);
 	}
-	if (loop_mod(&worker.loop, &c->base.io, ev) == -1) {
+	if (loop_mod(conn_host.loop, &c->base.io, ev) == -1) {
 		conn_close(&c->base, strerror(errno));
 		return;
 	}
@@ -1897,7 +1898,7 @@ http_io(struct loop *l, struct loop_io *io, uint32_t events)
  * second run) or free the buffer under the parser.  The connection
  * layer's walk runs after the round; idle connections get the drain
  * window (a request on its way is answered with "Connection: close":
- * start_request sees worker.stopping), then close.
+ * start_request sees conn_host.stopping), then close.
  */
 void
 http_conn_shutdown(void)
@@ -1913,7 +1914,7 @@ http_update_cb(struct conn *cb)
 {
 	struct http_conn *c = (struct http_conn *)cb;
 
-	if (worker.stopping && c->r != NULL && c->r->pending &&
+	if (conn_host.stopping && c->r != NULL && c->r->pending &&
 	    !c->r->finished)
 		req_stopping(c->r);
 	http_update(c);
@@ -1930,10 +1931,10 @@ http_update_cb(struct conn *cb)
  *	- a lingering close, or a request head begun (the drain window's,
  *	  unless --graceful-timeout is under its second): closed;
  *	- a finished response the client has not taken any of for
- *	  WORKER_DRAIN_MS: closed.
+ *	  CONN_DRAIN_MS: closed.
  * A request in the module (whole, or holding back its body) and output
  * it is still producing are left alone; idle connections close in the
- * walk that follows (http_update, worker.stop_late).
+ * walk that follows (http_update, conn_host.stop_late).
  */
 static enum conn_cut
 http_stop_cut(struct conn *cb)

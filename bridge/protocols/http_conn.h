@@ -24,7 +24,7 @@ int http_conn_accept_from(int fd, const struct listener *l,
     const struct sockaddr *peer, const struct sockaddr *local);
 
 /*
- * Graceful stop (worker.stopping set): idle connections get the drain
+ * Graceful stop (conn_host.stopping set): idle connections get the drain
  * window, busy ones close when done.  Safe to call from inside a
  * connection's own event: the walk runs after the current loop round.
  */

@@ -39,13 +39,13 @@
  *	  as long as the front end stored, never more.
  *
  * Recycling is worker.c's stop_gracefully() as far as connections see
- * it: worker.stopping set, then fcgi_conn_shutdown() and
+ * it: conn_host.stopping set, then fcgi_conn_shutdown() and
  * http_conn_shutdown() called from inside the request's completion.
  *
  * FUZZ_SOURCES: bridge/protocols/http_conn.c bridge/protocols/http_parse.c bridge/protocols/fcgi_conn.c
  * FUZZ_SOURCES: bridge/protocols/fcgi.c bridge/core/buf.c bridge/gateway/body.c bridge/core/pool.c
  * FUZZ_SOURCES: bridge/gateway/req.c bridge/core/loop.c bridge/core/log.c bridge/core/config.c
- * FUZZ_SOURCES: bridge/gateway/module.c bridge/gateway/access_log.c bridge/processes/scoreboard.c
+ * FUZZ_SOURCES: bridge/gateway/module.c bridge/gateway/access_log.c bridge/gateway/scoreboard.c
  * FUZZ_SOURCES: bridge/net/transport.c bridge/net/conn.c bridge/gateway/health.c
  * FUZZ_SOURCES: bridge/net/proxy_proto.c
  * FUZZ_SOURCES: bridge/gateway/forwarded.c bridge/gateway/forwarded_req.c bridge/gateway/req_split.c
@@ -66,6 +66,8 @@
 
 #include "body.h"
 #include "config.h"
+#include "conn.h"
+#include "dispatch.h"
 #include "fcgi.h"
 #include "fcgi_conn.h"
 #include "http_conn.h"
@@ -75,7 +77,6 @@
 #include "module.h"
 #include "req.h"
 #include "tls.h"
-#include "worker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -86,20 +87,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HUGE_SIZE (3 * 1024 * 1024)	/* past --max-spool (1 MiB) */
 
 /*
- * The worker, as worker.c has it for the connections; worker.c itself
- * is not linked (listeners, signals, module loading).
+ * What the worker sets up for its connections (conn.h's conn_host);
+ * worker.c and dispatch.c are not linked (listeners, signals, module
+ * loading, threads).
  */
-struct worker worker;
+static struct loop host_loop;
 static unsigned long requests_left;
 
 void
-worker_conn_closed(void)
-{
-	worker.nconns--;
-}
-
-void
-worker_request_begin(struct req *r, int fd, const void *pending,
+dispatch_request_begin(struct req *r, int fd, const void *pending,
     size_t pending_len, const void *answer, size_t answer_len)
 {
 	(void)r;
@@ -111,29 +107,29 @@ worker_request_begin(struct req *r, int fd, const void *pending,
 }
 
 void
-worker_request_end(void)
+dispatch_request_end(void)
 {
 }
 
 void
-worker_request_counted(void)
+dispatch_request_counted(void)
 {
 }
 
 /* worker.c: the request that reaches --max-requests stops the worker,
  * from inside its own completion. */
 void
-worker_request_done(void)
+dispatch_request_done(void)
 {
-	if (requests_left > 0 && --requests_left == 0 && !worker.stopping) {
-		worker.stopping = 1;
+	if (requests_left > 0 && --requests_left == 0 && !conn_host.stopping) {
+		conn_host.stopping = 1;
 		fcgi_conn_shutdown();
 		http_conn_shutdown();
 	}
 }
 
 void
-worker_dispatch(struct worker_job *j)
+dispatch_submit(struct dispatch_job *j)
 {
 	j->run(j);
 	j->done(j);
@@ -330,7 +326,7 @@ fz_job_free(void *arg)
 {
 	struct fz_job *j = arg;
 
-	loop_mtimer_stop(&worker.loop, &j->timer);
+	loop_mtimer_stop(conn_host.loop, &j->timer);
 	free(j);
 	hooks_pending--;
 	check(hooks_pending >= 0, "finish hook ran twice");
@@ -421,7 +417,7 @@ fz_event(bg_request *r, unsigned ev, void *arg)
 		return;
 	}
 	if (j->kind == 't') {
-		loop_mtimer_arm(&worker.loop, &j->timer, 0);
+		loop_mtimer_arm(conn_host.loop, &j->timer, 0);
 		return;
 	}
 	fz_answer_len(j);
@@ -496,19 +492,20 @@ setup(void)
 	if (done)
 		return;
 	done = 1;
-	check(loop_init(&worker.loop) == 0, "loop_init");
+	conn_host.loop = &host_loop;
+	check(loop_init(conn_host.loop) == 0, "loop_init");
 	/* Real durations: only the harness makes time pass. */
-	worker.tq_read = loop_tq_new(&worker.loop, 60000);
-	worker.tq_header = loop_tq_new(&worker.loop, 20000);
-	worker.tq_idle = loop_tq_new(&worker.loop, 300000);
-	worker.tq_write = loop_tq_new(&worker.loop, 60000);
-	worker.tq_drain = loop_tq_new(&worker.loop, WORKER_DRAIN_MS);
-	worker.tq_request = loop_tq_new(&worker.loop, 30000);
-	req_async_init(&worker.loop);
+	conn_host.tq_read = loop_tq_new(conn_host.loop, 60000);
+	conn_host.tq_header = loop_tq_new(conn_host.loop, 20000);
+	conn_host.tq_idle = loop_tq_new(conn_host.loop, 300000);
+	conn_host.tq_write = loop_tq_new(conn_host.loop, 60000);
+	conn_host.tq_drain = loop_tq_new(conn_host.loop, CONN_DRAIN_MS);
+	conn_host.tq_request = loop_tq_new(conn_host.loop, 30000);
+	req_async_init(conn_host.loop);
 	stopper.fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
 	stopper.fn = stop_round;
 	check(stopper.fd != -1 &&
-	    loop_add(&worker.loop, &stopper, EPOLLIN) == 0, "stopper");
+	    loop_add(conn_host.loop, &stopper, EPOLLIN) == 0, "stopper");
 
 	config.threads = 1;
 	config.fcgi_max_reqs = 4;
@@ -656,14 +653,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	requests_left = (data[0] >> 1) & 3;
 	rate = data[0] >> 4;
 	seed = 0x9e3779b9u ^ data[1];
-	worker.stopping = 0;
+	conn_host.stopping = 0;
 	runs = 0;
-	queues[0] = worker.tq_header;
-	queues[1] = worker.tq_read;
-	queues[2] = worker.tq_write;
-	queues[3] = worker.tq_idle;
-	queues[4] = worker.tq_drain;
-	queues[5] = worker.tq_request;
+	queues[0] = conn_host.tq_header;
+	queues[1] = conn_host.tq_read;
+	queues[2] = conn_host.tq_write;
+	queues[3] = conn_host.tq_idle;
+	queues[4] = conn_host.tq_drain;
+	queues[5] = conn_host.tq_request;
 	module.m = (data[1] & 0x40) ? &fz_async_module : &fz_module;
 	bound = fcgi ? fcgi_begins(data + 2, size - 2) :
 	    http_heads(data + 2, size - 2);
@@ -675,7 +672,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	}
-	check(worker.nconns == 0, "a connection outlived its run");
+	check(conn_host.nconns == 0, "a connection outlived its run");
 	check((fcgi ? fcgi_conn_accept(sv[0], &fz_fcgi) :
 	    http_conn_accept(sv[0], &fz_http)) == 0, "accept");
 
@@ -696,8 +693,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (rate > 0 && prng(&seed) % (uint32_t)(17 - rate) == 0)
 			expire_queue(queues[prng(&seed) % 6]);
-		worker.loop.stop = 0;
-		check(loop_run(&worker.loop) == 0, "loop_run");
+		conn_host.loop->stop = 0;
+		check(loop_run(conn_host.loop) == 0, "loop_run");
 		check(runs <= bound, "the module ran more often than the "
 		    "input holds requests (a request ran twice)");
 		got = 0;
@@ -706,13 +703,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fcgi)
 			check(o.ends <= bound, "more END_REQUESTs than "
 			    "BEGIN_REQUESTs");
-		if (eof && worker.nconns == 0)
+		if (eof && conn_host.nconns == 0)
 			break;
 		quiet = shut && got == 0 ? quiet + 1 : 0;
 		if (quiet > QUIET_MAX)
 			break;
 	}
-	check(worker.nconns == 0,
+	check(conn_host.nconns == 0,
 	    "connection still open after the peer closed and read all");
 	check(hooks_pending == 0, "a request's finish hooks never ran");
 	close(sv[1]);

@@ -38,7 +38,7 @@
  * FUZZ_SOURCES: bridge/protocols/fcgi_conn.c bridge/protocols/fcgi.c bridge/core/buf.c bridge/gateway/body.c
  * FUZZ_SOURCES: bridge/core/pool.c bridge/gateway/req.c bridge/core/loop.c bridge/core/log.c
  * FUZZ_SOURCES: bridge/core/config.c bridge/gateway/module.c bridge/gateway/access_log.c
- * FUZZ_SOURCES: bridge/processes/scoreboard.c bridge/net/transport.c bridge/net/conn.c
+ * FUZZ_SOURCES: bridge/gateway/scoreboard.c bridge/net/transport.c bridge/net/conn.c
  * FUZZ_SOURCES: bridge/gateway/health.c
  * FUZZ_SOURCES: bridge/net/proxy_proto.c
  * FUZZ_SOURCES: bridge/gateway/forwarded.c bridge/gateway/forwarded_req.c bridge/gateway/req_split.c
@@ -60,6 +60,8 @@
 
 #include "body.h"
 #include "config.h"
+#include "conn.h"
+#include "dispatch.h"
 #include "fcgi.h"
 #include "fcgi_conn.h"
 #include "listen.h"
@@ -67,7 +69,6 @@
 #include "loop.h"
 #include "module.h"
 #include "req.h"
-#include "worker.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -78,20 +79,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FILE_SIZE (256 * 1024)
 
 /*
- * The worker's globals, as worker.c has them; worker.c itself is not
- * linked (it brings listeners, signals and module loading).
+ * What the worker sets up for its connections (conn.h's conn_host);
+ * worker.c and dispatch.c are not linked (listeners, signals, module
+ * loading, threads).
  */
-struct worker worker;
-
-void
-worker_conn_closed(void)
-{
-	worker.nconns--;
-}
+static struct loop host_loop;
 
 /* No master here to enforce --timeout: the brackets do nothing. */
 void
-worker_request_begin(struct req *r, int fd, const void *pending,
+dispatch_request_begin(struct req *r, int fd, const void *pending,
     size_t pending_len, const void *answer, size_t answer_len)
 {
 	(void)r;
@@ -103,23 +99,23 @@ worker_request_begin(struct req *r, int fd, const void *pending,
 }
 
 void
-worker_request_end(void)
+dispatch_request_end(void)
 {
 }
 
 void
-worker_request_counted(void)
+dispatch_request_counted(void)
 {
 }
 
 void
-worker_request_done(void)
+dispatch_request_done(void)
 {
 }
 
 /* As the worker does with --threads 1: run, then finish, at once. */
 void
-worker_dispatch(struct worker_job *j)
+dispatch_submit(struct dispatch_job *j)
 {
 	j->run(j);
 	j->done(j);
@@ -311,14 +307,15 @@ setup(void)
 	if (done)
 		return;
 	done = 1;
-	check(loop_init(&worker.loop) == 0, "loop_init");
-	worker.tq_read = loop_tq_new(&worker.loop, 60000);
-	worker.tq_idle = loop_tq_new(&worker.loop, 300000);
-	worker.tq_write = loop_tq_new(&worker.loop, 120000);
+	conn_host.loop = &host_loop;
+	check(loop_init(conn_host.loop) == 0, "loop_init");
+	conn_host.tq_read = loop_tq_new(conn_host.loop, 60000);
+	conn_host.tq_idle = loop_tq_new(conn_host.loop, 300000);
+	conn_host.tq_write = loop_tq_new(conn_host.loop, 120000);
 	stopper.fd = eventfd(1, EFD_CLOEXEC | EFD_NONBLOCK);
 	stopper.fn = stop_round;
 	check(stopper.fd != -1 &&
-	    loop_add(&worker.loop, &stopper, EPOLLIN) == 0, "stopper");
+	    loop_add(conn_host.loop, &stopper, EPOLLIN) == 0, "stopper");
 
 	/* Limits low enough for the fuzzer to reach 413, 431, OVERLOADED. */
 	config.fcgi_max_reqs = 4;
@@ -465,7 +462,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	}
-	check(worker.nconns == 0, "a connection outlived its run");
+	check(conn_host.nconns == 0, "a connection outlived its run");
 	check(fcgi_conn_accept(sv[0], &fz_listener) == 0, "fcgi_conn_accept");
 
 	for (rounds = 0; rounds < ROUND_MAX; rounds++) {
@@ -482,12 +479,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			shutdown(sv[1], SHUT_WR);
 			shut = 1;
 		}
-		worker.loop.stop = 0;
-		check(loop_run(&worker.loop) == 0, "loop_run");
+		conn_host.loop->stop = 0;
+		check(loop_run(conn_host.loop) == 0, "loop_run");
 		got = 0;
 		if (!eof)
 			eof = drain(sv[1], &o, &got);
-		if (eof && worker.nconns == 0)
+		if (eof && conn_host.nconns == 0)
 			break;
 		/* Input all sent and the peer's side shut: the bridge has
 		 * everything, so it must keep sending or close. */
@@ -495,7 +492,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (quiet > QUIET_MAX)
 			break;
 	}
-	check(worker.nconns == 0,
+	check(conn_host.nconns == 0,
 	    "connection still open after the peer closed and read all");
 	check(hooks_pending == 0, "a request's finish hooks never ran");
 	close(sv[1]);

@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "conn.h"
 #include "http_conn.h"
 #include "listen.h"
 #include "log.h"
 #include "proxy_conn.h"
 #include "proxy_proto.h"
-#include "worker.h"
 
 struct proxy_conn {
 	struct loop_io io;	/* first: the loop hands us &io */
@@ -71,7 +71,7 @@ conn_end(struct proxy_conn *c, int close_fd)
 {
 	c->closed = 1;
 	loop_timer_stop(&c->timer);
-	loop_del(&worker.loop, &c->io);
+	loop_del(conn_host.loop, &c->io);
 	if (close_fd)
 		close(c->io.fd);
 	if (c->prev)
@@ -80,7 +80,7 @@ conn_end(struct proxy_conn *c, int close_fd)
 		pending = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (loop_defer(&worker.loop, conn_free, c) == -1)
+	if (loop_defer(conn_host.loop, conn_free, c) == -1)
 		log_error("http: leaking a connection: out of memory");
 }
 
@@ -93,7 +93,7 @@ refuse(struct proxy_conn *c, int level, const char *why)
 	    "connection closed", peer_text(&c->peer, peer, sizeof(peer)),
 	    c->l->name, why);
 	conn_end(c, 1);
-	worker_conn_closed();
+	conn_host_closed();
 }
 
 /* The header is in and off the socket: on to the HTTP front end. */
@@ -116,13 +116,13 @@ hand_off(struct proxy_conn *c, const struct proxy_header *h)
 	}
 	conn_end(c, 0);
 	/* The connection moves, it does not close: no
-	 * worker_conn_closed(), which could resume accepting or end a
+	 * conn_host_closed(), which could resume accepting or end a
 	 * stopping worker's loop. */
-	worker.nconns--;
+	conn_host.nconns--;
 	if (http_conn_accept_from(fd, l, h->local ? NULL : &h->src.sa,
 	    h->local ? NULL : &h->dst.sa) == -1) {
-		worker.nconns++;
-		worker_conn_closed();
+		conn_host.nconns++;
+		conn_host_closed();
 	}
 }
 
@@ -192,8 +192,8 @@ conn_timeout(struct loop *lp, struct loop_timer *t)
 	    offsetof(struct proxy_conn, timer));
 
 	(void)lp;
-	refuse(c, worker.stopping ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
-	    worker.stopping ? "no header before the worker stopped" :
+	refuse(c, conn_host.stopping ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    conn_host.stopping ? "no header before the worker stopped" :
 	    "no header within --header-timeout");
 }
 
@@ -235,7 +235,7 @@ proxy_conn_accept(int fd, const struct listener *l)
 	c->timer.fn = conn_timeout;
 	c->l = l;
 	c->peer = peer;
-	if (loop_add(&worker.loop, &c->io, EPOLLIN) == -1) {
+	if (loop_add(conn_host.loop, &c->io, EPOLLIN) == -1) {
 		log_error("http: epoll_ctl: %s", strerror(errno));
 		close(fd);
 		free(c);
@@ -245,8 +245,8 @@ proxy_conn_accept(int fd, const struct listener *l)
 	if (pending)
 		pending->prev = c;
 	pending = c;
-	worker.nconns++;
-	loop_timer_arm(&worker.loop, worker.tq_header, &c->timer);
+	conn_host.nconns++;
+	loop_timer_arm(conn_host.loop, conn_host.tq_header, &c->timer);
 	return 0;
 }
 
@@ -256,5 +256,5 @@ proxy_conn_shutdown(void)
 	struct proxy_conn *c;
 
 	for (c = pending; c != NULL; c = c->next)
-		loop_timer_arm(&worker.loop, worker.tq_drain, &c->timer);
+		loop_timer_arm(conn_host.loop, conn_host.tq_drain, &c->timer);
 }
