@@ -19,11 +19,13 @@ lifespan shutdown runs) and the next worker answers.
 HeldPastGracefulTimeout: what the module still answers is never cut by
 the worker; the master kills such a worker --graceful-timeout after it
 began to stop, as on TERM (it used to wait for it as long as the
-module took), and starts another.
+module took), and starts another.  The same for the old worker of a
+reload (HUP), counted from when it was told to stop.
 
 All as root with --user nobody.
 """
 import os
+import signal
 import sys
 import time
 import unittest
@@ -132,6 +134,33 @@ class HeldPastGracefulTimeout(SelfStop, unittest.TestCase):
         self.assertTrue(self.log_has("killed at the end of its stop; "
                                      "replaced", 10), h.read_text(self.log))
         # Its response was cut with the worker: never finished.
+        self.assertNotIn(b"last\n", held.read_to_eof(10))
+        self.quota_used(addr)
+
+    def test_reload_old_worker_killed_at_graceful_timeout(self):
+        """Told to stop by a reload (HUP), the old worker is given as
+        long, counted from then (the master used to wait for it as long
+        as the module took)."""
+        if not os.path.exists(ADAPTER):
+            self.skipTest("Python adapter not built")
+        state = h.TempDir(self, writable=True)
+        addr = self.start(["--asgi", "asgi_stop_wait:app", "--pythonpath",
+                           APPS, "--env", "STOP_DIR=" + state.path])
+        held = hh.RawHttp(addr, timeout=20)
+        self.addCleanup(held.close)
+        held.send(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(h.wait_for(
+            lambda: os.path.exists(state.join("started"))), "not started")
+        self.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.log_has("reload done: 1 old worker retiring",
+                                     20), h.read_text(self.log))
+        t0 = time.monotonic()
+        self.assertTrue(self.log_has("still stopping after "
+                                     "--graceful-timeout %d s; killing it"
+                                     % GRACEFUL_TIMEOUT,
+                                     4 * GRACEFUL_TIMEOUT),
+                        h.read_text(self.log))
+        self.assertGreater(time.monotonic() - t0, GRACEFUL_TIMEOUT - 1)
         self.assertNotIn(b"last\n", held.read_to_eof(10))
         self.quota_used(addr)
 
