@@ -164,6 +164,7 @@ struct areq {
 	unsigned te_trailers : 1; /* the client sent TE: trailers */
 	unsigned body_done : 1;	/* last body sent, trailers to come */
 	unsigned stopping : 1;	/* BG_EV_STOP: the worker is stopping */
+	unsigned streaming : 1;	/* a body with more_body went out */
 	PyObject *trailer_list;	/* trailer fields gathered so far */
 	char rid[48];		/* request id, for logs after finish() */
 };
@@ -1005,6 +1006,7 @@ response_body(struct areq *q, PyObject *msg)
 		PyBuffer_Release(&view);
 	}
 	Py_XDECREF(b);
+	q->streaming |= more;
 	/* Streaming: a chunk goes out before the next is made. */
 	if (rc != -1 && more && (rc = py.srv->flush(q->r)) == 0)
 		rc = BG_OK;
@@ -1017,6 +1019,7 @@ response_file(struct areq *q, int fd, off_t off, size_t n, int more)
 {
 	int rc = n > 0 ? py.srv->sendfile(q->r, fd, off, n) : BG_OK;
 
+	q->streaming |= more;
 	if (rc != -1 && more && (rc = py.srv->flush(q->r)) == 0)
 		rc = BG_OK;
 	kick();
@@ -1201,7 +1204,13 @@ areq_outcome(struct areq *q, PyObject *exc, int cancelled)
 		areq_finish(q, BG_ERROR);
 	} else if (cancelled)
 		areq_finish(q, BG_ERROR);
-	else {
+	else if (q->r != NULL && q->streaming && !q->body_done) {
+		/* more_body=True promised more: ending the body here would
+		 * pass a cut response off as whole, so it is cut. */
+		py.srv->log(q->r, BG_LOG_ERROR, "python: ASGI application "
+		    "returned in the middle of its response body");
+		areq_finish(q, BG_ERROR);
+	} else {
 		if (q->r != NULL && !q->started)
 			py.srv->log(q->r, BG_LOG_ERROR, "python: ASGI "
 			    "application returned without starting a "
