@@ -515,6 +515,14 @@ put_head(struct http_conn *c, struct req *r, const char *framing)
 	}
 	if (framing != NULL && append_str(&c->base.out, framing) == -1)
 		return -1;
+	/* Answered before the whole request body came: the connection
+	 * closes after the rest is read and dropped (async_conclude()),
+	 * and the head says so (RFC 9110 section 10.1.1), so that a
+	 * client does not send, or pipeline, its next request on it. */
+	if (c->state != HTTP_HEAD) {
+		c->keep_alive = 0;
+		c->linger = 1;
+	}
 	if (!c->keep_alive)
 		return append_str(&c->base.out, "Connection: close\r\n\r\n");
 	if (c->minor == 0)

@@ -1,0 +1,201 @@
+#!/usr/bin/python3
+"""ASGI serving driven the way hostile and unlucky clients and careless
+applications do (tests/apps/asgi_adversarial.py), over HTTP, as root with
+--user nobody: what reaches the client when the application breaks a
+rule of asgiref specs/www.rst, and whether the connection stays usable
+(or says it will not) after it.  Each case was run side by side with
+uvicorn 0.17 (httptools, uvloop) on the same bytes; where bridge differs
+the docstring gives the spec line that decides."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness                                           # noqa: E402
+from harness import free_port, wait_for                  # noqa: E402
+
+BRIDGE = os.environ.get("BRIDGE", "")
+BUILDDIR = os.environ.get("BUILDDIR", "")
+SRCDIR = os.environ.get("SRCDIR", os.path.join(os.path.dirname(
+    os.path.abspath(__file__)), "..", ".."))
+APPS = os.path.abspath(os.path.join(SRCDIR, "tests/apps"))
+ADAPTER = os.path.join(BUILDDIR, "adapters/python/.libs/python.so")
+
+
+class Wire:
+    """One client connection reading responses as they come."""
+
+    def __init__(self, port, timeout=20):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout)
+        self.buf = b""
+        self.eof = False
+
+    def close(self):
+        self.s.close()
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def _more(self):
+        try:
+            d = self.s.recv(65536)
+        except ConnectionResetError:
+            d = b""
+        if not d:
+            self.eof = True
+        self.buf += d
+
+    def head(self):
+        """(status, {lower name: value}) of the next response head."""
+        while b"\r\n\r\n" not in self.buf and not self.eof:
+            self._more()
+        h, sep, self.buf = self.buf.partition(b"\r\n\r\n")
+        if not sep:
+            raise AssertionError("no response head: %r" % h)
+        lines = h.decode("latin-1").split("\r\n")
+        fields = {}
+        for x in lines[1:]:
+            k, _, v = x.partition(":")
+            fields[k.strip().lower()] = v.strip()
+        return int(lines[0].split()[1]), fields
+
+    def exactly(self, n):
+        while len(self.buf) < n and not self.eof:
+            self._more()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def rest(self):
+        """Everything until the server closes (or the timeout)."""
+        while not self.eof:
+            self._more()
+        out, self.buf = self.buf, b""
+        return out
+
+    def response(self):
+        status, fields = self.head()
+        return status, fields, self.exactly(int(fields.get(
+            "content-length", "0")))
+
+
+def chunks_complete(body):
+    """Whether a chunked body ends with its last chunk."""
+    while True:
+        line, sep, body = body.partition(b"\r\n")
+        if not sep:
+            return False
+        n = int(line.split(b";")[0], 16)
+        if n == 0:
+            return body.startswith(b"\r\n")
+        if len(body) < n + 2:
+            return False
+        body = body[n + 2:]
+
+
+@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+class AsgiAdversarialTest(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+        self.tmp = harness.TempDir(self, writable=True)
+        self.log_path = self.tmp.join("bridge.log")
+        argv = [BRIDGE, "--http", "127.0.0.1:%d" % self.port,
+                "--chdir", APPS, "--error-log", self.log_path, "-w", "1",
+                "--graceful-timeout", "5",
+                "--asgi", "asgi_adversarial:app"] + harness.user_args()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.addCleanup(harness.stop_bridge, self.proc, self.log_path)
+        harness.wait_port("127.0.0.1", self.port, proc=self.proc)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wire(self):
+        w = Wire(self.port)
+        self.addCleanup(w.close)
+        return w
+
+    def events(self):
+        w = self.wire()
+        w.send(b"GET /events HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, _, body = w.response()
+        self.assertEqual(status, 200)
+        return [tuple(e) for e in json.loads(body)]
+
+    # --- the application ends its response wrongly -----------------------
+
+    def test_return_mid_stream_cuts_the_response(self):
+        """An application that returns after more_body=True has not sent
+        its whole body (www.rst, Response Body: more_body "Signifies if
+        there is additional content to come").  Ending the chunked body
+        with its last chunk passed a cut response off as complete and
+        kept the connection; it is cut and closed, as a raise is (as
+        uvicorn does too)."""
+        w = self.wire()
+        w.send(b"GET /return-mid-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, fields = w.head()
+        self.assertEqual(status, 200)
+        self.assertEqual(fields.get("transfer-encoding"), "chunked")
+        body = w.rest()
+        self.assertTrue(body.startswith(b"4\r\npart\r\n"), body)
+        self.assertFalse(chunks_complete(body), body)
+        self.assertTrue(w.eof)
+        self.assertTrue(wait_for(lambda: "returned in the middle of its "
+                                 "response body" in self.log(), 10),
+                        self.log())
+
+    def test_start_without_body_keeps_a_zero_length_response(self):
+        """http.response.start and return: the head alone is the whole
+        response here (Content-Length: 0), answered as such and the
+        connection kept (uvicorn closes it; www.rst asks for a body
+        message after the start but the bytes on the wire are whole)."""
+        w = self.wire()
+        w.send(b"GET /start-only HTTP/1.1\r\nHost: t\r\n\r\n"
+               b"GET /no-read HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, fields, body = w.response()
+        self.assertEqual((status, fields.get("content-length"), body),
+                         (200, "0", b""))
+        self.assertEqual(w.response()[::2], (200, b"ok"))
+
+    # --- the application answers before reading the body -----------------
+
+    def test_answer_before_the_body_says_connection_close(self):
+        """The application answers while the request body is still
+        coming: bridge reads the rest and closes (RFC 9112 9.6).  The
+        head did not say so, and a client that sent its next request on
+        the connection lost it; RFC 9110 10.1.1: "A server that responds
+        with a final status code before reading the entire request
+        content SHOULD indicate whether it intends to close the
+        connection"."""
+        w = self.wire()
+        w.send(b"POST /no-read HTTP/1.1\r\nHost: t\r\n"
+               b"Content-Length: 100000\r\n\r\n" + b"x" * 1000)
+        status, fields, body = w.response()
+        self.assertEqual((status, body), (200, b"ok"))
+        self.assertEqual(fields.get("connection"), "close")
+        # The rest of the body is read and dropped, then the close.
+        w.send(b"x" * 99000)
+        self.assertEqual(w.rest(), b"")
+        self.assertTrue(w.eof)
+
+    def test_unread_small_body_then_pipelined_request(self):
+        """The whole body came with the head but the application never
+        read it: the next request on the connection is still parsed
+        from the right byte (Content-Length and chunked)."""
+        w = self.wire()
+        w.send(b"POST /no-read HTTP/1.1\r\nHost: t\r\nContent-Length: 5"
+               b"\r\n\r\nhelloPOST /no-read HTTP/1.1\r\nHost: t\r\n"
+               b"Transfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n"
+               b"X-Trailer: 1\r\n\r\nGET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(w.response()[::2], (200, b"ok"))
+        self.assertEqual(w.response()[::2], (200, b"ok"))
+        self.assertEqual(w.response()[::2], (200, b""))
+
+
+if __name__ == "__main__":
+    unittest.main()
