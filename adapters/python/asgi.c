@@ -1986,7 +1986,7 @@ asgi_handle(bg_request *r)
 	q->task = q->recv_fut = q->send_fut = NULL;
 	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
 	q->owned = q->trailers = q->te_trailers = q->body_done = 0;
-	q->stopping = 0;
+	q->stopping = q->streaming = 0;
 	q->trailer_list = NULL;
 	q->rid[0] = '\0';
 	cl = py.srv->content_length(r);

@@ -153,7 +153,12 @@ class AsgiAdversarialTest(unittest.TestCase):
         """http.response.start and return: the head alone is the whole
         response here (Content-Length: 0), answered as such and the
         connection kept (uvicorn closes it; www.rst asks for a body
-        message after the start but the bytes on the wire are whole)."""
+        message after the start but the bytes on the wire are whole).
+        After a response cut mid-stream on the same worker, whose state
+        must not carry over (it did, through a reused object: 500)."""
+        cut = self.wire()
+        cut.send(b"GET /return-mid-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        cut.rest()
         w = self.wire()
         w.send(b"GET /start-only HTTP/1.1\r\nHost: t\r\n\r\n"
                b"GET /no-read HTTP/1.1\r\nHost: t\r\n\r\n")
