@@ -1204,9 +1204,12 @@ areq_outcome(struct areq *q, PyObject *exc, int cancelled)
 		areq_finish(q, BG_ERROR);
 	} else if (cancelled)
 		areq_finish(q, BG_ERROR);
-	else if (q->r != NULL && q->streaming && !q->body_done) {
+	else if (q->r != NULL && q->streaming && !q->body_done &&
+	    !q->gone) {
 		/* more_body=True promised more: ending the body here would
-		 * pass a cut response off as whole, so it is cut. */
+		 * pass a cut response off as whole, so it is cut.  (After
+		 * the client left, returning is how www.rst has the
+		 * application end: no error of its.) */
 		py.srv->log(q->r, BG_LOG_ERROR, "python: ASGI application "
 		    "returned in the middle of its response body");
 		areq_finish(q, BG_ERROR);

@@ -179,6 +179,33 @@ async def app(scope, receive, send):
             return
         EVENTS.append([path, "finished"])
         return
+    if path == "/early-hint":
+        await send({"type": "http.response.early_hint",
+                    "links": [b"</a.css>; rel=preload; as=style"]})
+        await start(send, [(b"content-length", b"2")])
+        await send({"type": "http.response.body", "body": b"ok"})
+        return
+    if path == "/trailers":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"abc"})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-sum", b"1")], "more_trailers": False})
+        return
+    if path == "/trailers-cl":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"3")],
+                    "trailers": True})
+        await send({"type": "http.response.body", "body": b"abc"})
+        await send({"type": "http.response.trailers",
+                    "headers": [(b"x-sum", b"1")], "more_trailers": False})
+        return
+    if path == "/trailers-never":
+        # trailers=True, the last body, and no trailers message.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"abc"})
+        return
     body = b"not found"
     await start(send, [(b"content-length", b"9")], status=404)
     await send({"type": "http.response.body", "body": body})

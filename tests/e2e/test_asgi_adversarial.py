@@ -149,6 +149,22 @@ class AsgiAdversarialTest(unittest.TestCase):
                                  "response body" in self.log(), 10),
                         self.log())
 
+    def test_client_leaving_a_stream_is_no_application_error(self):
+        """A client that stops reading a long stream, then leaves: the
+        application's send() raises the OSError subclass (www.rst,
+        Disconnected Client), it returns, and that is no error of its
+        (www.rst: "Applications may catch this exception and do cleanup
+        work before re-raising it or returning with no exception")."""
+        w = self.wire()
+        w.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        w.send(b"GET /stream-forever HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(w.head()[0], 200)
+        w.close()
+        self.assertTrue(wait_for(lambda: ("/stream-forever",
+                                          "ClientDisconnected") in
+                                 self.events(), 20), self.events())
+        self.assertNotIn("returned in the middle", self.log())
+
     def test_start_without_body_keeps_a_zero_length_response(self):
         """http.response.start and return: the head alone is the whole
         response here (Content-Length: 0), answered as such and the
