@@ -727,14 +727,28 @@ hdrs_free(struct hdrs *hd)
 }
 
 /* Response fields the adapter leaves out: Transfer-Encoding, which
- * www.rst says the server must ignore (bridge frames the body itself),
- * and Trailer, which bridge refuses as hop-by-hop although the trailers
- * extension has the application announce its trailers with it. */
+ * www.rst says the server must ignore (bridge frames the body itself);
+ * Trailer, which bridge refuses as hop-by-hop although the trailers
+ * extension has the application announce its trailers with it; and
+ * Connection, Keep-Alive and Proxy-Connection, which www.rst does not
+ * forbid (sse-starlette sends Connection: keep-alive) but which are the
+ * server's to send: it keeps or closes the connection (RFC 9112 9.3),
+ * and the gateway refuses them as hop-by-hop. */
 static int
 hdrs_skip(const char *name, size_t len)
 {
-	return (len == 17 && strncasecmp(name, "transfer-encoding", 17) ==
-	    0) || (len == 7 && strncasecmp(name, "trailer", 7) == 0);
+	switch (len) {
+	case 7:
+		return strncasecmp(name, "trailer", 7) == 0;
+	case 10:
+		return strncasecmp(name, "connection", 10) == 0 ||
+		    strncasecmp(name, "keep-alive", 10) == 0;
+	case 16:
+		return strncasecmp(name, "proxy-connection", 16) == 0;
+	case 17:
+		return strncasecmp(name, "transfer-encoding", 17) == 0;
+	}
+	return 0;
 }
 
 /* list: an iterable of [name, value] bytes pairs (NULL: none); with

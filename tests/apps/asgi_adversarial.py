@@ -179,6 +179,15 @@ async def app(scope, receive, send):
             return
         EVENTS.append([path, "finished"])
         return
+    if path == "/headers":
+        # The response fields come from the query: a JSON list of
+        # [name, value] pairs (latin-1), then body "hello".
+        from urllib.parse import unquote
+        pairs = json.loads(unquote(scope["query_string"].decode()))
+        await start(send, [(k.encode("latin-1"), v.encode("latin-1"))
+                           for k, v in pairs])
+        await send({"type": "http.response.body", "body": b"hello"})
+        return
     if path == "/early-hint":
         await send({"type": "http.response.early_hint",
                     "links": [b"</a.css>; rel=preload; as=style"]})

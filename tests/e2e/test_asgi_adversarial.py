@@ -183,6 +183,31 @@ class AsgiAdversarialTest(unittest.TestCase):
                          (200, "0", b""))
         self.assertEqual(w.response()[::2], (200, b"ok"))
 
+    def test_connection_fields_from_the_application_are_not_a_500(self):
+        """sse-starlette's EventSourceResponse (and many SSE examples)
+        sends Connection: keep-alive; www.rst forbids no field but
+        pseudo-headers, and uvicorn passes them on.  bridge answered 500
+        (hop-by-hop, refused as PEP 3333 has it for WSGI).  The server
+        owns the connection (RFC 9112 9.3): the fields are left out and
+        the response goes out, the connection kept."""
+        from urllib.parse import quote
+        w = self.wire()
+        for pairs in ([["content-type", "text/event-stream"],
+                       ["connection", "keep-alive"],
+                       ["keep-alive", "timeout=5"]],
+                      [["Connection", "close"]],
+                      [["proxy-connection", "keep-alive"]]):
+            w.send(b"GET /headers?%s HTTP/1.1\r\nHost: t\r\n\r\n"
+                   % quote(json.dumps(pairs)).encode())
+            status, fields = w.head()
+            self.assertEqual(status, 200, pairs)
+            self.assertNotIn("keep-alive", fields)
+            self.assertNotIn("proxy-connection", fields)
+            self.assertNotIn("connection", fields)
+            self.assertEqual(w.exactly(int(fields["content-length"])),
+                             b"hello")
+        self.assertNotIn("hop-by-hop", self.log())
+
     # --- the application answers before reading the body -----------------
 
     def test_answer_before_the_body_says_connection_close(self):
