@@ -188,6 +188,36 @@ async def app(scope, receive, send):
                            for k, v in pairs])
         await send({"type": "http.response.body", "body": b"hello"})
         return
+    if path == "/receive-timeout-then-body":
+        # A receive() given up (wait_for) before the body came, then
+        # the body read with the next receive() calls.
+        seen = []
+        try:
+            await asyncio.wait_for(receive(), 0.3)
+            seen.append("early")
+        except asyncio.TimeoutError:
+            seen.append("timeout")
+        body = await drain(receive)
+        seen.append(body.decode())
+        out = " ".join(seen).encode()
+        await start(send, [(b"content-length", b"%d" % len(out))])
+        await send({"type": "http.response.body", "body": out})
+        return
+    if path == "/work-then-answer":
+        # Work that takes a while (a database commit, say), then the
+        # answer: what becomes of the work when the client leaves?
+        try:
+            await asyncio.sleep(1.5)
+        except asyncio.CancelledError:
+            EVENTS.append([path, "cancelled"])
+            raise
+        EVENTS.append([path, "work done"])
+        await start(send, [(b"content-length", b"2")])
+        try:
+            await send({"type": "http.response.body", "body": b"ok"})
+        except OSError as e:
+            EVENTS.append([path, type(e).__name__])
+        return
     if path == "/early-hint":
         await send({"type": "http.response.early_hint",
                     "links": [b"</a.css>; rel=preload; as=style"]})

@@ -243,5 +243,63 @@ class AsgiAdversarialTest(unittest.TestCase):
         self.assertEqual(w.response()[::2], (200, b""))
 
 
+
+@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+class AsgiAdversarialNginxTest(unittest.TestCase):
+    """The application-side cases over FastCGI, behind nginx with the
+    shipped conf/nginx-bridge.conf (fastcgi_keep_conn on)."""
+
+    def setUp(self):
+        harness.require(self, "nginx")
+        self.bport = free_port()
+        self.tmp = harness.TempDir(self, writable=True)
+        self.log_path = self.tmp.join("bridge.log")
+        argv = [BRIDGE, "--fastcgi", "127.0.0.1:%d" % self.bport,
+                "--chdir", APPS, "--error-log", self.log_path, "-w", "1",
+                "--graceful-timeout", "5",
+                "--asgi", "asgi_adversarial:app"] + harness.user_args()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.addCleanup(harness.stop_bridge, self.proc, self.log_path)
+        harness.wait_port("127.0.0.1", self.bport, proc=self.proc)
+        self.nginx = harness.Nginx(self, ("127.0.0.1", self.bport),
+                                   "/nonexistent.sock")
+        harness.wait_port("127.0.0.1", self.nginx.port)
+
+    def wire(self):
+        w = Wire(self.nginx.port)
+        self.addCleanup(w.close)
+        return w
+
+    def test_return_mid_stream_reaches_the_client_cut(self):
+        """Over FastCGI a cut is a connection closed without
+        END_REQUEST (FastCGI 5.5 has no other way): nginx then cuts its
+        client's response too, where END_REQUEST had it end the chunked
+        body as if whole."""
+        w = self.wire()
+        w.send(b"GET /return-mid-stream HTTP/1.1\r\nHost: t\r\n\r\n")
+        status, fields = w.head()
+        self.assertEqual(status, 200)
+        body = w.rest()
+        self.assertTrue(body.startswith(b"4\r\npart\r\n"), body)
+        self.assertFalse(chunks_complete(body), body)
+        self.assertRegex(self.nginx.error_log(), "upstream prematurely "
+                         "closed")
+        # The next request gets a new FastCGI connection, and its answer.
+        w = self.wire()
+        w.send(b"GET /no-read HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertEqual(w.response()[::2], (200, b"ok"))
+
+    def test_connection_field_from_the_application(self):
+        from urllib.parse import quote
+        w = self.wire()
+        w.send(b"GET /headers?%s HTTP/1.1\r\nHost: t\r\n\r\n"
+               % quote(json.dumps([["connection", "keep-alive"],
+                                   ["content-length", "5"]])).encode())
+        status, fields, body = w.response()
+        self.assertEqual((status, body), (200, b"hello"))
+
+
 if __name__ == "__main__":
     unittest.main()
