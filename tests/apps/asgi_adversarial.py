@@ -218,6 +218,24 @@ async def app(scope, receive, send):
         except OSError as e:
             EVENTS.append([path, type(e).__name__])
         return
+    if path == "/stubborn":
+        # Ignores its cancellation and goes on sending: nothing of it
+        # may reach another request.
+        await start(send)
+        n = 0
+        while n < 60:
+            try:
+                await send({"type": "http.response.body",
+                            "body": b"STALE", "more_body": True})
+            except OSError:
+                pass
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                EVENTS.append([path, "cancel ignored"])
+            n += 1
+        EVENTS.append([path, "ended"])
+        return
     if path == "/early-hint":
         await send({"type": "http.response.early_hint",
                     "links": [b"</a.css>; rel=preload; as=style"]})

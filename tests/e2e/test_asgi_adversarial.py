@@ -245,6 +245,50 @@ class AsgiAdversarialTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+class AsgiAdversarialFcgiTest(unittest.TestCase):
+    """A raw FastCGI peer (nginx's way: every request id 1, the
+    connection kept)."""
+
+    def test_aborted_request_id_reused_while_the_app_goes_on(self):
+        """ABORT_REQUEST ends the request (FastCGI 5.4) while its
+        application ignores the cancellation and keeps sending: the
+        next requests, on the same connection and with the same id, get
+        their own answers and none of the stale bytes (section 3.3)."""
+        port = free_port()
+        tmp = harness.TempDir(self, writable=True)
+        log = tmp.join("bridge.log")
+        proc = subprocess.Popen(
+            [BRIDGE, "--fastcgi", "127.0.0.1:%d" % port, "--chdir", APPS,
+             "--error-log", log, "-w", "1", "--graceful-timeout", "5",
+             "--asgi", "asgi_adversarial:app"] + harness.user_args(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.addCleanup(harness.stop_bridge, proc, log)
+        harness.wait_port("127.0.0.1", port, proc=proc)
+        keep = harness.FCGI_KEEP_CONN
+        with harness.FcgiConn(("127.0.0.1", port)) as c:
+            c.send(harness.request_bytes(1, "/stubborn", flags=keep))
+            rec = c.read_record()        # its first STDOUT: it runs
+            self.assertEqual((rec.type, rec.id), (harness.FCGI_STDOUT, 1))
+            c.send(harness.fcgi_record(harness.FCGI_ABORT_REQUEST, 1))
+            while rec.type != harness.FCGI_END_REQUEST:
+                rec = c.read_record()
+            for i in range(3):
+                r = c.request(1, path="/echo", method="POST",
+                              body=b"new%d" % i, flags=keep)
+                self.assertEqual((r.status, r.body), (200, b"new%d" % i))
+            # The stubborn application is still sending meanwhile.
+            def seen():
+                r = c.request(1, path="/events", flags=keep)
+                return ["/stubborn", "cancel ignored"] in json.loads(
+                    r.body)
+            self.assertTrue(wait_for(seen, 10))
+            r = c.request(1, path="/echo", method="POST", body=b"last",
+                          flags=keep)
+            self.assertEqual(r.body, b"last")
+
+
+@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
 class AsgiAdversarialNginxTest(unittest.TestCase):
     """The application-side cases over FastCGI, behind nginx with the
     shipped conf/nginx-bridge.conf (fastcgi_keep_conn on)."""
