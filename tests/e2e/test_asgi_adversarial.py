@@ -335,6 +335,21 @@ class AsgiAdversarialNginxTest(unittest.TestCase):
         w.send(b"GET /no-read HTTP/1.1\r\nHost: t\r\n\r\n")
         self.assertEqual(w.response()[::2], (200, b"ok"))
 
+    def test_no_content_in_204_and_304_over_fastcgi(self):
+        """A 204 or 304 whose application sends a body anyway (as
+        /status/N does, with its Content-Length: 2): over --http bridge
+        leaves the body out (RFC 9110 15.3.5, 15.4.5); over FastCGI it
+        passed it on, and nginx warned "upstream sent more data than
+        specified in Content-Length" on each."""
+        w = self.wire()
+        for n in (204, 304):
+            w.send(b"GET /status/%d HTTP/1.1\r\nHost: t\r\n\r\n" % n)
+            status, fields = w.head()
+            self.assertEqual(status, n)
+            w.send(b"GET /no-read HTTP/1.1\r\nHost: t\r\n\r\n")
+            self.assertEqual(w.response()[::2], (200, b"ok"))
+        self.assertNotIn("more data than specified", self.nginx.error_log())
+
     def test_connection_field_from_the_application(self):
         from urllib.parse import quote
         w = self.wire()
