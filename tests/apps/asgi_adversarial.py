@@ -236,6 +236,19 @@ async def app(scope, receive, send):
             n += 1
         EVENTS.append([path, "ended"])
         return
+    if path == "/duplex":
+        # Answers each body message as it comes (the response starts
+        # before the request body has all arrived).
+        await start(send)
+        while True:
+            m = await receive()
+            if m["type"] != "http.request":
+                return
+            await send({"type": "http.response.body",
+                        "body": m.get("body", b""),
+                        "more_body": m.get("more_body", False)})
+            if not m.get("more_body", False):
+                return
     if path == "/early-hint":
         await send({"type": "http.response.early_hint",
                     "links": [b"</a.css>; rel=preload; as=style"]})

@@ -229,6 +229,21 @@ class AsgiAdversarialTest(unittest.TestCase):
         self.assertEqual(w.rest(), b"")
         self.assertTrue(w.eof)
 
+    def test_duplex_stream_whole_then_closed(self):
+        """An application that answers each body message as it comes
+        starts its response before the body is all there: the response
+        is whole, and, as the head says, the connection closes after it
+        (uvicorn keeps it; the price of saying so at head time)."""
+        w = self.wire()
+        w.send(b"POST /duplex HTTP/1.1\r\nHost: t\r\n"
+               b"Content-Length: 6\r\n\r\nabc")
+        status, fields = w.head()
+        self.assertEqual((status, fields.get("connection")), (200, "close"))
+        self.assertEqual(w.exactly(8), b"3\r\nabc\r\n")
+        w.send(b"def")
+        body = w.rest()
+        self.assertEqual(body, b"3\r\ndef\r\n0\r\n\r\n")
+
     def test_unread_small_body_then_pipelined_request(self):
         """The whole body came with the head but the application never
         read it: the next request on the connection is still parsed
