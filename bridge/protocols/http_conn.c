@@ -858,10 +858,25 @@ add(struct req *r, const char *name, const char *v, size_t n)
 	return req_add_var(r, name, strlen(name), v, n);
 }
 
+/* The front end's own variables, made before the header fields' and
+ * each once (req_put_var()): name a literal, value copied... */
 static int
-add_str(struct req *r, const char *name, const char *v)
+put(struct req *r, const char *name, const char *v, size_t n)
 {
-	return add(r, name, v, strlen(v));
+	return req_put_var(r, name, strlen(name), v, n);
+}
+
+static int
+put_str(struct req *r, const char *name, const char *v)
+{
+	return put(r, name, v, strlen(v));
+}
+
+/* ... or a literal too. */
+static int
+put_literal(struct req *r, const char *name, const char *v)
+{
+	return req_put_literal(r, name, strlen(name), v, strlen(v));
 }
 
 static int
@@ -1044,7 +1059,7 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	char num[24];
 	const struct bg_var *hv;
 
-	if (add(r, "REQUEST_METHOD", h->method, h->method_len) == -1)
+	if (put(r, "REQUEST_METHOD", h->method, h->method_len) == -1)
 		return 500;
 	if (h->target_form == HTTP_TARGET_ABSOLUTE && (tlen == 0 ||
 	    target[0] == '?')) {
@@ -1090,16 +1105,20 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		path += m;
 		dlen -= (ssize_t)m;
 	}
-	if (add_str(r, "SCRIPT_NAME", script) == -1 ||
-	    add(r, "PATH_INFO", path, (size_t)dlen) == -1 ||
-	    add(r, "QUERY_STRING", q ? q + 1 : "", q ? tlen -
+	/* The path was decoded into the pool, and the mount is config:
+	 * neither is copied again (NUL-terminated as every value is). */
+	path[dlen] = '\0';
+	if (put_literal(r, "SCRIPT_NAME", script) == -1 ||
+	    req_put_literal(r, "PATH_INFO", 9, path, (size_t)dlen) == -1 ||
+	    put(r, "QUERY_STRING", q ? q + 1 : "", q ? tlen -
 		(size_t)(q - target) - 1 : 0) == -1 ||
-	    add(r, "REQUEST_URI", target, tlen) == -1 ||
-	    add_str(r, "SERVER_PROTOCOL", c->minor ? "HTTP/1.1" :
+	    put(r, "REQUEST_URI", target, tlen) == -1 ||
+	    put_literal(r, "SERVER_PROTOCOL", c->minor ? "HTTP/1.1" :
 		"HTTP/1.0") == -1 ||
-	    add_str(r, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
-	    add_str(r, "SERVER_SOFTWARE", "bridge/" PACKAGE_VERSION) == -1 ||
-	    add_str(r, "REQUEST_SCHEME", c->l->proto == PROTO_HTTPS ?
+	    put_literal(r, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
+	    put_literal(r, "SERVER_SOFTWARE", "bridge/" PACKAGE_VERSION) ==
+	    -1 ||
+	    put_literal(r, "REQUEST_SCHEME", c->l->proto == PROTO_HTTPS ?
 		"https" : "http") == -1)
 		return 500;
 	if (c->l->proto == PROTO_HTTPS) {
@@ -1112,12 +1131,12 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		 * number, which the ASGI tls scope's cipher_suite is
 		 * (mod_ssl has no variable for it). */
 		snprintf(suite, sizeof(suite), "0x%04x", id & 0xffff);
-		if (add_str(r, "HTTPS", "on") == -1 ||
+		if (put_literal(r, "HTTPS", "on") == -1 ||
 		    ((v = tls_protocol(c->base.tls)) != NULL &&
-		    add_str(r, "SSL_PROTOCOL", v) == -1) ||
+		    put_str(r, "SSL_PROTOCOL", v) == -1) ||
 		    ((v = tls_cipher(c->base.tls)) != NULL &&
-		    add_str(r, "SSL_CIPHER", v) == -1) ||
-		    (id >= 0 && add_str(r, "SSL_CIPHER_SUITE", suite) == -1))
+		    put_str(r, "SSL_CIPHER", v) == -1) ||
+		    (id >= 0 && put_str(r, "SSL_CIPHER_SUITE", suite) == -1))
 			return 500;
 	}
 	if (keep_fields(r, h) == -1)
@@ -1145,18 +1164,18 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	if (h->content_length >= 0) {
 		snprintf(num, sizeof(num), "%lld",
 		    (long long)h->content_length);
-		if (add_str(r, "CONTENT_LENGTH", num) == -1)
+		if (put_str(r, "CONTENT_LENGTH", num) == -1)
 			return 500;
 	}
 	/* SERVER_NAME from the authority the client used (Host), without
 	 * its port (RFC 3875 section 4.1.14). */
 	addr_string(&c->peer, host, sizeof(host), port);
-	if (add_str(r, "REMOTE_ADDR", host) == -1 ||
-	    add_str(r, "REMOTE_PORT", port) == -1)
+	if (put_str(r, "REMOTE_ADDR", host) == -1 ||
+	    put_str(r, "REMOTE_PORT", port) == -1)
 		return 500;
 	addr_string(&c->local, host, sizeof(host), port);
-	if (add_str(r, "SERVER_ADDR", host) == -1 ||
-	    add_str(r, "SERVER_PORT", port) == -1)
+	if (put_str(r, "SERVER_ADDR", host) == -1 ||
+	    put_str(r, "SERVER_PORT", port) == -1)
 		return 500;
 	if (h->host != NULL && h->host_len > 0) {
 		const char *hs = h->host, *end = h->host + h->host_len;
@@ -1167,9 +1186,9 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 			end = colon ? colon + 1 : end;
 		} else if ((colon = memchr(hs, ':', h->host_len)) != NULL)
 			end = colon;
-		if (add(r, "SERVER_NAME", hs, (size_t)(end - hs)) == -1)
+		if (put(r, "SERVER_NAME", hs, (size_t)(end - hs)) == -1)
 			return 500;
-	} else if (add_str(r, "SERVER_NAME", host) == -1)
+	} else if (put_str(r, "SERVER_NAME", host) == -1)
 		return 500;
 	r->content_length = h->content_length;
 	/* Proxy headers: believed from --forwarded-allow-ips only. */
