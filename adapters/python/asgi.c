@@ -204,6 +204,7 @@ static struct {
 	int has_trailers;	/* the server offers trailers() */
 	int has_early_hint;	/* ... and informational() */
 	int has_fields;		/* ... and fields() */
+	int bare_path;		/* path without root_path (path_rule()) */
 	PyObject *ext_proto;	/* scope["extensions"] without tls */
 	/* interned strings */
 	PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme,
@@ -1891,7 +1892,8 @@ scope_new(bg_request *r, int *te_trailers)
 	    set_steal(s, asgi.k_method, method_str(in.v[V_METHOD])) == -1)
 		goto fail;
 	/* path is the whole target's path, root_path included (the spec's
-	 * "HTTP request target excluding any query string"). */
+	 * "HTTP request target excluding any query string"), unless the
+	 * application wants it without (path_rule()). */
 	if ((root = var_str(in.v[V_SCRIPT])) == NULL)
 		goto fail;
 	if (PyDict_SetItem(s, asgi.k_root_path, root) == -1 ||
@@ -1899,7 +1901,7 @@ scope_new(bg_request *r, int *te_trailers)
 		Py_DECREF(root);
 		goto fail;
 	}
-	if (PyUnicode_GET_LENGTH(root) == 0) {
+	if (PyUnicode_GET_LENGTH(root) == 0 || asgi.bare_path) {
 		path = pi;
 		Py_INCREF(path);
 	} else
@@ -2076,13 +2078,59 @@ asgi_detect(PyObject *app)
 	return yes;
 }
 
-/* What only an ASGI application needs: asyncio and the lifespan helpers.
+/*
+ * Whether scope["path"] leaves root_path out.  The ASGI specification
+ * has path whole, root_path included (www.rst, "path"; asgiref pull
+ * request 229), and so has bridge: Starlette 0.33 and later, Django and
+ * Quart take root_path off path themselves when it is there (Quart 0.18
+ * answers 404 when it is not).  Starlette before 0.33 (Debian 12 ships
+ * 0.26, under FastAPI 0.92) routes on path alone and builds URLs as
+ * root_path + path: it was written for uvicorn behind a proxy that takes
+ * the prefix off (uvicorn --root-path sets root_path, path is what came),
+ * and under --mount every route answered 404.  Such an application gets
+ * path without root_path, as there.
+ *
+ * Keyed on which Starlette is loaded once the application is imported,
+ * not on the application's type: middleware of other libraries (Sentry's,
+ * OpenTelemetry's) often wraps it and hides it.  Decided once, here;
+ * requests pay nothing.
+ */
+static void
+path_rule(void)
+{
+	PyObject *mod, *ver;
+	const char *s;
+	unsigned major, minor;
+
+	asgi.bare_path = 0;
+	if ((mod = PyDict_GetItemString(PyImport_GetModuleDict(),
+	    "starlette")) == NULL)
+		return;
+	if ((ver = PyObject_GetAttrString(mod, "__version__")) == NULL) {
+		PyErr_Clear();
+		return;
+	}
+	if ((s = PyUnicode_AsUTF8(ver)) == NULL)
+		PyErr_Clear();
+	else if (sscanf(s, "%u.%u", &major, &minor) == 2 && major == 0 &&
+	    minor < 33) {
+		asgi.bare_path = 1;
+		py.srv->log(NULL, BG_LOG_INFO, "python: Starlette %s (before "
+		    "0.33) routes on scope path alone: path leaves out "
+		    "root_path, the mount", s);
+	}
+	Py_DECREF(ver);
+}
+
+/* What only an ASGI application needs: asyncio and the lifespan helpers;
+ * the path rule of the application just imported.
  * Returns 0, or -1 with a Python exception set. */
 int
 asgi_runtime(void)
 {
 	PyObject *code, *res;
 
+	path_rule();
 	if (asgi.cancelled_error != NULL)
 		return 0;
 	if ((code = Py_CompileString(asgi_runtime_helpers, "<bridge asgi>",
