@@ -476,50 +476,79 @@ conn_spool(struct http_conn *c)
 	return spool_bound(c);
 }
 
-static int
-append_str(struct buf *b, const char *s)
-{
-	return buf_append(b, s, strlen(s));
-}
-
 /* Status line and headers; framing headers follow from the caller. */
 static int
 put_head(struct http_conn *c, struct req *r, const char *framing)
 {
-	char line[64];
-	size_t i;
-	int n;
+	const char *date = NULL, *end;
+	size_t i, n, reason_len, date_len = 0, framing_len, end_len;
+	unsigned status = (unsigned)r->status;
+	char *p;
 
-	/* Section 4: we answer with our highest version, HTTP/1.1. */
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->status);
-	if (buf_append(&c->base.out, line, (size_t)n) == -1 ||
-	    append_str(&c->base.out, r->reason) == -1 ||
-	    buf_append(&c->base.out, "\r\n", 2) == -1)
-		return -1;
 	/* RFC 9110 section 6.6.1: one Date; the application's own, when
 	 * it gave one (a cached response keeps its date). */
 	for (i = 0; i < r->nheaders; i++)
 		if (r->headers[i].name_len == 4 &&
 		    strncasecmp(r->headers[i].name, "Date", 4) == 0)
 			break;
-	if (i == r->nheaders && append_str(&c->base.out, date_header()) == -1)
+	if (i == r->nheaders) {
+		date = date_header();
+		date_len = strlen(date);
+	}
+	if (!c->keep_alive)
+		end = "Connection: close\r\n\r\n";
+	else if (c->minor == 0)
+		end = "Connection: keep-alive\r\n\r\n";
+	else
+		end = "\r\n";
+	end_len = strlen(end);
+	reason_len = strlen(r->reason);
+	framing_len = framing != NULL ? strlen(framing) : 0;
+	/* Measured first, then written in one piece. */
+	n = 13 + reason_len + 2 + date_len + framing_len + end_len;
+	for (i = 0; i < r->nheaders; i++)
+		n += r->headers[i].name_len + 2 + r->headers[i].value_len + 2;
+	if (status < 100 || status > 999) {
+		errno = EINVAL;
 		return -1;
+	}
+	if (buf_reserve(&c->base.out, n) == -1)
+		return -1;
+	p = (char *)buf_tail(&c->base.out);
+	/* Section 4: we answer with our highest version, HTTP/1.1. */
+	memcpy(p, "HTTP/1.1 ", 9);
+	p[9] = (char)('0' + status / 100);
+	p[10] = (char)('0' + status / 10 % 10);
+	p[11] = (char)('0' + status % 10);
+	p[12] = ' ';
+	p += 13;
+	memcpy(p, r->reason, reason_len);
+	p += reason_len;
+	memcpy(p, "\r\n", 2);
+	p += 2;
+	if (date != NULL) {
+		memcpy(p, date, date_len);
+		p += date_len;
+	}
 	for (i = 0; i < r->nheaders; i++) {
 		const struct req_header *h = &r->headers[i];
 
-		if (buf_append(&c->base.out, h->name, h->name_len) == -1 ||
-		    buf_append(&c->base.out, ": ", 2) == -1 ||
-		    buf_append(&c->base.out, h->value, h->value_len) == -1 ||
-		    buf_append(&c->base.out, "\r\n", 2) == -1)
-			return -1;
+		memcpy(p, h->name, h->name_len);
+		p += h->name_len;
+		memcpy(p, ": ", 2);
+		p += 2;
+		memcpy(p, h->value, h->value_len);
+		p += h->value_len;
+		memcpy(p, "\r\n", 2);
+		p += 2;
 	}
-	if (framing != NULL && append_str(&c->base.out, framing) == -1)
-		return -1;
-	if (!c->keep_alive)
-		return append_str(&c->base.out, "Connection: close\r\n\r\n");
-	if (c->minor == 0)
-		return append_str(&c->base.out, "Connection: keep-alive\r\n\r\n");
-	return buf_append(&c->base.out, "\r\n", 2);
+	if (framing_len > 0) {
+		memcpy(p, framing, framing_len);
+		p += framing_len;
+	}
+	memcpy(p, end, end_len);
+	c->base.out.len += n;
+	return 0;
 }
 
 /* RFC 9110 sections 6.4.1, 15.3.5, 15.4.5: no content in 1xx, 204, 304. */
