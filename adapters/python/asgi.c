@@ -205,6 +205,7 @@ static struct {
 	int has_trailers;	/* the server offers trailers() */
 	int has_early_hint;	/* ... and informational() */
 	int has_fields;		/* ... and fields() */
+	int bare_path;		/* path without root_path (path_rule()) */
 	PyObject *ext_proto;	/* scope["extensions"] without tls */
 	/* interned strings */
 	PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme,
@@ -1595,7 +1596,7 @@ var_bytes(const struct bg_var *v)
 static PyObject *
 addr_pair(const struct bg_var *h, const struct bg_var *p)
 {
-	PyObject *hs, *ps = NULL;
+	PyObject *hs, *ps = NULL, *t;
 	long port = 0;
 	size_t i;
 
@@ -1617,7 +1618,14 @@ addr_pair(const struct bg_var *h, const struct bg_var *p)
 		Py_INCREF(Py_None);
 		ps = Py_None;
 	}
-	return Py_BuildValue("(NN)", hs, ps);
+	if ((t = PyTuple_New(2)) == NULL) {
+		Py_DECREF(hs);
+		Py_DECREF(ps);
+		return NULL;
+	}
+	PyTuple_SET_ITEM(t, 0, hs);
+	PyTuple_SET_ITEM(t, 1, ps);
+	return t;
 }
 
 /* scope["server"]: the same for every request on a listener, so the
@@ -1910,7 +1918,8 @@ scope_new(bg_request *r, int *te_trailers)
 	    set_steal(s, asgi.k_method, method_str(in.v[V_METHOD])) == -1)
 		goto fail;
 	/* path is the whole target's path, root_path included (the spec's
-	 * "HTTP request target excluding any query string"). */
+	 * "HTTP request target excluding any query string"), unless the
+	 * application wants it without (path_rule()). */
 	if ((root = var_str(in.v[V_SCRIPT])) == NULL)
 		goto fail;
 	if (PyDict_SetItem(s, asgi.k_root_path, root) == -1 ||
@@ -1918,7 +1927,7 @@ scope_new(bg_request *r, int *te_trailers)
 		Py_DECREF(root);
 		goto fail;
 	}
-	if (PyUnicode_GET_LENGTH(root) == 0) {
+	if (PyUnicode_GET_LENGTH(root) == 0 || asgi.bare_path) {
 		path = pi;
 		Py_INCREF(path);
 	} else
@@ -2095,13 +2104,59 @@ asgi_detect(PyObject *app)
 	return yes;
 }
 
-/* What only an ASGI application needs: asyncio and the lifespan helpers.
+/*
+ * Whether scope["path"] leaves root_path out.  The ASGI specification
+ * has path whole, root_path included (www.rst, "path"; asgiref pull
+ * request 229), and so has bridge: Starlette 0.33 and later, Django and
+ * Quart take root_path off path themselves when it is there (Quart 0.18
+ * answers 404 when it is not).  Starlette before 0.33 (Debian 12 ships
+ * 0.26, under FastAPI 0.92) routes on path alone and builds URLs as
+ * root_path + path: it was written for uvicorn behind a proxy that takes
+ * the prefix off (uvicorn --root-path sets root_path, path is what came),
+ * and under --mount every route answered 404.  Such an application gets
+ * path without root_path, as there.
+ *
+ * Keyed on which Starlette is loaded once the application is imported,
+ * not on the application's type: middleware of other libraries (Sentry's,
+ * OpenTelemetry's) often wraps it and hides it.  Decided once, here;
+ * requests pay nothing.
+ */
+static void
+path_rule(void)
+{
+	PyObject *mod, *ver;
+	const char *s;
+	unsigned major, minor;
+
+	asgi.bare_path = 0;
+	if ((mod = PyDict_GetItemString(PyImport_GetModuleDict(),
+	    "starlette")) == NULL)
+		return;
+	if ((ver = PyObject_GetAttrString(mod, "__version__")) == NULL) {
+		PyErr_Clear();
+		return;
+	}
+	if ((s = PyUnicode_AsUTF8(ver)) == NULL)
+		PyErr_Clear();
+	else if (sscanf(s, "%u.%u", &major, &minor) == 2 && major == 0 &&
+	    minor < 33) {
+		asgi.bare_path = 1;
+		py.srv->log(NULL, BG_LOG_INFO, "python: Starlette %s (before "
+		    "0.33) routes on scope path alone: path leaves out "
+		    "root_path, the mount", s);
+	}
+	Py_DECREF(ver);
+}
+
+/* What only an ASGI application needs: asyncio and the lifespan helpers;
+ * the path rule of the application just imported.
  * Returns 0, or -1 with a Python exception set. */
 int
 asgi_runtime(void)
 {
 	PyObject *code, *res;
 
+	path_rule();
 	if (asgi.cancelled_error != NULL)
 		return 0;
 	if ((code = Py_CompileString(asgi_runtime_helpers, "<bridge asgi>",
@@ -2171,13 +2226,29 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	    "(ASGI HTTP spec 2.4)", PyExc_OSError, NULL)) == NULL)
 		goto out;
 	/* The constant part of every scope; "asgi" is shared: no
-	 * framework writes to it, and a copy per request is measurable. */
+	 * framework writes to it, and a copy per request is measurable.
+	 * The other keys are there too, None until scope_new() sets them:
+	 * a copy then has room for them all, where adding them one by one
+	 * grew the copy's table twice per request.  Their order is
+	 * uvicorn's. */
 	if ((asgi.scope_proto = PyDict_New()) == NULL ||
 	    (a = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version",
 	    "2.5")) == NULL ||
 	    PyDict_SetItem(asgi.scope_proto, asgi.k_type, asgi.s_http) == -1 ||
 	    PyDict_SetItem(asgi.scope_proto, asgi.k_asgi, a) == -1)
 		goto out;
+	{
+		PyObject *const later[] = { asgi.k_http_version,
+		    asgi.k_server, asgi.k_client, asgi.k_scheme,
+		    asgi.k_method, asgi.k_root_path, asgi.k_path,
+		    asgi.k_raw_path, asgi.k_query_string, asgi.k_headers,
+		    asgi.k_state, asgi.k_extensions };
+
+		for (i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+			if (PyDict_SetItem(asgi.scope_proto, later[i],
+			    Py_None) == -1)
+				goto out;
+	}
 	if ((asgi.ext_proto = PyDict_New()) == NULL)
 		goto out;
 	if ((v = PyDict_New()) == NULL)
