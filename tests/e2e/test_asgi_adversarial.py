@@ -3,9 +3,15 @@
 applications do (tests/apps/asgi_adversarial.py), over HTTP, as root with
 --user nobody: what reaches the client when the application breaks a
 rule of asgiref specs/www.rst, and whether the connection stays usable
-(or says it will not) after it.  Each case was run side by side with
-uvicorn 0.17 (httptools, uvloop) on the same bytes; where bridge differs
-the docstring gives the spec line that decides."""
+(or says it will not) after it: a return in the middle of a streamed
+body, http.response.start alone, a client leaving a stream it stopped
+reading, Connection fields from the application, an answer before the
+request body came (Connection: close), unread bodies before pipelined
+requests, a full-duplex stream; over FastCGI, an aborted request id
+reused while its application goes on, and behind nginx a cut stream,
+204/304 with a body and a Connection field.  Each case was run side by
+side with uvicorn 0.17 (httptools, uvloop) on the same bytes; where
+bridge differs the docstring gives the spec line that decides."""
 import json
 import os
 import socket
