@@ -182,6 +182,34 @@ START_TEST(add_var_copies)
 }
 END_TEST
 
+/* The front end's own variables: the value copied (put_var) or kept
+ * (put_literal), the name kept; found, replaced and listed as any. */
+START_TEST(put_var_copies_value_keeps_name)
+{
+	static const char name[] = "REMOTE_ADDR";
+	char value[] = "192.0.2.1";
+	const struct bg_var *v;
+
+	ck_assert_int_eq(req_put_var(r, name, 11, value, 9), 0);
+	ck_assert_int_eq(req_put_literal(r, "GATEWAY_INTERFACE", 17,
+	    "CGI/1.1", 7), 0);
+	memset(value, 'y', sizeof(value) - 1);
+	v = req_find_var(r, "REMOTE_ADDR", 11);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_ptr_eq(v->name, name);
+	ck_assert_uint_eq(v->value_len, 9);
+	ck_assert_mem_eq(v->value, "192.0.2.1", 10);
+	ck_assert_str_eq(S->var(H, "GATEWAY_INTERFACE", NULL), "CGI/1.1");
+	ck_assert_uint_eq(S->var_count(H), 2);
+	/* A later add_var() of the same name replaces the value in place,
+	 * as for any variable (--forwarded-allow-ips rewriting it). */
+	ck_assert_int_eq(req_add_var(r, "REMOTE_ADDR", 11, "198.51.100.7",
+	    12), 0);
+	ck_assert_uint_eq(S->var_count(H), 2);
+	ck_assert_str_eq(S->var(H, "REMOTE_ADDR", NULL), "198.51.100.7");
+}
+END_TEST
+
 START_TEST(add_var_drops_httpoxy)
 {
 	ck_assert_int_eq(req_add_var(r, "HTTP_PROXY", 10, "http://evil", 11),
@@ -1124,6 +1152,7 @@ req_suite(void)
 
 	tcase_add_checked_fixture(vars, setup, teardown);
 	tcase_add_test(vars, add_var_copies);
+	tcase_add_test(vars, put_var_copies_value_keeps_name);
 	tcase_add_test(vars, add_var_drops_httpoxy);
 	tcase_add_test(vars, add_var_many_grows);
 	tcase_add_test(vars, find_var_exact_name);

@@ -12,6 +12,8 @@ test_packages=(
 	nginx-light apache2 haproxy curl libfcgi-bin spawn-fcgi fcgiwrap
 	libnginx-mod-stream
 	openssl wrk systemd lighttpd
+	# a module author's memory checker (test_valgrind.py)
+	valgrind
 	python3 python3-flask python3-django
 	procps iproute2 util-linux
 	# /etc/mime.types for --static-map (test_static_map.py)

@@ -164,6 +164,7 @@ struct areq {
 	unsigned te_trailers : 1; /* the client sent TE: trailers */
 	unsigned body_done : 1;	/* last body sent, trailers to come */
 	unsigned stopping : 1;	/* BG_EV_STOP: the worker is stopping */
+	unsigned streaming : 1;	/* a body with more_body went out */
 	PyObject *trailer_list;	/* trailer fields gathered so far */
 	char rid[48];		/* request id, for logs after finish() */
 };
@@ -204,6 +205,7 @@ static struct {
 	int has_trailers;	/* the server offers trailers() */
 	int has_early_hint;	/* ... and informational() */
 	int has_fields;		/* ... and fields() */
+	int bare_path;		/* path without root_path (path_rule()) */
 	PyObject *ext_proto;	/* scope["extensions"] without tls */
 	/* interned strings */
 	PyObject *k_type, *k_asgi, *k_http_version, *k_method, *k_scheme,
@@ -726,14 +728,28 @@ hdrs_free(struct hdrs *hd)
 }
 
 /* Response fields the adapter leaves out: Transfer-Encoding, which
- * www.rst says the server must ignore (bridge frames the body itself),
- * and Trailer, which bridge refuses as hop-by-hop although the trailers
- * extension has the application announce its trailers with it. */
+ * www.rst says the server must ignore (bridge frames the body itself);
+ * Trailer, which bridge refuses as hop-by-hop although the trailers
+ * extension has the application announce its trailers with it; and
+ * Connection, Keep-Alive and Proxy-Connection, which www.rst does not
+ * forbid (sse-starlette sends Connection: keep-alive) but which are the
+ * server's to send: it keeps or closes the connection (RFC 9112 9.3),
+ * and the gateway refuses them as hop-by-hop. */
 static int
 hdrs_skip(const char *name, size_t len)
 {
-	return (len == 17 && strncasecmp(name, "transfer-encoding", 17) ==
-	    0) || (len == 7 && strncasecmp(name, "trailer", 7) == 0);
+	switch (len) {
+	case 7:
+		return strncasecmp(name, "trailer", 7) == 0;
+	case 10:
+		return strncasecmp(name, "connection", 10) == 0 ||
+		    strncasecmp(name, "keep-alive", 10) == 0;
+	case 16:
+		return strncasecmp(name, "proxy-connection", 16) == 0;
+	case 17:
+		return strncasecmp(name, "transfer-encoding", 17) == 0;
+	}
+	return 0;
 }
 
 /* list: an iterable of [name, value] bytes pairs (NULL: none); with
@@ -1005,6 +1021,7 @@ response_body(struct areq *q, PyObject *msg)
 		PyBuffer_Release(&view);
 	}
 	Py_XDECREF(b);
+	q->streaming |= more;
 	/* Streaming: a chunk goes out before the next is made. */
 	if (rc != -1 && more && (rc = py.srv->flush(q->r)) == 0)
 		rc = BG_OK;
@@ -1017,6 +1034,7 @@ response_file(struct areq *q, int fd, off_t off, size_t n, int more)
 {
 	int rc = n > 0 ? py.srv->sendfile(q->r, fd, off, n) : BG_OK;
 
+	q->streaming |= more;
 	if (rc != -1 && more && (rc = py.srv->flush(q->r)) == 0)
 		rc = BG_OK;
 	kick();
@@ -1201,7 +1219,16 @@ areq_outcome(struct areq *q, PyObject *exc, int cancelled)
 		areq_finish(q, BG_ERROR);
 	} else if (cancelled)
 		areq_finish(q, BG_ERROR);
-	else {
+	else if (q->r != NULL && q->streaming && !q->body_done &&
+	    !q->gone) {
+		/* more_body=True promised more: ending the body here would
+		 * pass a cut response off as whole, so it is cut.  (After
+		 * the client left, returning is how www.rst has the
+		 * application end: no error of its.) */
+		py.srv->log(q->r, BG_LOG_ERROR, "python: ASGI application "
+		    "returned in the middle of its response body");
+		areq_finish(q, BG_ERROR);
+	} else {
 		if (q->r != NULL && !q->started)
 			py.srv->log(q->r, BG_LOG_ERROR, "python: ASGI "
 			    "application returned without starting a "
@@ -1569,7 +1596,7 @@ var_bytes(const struct bg_var *v)
 static PyObject *
 addr_pair(const struct bg_var *h, const struct bg_var *p)
 {
-	PyObject *hs, *ps = NULL;
+	PyObject *hs, *ps = NULL, *t;
 	long port = 0;
 	size_t i;
 
@@ -1591,7 +1618,14 @@ addr_pair(const struct bg_var *h, const struct bg_var *p)
 		Py_INCREF(Py_None);
 		ps = Py_None;
 	}
-	return Py_BuildValue("(NN)", hs, ps);
+	if ((t = PyTuple_New(2)) == NULL) {
+		Py_DECREF(hs);
+		Py_DECREF(ps);
+		return NULL;
+	}
+	PyTuple_SET_ITEM(t, 0, hs);
+	PyTuple_SET_ITEM(t, 1, ps);
+	return t;
 }
 
 /* scope["server"]: the same for every request on a listener, so the
@@ -1884,7 +1918,8 @@ scope_new(bg_request *r, int *te_trailers)
 	    set_steal(s, asgi.k_method, method_str(in.v[V_METHOD])) == -1)
 		goto fail;
 	/* path is the whole target's path, root_path included (the spec's
-	 * "HTTP request target excluding any query string"). */
+	 * "HTTP request target excluding any query string"), unless the
+	 * application wants it without (path_rule()). */
 	if ((root = var_str(in.v[V_SCRIPT])) == NULL)
 		goto fail;
 	if (PyDict_SetItem(s, asgi.k_root_path, root) == -1 ||
@@ -1892,7 +1927,7 @@ scope_new(bg_request *r, int *te_trailers)
 		Py_DECREF(root);
 		goto fail;
 	}
-	if (PyUnicode_GET_LENGTH(root) == 0) {
+	if (PyUnicode_GET_LENGTH(root) == 0 || asgi.bare_path) {
 		path = pi;
 		Py_INCREF(path);
 	} else
@@ -1977,7 +2012,7 @@ asgi_handle(bg_request *r)
 	q->task = q->recv_fut = q->send_fut = NULL;
 	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
 	q->owned = q->trailers = q->te_trailers = q->body_done = 0;
-	q->stopping = 0;
+	q->stopping = q->streaming = 0;
 	q->trailer_list = NULL;
 	q->rid[0] = '\0';
 	cl = py.srv->content_length(r);
@@ -2069,13 +2104,59 @@ asgi_detect(PyObject *app)
 	return yes;
 }
 
-/* What only an ASGI application needs: asyncio and the lifespan helpers.
+/*
+ * Whether scope["path"] leaves root_path out.  The ASGI specification
+ * has path whole, root_path included (www.rst, "path"; asgiref pull
+ * request 229), and so has bridge: Starlette 0.33 and later, Django and
+ * Quart take root_path off path themselves when it is there (Quart 0.18
+ * answers 404 when it is not).  Starlette before 0.33 (Debian 12 ships
+ * 0.26, under FastAPI 0.92) routes on path alone and builds URLs as
+ * root_path + path: it was written for uvicorn behind a proxy that takes
+ * the prefix off (uvicorn --root-path sets root_path, path is what came),
+ * and under --mount every route answered 404.  Such an application gets
+ * path without root_path, as there.
+ *
+ * Keyed on which Starlette is loaded once the application is imported,
+ * not on the application's type: middleware of other libraries (Sentry's,
+ * OpenTelemetry's) often wraps it and hides it.  Decided once, here;
+ * requests pay nothing.
+ */
+static void
+path_rule(void)
+{
+	PyObject *mod, *ver;
+	const char *s;
+	unsigned major, minor;
+
+	asgi.bare_path = 0;
+	if ((mod = PyDict_GetItemString(PyImport_GetModuleDict(),
+	    "starlette")) == NULL)
+		return;
+	if ((ver = PyObject_GetAttrString(mod, "__version__")) == NULL) {
+		PyErr_Clear();
+		return;
+	}
+	if ((s = PyUnicode_AsUTF8(ver)) == NULL)
+		PyErr_Clear();
+	else if (sscanf(s, "%u.%u", &major, &minor) == 2 && major == 0 &&
+	    minor < 33) {
+		asgi.bare_path = 1;
+		py.srv->log(NULL, BG_LOG_INFO, "python: Starlette %s (before "
+		    "0.33) routes on scope path alone: path leaves out "
+		    "root_path, the mount", s);
+	}
+	Py_DECREF(ver);
+}
+
+/* What only an ASGI application needs: asyncio and the lifespan helpers;
+ * the path rule of the application just imported.
  * Returns 0, or -1 with a Python exception set. */
 int
 asgi_runtime(void)
 {
 	PyObject *code, *res;
 
+	path_rule();
 	if (asgi.cancelled_error != NULL)
 		return 0;
 	if ((code = Py_CompileString(asgi_runtime_helpers, "<bridge asgi>",
@@ -2145,13 +2226,29 @@ asgi_init(int forced, const char *loop_kind, unsigned graceful)
 	    "(ASGI HTTP spec 2.4)", PyExc_OSError, NULL)) == NULL)
 		goto out;
 	/* The constant part of every scope; "asgi" is shared: no
-	 * framework writes to it, and a copy per request is measurable. */
+	 * framework writes to it, and a copy per request is measurable.
+	 * The other keys are there too, None until scope_new() sets them:
+	 * a copy then has room for them all, where adding them one by one
+	 * grew the copy's table twice per request.  Their order is
+	 * uvicorn's. */
 	if ((asgi.scope_proto = PyDict_New()) == NULL ||
 	    (a = Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version",
 	    "2.5")) == NULL ||
 	    PyDict_SetItem(asgi.scope_proto, asgi.k_type, asgi.s_http) == -1 ||
 	    PyDict_SetItem(asgi.scope_proto, asgi.k_asgi, a) == -1)
 		goto out;
+	{
+		PyObject *const later[] = { asgi.k_http_version,
+		    asgi.k_server, asgi.k_client, asgi.k_scheme,
+		    asgi.k_method, asgi.k_root_path, asgi.k_path,
+		    asgi.k_raw_path, asgi.k_query_string, asgi.k_headers,
+		    asgi.k_state, asgi.k_extensions };
+
+		for (i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+			if (PyDict_SetItem(asgi.scope_proto, later[i],
+			    Py_None) == -1)
+				goto out;
+	}
 	if ((asgi.ext_proto = PyDict_New()) == NULL)
 		goto out;
 	if ((v = PyDict_New()) == NULL)

@@ -107,21 +107,79 @@ req_destroy(struct req *r)
 	body_free(&b);
 }
 
+/* A new entry at the end of r->vars (grown by doubling); NULL when
+ * the pool is out of memory. */
+static struct bg_var *
+var_slot(struct req *r)
+{
+	struct bg_var *v;
+
+	if (r->nvars == r->vars_cap) {
+		size_t cap = r->vars_cap ? r->vars_cap * 2 : REQ_VARS_INITIAL;
+
+		if ((v = pool_alloc(r->pool, cap * sizeof(*v))) == NULL)
+			return NULL;
+		if (r->nvars > 0)
+			memcpy(v, r->vars, r->nvars * sizeof(*v));
+		r->vars = v;
+		r->vars_cap = cap;
+	}
+	return &r->vars[r->nvars];
+}
+
+/* Append name=value, both already in memory that outlives r. */
+static int
+var_push(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	struct bg_var *v;
+
+	if ((v = var_slot(r)) == NULL)
+		return -1;
+	v->name = name;
+	v->name_len = name_len;
+	v->value = value;
+	v->value_len = value_len;
+	r->nvars++;
+	return 0;
+}
+
+/* Whether a variable by this name is dropped (see req_add_var()). */
+static int
+var_refused(const char *name, size_t name_len)
+{
+	/* httpoxy: a client's Proxy: header must not become the proxy
+	 * setting of the application's HTTP client. */
+	if (name_len == 10 && memcmp(name, "HTTP_PROXY", 10) == 0)
+		return 1;
+	/* RFC 3875 section 4.1.18: header fields already carried by
+	 * CONTENT_LENGTH and CONTENT_TYPE are not repeated as HTTP_*
+	 * (nginx passes them; CGI servers do not). */
+	return (name_len == 19 && memcmp(name, "HTTP_CONTENT_LENGTH", 19) ==
+	    0) || (name_len == 17 && memcmp(name, "HTTP_CONTENT_TYPE", 17) ==
+	    0);
+}
+
+/* A name not set yet: both strings copied into the pool. */
+static int
+var_new(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	const char *n, *v;
+
+	if ((n = pool_strndup(r->pool, name, name_len)) == NULL ||
+	    (v = pool_strndup(r->pool, value, value_len)) == NULL)
+		return -1;
+	return var_push(r, n, name_len, v, value_len);
+}
+
 int
 req_add_var(struct req *r, const char *name, size_t name_len,
     const char *value, size_t value_len)
 {
 	struct bg_var *v;
 
-	/* httpoxy: a client's Proxy: header must not become the proxy
-	 * setting of the application's HTTP client. */
-	if (name_len == 10 && memcmp(name, "HTTP_PROXY", 10) == 0)
-		return 0;
-	/* RFC 3875 section 4.1.18: header fields already carried by
-	 * CONTENT_LENGTH and CONTENT_TYPE are not repeated as HTTP_*
-	 * (nginx passes them; CGI servers do not). */
-	if ((name_len == 19 && memcmp(name, "HTTP_CONTENT_LENGTH", 19) == 0) ||
-	    (name_len == 17 && memcmp(name, "HTTP_CONTENT_TYPE", 17) == 0))
+	if (var_refused(name, name_len))
 		return 0;
 	/* A name given again replaces the value, keeping its place: one
 	 * variable per name, the last value winning, as PHP-FPM and nginx
@@ -133,24 +191,25 @@ req_add_var(struct req *r, const char *name, size_t name_len,
 		v->value_len = value_len;
 		return 0;
 	}
-	if (r->nvars == r->vars_cap) {
-		size_t cap = r->vars_cap ? r->vars_cap * 2 : REQ_VARS_INITIAL;
+	return var_new(r, name, name_len, value, value_len);
+}
 
-		if ((v = pool_alloc(r->pool, cap * sizeof(*v))) == NULL)
-			return -1;
-		if (r->nvars > 0)
-			memcpy(v, r->vars, r->nvars * sizeof(*v));
-		r->vars = v;
-		r->vars_cap = cap;
-	}
-	v = &r->vars[r->nvars];
-	if ((v->name = pool_strndup(r->pool, name, name_len)) == NULL ||
-	    (v->value = pool_strndup(r->pool, value, value_len)) == NULL)
+int
+req_put_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	const char *v;
+
+	if ((v = pool_strndup(r->pool, value, value_len)) == NULL)
 		return -1;
-	v->name_len = name_len;
-	v->value_len = value_len;
-	r->nvars++;
-	return 0;
+	return var_push(r, name, name_len, v, value_len);
+}
+
+int
+req_put_literal(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	return var_push(r, name, name_len, value, value_len);
 }
 
 const struct bg_var *
@@ -293,13 +352,20 @@ valid_field_value(const char *v, size_t n)
 static int
 is_hop_by_hop(const char *name, size_t n)
 {
-	static const char *const hop[] = { "Connection", "Keep-Alive",
-		"Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Proxy-Connection" };
+	static const struct {
+		const char *name;
+		size_t len;
+	} hop[] = {
+#define H(s) { s, sizeof(s) - 1 }
+		H("Connection"), H("Keep-Alive"), H("Proxy-Authenticate"),
+		H("Proxy-Authorization"), H("TE"), H("Trailer"),
+		H("Transfer-Encoding"), H("Upgrade"), H("Proxy-Connection")
+#undef H
+	};
 	size_t i;
 
 	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strlen(hop[i]) == n && strncasecmp(hop[i], name, n) == 0)
+		if (hop[i].len == n && strncasecmp(hop[i].name, name, n) == 0)
 			return 1;
 	return 0;
 }
@@ -342,9 +408,11 @@ req_append_var(struct req *r, const char *name, size_t name_len,
 	char *joined;
 	size_t len;
 
+	if (var_refused(name, name_len))
+		return 0;
 	v = (struct bg_var *)req_find_var(r, name, name_len);
 	if (v == NULL)
-		return req_add_var(r, name, name_len, value, value_len);
+		return var_new(r, name, name_len, value, value_len);
 	/* RFC 9110 section 5.3: a field sent twice is one comma-separated
 	 * list; cookies join with "; " (RFC 6265 section 5.4). */
 	sep = name_len == 11 && memcmp(name, "HTTP_COOKIE", 11) == 0 ?

@@ -143,6 +143,18 @@ void req_destroy(struct req *r);
 int req_add_var(struct req *r, const char *name, size_t name_len,
     const char *value, size_t value_len);
 /*
+ * The front end's own variables (REQUEST_METHOD, REMOTE_ADDR, ...), made
+ * before any that could carry the same name: appended without looking
+ * for it (it must not be set yet), and name not copied (a literal, or
+ * memory that outlives r).  req_put_var() copies the value;
+ * req_put_literal() keeps it too (a literal).  No filtering.
+ * Returns 0 or -1.
+ */
+int req_put_var(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len);
+int req_put_literal(struct req *r, const char *name, size_t name_len,
+    const char *value, size_t value_len);
+/*
  * Add a variable carrying a request header field (HTTP_*): a name added
  * again is the same field repeated, and its values are joined into one
  * list (RFC 9110 section 5.3): ", " between them, "; " for HTTP_COOKIE.

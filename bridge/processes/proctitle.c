@@ -70,6 +70,21 @@ stat_area(unsigned long *a)
 	return 0;
 }
 
+/*
+ * Under valgrind the addresses in /proc/self/stat are valgrind's own
+ * command line (the tool's arguments, read again when a child starts or
+ * a profile is written), not the program's: writing a title there broke
+ * every worker (memcheck: "Invalid write", the worker exiting with 1).
+ * Valgrind preloads its vgpreload_*.so into the program it runs.
+ */
+static int
+under_valgrind(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	return pre != NULL && strstr(pre, "/vgpreload_") != NULL;
+}
+
 /* A copy of the NULL-terminated vector v, strings and all; NULL when
  * memory ran out (nothing is left allocated). */
 static char **
@@ -101,7 +116,7 @@ proctitle_init(int argc, char **argv)
 	size_t n;
 
 	(void)argc;
-	if (stat_area(a) == -1 || a[0] == 0 || a[1] <= a[0] ||
+	if (under_valgrind() || stat_area(a) == -1 || a[0] == 0 || a[1] <= a[0] ||
 	    a[3] < a[2] || (a[2] != 0 && a[2] < a[1]))
 		return argv;
 	if ((args = vec_dup(argv)) == NULL)

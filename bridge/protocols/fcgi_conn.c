@@ -370,12 +370,23 @@ files_fill(struct fcgi_conn *c)
 	return 0;
 }
 
+/* RFC 9110 sections 15.3.5 and 15.4.5: a 204 or a 304 has no content,
+ * whatever the module wrote (the HTTP front end drops it too; nginx would
+ * drop it and warn that the upstream sent more than its length). */
+static int
+bodiless(const struct req *r)
+{
+	return r->status == 204 || r->status == 304;
+}
+
 static int
 sink_file(struct req *r, int fd, off_t off, size_t n)
 {
 	struct fcgi_req *fr = r->conn;
 	int own;
 
+	if (bodiless(r))
+		return 0;
 	if (r->async && fr->file.fd == -1 &&
 	    (own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1) {
 		fr->file.fd = own;
@@ -393,6 +404,8 @@ sink_body(struct req *r, const void *p, size_t n)
 	struct fcgi_req *fr = r->conn;
 	struct fcgi_conn *c = fr->conn;
 
+	if (bodiless(r))
+		return 0;
 	/* Bytes after a queued file follow all of it. */
 	if (fr->file.fd != -1 && file_fill(c, fr, SIZE_MAX) == -1)
 		return -1;

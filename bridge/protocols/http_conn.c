@@ -476,50 +476,87 @@ conn_spool(struct http_conn *c)
 	return spool_bound(c);
 }
 
-static int
-append_str(struct buf *b, const char *s)
-{
-	return buf_append(b, s, strlen(s));
-}
-
 /* Status line and headers; framing headers follow from the caller. */
 static int
 put_head(struct http_conn *c, struct req *r, const char *framing)
 {
-	char line[64];
-	size_t i;
-	int n;
+	const char *date = NULL, *end;
+	size_t i, n, reason_len, date_len = 0, framing_len, end_len;
+	unsigned status = (unsigned)r->status;
+	char *p;
 
-	/* Section 4: we answer with our highest version, HTTP/1.1. */
-	n = snprintf(line, sizeof(line), "HTTP/1.1 %d ", r->status);
-	if (buf_append(&c->base.out, line, (size_t)n) == -1 ||
-	    append_str(&c->base.out, r->reason) == -1 ||
-	    buf_append(&c->base.out, "\r\n", 2) == -1)
-		return -1;
 	/* RFC 9110 section 6.6.1: one Date; the application's own, when
 	 * it gave one (a cached response keeps its date). */
 	for (i = 0; i < r->nheaders; i++)
 		if (r->headers[i].name_len == 4 &&
 		    strncasecmp(r->headers[i].name, "Date", 4) == 0)
 			break;
-	if (i == r->nheaders && append_str(&c->base.out, date_header()) == -1)
+	if (i == r->nheaders) {
+		date = date_header();
+		date_len = strlen(date);
+	}
+	/* Answered before the whole request body came: the connection
+	 * closes after the rest is read and dropped (async_conclude()),
+	 * and the head says so (RFC 9110 section 10.1.1), so that a
+	 * client does not send, or pipeline, its next request on it. */
+	if (c->state != HTTP_HEAD) {
+		c->keep_alive = 0;
+		c->linger = 1;
+	}
+	if (!c->keep_alive)
+		end = "Connection: close\r\n\r\n";
+	else if (c->minor == 0)
+		end = "Connection: keep-alive\r\n\r\n";
+	else
+		end = "\r\n";
+	end_len = strlen(end);
+	reason_len = strlen(r->reason);
+	framing_len = framing != NULL ? strlen(framing) : 0;
+	/* Measured first, then written in one piece. */
+	n = 13 + reason_len + 2 + date_len + framing_len + end_len;
+	for (i = 0; i < r->nheaders; i++)
+		n += r->headers[i].name_len + 2 + r->headers[i].value_len + 2;
+	if (status < 100 || status > 999) {
+		errno = EINVAL;
 		return -1;
+	}
+	if (buf_reserve(&c->base.out, n) == -1)
+		return -1;
+	p = (char *)buf_tail(&c->base.out);
+	/* Section 4: we answer with our highest version, HTTP/1.1. */
+	memcpy(p, "HTTP/1.1 ", 9);
+	p[9] = (char)('0' + status / 100);
+	p[10] = (char)('0' + status / 10 % 10);
+	p[11] = (char)('0' + status % 10);
+	p[12] = ' ';
+	p += 13;
+	memcpy(p, r->reason, reason_len);
+	p += reason_len;
+	memcpy(p, "\r\n", 2);
+	p += 2;
+	if (date != NULL) {
+		memcpy(p, date, date_len);
+		p += date_len;
+	}
 	for (i = 0; i < r->nheaders; i++) {
 		const struct req_header *h = &r->headers[i];
 
-		if (buf_append(&c->base.out, h->name, h->name_len) == -1 ||
-		    buf_append(&c->base.out, ": ", 2) == -1 ||
-		    buf_append(&c->base.out, h->value, h->value_len) == -1 ||
-		    buf_append(&c->base.out, "\r\n", 2) == -1)
-			return -1;
+		memcpy(p, h->name, h->name_len);
+		p += h->name_len;
+		memcpy(p, ": ", 2);
+		p += 2;
+		memcpy(p, h->value, h->value_len);
+		p += h->value_len;
+		memcpy(p, "\r\n", 2);
+		p += 2;
 	}
-	if (framing != NULL && append_str(&c->base.out, framing) == -1)
-		return -1;
-	if (!c->keep_alive)
-		return append_str(&c->base.out, "Connection: close\r\n\r\n");
-	if (c->minor == 0)
-		return append_str(&c->base.out, "Connection: keep-alive\r\n\r\n");
-	return buf_append(&c->base.out, "\r\n", 2);
+	if (framing_len > 0) {
+		memcpy(p, framing, framing_len);
+		p += framing_len;
+	}
+	memcpy(p, end, end_len);
+	c->base.out.len += n;
+	return 0;
 }
 
 /* RFC 9110 sections 6.4.1, 15.3.5, 15.4.5: no content in 1xx, 204, 304. */
@@ -858,10 +895,25 @@ add(struct req *r, const char *name, const char *v, size_t n)
 	return req_add_var(r, name, strlen(name), v, n);
 }
 
+/* The front end's own variables, made before the header fields' and
+ * each once (req_put_var()): name a literal, value copied... */
 static int
-add_str(struct req *r, const char *name, const char *v)
+put(struct req *r, const char *name, const char *v, size_t n)
 {
-	return add(r, name, v, strlen(v));
+	return req_put_var(r, name, strlen(name), v, n);
+}
+
+static int
+put_str(struct req *r, const char *name, const char *v)
+{
+	return put(r, name, v, strlen(v));
+}
+
+/* ... or a literal too. */
+static int
+put_literal(struct req *r, const char *name, const char *v)
+{
+	return req_put_literal(r, name, strlen(name), v, strlen(v));
 }
 
 static int
@@ -1044,7 +1096,7 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	char num[24];
 	const struct bg_var *hv;
 
-	if (add(r, "REQUEST_METHOD", h->method, h->method_len) == -1)
+	if (put(r, "REQUEST_METHOD", h->method, h->method_len) == -1)
 		return 500;
 	if (h->target_form == HTTP_TARGET_ABSOLUTE && (tlen == 0 ||
 	    target[0] == '?')) {
@@ -1090,16 +1142,20 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		path += m;
 		dlen -= (ssize_t)m;
 	}
-	if (add_str(r, "SCRIPT_NAME", script) == -1 ||
-	    add(r, "PATH_INFO", path, (size_t)dlen) == -1 ||
-	    add(r, "QUERY_STRING", q ? q + 1 : "", q ? tlen -
+	/* The path was decoded into the pool, and the mount is config:
+	 * neither is copied again (NUL-terminated as every value is). */
+	path[dlen] = '\0';
+	if (put_literal(r, "SCRIPT_NAME", script) == -1 ||
+	    req_put_literal(r, "PATH_INFO", 9, path, (size_t)dlen) == -1 ||
+	    put(r, "QUERY_STRING", q ? q + 1 : "", q ? tlen -
 		(size_t)(q - target) - 1 : 0) == -1 ||
-	    add(r, "REQUEST_URI", target, tlen) == -1 ||
-	    add_str(r, "SERVER_PROTOCOL", c->minor ? "HTTP/1.1" :
+	    put(r, "REQUEST_URI", target, tlen) == -1 ||
+	    put_literal(r, "SERVER_PROTOCOL", c->minor ? "HTTP/1.1" :
 		"HTTP/1.0") == -1 ||
-	    add_str(r, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
-	    add_str(r, "SERVER_SOFTWARE", "bridge/" PACKAGE_VERSION) == -1 ||
-	    add_str(r, "REQUEST_SCHEME", c->l->proto == PROTO_HTTPS ?
+	    put_literal(r, "GATEWAY_INTERFACE", "CGI/1.1") == -1 ||
+	    put_literal(r, "SERVER_SOFTWARE", "bridge/" PACKAGE_VERSION) ==
+	    -1 ||
+	    put_literal(r, "REQUEST_SCHEME", c->l->proto == PROTO_HTTPS ?
 		"https" : "http") == -1)
 		return 500;
 	if (c->l->proto == PROTO_HTTPS) {
@@ -1112,12 +1168,12 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 		 * number, which the ASGI tls scope's cipher_suite is
 		 * (mod_ssl has no variable for it). */
 		snprintf(suite, sizeof(suite), "0x%04x", id & 0xffff);
-		if (add_str(r, "HTTPS", "on") == -1 ||
+		if (put_literal(r, "HTTPS", "on") == -1 ||
 		    ((v = tls_protocol(c->base.tls)) != NULL &&
-		    add_str(r, "SSL_PROTOCOL", v) == -1) ||
+		    put_str(r, "SSL_PROTOCOL", v) == -1) ||
 		    ((v = tls_cipher(c->base.tls)) != NULL &&
-		    add_str(r, "SSL_CIPHER", v) == -1) ||
-		    (id >= 0 && add_str(r, "SSL_CIPHER_SUITE", suite) == -1))
+		    put_str(r, "SSL_CIPHER", v) == -1) ||
+		    (id >= 0 && put_str(r, "SSL_CIPHER_SUITE", suite) == -1))
 			return 500;
 	}
 	if (keep_fields(r, h) == -1)
@@ -1145,18 +1201,18 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 	if (h->content_length >= 0) {
 		snprintf(num, sizeof(num), "%lld",
 		    (long long)h->content_length);
-		if (add_str(r, "CONTENT_LENGTH", num) == -1)
+		if (put_str(r, "CONTENT_LENGTH", num) == -1)
 			return 500;
 	}
 	/* SERVER_NAME from the authority the client used (Host), without
 	 * its port (RFC 3875 section 4.1.14). */
 	addr_string(&c->peer, host, sizeof(host), port);
-	if (add_str(r, "REMOTE_ADDR", host) == -1 ||
-	    add_str(r, "REMOTE_PORT", port) == -1)
+	if (put_str(r, "REMOTE_ADDR", host) == -1 ||
+	    put_str(r, "REMOTE_PORT", port) == -1)
 		return 500;
 	addr_string(&c->local, host, sizeof(host), port);
-	if (add_str(r, "SERVER_ADDR", host) == -1 ||
-	    add_str(r, "SERVER_PORT", port) == -1)
+	if (put_str(r, "SERVER_ADDR", host) == -1 ||
+	    put_str(r, "SERVER_PORT", port) == -1)
 		return 500;
 	if (h->host != NULL && h->host_len > 0) {
 		const char *hs = h->host, *end = h->host + h->host_len;
@@ -1167,9 +1223,9 @@ build_vars(struct http_conn *c, struct req *r, const struct http_request *h)
 			end = colon ? colon + 1 : end;
 		} else if ((colon = memchr(hs, ':', h->host_len)) != NULL)
 			end = colon;
-		if (add(r, "SERVER_NAME", hs, (size_t)(end - hs)) == -1)
+		if (put(r, "SERVER_NAME", hs, (size_t)(end - hs)) == -1)
 			return 500;
-	} else if (add_str(r, "SERVER_NAME", host) == -1)
+	} else if (put_str(r, "SERVER_NAME", host) == -1)
 		return 500;
 	r->content_length = h->content_length;
 	/* Proxy headers: believed from --forwarded-allow-ips only. */

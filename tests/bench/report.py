@@ -105,6 +105,11 @@ def summarise(scenarios, raw):
             cpu = [c * 1e6 / num(r["requests"]) for c, r in zip(cpu, rows)
                    if c is not None and num(r["requests"])]
             d["cpu_us"] = statistics.median(cpu) if cpu else None
+            # The load generator's CPU per request: it shares the cores.
+            cli = [num(r.get("cli_cpu_s")) for r in rows]
+            cli = [c * 1e6 / num(r["requests"]) for c, r in zip(cli, rows)
+                   if c is not None and num(r["requests"])]
+            d["cli_us"] = statistics.median(cli) if cli else None
             bg = [num(r.get("bg_busy_pct")) for r in rows]
             bg = [b for b in bg if b is not None]
             d["bg_busy"] = max(bg) if bg else None
@@ -306,14 +311,18 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
       "full TLS handshakes/s (failed clients under c); cpu us = CPU time "
       "of the measured server's own processes per request (nginx: its "
       "workers; FastCGI backends: the backend only, not nginx; CGI: not "
-      "the scripts)\n")
+      "the scripts); client us = CPU time of the load generator per "
+      "request (wrk, s_time), which shares the cores: with C cores busy, "
+      "rate <= C / (cpu + client), so a rate ratio between two servers "
+      "is nearer 1 than their cpu ratio\n")
     busy = [d["bg_busy"] for d in summary if d.get("bg_busy") is not None]
     if busy and max(busy) > 10:
         w(f"WARNING: other work kept the machine up to {max(busy):.0f}% "
           "busy between runs (bg_busy_pct in raw.tsv): these numbers are "
           "low and noisy; run again on a quiet machine\n")
     hdr = (f"{'scenario':<20} {'load':<18} {'rate/s':>9} {'min..max':>17} "
-           f"{'p99 ms':>8} {'cpu us':>7} {'non-2xx':>8} {'sock c/r/w':>12} "
+           f"{'p99 ms':>8} {'cpu us':>7} {'client us':>9} {'non-2xx':>8} "
+           f"{'sock c/r/w':>12} "
            f"{'timeouts':>8} {'stalled':>7}"
            + (f" {'of nginx':>8}" if ceil_rps else "") + "\n")
     w(hdr)
@@ -325,8 +334,9 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
         rng = f"{d['min']:.0f}..{d['max']:.0f}"
         crw = f"{d['connect']}/{d['read']}/{d['write']}"
         cpu = f"{d['cpu_us']:.0f}" if d.get("cpu_us") is not None else "NA"
+        cli = f"{d['cli_us']:.0f}" if d.get("cli_us") is not None else "NA"
         w(f"{d['scenario']:<20} {load_of(d):<18} {d['median']:>9.0f} "
-          f"{rng:>17} {p99:>8} {cpu:>7} {d['non2xx']:>8} {crw:>12} "
+          f"{rng:>17} {p99:>8} {cpu:>7} {cli:>9} {d['non2xx']:>8} {crw:>12} "
           f"{d['timeout']:>8} {d['stalled']:>7}")
         if ceil_rps:
             w(f" {100 * d['median'] / ceil_rps:>7.0f}%")
@@ -425,7 +435,7 @@ def print_report(env, summary, ref, rat, targ, rss, idle, ceiling_name,
 def write_outputs(outdir, env, title, summary, ref, ref_name, rat, targ,
                   nerr):
     keys = ["scenario", "backend", "tool", "conns", "rounds", "median", "min",
-            "max", "p99", "cpu_us", "non2xx", "connect", "read", "write", "timeout",
+            "max", "p99", "cpu_us", "cli_us", "non2xx", "connect", "read", "write", "timeout",
             "stalled", "state"]
     with open(os.path.join(outdir, "summary.tsv"), "w") as f:
         f.write("\t".join(k if k != "p99" else "p99_ms" for k in keys)

@@ -653,6 +653,20 @@ cpu_ticks() {
 	echo "$sum"
 }
 
+# CHILD_CPU_S: CPU time (user + system, in seconds) of this shell's
+# waited-for children so far, the load generator's among them, read
+# before and after a run.  Not in a $(...): a subshell's times are its
+# own.
+children_cpu_s() {
+	local -a t
+	times >"$GTMP/times"
+	read -ra t < <(tail -n1 "$GTMP/times")
+	CHILD_CPU_S=$(awk -v u="${t[0]}" -v s="${t[1]}" 'function sec(x,  m) {
+		m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x)
+		return m * 60 + x
+	} BEGIN { printf "%.3f", sec(u) + sec(s) }')
+}
+
 # Percent of the machine's CPU time (all CPUs) spent busy over 1 s.
 machine_busy() {
 	local a b
@@ -1540,7 +1554,7 @@ run_group() {
 	done
 
 	# Measure, interleaved: every round visits every scenario once.
-	printf 'round\tscenario\tbackend\tconns\trps\trequests\tnon2xx\tconnect\tread\twrite\ttimeout\tp99_ms\tbg_busy_pct\tsrv_cpu_s\n' >"$raw_tsv"
+	printf 'round\tscenario\tbackend\tconns\trps\trequests\tnon2xx\tconnect\tread\twrite\ttimeout\tp99_ms\tbg_busy_pct\tsrv_cpu_s\tcli_cpu_s\n' >"$raw_tsv"
 	if [ ${#runnable[@]} -gt 0 ]; then
 		local eta=$(( ${#runnable[@]} * (ROUNDS * (DUR + 2) + WARMUP) + 12 ))
 		[ ${#IDLE[@]} -gt 0 ] && [ "$IDLE_CONNS" -gt 0 ] && eta=$((eta + 10 * ${#IDLE[@]}))
@@ -1559,7 +1573,11 @@ run_group() {
 		# and workers; for nginx its workers) used during the run; not
 		# their children: fcgiwrap does not wait for its CGI scripts, so
 		# their time would count for bridge only.
+		# cli_cpu_s: CPU time of the load generator (wrk, s_time) in the
+		# run.  It shares the machine's cores with the server, so a rate
+		# is 1 / (server + client CPU per request) at most, per core.
 		local round file bg rowv rps non2xx conn rd wr tmo c0 c1 spids hz
+		local w0 w1
 		hz=$(getconf CLK_TCK)
 		for ((round = 1; round <= ROUNDS; round++)); do
 			for name in "${runnable[@]}"; do
@@ -1570,13 +1588,18 @@ run_group() {
 				bg=$(machine_busy)
 				# shellcheck disable=SC2086
 				c0=$(cpu_ticks $spids)
+				children_cpu_s
+				w0=$CHILD_CPU_S
 				run_scenario "$name" "$DUR" "$file"
+				children_cpu_s
+				w1=$CHILD_CPU_S
 				# shellcheck disable=SC2086
 				c1=$(cpu_ticks $spids)
 				rowv=$(parse_run "$name" "$file")
-				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" \
+				printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" \
 				    "${SC_BACKEND[$name]}" "${SC_CONNS[$name]}" "$rowv" "$bg" \
-				    "$(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')" >>"$raw_tsv"
+				    "$(awk -v t=$((c1 - c0)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')" \
+				    "$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", b - a }')" >>"$raw_tsv"
 				IFS=$'\t' read -r rps _ non2xx conn rd wr tmo _ <<<"$rowv"
 				log "$(printf '%s round %d/%d  %-18s %9s %s  non-2xx %s  sock c/r/w %s/%s/%s  timeout %s  (machine %s%% busy before)' \
 				    "$g" "$round" "$ROUNDS" "$name" "$rps" \
