@@ -53,6 +53,10 @@ struct scoreboard_slot {
 					 * later), 0: serving */
 	volatile int32_t pid;
 	volatile int32_t state;		/* enum scoreboard_state */
+	/* The worker that wrote stopping_since, written after it: a slot
+	 * the master re-spawns while its old worker still runs (a fork
+	 * under way) must not have the new worker stopping for it. */
+	volatile int32_t stopping_pid;
 	/* Written by the master: times this slot's worker was replaced. */
 	volatile uint64_t restarts;
 	/* Written by the worker: its resident memory, read after requests

@@ -176,6 +176,7 @@ spawn(int i)
 	s->busy_since = 0;
 	s->loop_turned = 0;
 	s->stopping_since = 0;
+	s->stopping_pid = 0;
 	s->rss_bytes = 0;
 	__atomic_store_n(&s->in_flight, 0, __ATOMIC_RELAXED);
 	if ((pid = fork()) == -1) {
@@ -582,8 +583,8 @@ check_stops(uint64_t now)
 		if (c->pid <= 0 || c->kill_at != 0)
 			continue;
 		s = scoreboard_slot(i);
-		if (c->stop_by == 0 && s->pid == c->pid &&
-		    s->stopping_since != 0)
+		if (c->stop_by == 0 && __atomic_load_n(&s->stopping_pid,
+		    __ATOMIC_ACQUIRE) == c->pid && s->stopping_since != 0)
 			c->stop_by = stop_by(s->stopping_since);
 		if (c->stop_by == 0 || now < c->stop_by)
 			continue;
@@ -1382,7 +1383,16 @@ master_run(char **argv)
 			logs_reopen();
 			break;
 		case SIGTTIN:
-			if (!stopping && nworkers < MASTER_WORKERS_MAX) {
+			/* The slot's worker a TTOU stopped still runs: a new
+			 * one there would share its scoreboard slot (its
+			 * busy_since, its stop). */
+			if (!stopping && nworkers < MASTER_WORKERS_MAX &&
+			    children[nworkers].pid > 0)
+				log_warn("TTIN: worker %d (pid %ld) is still "
+				    "stopping after TTOU; not adding one until "
+				    "it has", nworkers,
+				    (long)children[nworkers].pid);
+			else if (!stopping && nworkers < MASTER_WORKERS_MAX) {
 				children[nworkers].quick_deaths = 0;
 				spawn(nworkers++);
 				scoreboard_head()->workers = nworkers;

@@ -456,8 +456,11 @@ stop_gracefully(void)
 	proxy_conn_shutdown();
 	/* The master's clock for this stop (a slot a newer worker took
 	 * after a reload is that one's). */
-	if (slot != NULL && slot->pid == (int32_t)getpid())
+	if (slot != NULL && slot->pid == (int32_t)getpid()) {
 		slot->stopping_since = loop_clock_ms();
+		__atomic_store_n(&slot->stopping_pid, (int32_t)getpid(),
+		    __ATOMIC_RELEASE);
+	}
 	if (conn_host.nconns == 0)
 		stop_when_idle();
 	stop_deadline_arm();

@@ -26,6 +26,7 @@ All as root with --user nobody.
 """
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -38,6 +39,7 @@ from test_stop_half_head import ADAPTER, APPS, GRACEFUL_TIMEOUT  # noqa: E402
 
 WARNING = "--graceful-timeout %d s nearly over" % GRACEFUL_TIMEOUT
 RECYCLE = ["--max-requests", "1"]
+WSGI_APPS = os.path.join(h.SRCDIR, "tests", "apps", "wsgi")
 
 
 class SelfStop(PendingStart):
@@ -152,18 +154,85 @@ class HeldPastGracefulTimeout(SelfStop, unittest.TestCase):
         self.assertTrue(h.wait_for(
             lambda: os.path.exists(state.join("started"))), "not started")
         self.proc.send_signal(signal.SIGHUP)
+        t0 = time.monotonic()
         self.assertTrue(self.log_has("reload done: 1 old worker retiring",
                                      20), h.read_text(self.log))
-        t0 = time.monotonic()
         self.assertTrue(self.log_has("still stopping after "
                                      "--graceful-timeout %d s; killing it"
                                      % GRACEFUL_TIMEOUT,
                                      4 * GRACEFUL_TIMEOUT),
                         h.read_text(self.log))
+        # Not at once: counted from when the old worker was told, which
+        # comes after the HUP (t0 is taken before it is sent).
         self.assertGreater(time.monotonic() - t0, GRACEFUL_TIMEOUT - 1)
         self.assertNotIn(b"last\n", held.read_to_eof(10))
         self.quota_used(addr)
 
+
+class TtinAfterTtou(SelfStop, unittest.TestCase):
+    """TTIN while the worker a TTOU stopped still finishes a request: a
+    new worker in its slot would share its scoreboard entry (its stop,
+    its --timeout clock), so none is added until it has ended, and
+    TTIN says so; then TTIN adds one."""
+
+    def test_ttin_waits_for_the_ttou_worker(self):
+        if not os.path.exists(ADAPTER):
+            self.skipTest("Python adapter not built")
+        addr = self.start(["--wsgi", "threads:app", "--pythonpath",
+                           WSGI_APPS, "-w", "2"])
+        self.assertTrue(self.log_has("serving on", 20),
+                        h.read_text(self.log))
+        # A synchronous worker holds one request at a time: two held
+        # requests, the second sent once the first is held (a worker
+        # accepts what is waiting before it runs any), hold both
+        # workers, the TTOU one among them.
+        for n in (1, 2):
+            c = hh.RawHttp(addr, timeout=30)
+            self.addCleanup(c.close)
+            c.send(b"GET /?sleep=%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                   % (4 * GRACEFUL_TIMEOUT))
+            self.assertTrue(h.wait_for(
+                lambda: len(self.busy_workers()) == n, 20),
+                "%d workers not busy: %s" % (n, subprocess.run(
+                    ["ps", "-o", "pid=,args=,wchan=", "--ppid",
+                     str(self.proc.pid)], capture_output=True,
+                    text=True).stdout))
+        self.proc.send_signal(signal.SIGTTOU)
+        self.assertTrue(self.log_has("TTOU: 1 workers", 10))
+        self.proc.send_signal(signal.SIGTTIN)
+        self.assertTrue(self.log_has("is still stopping after TTOU; not "
+                                     "adding one until it has", 10),
+                        h.read_text(self.log))
+        self.assertNotIn("TTIN: 2 workers", h.read_text(self.log))
+        # Its stop has TTOU's deadline: killed --graceful-timeout on.
+        self.assertTrue(self.log_has("still stopping after "
+                                     "--graceful-timeout %d s; killing it"
+                                     % GRACEFUL_TIMEOUT,
+                                     4 * GRACEFUL_TIMEOUT),
+                        h.read_text(self.log))
+        self.assertTrue(self.log_has("not replaced", 10),
+                        h.read_text(self.log))
+        self.proc.send_signal(signal.SIGTTIN)
+        self.assertTrue(self.log_has("TTIN: 2 workers", 10),
+                        h.read_text(self.log))
+
+    def busy_workers(self):
+        """The master's children asleep in the application's
+        time.sleep() (clock_nanosleep, 230 on x86-64; nanosleep, 35)
+        rather than waiting for connections."""
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid",
+                              str(self.proc.pid)], capture_output=True,
+                             text=True).stdout.split()
+        busy = []
+        for pid in out:
+            try:
+                with open("/proc/%s/syscall" % pid) as f:
+                    nr = f.read().split()[0]
+            except (OSError, IndexError):
+                continue
+            if nr in ("230", "35"):
+                busy.append(pid)
+        return busy
 
 if __name__ == "__main__":
     h.main()
