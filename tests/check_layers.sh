@@ -5,7 +5,9 @@
 # net/ and gateway/ are one level and may use each other.  Fails, naming
 # the file and the header, when a file includes a header of a layer above
 # its own (processes/ from a front end was the knot: the worker called the
-# front ends and they called the worker).  Run by make check with SRCDIR.
+# front ends and they called the worker).  A path before the header's name
+# does not hide it ("../processes/master.h" is master.h).  Run by make
+# check with SRCDIR.
 set -u
 : "${SRCDIR:?}"
 cd "$SRCDIR/bridge" || exit 1
@@ -46,7 +48,7 @@ for f in core/* net/* gateway/* protocols/* processes/*; do
 		grep -qxF "$f $h" <<<"$allowed" && continue
 		echo "FAIL: $f includes $d/$h, a layer above its own"
 		bad=$((bad + 1))
-	done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
+	done < <(sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\/\)\{0,1\}\([^"/]*\)".*/\2/p' "$f")
 done
 # The check looked at something: a moved tree would pass vacuously.
 if [ "$seen" -lt 100 ]; then
