@@ -23,9 +23,11 @@
  * not arrived, or output is above the server's high water mark: then a
  * Future of the loop, resolved by BG_EV_BODY or BG_EV_DRAINED.
  * BG_EV_GONE (the client left, or --timeout passed) answers a waiting
- * receive() with http.disconnect, a waiting send() with
- * ClientDisconnected (an OSError, spec 2.4), and cancels a task waiting
- * on anything else.
+ * receive() with http.disconnect and a waiting send() with
+ * ClientDisconnected (an OSError, spec 2.4); a task busy with anything
+ * else runs on, as under uvicorn.  It is cancelled by BG_EV_TIMEOUT
+ * (--timeout passed, also after its client left), or when the worker
+ * stops with its client gone.
  *
  * Lifespan runs in worker_init(), before the worker accepts: startup,
  * and after run()'s loop ended, shutdown (bounded by --graceful-timeout).
@@ -165,6 +167,7 @@ struct areq {
 	unsigned body_done : 1;	/* last body sent, trailers to come */
 	unsigned stopping : 1;	/* BG_EV_STOP: the worker is stopping */
 	unsigned streaming : 1;	/* a body with more_body went out */
+	unsigned cancel_sent : 1;	/* the task was cancelled */
 	PyObject *trailer_list;	/* trailer fields gathered so far */
 	char rid[48];		/* request id, for logs after finish() */
 };
@@ -1455,9 +1458,6 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 	(void)r;
 	Py_INCREF(q);
 	if ((events & BG_EV_GONE) && !q->gone) {
-		int woken = fut_waiting(&q->recv_fut) |
-		    fut_waiting(&q->send_fut);
-
 		q->gone = 1;
 		if (q->send_fut != NULL) {
 			f = q->send_fut;
@@ -1474,14 +1474,10 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 			    msg_new(asgi.s_http_disconnect));
 			Py_DECREF(f);
 		}
-		/* Waiting on something else (a sleep, a database): the
-		 * answer will not reach anyone; --timeout ends it here. */
-		if (!woken && q->task != NULL) {
-			if ((res = PyObject_CallMethodNoArgs(q->task,
-			    asgi.s_cancel)) == NULL)
-				py_log_exception(q->r, "asgi: cancel failed");
-			Py_XDECREF(res);
-		}
+		/* Waiting on something else (a sleep, a database): it
+		 * runs on, as under uvicorn, and finishes what the client
+		 * asked for (a write it began is not cut); its answer
+		 * reaches no one.  BG_EV_TIMEOUT, below, ends it. */
 	}
 	/* The worker is stopping: an application waiting for the
 	 * disconnect to end a stream (server-sent events, long polling)
@@ -1496,6 +1492,17 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 			    msg_new(asgi.s_http_disconnect));
 			Py_DECREF(f);
 		}
+	}
+	/* Past --timeout (with BG_EV_GONE, or later when the client had
+	 * left first), or its client gone while the worker stops: nothing
+	 * waits for it any more. */
+	if (((events & BG_EV_TIMEOUT) || (q->gone && q->stopping)) &&
+	    !q->cancel_sent && q->task != NULL) {
+		q->cancel_sent = 1;
+		if ((res = PyObject_CallMethodNoArgs(q->task, asgi.s_cancel)) ==
+		    NULL)
+			py_log_exception(q->r, "asgi: cancel failed");
+		Py_XDECREF(res);
 	}
 	if ((events & BG_EV_BODY) && !q->body_eof && q->r != NULL &&
 	    fut_waiting(&q->recv_fut)) {
@@ -2012,7 +2019,7 @@ asgi_handle(bg_request *r)
 	q->task = q->recv_fut = q->send_fut = NULL;
 	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
 	q->owned = q->trailers = q->te_trailers = q->body_done = 0;
-	q->stopping = q->streaming = 0;
+	q->stopping = q->streaming = q->cancel_sent = 0;
 	q->trailer_list = NULL;
 	q->rid[0] = '\0';
 	cl = py.srv->content_length(r);

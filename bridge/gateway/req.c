@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "log.h"
 #include "req.h"
 
@@ -22,6 +23,7 @@
 static unsigned long long req_counter;
 static struct loop *req_loop;	/* the worker's, for async requests */
 static int ndetached;		/* see req_detached() */
+static struct req *detached;	/* their list (dnext) */
 
 /* The ABI's opaque handle is our struct req. */
 static inline struct req *
@@ -98,6 +100,8 @@ req_destroy(struct req *r)
 		return;
 	if (req_loop != NULL)
 		loop_defer_cancel(req_loop, &r->ev_node);
+	if (r->deadline_armed)
+		loop_mtimer_stop(req_loop, &r->deadline);
 	if (r->abody != NULL)
 		buf_free(r->abody);
 	/* Finish hooks are pool cleanups: they run before anything of the
@@ -1091,6 +1095,7 @@ req_start(struct req *r, const struct bg_module *m, void *ctx)
 
 	r->async = 1;
 	r->module_name = m->name;
+	r->handed_at = loop_clock_ms();
 	rc = m->handle(ctx, (bg_request *)r);
 	/* finish() may come from inside handle(): the kick follows. */
 	if (rc == BG_PENDING || r->finished) {
@@ -1164,6 +1169,12 @@ g_finish(bg_request *h, int rc)
 	if (r->conn == NULL) {
 		/* The front end left it (client gone): nothing waits. */
 		ndetached--;
+		if (r->dprev != NULL)
+			r->dprev->dnext = r->dnext;
+		else
+			detached = r->dnext;
+		if (r->dnext != NULL)
+			r->dnext->dprev = r->dprev;
 		req_destroy(r);
 		return;
 	}
@@ -1215,6 +1226,30 @@ req_gone(struct req *r)
 }
 
 void
+req_timed_out(struct req *r)
+{
+	if (r->finished || r->timeout_told)
+		return;
+	r->timeout_told = 1;
+	notify(r, BG_EV_TIMEOUT);
+}
+
+/* The rest of --timeout of a request whose client left first. */
+static void
+deadline_passed(void *arg)
+{
+	struct req *r = arg;
+
+	r->deadline_armed = 0;
+	if (r->finished || r->timeout_told || r->started)
+		return;
+	log_msg(LOG_LEVEL_ERROR, r->id, "request ran past --timeout (%us) "
+	    "in the module after its client left; the module is told to "
+	    "stop", config.timeout);
+	req_timed_out(r);
+}
+
+void
 req_stopping(struct req *r)
 {
 	if (r->finished || r->gone_told || r->stop_told)
@@ -1235,15 +1270,49 @@ req_drained(struct req *r)
 void
 req_detach(struct req *r)
 {
+	uint64_t used, limit = (uint64_t)config.timeout * 1000;
+
 	r->conn = NULL;
 	ndetached++;
+	r->dprev = NULL;
+	r->dnext = detached;
+	if (detached != NULL)
+		detached->dprev = r;
+	detached = r;
 	req_gone(r);
+	/* The connection's --timeout went with it: the module may finish
+	 * what the client asked for (BG_EV_GONE), within what is left of
+	 * --timeout, as long as its response has not started. */
+	if (limit == 0 || r->timeout_told || r->started || r->finished ||
+	    req_loop == NULL)
+		return;
+	used = loop_clock_ms() - r->handed_at;
+	r->deadline.fn = deadline_passed;
+	r->deadline.arg = r;
+	loop_mtimer_arm(req_loop, &r->deadline, used < limit ? limit - used :
+	    0);
+	r->deadline_armed = 1;
 }
 
 int
 req_detached(void)
 {
 	return ndetached;
+}
+
+void
+req_stop_detached(void)
+{
+	struct req *r;
+
+	/* notify() only queues: no finish() runs inside this walk.  Its
+	 * client gone (BG_EV_GONE), the request hears that the worker is
+	 * stopping: nothing is left to wait for. */
+	for (r = detached; r != NULL; r = r->dnext)
+		if (!r->finished && !r->stop_told) {
+			r->stop_told = 1;
+			notify(r, BG_EV_STOP);
+		}
 }
 
 int

@@ -117,6 +117,11 @@ struct req {
 	unsigned above_hw : 1;	/* a write returned BG_AGAIN */
 	unsigned gone_told : 1;	/* BG_EV_GONE was raised */
 	unsigned stop_told : 1;	/* BG_EV_STOP was raised */
+	unsigned timeout_told : 1;	/* BG_EV_TIMEOUT was raised */
+	unsigned deadline_armed : 1;	/* deadline is in the loop */
+	uint64_t handed_at;	/* ms: handle() was called (async) */
+	struct loop_mtimer deadline;	/* --timeout once detached */
+	struct req *dprev, *dnext;	/* the detached requests' list */
 	enum req_outcome outcome;	/* of finish() */
 	const char *module_name;
 	struct buf *abody;	/* body bytes not read yet (async) */
@@ -212,12 +217,18 @@ void req_body_end(struct req *r);
 /* Room for body bytes before the window is full. */
 size_t req_body_room(const struct req *r);
 void req_gone(struct req *r);
+/* The request ran past --timeout in the module (the front end answers
+ * 504, or cuts): BG_EV_TIMEOUT, before the front end lets it go. */
+void req_timed_out(struct req *r);
 /* The worker is stopping: the module hears BG_EV_STOP (once). */
 void req_stopping(struct req *r);
 void req_drained(struct req *r);
 void req_detach(struct req *r);
 /* Requests detached and not yet finished by their module. */
 int req_detached(void);
+/* The worker is stopping: each detached request still in its module
+ * hears BG_EV_STOP (no connection is there to tell it). */
+void req_stop_detached(void);
 
 /*
  * Content-Length value (RFC 9110 section 8.6, 1*DIGIT) into *out.

@@ -454,6 +454,7 @@ stop_gracefully(void)
 	fcgi_conn_shutdown();
 	http_conn_shutdown();
 	proxy_conn_shutdown();
+	req_stop_detached();
 	/* The master's clock for this stop (a slot a newer worker took
 	 * after a reload is that one's). */
 	if (slot != NULL && slot->pid == (int32_t)getpid()) {

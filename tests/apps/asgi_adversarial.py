@@ -218,6 +218,14 @@ async def app(scope, receive, send):
         except OSError as e:
             EVENTS.append([path, type(e).__name__])
         return
+    if path == "/forever":
+        # Work that never ends by itself: --timeout ends it.
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            EVENTS.append([path, "cancelled"])
+            raise
+        return
     if path == "/stubborn":
         # Ignores its cancellation and goes on sending: nothing of it
         # may reach another request.
@@ -228,7 +236,8 @@ async def app(scope, receive, send):
                 await send({"type": "http.response.body",
                             "body": b"STALE", "more_body": True})
             except OSError:
-                pass
+                if [path, "send refused"] not in EVENTS:
+                    EVENTS.append([path, "send refused"])
             try:
                 await asyncio.sleep(0.05)
             except asyncio.CancelledError:

@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,8 +102,11 @@ def chunks_complete(body):
         body = body[n + 2:]
 
 
-@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
-class AsgiAdversarialTest(unittest.TestCase):
+class AsgiServer:
+    """bridge serving asgi_adversarial:app with one worker, EXTRA
+    flags added."""
+    EXTRA = []
+
     def setUp(self):
         self.port = free_port()
         self.tmp = harness.TempDir(self, writable=True)
@@ -110,7 +114,8 @@ class AsgiAdversarialTest(unittest.TestCase):
         argv = [BRIDGE, "--http", "127.0.0.1:%d" % self.port,
                 "--chdir", APPS, "--error-log", self.log_path, "-w", "1",
                 "--graceful-timeout", "5",
-                "--asgi", "asgi_adversarial:app"] + harness.user_args()
+                "--asgi", "asgi_adversarial:app"] + self.EXTRA + \
+            harness.user_args()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
@@ -133,6 +138,17 @@ class AsgiAdversarialTest(unittest.TestCase):
         self.assertEqual(status, 200)
         return [tuple(e) for e in json.loads(body)]
 
+    def leave_during(self, path, after=0.3):
+        """A GET of path whose client closes after `after` s, before
+        any answer."""
+        w = Wire(self.port)
+        w.send(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+        time.sleep(after)
+        w.close()
+
+
+@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+class AsgiAdversarialTest(AsgiServer, unittest.TestCase):
     # --- the application ends its response wrongly -----------------------
 
     def test_return_mid_stream_cuts_the_response(self):
@@ -272,7 +288,8 @@ class AsgiAdversarialFcgiTest(unittest.TestCase):
 
     def test_aborted_request_id_reused_while_the_app_goes_on(self):
         """ABORT_REQUEST ends the request (FastCGI 5.4) while its
-        application ignores the cancellation and keeps sending: the
+        application keeps sending (it runs on, as after any client
+        leaving; one that ignored a cancellation would too): the
         next requests, on the same connection and with the same id, get
         their own answers and none of the stale bytes (section 3.3)."""
         port = free_port()
@@ -298,10 +315,12 @@ class AsgiAdversarialFcgiTest(unittest.TestCase):
                 r = c.request(1, path="/echo", method="POST",
                               body=b"new%d" % i, flags=keep)
                 self.assertEqual((r.status, r.body), (200, b"new%d" % i))
-            # The stubborn application is still sending meanwhile.
+            # The stubborn application is still sending meanwhile (its
+            # client gone, it is not cancelled: it runs on, its send()
+            # refused).
             def seen():
                 r = c.request(1, path="/events", flags=keep)
-                return ["/stubborn", "cancel ignored"] in json.loads(
+                return ["/stubborn", "send refused"] in json.loads(
                     r.body)
             self.assertTrue(wait_for(seen, 10))
             r = c.request(1, path="/echo", method="POST", body=b"last",
@@ -313,6 +332,35 @@ class AsgiAdversarialFcgiTest(unittest.TestCase):
                 r = c.request(1, path="/events", flags=keep)
                 return ["/stubborn", "ended"] in json.loads(r.body)
             self.assertTrue(wait_for(ended, 20))
+
+
+@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+class AfterTheClientLeftTest(AsgiServer, unittest.TestCase):
+    """A client that leaves while the application works (a database
+    commit, say) does not cut that work short: the application runs on,
+    as under uvicorn 0.17 (www.rst: receive() then gives
+    http.disconnect, send() raises an OSError; nothing says the server
+    cancels).  bridge used to cancel the task at once.  --timeout still
+    bounds it: past it the task is cancelled, also after its client
+    left."""
+    EXTRA = ["--timeout", "3"]
+
+    def test_client_leaving_mid_request_lets_the_work_finish(self):
+        self.leave_during("/work-then-answer")
+        self.assertTrue(wait_for(lambda: ("/work-then-answer", "work done")
+                                 in self.events(), 10), self.events())
+        self.assertNotIn(("/work-then-answer", "cancelled"), self.events())
+        self.assertNotIn("Traceback", self.log())
+
+    def test_work_past_timeout_after_the_client_left_is_cancelled(self):
+        t0 = time.monotonic()
+        self.leave_during("/forever")
+        self.assertTrue(wait_for(lambda: ("/forever", "cancelled") in
+                                 self.events(), 15), self.events())
+        # At --timeout from the request, not when the client left.
+        self.assertGreater(time.monotonic() - t0, 2)
+        self.assertIn("ran past --timeout (3s) in the module after its "
+                      "client left", self.log())
 
 
 @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
