@@ -109,7 +109,7 @@ enum bg_log_level {
 #define BG_EV_BODY 0x1	  /* body bytes, or the body's end, can be read */
 #define BG_EV_DRAINED 0x2 /* queued output fell to high_water / 2 or less */
 #define BG_EV_GONE 0x4	  /* the client went away, or the request ran past
-			     --timeout (then with BG_EV_TIMEOUT; answered
+			     --timeout (then with BG_EV_CANCEL; answered
 			     504 if nothing was sent): nothing more reaches
 			     the client; finish() is still owed.  Work the
 			     client asked for may go on (a write to a
@@ -118,17 +118,18 @@ enum bg_log_level {
 			     --max-requests): the client is still there;
 			     end the request soon (a last message, then
 			     finish()), or it is cut when
-			     --graceful-timeout runs out.  After
-			     BG_EV_GONE: the worker is stopping, end the
-			     work now.  A module that ignores it keeps ABI
-			     2's first behaviour */
+			     --graceful-timeout runs out.  A module that
+			     ignores it keeps ABI 2's first behaviour */
 
-#define BG_EV_TIMEOUT 0x10 /* the request ran past --timeout before its
-			     response started: stop working on it.  With
-			     BG_EV_GONE when its client was still there;
-			     alone, later, when the client had left first
-			     (the rest of --timeout from then).  A module
-			     that ignores it keeps ABI 2's first behaviour */
+#define BG_EV_CANCEL 0x10 /* stop working on the request, and finish():
+			     it ran past --timeout before its response
+			     started (with BG_EV_GONE when its client was
+			     still there; alone, later, when the client
+			     had left first: the rest of --timeout from
+			     then), or its client left and the worker is
+			     stopping.  Only ever after or with
+			     BG_EV_GONE.  A module that ignores it keeps
+			     ABI 2's first behaviour */
 
 /* ABI 2: readiness for watch(), as epoll's EPOLLIN/EPOLLOUT/... */
 #define BG_WATCH_IN 0x001

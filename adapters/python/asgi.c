@@ -25,9 +25,9 @@
  * BG_EV_GONE (the client left, or --timeout passed) answers a waiting
  * receive() with http.disconnect and a waiting send() with
  * ClientDisconnected (an OSError, spec 2.4); a task busy with anything
- * else runs on, as under uvicorn.  It is cancelled by BG_EV_TIMEOUT
- * (--timeout passed, also after its client left), or when the worker
- * stops with its client gone.
+ * else runs on, as under uvicorn.  It is cancelled by BG_EV_CANCEL
+ * (--timeout passed, also after its client left, or the worker stops
+ * with its client gone).
  *
  * Lifespan runs in worker_init(), before the worker accepts: startup,
  * and after run()'s loop ended, shutdown (bounded by --graceful-timeout).
@@ -1477,7 +1477,7 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 		/* Waiting on something else (a sleep, a database): it
 		 * runs on, as under uvicorn, and finishes what the client
 		 * asked for (a write it began is not cut); its answer
-		 * reaches no one.  BG_EV_TIMEOUT, below, ends it. */
+		 * reaches no one.  BG_EV_CANCEL, below, ends it. */
 	}
 	/* The worker is stopping: an application waiting for the
 	 * disconnect to end a stream (server-sent events, long polling)
@@ -1496,8 +1496,7 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 	/* Past --timeout (with BG_EV_GONE, or later when the client had
 	 * left first), or its client gone while the worker stops: nothing
 	 * waits for it any more. */
-	if (((events & BG_EV_TIMEOUT) || (q->gone && q->stopping)) &&
-	    !q->cancel_sent && q->task != NULL) {
+	if ((events & BG_EV_CANCEL) && !q->cancel_sent && q->task != NULL) {
 		q->cancel_sent = 1;
 		if ((res = PyObject_CallMethodNoArgs(q->task, asgi.s_cancel)) ==
 		    NULL)

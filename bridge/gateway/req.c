@@ -24,6 +24,7 @@ static unsigned long long req_counter;
 static struct loop *req_loop;	/* the worker's, for async requests */
 static int ndetached;		/* see req_detached() */
 static struct req *detached;	/* their list (dnext) */
+static int detached_cancel;	/* the worker is stopping: cancel them */
 
 /* The ABI's opaque handle is our struct req. */
 static inline struct req *
@@ -1016,6 +1017,7 @@ req_send_error(struct req *r, int status)
 	if (g_start_response((bg_request *)r, status, NULL, h, 2,
 	    BG_REPLACE) == -1)
 		return -1;
+	r->server_answered = 1;
 	return g_write((bg_request *)r, body, (size_t)n);
 }
 
@@ -1226,12 +1228,20 @@ req_gone(struct req *r)
 }
 
 void
-req_timed_out(struct req *r)
+req_cancel(struct req *r)
 {
-	if (r->finished || r->timeout_told)
+	if (r->finished || r->cancel_told)
 		return;
-	r->timeout_told = 1;
-	notify(r, BG_EV_TIMEOUT);
+	r->cancel_told = 1;
+	notify(r, BG_EV_CANCEL);
+}
+
+/* The module began its response (not the server's error answer):
+ * --timeout no longer applies. */
+static int
+module_answering(const struct req *r)
+{
+	return r->started && !r->server_answered;
 }
 
 /* The rest of --timeout of a request whose client left first. */
@@ -1241,12 +1251,12 @@ deadline_passed(void *arg)
 	struct req *r = arg;
 
 	r->deadline_armed = 0;
-	if (r->finished || r->timeout_told || r->started)
+	if (r->finished || r->cancel_told || module_answering(r))
 		return;
 	log_msg(LOG_LEVEL_ERROR, r->id, "request ran past --timeout (%us) "
 	    "in the module after its client left; the module is told to "
 	    "stop", config.timeout);
-	req_timed_out(r);
+	req_cancel(r);
 }
 
 void
@@ -1280,11 +1290,15 @@ req_detach(struct req *r)
 		detached->dprev = r;
 	detached = r;
 	req_gone(r);
+	if (detached_cancel) {
+		req_cancel(r);
+		return;
+	}
 	/* The connection's --timeout went with it: the module may finish
 	 * what the client asked for (BG_EV_GONE), within what is left of
 	 * --timeout, as long as its response has not started. */
-	if (limit == 0 || r->timeout_told || r->started || r->finished ||
-	    req_loop == NULL)
+	if (limit == 0 || r->cancel_told || module_answering(r) ||
+	    r->finished || req_loop == NULL)
 		return;
 	used = loop_clock_ms() - r->handed_at;
 	r->deadline.fn = deadline_passed;
@@ -1306,13 +1320,12 @@ req_stop_detached(void)
 	struct req *r;
 
 	/* notify() only queues: no finish() runs inside this walk.  Its
-	 * client gone (BG_EV_GONE), the request hears that the worker is
-	 * stopping: nothing is left to wait for. */
+	 * client gone (BG_EV_GONE) and the worker stopping, nothing waits
+	 * for the request.  One detached later (its leaving may be what
+	 * began the stop: --max-requests) hears it from req_detach(). */
+	detached_cancel = 1;
 	for (r = detached; r != NULL; r = r->dnext)
-		if (!r->finished && !r->stop_told) {
-			r->stop_told = 1;
-			notify(r, BG_EV_STOP);
-		}
+		req_cancel(r);
 }
 
 int

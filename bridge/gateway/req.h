@@ -117,7 +117,8 @@ struct req {
 	unsigned above_hw : 1;	/* a write returned BG_AGAIN */
 	unsigned gone_told : 1;	/* BG_EV_GONE was raised */
 	unsigned stop_told : 1;	/* BG_EV_STOP was raised */
-	unsigned timeout_told : 1;	/* BG_EV_TIMEOUT was raised */
+	unsigned cancel_told : 1;	/* BG_EV_CANCEL was raised */
+	unsigned server_answered : 1;	/* req_send_error()'s response */
 	unsigned deadline_armed : 1;	/* deadline is in the loop */
 	uint64_t handed_at;	/* ms: handle() was called (async) */
 	struct loop_mtimer deadline;	/* --timeout once detached */
@@ -217,17 +218,19 @@ void req_body_end(struct req *r);
 /* Room for body bytes before the window is full. */
 size_t req_body_room(const struct req *r);
 void req_gone(struct req *r);
-/* The request ran past --timeout in the module (the front end answers
- * 504, or cuts): BG_EV_TIMEOUT, before the front end lets it go. */
-void req_timed_out(struct req *r);
+/* The module is to stop working on the request (BG_EV_CANCEL, once): it
+ * ran past --timeout (the front end answers 504, or cuts, and calls this
+ * before it lets the request go), or, detached, the worker stops. */
+void req_cancel(struct req *r);
 /* The worker is stopping: the module hears BG_EV_STOP (once). */
 void req_stopping(struct req *r);
 void req_drained(struct req *r);
 void req_detach(struct req *r);
 /* Requests detached and not yet finished by their module. */
 int req_detached(void);
-/* The worker is stopping: each detached request still in its module
- * hears BG_EV_STOP (no connection is there to tell it). */
+/* The worker is stopping: each detached request still in its module,
+ * and each detached from now on, hears BG_EV_CANCEL (its client gone,
+ * nothing waits for it). */
 void req_stop_detached(void);
 
 /*

@@ -824,7 +824,7 @@ async_timeout(struct loop *l, struct loop_timer *t)
 		return;
 	log_msg(LOG_LEVEL_ERROR, fr->r->id, "request ran past --timeout "
 	    "(%us) in the module; 504", config.timeout);
-	req_timed_out(fr->r);
+	req_cancel(fr->r);
 	async_abandon(c, fr, 504);
 	if (!c->base.closed)
 		fcgi_update(c);

@@ -1590,7 +1590,7 @@ async_timeout(struct http_conn *c)
 	}
 	log_msg(LOG_LEVEL_ERROR, r->id, "request ran past --timeout (%us) in "
 	    "the module; 504", config.timeout);
-	req_timed_out(r);
+	req_cancel(r);
 	c->keep_alive = 0;
 	if (req_send_error(r, 504) == -1 || finish_response(c, r) == -1) {
 		conn_close(&c->base, "timeout");

@@ -5,6 +5,7 @@ reaches the client and whether the connection stays usable after it.
 /events answers what the application saw, as JSON."""
 import asyncio
 import json
+import os
 
 EVENTS = []
 
@@ -24,6 +25,15 @@ async def drain(receive):
 async def start(send, headers=(), status=200):
     await send({"type": "http.response.start", "status": status,
                 "headers": list(headers)})
+
+
+def note(path, what):
+    """An event, also appended to $EVENTS_FILE when set (it outlives
+    the worker, and reading it sends no request)."""
+    EVENTS.append([path, what])
+    if os.environ.get("EVENTS_FILE"):
+        with open(os.environ["EVENTS_FILE"], "a") as f:
+            f.write("%s %s\n" % (path, what))
 
 
 async def app(scope, receive, send):
@@ -206,6 +216,7 @@ async def app(scope, receive, send):
     if path == "/work-then-answer":
         # Work that takes a while (a database commit, say), then the
         # answer: what becomes of the work when the client leaves?
+        EVENTS.append([path, "started"])
         try:
             await asyncio.sleep(1.5)
         except asyncio.CancelledError:
@@ -219,11 +230,14 @@ async def app(scope, receive, send):
             EVENTS.append([path, type(e).__name__])
         return
     if path == "/forever":
-        # Work that never ends by itself: --timeout ends it.
+        # Work that never ends by itself: --timeout ends it, or the
+        # worker's stop.  Its cancellation is also written to
+        # $EVENTS_FILE, which outlives the worker.
+        note(path, "started")
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
-            EVENTS.append([path, "cancelled"])
+            note(path, "cancelled")
             raise
         return
     if path == "/stubborn":

@@ -138,12 +138,13 @@ class AsgiServer:
         self.assertEqual(status, 200)
         return [tuple(e) for e in json.loads(body)]
 
-    def leave_during(self, path, after=0.3):
-        """A GET of path whose client closes after `after` s, before
-        any answer."""
+    def leave_during(self, path):
+        """A GET of path whose client closes once the application has
+        begun it (its "started" event), before any answer."""
         w = Wire(self.port)
         w.send(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
-        time.sleep(after)
+        self.assertTrue(wait_for(lambda: (path, "started") in
+                                 self.events(), 10), self.events())
         w.close()
 
 
@@ -361,6 +362,32 @@ class AfterTheClientLeftTest(AsgiServer, unittest.TestCase):
         self.assertGreater(time.monotonic() - t0, 2)
         self.assertIn("ran past --timeout (3s) in the module after its "
                       "client left", self.log())
+
+
+@unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
+class RecycledAfterTheClientLeftTest(AsgiServer, unittest.TestCase):
+    """The request whose end uses up --max-requests is one whose client
+    left while its application works: the worker stops (its loop ends
+    soon), so that work is cancelled rather than left running at the
+    worker's exit (its request was never freed)."""
+
+    def setUp(self):
+        self.state = harness.TempDir(self, writable=True)
+        self.EXTRA = ["--max-requests", "1", "--env",
+                      "EVENTS_FILE=" + self.state.join("events")]
+        super().setUp()
+
+    def test_work_of_a_client_gone_is_cancelled_at_the_recycle(self):
+        w = Wire(self.port)
+        w.send(b"GET /forever HTTP/1.1\r\nHost: t\r\n\r\n")
+        events = self.state.join("events")
+        self.assertTrue(wait_for(lambda: "/forever started" in
+                                 harness.read_text(events), 10), self.log())
+        w.close()
+        self.assertTrue(wait_for(lambda: "/forever cancelled" in
+                                 harness.read_text(events), 15), self.log())
+        self.assertTrue(wait_for(lambda: "recycled" in self.log(), 15),
+                        self.log())
 
 
 @unittest.skipUnless(os.path.exists(ADAPTER), "Python adapter not built")
