@@ -167,7 +167,6 @@ struct areq {
 	unsigned body_done : 1;	/* last body sent, trailers to come */
 	unsigned stopping : 1;	/* BG_EV_STOP: the worker is stopping */
 	unsigned streaming : 1;	/* a body with more_body went out */
-	unsigned cancel_sent : 1;	/* the task was cancelled */
 	PyObject *trailer_list;	/* trailer fields gathered so far */
 	char rid[48];		/* request id, for logs after finish() */
 };
@@ -1496,8 +1495,8 @@ asgi_event(bg_request *r, unsigned events, void *arg)
 	/* Past --timeout (with BG_EV_GONE, or later when the client had
 	 * left first), or its client gone while the worker stops: nothing
 	 * waits for it any more. */
-	if ((events & BG_EV_CANCEL) && !q->cancel_sent && q->task != NULL) {
-		q->cancel_sent = 1;
+	/* The gateway says it once (req_cancel()). */
+	if ((events & BG_EV_CANCEL) && q->task != NULL) {
 		if ((res = PyObject_CallMethodNoArgs(q->task, asgi.s_cancel)) ==
 		    NULL)
 			py_log_exception(q->r, "asgi: cancel failed");
@@ -2018,7 +2017,7 @@ asgi_handle(bg_request *r)
 	q->task = q->recv_fut = q->send_fut = NULL;
 	q->started = q->complete = q->gone = q->body_eof = q->pathsent = 0;
 	q->owned = q->trailers = q->te_trailers = q->body_done = 0;
-	q->stopping = q->streaming = q->cancel_sent = 0;
+	q->stopping = q->streaming = 0;
 	q->trailer_list = NULL;
 	q->rid[0] = '\0';
 	cl = py.srv->content_length(r);

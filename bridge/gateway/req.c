@@ -22,8 +22,7 @@
 
 static unsigned long long req_counter;
 static struct loop *req_loop;	/* the worker's, for async requests */
-static int ndetached;		/* see req_detached() */
-static struct req *detached;	/* their list (dnext) */
+static struct req *detached;	/* see req_detached(); list by dnext */
 static int detached_cancel;	/* the worker is stopping: cancel them */
 
 /* The ABI's opaque handle is our struct req. */
@@ -101,7 +100,8 @@ req_destroy(struct req *r)
 		return;
 	if (req_loop != NULL)
 		loop_defer_cancel(req_loop, &r->ev_node);
-	if (r->deadline_armed)
+	/* A no-op when not armed (loop_mtimer_stop()). */
+	if (req_loop != NULL)
 		loop_mtimer_stop(req_loop, &r->deadline);
 	if (r->abody != NULL)
 		buf_free(r->abody);
@@ -1170,7 +1170,6 @@ g_finish(bg_request *h, int rc)
 	    r->module_name);
 	if (r->conn == NULL) {
 		/* The front end left it (client gone): nothing waits. */
-		ndetached--;
 		if (r->dprev != NULL)
 			r->dprev->dnext = r->dnext;
 		else
@@ -1250,7 +1249,6 @@ deadline_passed(void *arg)
 {
 	struct req *r = arg;
 
-	r->deadline_armed = 0;
 	if (r->finished || r->cancel_told || module_answering(r))
 		return;
 	log_msg(LOG_LEVEL_ERROR, r->id, "request ran past --timeout (%us) "
@@ -1283,7 +1281,6 @@ req_detach(struct req *r)
 	uint64_t used, limit = (uint64_t)config.timeout * 1000;
 
 	r->conn = NULL;
-	ndetached++;
 	r->dprev = NULL;
 	r->dnext = detached;
 	if (detached != NULL)
@@ -1305,13 +1302,12 @@ req_detach(struct req *r)
 	r->deadline.arg = r;
 	loop_mtimer_arm(req_loop, &r->deadline, used < limit ? limit - used :
 	    0);
-	r->deadline_armed = 1;
 }
 
 int
 req_detached(void)
 {
-	return ndetached;
+	return detached != NULL;
 }
 
 void

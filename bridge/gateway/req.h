@@ -119,7 +119,6 @@ struct req {
 	unsigned stop_told : 1;	/* BG_EV_STOP was raised */
 	unsigned cancel_told : 1;	/* BG_EV_CANCEL was raised */
 	unsigned server_answered : 1;	/* req_send_error()'s response */
-	unsigned deadline_armed : 1;	/* deadline is in the loop */
 	uint64_t handed_at;	/* ms: handle() was called (async) */
 	struct loop_mtimer deadline;	/* --timeout once detached */
 	struct req *dprev, *dnext;	/* the detached requests' list */
@@ -226,7 +225,7 @@ void req_cancel(struct req *r);
 void req_stopping(struct req *r);
 void req_drained(struct req *r);
 void req_detach(struct req *r);
-/* Requests detached and not yet finished by their module. */
+/* Whether requests are detached and not yet finished by their module. */
 int req_detached(void);
 /* The worker is stopping: each detached request still in its module,
  * and each detached from now on, hears BG_EV_CANCEL (its client gone,

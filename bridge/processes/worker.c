@@ -387,7 +387,7 @@ static void
 detached_look(void *arg)
 {
 	(void)arg;
-	if (req_detached() == 0 || worker.loop.now >= detached_until) {
+	if (!req_detached() || worker.loop.now >= detached_until) {
 		worker.loop.stop = 1;
 		return;
 	}

@@ -61,6 +61,8 @@ class Bridge:
         out = open(self.tmp.join("bridge.stdout"), "wb")
         tc.addCleanup(out.close)
         env = dict(os.environ)
+        # No --allow-root shortcut from the environment: as root, the
+        # workers run as nobody (--user, user_args()), as users run it.
         env.pop("BRIDGE_ALLOW_ROOT", None)
         self.proc = subprocess.Popen(
             [h.BRIDGE, front, "127.0.0.1:%d" % self.port,

@@ -68,6 +68,21 @@ class PendingStart(StopTest):
         c.send(b"x" * 100)
         return c
 
+    def fcgi_body_part(self, path):
+        """A FastCGI POST (keep-conn) a tenth of whose body was sent; the
+        GET_VALUES answer shows the worker read up to there."""
+        params = h.request_params(path, "POST", b"x" * 1000)
+        c = h.FcgiConn(self.fcgi, timeout=20)
+        self.addCleanup(c.close)
+        c.send(h.fcgi_record(h.FCGI_BEGIN_REQUEST, 1,
+                             h.begin_body(flags=h.FCGI_KEEP_CONN)) +
+               h.fcgi_stream(h.FCGI_PARAMS, 1, h.fcgi_pairs(params)) +
+               h.fcgi_record(h.FCGI_STDIN, 1, b"x" * 100) +
+               h.fcgi_record(h.FCGI_GET_VALUES, 0,
+                             h.fcgi_pairs([("FCGI_MPXS_CONNS", "")])))
+        self.assertEqual(c.read_record().type, h.FCGI_GET_VALUES_RESULT)
+        return c
+
     def assert_503(self, c):
         """The client got 503 with Connection: close, then the close."""
         r = c.read_response()
@@ -114,18 +129,7 @@ class BodyPendingAtStop(PendingStart, unittest.TestCase):
 
     def test_fastcgi_request_ended_503(self):
         self.start(["--module", h.PROBE_SO])
-        params = h.request_params("/echo", "POST", b"x" * 1000)
-        # A tenth of the body; the GET_VALUES answer shows the worker
-        # read up to there.
-        c = h.FcgiConn(self.fcgi, timeout=20)
-        self.addCleanup(c.close)
-        c.send(h.fcgi_record(h.FCGI_BEGIN_REQUEST, 1,
-                             h.begin_body(flags=h.FCGI_KEEP_CONN)) +
-               h.fcgi_stream(h.FCGI_PARAMS, 1, h.fcgi_pairs(params)) +
-               h.fcgi_record(h.FCGI_STDIN, 1, b"x" * 100) +
-               h.fcgi_record(h.FCGI_GET_VALUES, 0,
-                             h.fcgi_pairs([("FCGI_MPXS_CONNS", "")])))
-        self.assertEqual(c.read_record().type, h.FCGI_GET_VALUES_RESULT)
+        c = self.fcgi_body_part("/echo")
         t0 = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         r = c.read_response(1)

@@ -89,18 +89,7 @@ class BodyPendingAtRecycle(SelfStop, unittest.TestCase):
 
     def test_native_fastcgi(self):
         addr = self.start(["--module", h.PROBE_SO] + RECYCLE)
-        params = h.request_params("/echo", "POST", b"x" * 1000)
-        c = h.FcgiConn(self.fcgi, timeout=20)
-        self.addCleanup(c.close)
-        # A tenth of the body; the GET_VALUES answer shows the worker
-        # read up to there.
-        c.send(h.fcgi_record(h.FCGI_BEGIN_REQUEST, 1,
-                             h.begin_body(flags=h.FCGI_KEEP_CONN)) +
-               h.fcgi_stream(h.FCGI_PARAMS, 1, h.fcgi_pairs(params)) +
-               h.fcgi_record(h.FCGI_STDIN, 1, b"x" * 100) +
-               h.fcgi_record(h.FCGI_GET_VALUES, 0,
-                             h.fcgi_pairs([("FCGI_MPXS_CONNS", "")])))
-        self.assertEqual(c.read_record().type, h.FCGI_GET_VALUES_RESULT)
+        c = self.fcgi_body_part("/echo")
         self.quota_used(addr)
         r = c.read_response(1)
         self.assertEqual(r.status, 503, r.stdout)
